@@ -1,0 +1,224 @@
+"""The two forms of battle data every layer accepts: rows (:class:`BattleTable`) and aggregated
+pair counts (:class:`PairCounts`), with the conversion between them.
+
+Both carry ``source`` (where the data came from) and ``steps`` (what each filter removed), so a
+leaderboard can state its provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from openarena.data.schema import WINNERS, factorize_models, validate_battles, winner_codes
+from openarena.errors import DataError
+
+
+@dataclass(frozen=True)
+class FilterStep:
+    """What one filter did: ``name`` (e.g. 'anony'), battles ``removed`` and ``remaining``, and a
+    human-readable ``detail`` (e.g. which models were excluded)."""
+
+    name: str
+    removed: float
+    remaining: float
+    detail: str = ""
+
+
+@dataclass
+class BattleTable:
+    """One row per vote, in the canonical schema of :mod:`openarena.data.schema`.
+
+    Attributes: frame, DataFrame of n rows with at least model_a, model_b, winner; its index
+    holds the row numbers in the source. source, file or dataset name. steps, the filters
+    applied so far.
+    Raises (on construction): DataError if the frame breaks the schema.
+    """
+
+    frame: pd.DataFrame
+    source: str = ""
+    steps: list[FilterStep] = field(default_factory=list)
+    validate: bool = field(default=True, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.validate:
+            validate_battles(self.frame, self.source)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def models(self) -> list[str]:
+        """Sorted list of the model keys that appear in the table."""
+        return sorted(set(self.frame["model_a"].astype(str)) | set(self.frame["model_b"].astype(str)))
+
+    def with_frame(self, frame: pd.DataFrame, step: FilterStep | None = None) -> "BattleTable":
+        """A new table with ``frame`` (already valid rows of this table) and one more step."""
+        steps = self.steps + ([step] if step else [])
+        return BattleTable(frame, self.source, steps, validate=False)
+
+
+@dataclass(frozen=True)
+class PairCounts:
+    """Battle outcomes aggregated per unordered model pair.
+
+    Attributes:
+        models: tuple of n_models model keys, sorted.
+        pairs: int64 array of shape (n_pairs, 2) with ``pairs[:, 0] < pairs[:, 1]``, indices into
+            ``models``; each unordered pair appears once.
+        counts: float64 array of shape (n_pairs, 4): votes for (first model wins, second model
+            wins, tie, tie (bothbad)). Floats so that weighted votes fit too.
+        source, steps: provenance, as in :class:`BattleTable`.
+
+    The cost of every fit on a PairCounts depends on n_pairs, not on the number of votes.
+    Source: the (X, Y) layout of leaderbot's chatbotarena_20240814.json and the unique-pair
+    aggregation of arena-rank's PairDataset.
+    """
+
+    models: tuple[str, ...]
+    pairs: np.ndarray
+    counts: np.ndarray
+    source: str = ""
+    steps: tuple[FilterStep, ...] = ()
+
+    def __post_init__(self) -> None:
+        pairs = np.asarray(self.pairs, dtype=np.int64).reshape(-1, 2)
+        counts = np.asarray(self.counts, dtype=np.float64).reshape(-1, 4)
+        if len(pairs) != len(counts):
+            raise DataError(f"{len(pairs)} pairs but {len(counts)} count rows", self.source, field="Y")
+        object.__setattr__(self, "pairs", pairs)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "steps", tuple(self.steps))
+
+    @property
+    def n_models(self) -> int:
+        return len(self.models)
+
+    @property
+    def total(self) -> float:
+        """Total number of votes."""
+        return float(self.counts.sum())
+
+    def num_battles(self) -> np.ndarray:
+        """Votes per model, float64 array of shape (n_models,)."""
+        per_pair = self.counts.sum(axis=1)
+        return np.bincount(self.pairs[:, 0], per_pair, self.n_models) + np.bincount(
+            self.pairs[:, 1], per_pair, self.n_models
+        )
+
+    def index(self, model: str) -> int:
+        """Position of ``model`` in :attr:`models`. Raises DataError if it is absent."""
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise DataError(f"model {model!r} is not in the data", self.source, expected="a model key present in the battles") from None
+
+    def with_step(self, step: FilterStep) -> "PairCounts":
+        return replace(self, steps=self.steps + (step,))
+
+    def to_battles(self, seed: int | None = 0) -> BattleTable:
+        """Expand to one row per vote (counts must be whole numbers).
+
+        Parameters: seed, rows are shuffled with this seed (None keeps pair order), since the
+        aggregate has lost the time order that online Elo needs.
+        Returns: BattleTable with model_a, model_b, winner (n = total votes rows).
+        Raises: DataError if a count is not a whole number.
+        """
+        c = self.counts
+        if not np.all(np.equal(np.round(c), c)):
+            raise DataError("weighted counts cannot be expanded to rows", self.source, field="counts", expected="whole-number counts")
+        reps = c.astype(np.int64).ravel()
+        pair_idx = np.repeat(np.arange(len(self.pairs)), 4)
+        outcome = np.tile(np.arange(4), len(self.pairs))
+        row_pair = np.repeat(pair_idx, reps)
+        row_outcome = np.repeat(outcome, reps)
+        if seed is not None:
+            perm = np.random.default_rng(seed).permutation(len(row_pair))
+            row_pair, row_outcome = row_pair[perm], row_outcome[perm]
+        models = pd.Categorical.from_codes(np.arange(self.n_models), categories=list(self.models))
+        a = models.take(self.pairs[row_pair, 0])
+        b = models.take(self.pairs[row_pair, 1])
+        winner = pd.Categorical.from_codes(row_outcome, categories=list(WINNERS))
+        frame = pd.DataFrame({"model_a": a, "model_b": b, "winner": winner})
+        return BattleTable(frame, self.source, list(self.steps), validate=False)
+
+
+def aggregate(battles: BattleTable | pd.DataFrame | PairCounts, weights: np.ndarray | None = None) -> PairCounts:
+    """Aggregate battle rows into :class:`PairCounts` (a PairCounts is returned unchanged).
+
+    Parameters: battles, n rows with model_a, model_b, winner; weights, optional float array of
+    shape (n,) (e.g. inverse sampling probabilities), default 1 per vote.
+    Returns: PairCounts with models sorted and each unordered pair once; a battle listed as
+    (b, a) adds its model_a win to the second model's column.
+    Raises: DataError if the rows break the schema.
+    """
+    if isinstance(battles, PairCounts):
+        return battles
+    if isinstance(battles, pd.DataFrame):
+        battles = BattleTable(battles)
+    frame = battles.frame
+    codes, models = factorize_models(frame)
+    w = winner_codes(frame["winner"], battles.source).astype(np.int64)
+    a, b = codes
+    swap = a > b
+    lo = np.where(swap, b, a)
+    hi = np.where(swap, a, b)
+    # a model_a win of a swapped row is a win of the second (hi) model, and vice versa
+    w = np.where(swap & (w < 2), 1 - w, w)
+    n_models = len(models)
+    key = lo * n_models + hi
+    uniq, inv = np.unique(key, return_inverse=True)
+    flat = np.bincount(inv * 4 + w, weights=weights, minlength=len(uniq) * 4)
+    pairs = np.column_stack([uniq // n_models, uniq % n_models])
+    return PairCounts(tuple(str(m) for m in models), pairs, flat.reshape(-1, 4), battles.source, tuple(battles.steps))
+
+
+def from_matrix_counts(models: Iterable[str], X: np.ndarray, Y: np.ndarray, source: str = "") -> PairCounts:
+    """Build PairCounts from index pairs X (n, 2) and counts Y (n, 4) in any orientation.
+
+    Pairs listed as (j, i) with j > i are flipped (their first two counts swapped); repeated
+    pairs are summed; pairs whose four counts are zero are dropped (leaderbot's convention).
+    Raises: DataError for an index out of range, a pair of a model with itself, or a negative
+    or non-finite count, naming the offending row.
+    """
+    models = list(models)
+    X = np.asarray(X)
+    Y = np.asarray(Y, dtype=np.float64)
+    n = len(models)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise DataError(f"pairs have shape {X.shape}", source, field="X", expected="a list of [i, j] pairs")
+    if Y.ndim != 2 or Y.shape[1] != 4 or len(Y) != len(X):
+        raise DataError(f"counts have shape {Y.shape} for {len(X)} pairs", source, field="Y", expected=f"shape ({len(X)}, 4)")
+    bad = np.flatnonzero((X < 0).any(axis=1) | (X >= n).any(axis=1))
+    if bad.size:
+        raise DataError(f"model index {X[bad[0]].tolist()} out of range", source, row=int(bad[0]), field="X", expected=f"indices in 0..{n - 1}")
+    bad = np.flatnonzero(X[:, 0] == X[:, 1])
+    if bad.size:
+        raise DataError(f"model {models[X[bad[0], 0]]!r} battles itself", source, row=int(bad[0]), field="X", expected="two different models")
+    bad = np.flatnonzero(~np.isfinite(Y).all(axis=1) | (Y < 0).any(axis=1))
+    if bad.size:
+        raise DataError(f"counts {Y[bad[0]].tolist()} are negative or not finite", source, row=int(bad[0]), field="Y", expected="non-negative counts")
+    order = np.argsort(models, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    i, j = rank[X[:, 0]], rank[X[:, 1]]
+    swap = i > j
+    Y = Y.copy()
+    Y[swap, 0], Y[swap, 1] = Y[swap, 1], Y[swap, 0].copy()
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    key = lo * n + hi
+    uniq, inv = np.unique(key, return_inverse=True)
+    summed = np.zeros((len(uniq), 4))
+    np.add.at(summed, inv, Y)
+    keep = summed.sum(axis=1) > 0
+    pairs = np.column_stack([uniq // n, uniq % n])[keep]
+    return PairCounts(tuple(models[k] for k in order), pairs, summed[keep], source)
+
+
+def as_pair_counts(data: BattleTable | PairCounts | pd.DataFrame) -> PairCounts:
+    """Either form (or a raw DataFrame of rows) as PairCounts; see :func:`aggregate`."""
+    return aggregate(data)

@@ -1,0 +1,134 @@
+"""The canonical battle schema: column names, winner labels and their validation.
+
+One row is one vote on one battle. Required columns: ``model_a``, ``model_b`` (model keys,
+non-empty strings, different from each other) and ``winner`` in :data:`WINNERS`. Optional
+columns, when a source has them: ``battle_id`` (str), ``tstamp`` (float, Unix seconds),
+``judge`` (str, hashed voter id), ``language`` (str), ``turn`` (int), ``anony`` (bool),
+``dedup_sampled`` (bool, FastChat's ``dedup_tag.sampled``), ``category`` (str),
+``conversation_a`` / ``conversation_b`` (list of {"role", "content"} dicts) and style features.
+
+Source: the ``clean_battle`` records of FastChat (lm-sys/FastChat, fastchat/serve/monitor/
+clean_battle_data.py) and the public arena-human-preference datasets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from openarena.errors import DataError
+
+MODEL_A = "model_a"
+MODEL_B = "model_b"
+TIE = "tie"
+TIE_BOTHBAD = "tie (bothbad)"
+#: The four vote outcomes, in the column order of :class:`~openarena.data.pair_counts.PairCounts`.
+WINNERS: tuple[str, str, str, str] = (MODEL_A, MODEL_B, TIE, TIE_BOTHBAD)
+#: Score of model_a for each outcome when ties count as half a win.
+OUTCOME_SCORE = {MODEL_A: 1.0, MODEL_B: 0.0, TIE: 0.5, TIE_BOTHBAD: 0.5}
+
+REQUIRED_COLUMNS: tuple[str, str, str] = ("model_a", "model_b", "winner")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "battle_id",
+    "tstamp",
+    "judge",
+    "language",
+    "turn",
+    "anony",
+    "dedup_sampled",
+    "category",
+    "conversation_a",
+    "conversation_b",
+)
+
+
+def winner_codes(winner: pd.Series, source: str = "") -> np.ndarray:
+    """Map winner labels to codes 0..3 in the order of :data:`WINNERS`.
+
+    Parameters: winner, Series of str of length n (its index gives the row numbers in errors).
+    Returns: ndarray of int8, shape (n,).
+    Raises: DataError naming the first row whose label is not one of :data:`WINNERS`.
+    """
+    cat = pd.Categorical(winner, categories=list(WINNERS))
+    codes = np.asarray(cat.codes, dtype=np.int8)
+    bad = np.flatnonzero(codes < 0)
+    if bad.size:
+        pos = int(bad[0])
+        raise DataError(
+            f"unknown winner label {winner.iloc[pos]!r} ({bad.size} row(s) like this)",
+            source,
+            row=_row_label(winner.index, pos),
+            field="winner",
+            expected="one of " + ", ".join(repr(w) for w in WINNERS),
+        )
+    return codes
+
+
+def _row_label(index: pd.Index, pos: int) -> int:
+    label = index[pos]
+    try:
+        return int(label)
+    except (TypeError, ValueError):
+        return pos
+
+
+def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
+    """Check that ``frame`` is a valid battle table and return it with canonical dtypes.
+
+    Parameters: frame, DataFrame with one row per battle; its index holds the row numbers of
+    the source (used in error messages). source, the file or dataset name for messages.
+    Returns: the same rows; ``model_a``/``model_b`` as str, ``winner`` as str.
+    Raises: DataError (source, row, field, expected) for an empty table, a missing column, an
+    empty or missing model name, an unknown winner label, or a model battling itself.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns)) or 'none'}",
+            source,
+            field=missing[0],
+            expected="columns model_a, model_b, winner",
+        )
+    if len(frame) == 0:
+        raise DataError("no battles in the input", source, expected="at least one battle")
+    codes, models = factorize_models(frame)
+    for k, col in enumerate(("model_a", "model_b")):
+        names = pd.Series(models, dtype=object)
+        empty_codes = np.flatnonzero(names.astype(str).str.strip().to_numpy() == "")
+        bad = (codes[k] < 0) | np.isin(codes[k], empty_codes)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"empty model name ({int(bad.sum())} row(s) like this)",
+                source,
+                row=_row_label(frame.index, pos),
+                field=col,
+                expected="a non-empty model key",
+            )
+    winner_codes(frame["winner"], source)
+    same = codes[0] == codes[1]
+    if same.any():
+        pos = int(np.flatnonzero(same)[0])
+        raise DataError(
+            f"model {frame['model_a'].iloc[pos]!r} battles itself ({int(same.sum())} row(s) like this)",
+            source,
+            row=_row_label(frame.index, pos),
+            field="model_b",
+            expected="model_b different from model_a",
+        )
+    return frame
+
+
+def factorize_models(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of model_a and model_b against one shared, sorted list of model keys.
+
+    Parameters: frame, DataFrame with columns model_a and model_b (n rows).
+    Returns: (codes, models): codes, int64 array of shape (2, n) (-1 for a missing name);
+    models, object array of the sorted unique keys, shape (n_models,).
+    """
+    n = len(frame)
+    both = pd.concat([frame["model_a"], frame["model_b"]], ignore_index=True)
+    if isinstance(both.dtype, pd.CategoricalDtype):
+        both = both.astype(object)
+    codes, models = pd.factorize(both, sort=True)
+    return codes.reshape(2, n), np.asarray(models, dtype=object)

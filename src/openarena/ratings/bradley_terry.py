@@ -1,0 +1,358 @@
+"""Maximum-likelihood Bradley-Terry on aggregated pair counts, by exact Newton's method.
+
+The log-likelihood of n_models log-strengths ``theta`` (and one tie parameter ``k`` for the
+tie models) is a sum over unique pairs, so a fit costs O(n_pairs + n_models^3) per iteration
+whatever the number of votes. Newton's method with a backtracking line search converges
+quadratically; we stop when the largest step is below 1e-11 logits (1e-9 Elo points).
+
+The same code fits a batch of count tables at once (shape (R, n_pairs, 4)), which is how the
+bootstrap fits its R resamples in a few vectorised Newton iterations.
+
+Source: Bradley & Terry (1952); Hunter (2004), "MM algorithms for generalized Bradley-Terry
+models" (existence condition); the Elo-scale convention of FastChat ``compute_mle_elo``
+(lm-sys/FastChat, fastchat/serve/monitor/elo_analysis.py) and arena-rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from openarena.data.battles import BattleTable, PairCounts, as_pair_counts
+from openarena.errors import ConvergenceError, DataError
+from openarena.ratings.ties import TIE_MODELS, PairSums, initial_tie_param, pair_sums
+
+STEP_TOL = 1e-11
+MAX_ITER = 100
+
+
+@dataclass
+class BTFit:
+    """A fitted Bradley-Terry model.
+
+    Attributes:
+        counts: the PairCounts it was fitted on.
+        ties: 'half' | 'rao-kupper' | 'davidson'.
+        theta: float64 array (n_models,), log-strengths in natural-log odds units, mean zero
+            (multiply by 400/ln 10 for Elo points).
+        tie_param: k (log theta_RK or log nu) for the tie models, else None.
+        loglik: maximised log-likelihood (pseudo-likelihood for 'half').
+        hessian: array (m, m), Hessian of the log-likelihood at the optimum in the reduced
+            parameters (theta without model ``ref``, then k); negative definite.
+        meat: array (m, m), sum over votes of the outer products of per-vote scores (the
+            middle of the sandwich).
+        ref: index of the model whose theta was fixed during the fit.
+        n_iter: Newton iterations used.
+        prior: L2 penalty used (0 = plain maximum likelihood).
+    """
+
+    counts: PairCounts
+    ties: str
+    theta: np.ndarray
+    tie_param: float | None
+    loglik: float
+    hessian: np.ndarray
+    meat: np.ndarray
+    ref: int
+    n_iter: int
+    prior: float = 0.0
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.counts.models
+
+    def covariance(self, robust: bool = True) -> np.ndarray:
+        """Covariance of theta, shape (n_models, n_models), as if theta[ref] were fixed at 0.
+
+        robust=True gives the sandwich H^-1 J H^-1 (valid for the 'half' pseudo-likelihood and
+        under misspecification); False gives the inverse observed information -H^-1.
+        Any contrast c @ theta with sum(c) = 0 has variance c @ V @ c whatever ``ref`` is.
+        """
+        n = self.counts.n_models
+        Hinv = np.linalg.inv(-self.hessian)
+        V = Hinv @ self.meat @ Hinv if robust else Hinv
+        keep = np.delete(np.arange(n), self.ref)
+        full = np.zeros((n, n))
+        full[np.ix_(keep, keep)] = V[: n - 1, : n - 1]
+        return full
+
+    def tie_param_se(self, robust: bool = True) -> float | None:
+        """Standard error of the tie parameter k (None for 'half')."""
+        if self.tie_param is None:
+            return None
+        Hinv = np.linalg.inv(-self.hessian)
+        V = Hinv @ self.meat @ Hinv if robust else Hinv
+        return float(np.sqrt(V[-1, -1]))
+
+
+def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
+    """Raise if the maximum-likelihood estimate does not exist.
+
+    The comparison graph must be connected (else ratings of its parts are not comparable) and,
+    with an edge i -> j whenever i has a positive score against j (a win, or a tie), strongly
+    connected (else some model beats a group it never loses to and its rating is infinite).
+    Raises: DataError (disconnected) or ConvergenceError (no finite MLE), naming the models.
+    Source: Ford (1957); Hunter (2004), Assumption 1.
+    """
+    n = counts.n_models
+    c = counts.counts
+    i, j = counts.pairs[:, 0], counts.pairs[:, 1]
+    tie = c[:, 2] + c[:, 3]
+    fwd = (c[:, 0] + tie) > 0
+    bwd = (c[:, 1] + tie) > 0
+    rows = np.concatenate([i[fwd], j[bwd]])
+    cols = np.concatenate([j[fwd], i[bwd]])
+    g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+    n_weak, weak = connected_components(g, directed=True, connection="weak")
+    if n_weak > 1:
+        sizes = np.bincount(weak)
+        small = np.argsort(sizes)[0]
+        names = [counts.models[k] for k in np.flatnonzero(weak == small)][:5]
+        raise DataError(
+            f"the battles split into {n_weak} groups that never meet; e.g. {', '.join(names)} "
+            "never battle the rest, so their ratings cannot be compared",
+            counts.source,
+            field="model_a/model_b",
+            expected="a connected comparison graph (filter with --min-battles or exclude models)",
+        )
+    n_strong, strong = connected_components(g, directed=True, connection="strong")
+    if n_strong > 1:
+        # a source component: its members never lose to anyone outside it
+        out_edges = strong[rows] != strong[cols]
+        has_incoming = np.zeros(n_strong, bool)
+        has_incoming[strong[cols[out_edges]]] = True
+        comp = int(np.flatnonzero(~has_incoming)[0]) if (~has_incoming).any() else 0
+        names = [counts.models[k] for k in np.flatnonzero(strong == comp)][:5]
+        raise ConvergenceError(
+            f"{counts.source + ': ' if counts.source else ''}no finite Bradley-Terry estimate: "
+            f"{', '.join(names)} never lost or tied against the other models they met; "
+            "filter it out (--exclude / --min-battles) or use a prior"
+        )
+
+
+class _Problem:
+    """Reduced-parameter log-likelihood, gradient and Hessian for a batch of count tables.
+
+    Reduced parameters x (R, m): theta without entry ``ref`` (m = n_models - 1), then k for
+    the tie models.
+    """
+
+    def __init__(self, counts: PairCounts, ties: str, ref: int, prior: float = 0.0):
+        if ties not in TIE_MODELS:
+            raise ValueError(f"unknown tie model {ties!r}; expected one of {TIE_MODELS}")
+        self.n = n = counts.n_models
+        self.i, self.j = counts.pairs[:, 0], counts.pairs[:, 1]
+        self.ties = ties
+        self.has_k = ties != "half"
+        self.ref = ref
+        self.keep = np.delete(np.arange(n), ref)
+        self.prior = prior
+        m = n - 1
+        # reduced index of each model; the reference model goes to a trash slot
+        red = np.full(n, -1)
+        red[self.keep] = np.arange(m)
+        ri, rj = red[self.i], red[self.j]
+        trash = m * m
+        def flat(a, b):
+            return np.where((a < 0) | (b < 0), trash, a * m + b)
+        self.scatter_pos = np.concatenate([flat(ri, ri), flat(rj, rj), flat(ri, rj), flat(rj, ri)])
+        self.scatter_sign = np.repeat([1.0, 1.0, -1.0, -1.0], len(ri))
+        # reduced incidence matrix (n_pairs, m): +1 at i, -1 at j, for gradients by matmul
+        P = len(self.i)
+        D = np.zeros((P, n))
+        D[np.arange(P), self.i] = 1.0
+        D[np.arange(P), self.j] = -1.0
+        self.D = np.ascontiguousarray(D[:, self.keep])
+
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Reduced parameters (R, m) -> theta (R, n) with theta[ref] = 0, and k (R,)."""
+        R = x.shape[0]
+        theta = np.zeros((R, self.n))
+        theta[:, self.keep] = x[:, : self.n - 1]
+        k = x[:, -1] if self.has_k else None
+        return theta, k
+
+    def sums(self, x: np.ndarray, C: np.ndarray, order: int = 2, meat: bool = False) -> PairSums:
+        theta, k = self.split(x)
+        s = theta[:, self.i] - theta[:, self.j]
+        return pair_sums(self.ties, s, k, C, order, meat)
+
+    def evaluate(self, x: np.ndarray, C: np.ndarray, order: int = 2):
+        """Log-likelihood (R,), and for order >= 1 gradient (R, m), for order 2 Hessian (R, m, m).
+
+        C: counts, shape (R, n_pairs, 4).
+        """
+        ps = self.sums(x, C, order)
+        m1 = self.n - 1
+        xt = x[:, :m1]
+        ll = ps.ll
+        if self.prior:
+            ll = ll - 0.5 * self.prior * (xt**2).sum(axis=1)
+        if order == 0:
+            return ll, None, None
+        R, m = x.shape
+        grad = np.empty((R, m))
+        grad[:, :m1] = ps.g_s @ self.D
+        if self.prior:
+            grad[:, :m1] -= self.prior * xt
+        if self.has_k:
+            grad[:, -1] = ps.g_k
+        if order == 1:
+            return ll, grad, None
+        H = np.empty((R, m, m))
+        H[:, :m1, :m1] = self._laplacian(ps.h_ss)
+        if self.prior:
+            H[:, np.arange(m1), np.arange(m1)] -= self.prior
+        if self.has_k:
+            H[:, :m1, -1] = ps.h_sk @ self.D
+            H[:, -1, :m1] = H[:, :m1, -1]
+            H[:, -1, -1] = ps.h_kk
+        return ll, grad, H
+
+    def _laplacian(self, v: np.ndarray) -> np.ndarray:
+        """sum_p v[r, p] (e_i - e_j)(e_i - e_j)^T for each r, in reduced coordinates (R, m, m)."""
+        R = v.shape[0]
+        m = self.n - 1
+        size = m * m + 1  # one trash slot per table for entries of the reference model
+        w = np.tile(v, 4) * self.scatter_sign
+        pos = self.scatter_pos + (np.arange(R) * size)[:, None]
+        full = np.bincount(pos.ravel(), w.ravel(), R * size).reshape(R, size)
+        return full[:, : m * m].reshape(R, m, m)
+
+    def meat(self, x: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """Sum over votes of score outer products, shape (m, m), for one table (R = 1)."""
+        ps = self.sums(x, C, order=1, meat=True)
+        m1 = self.n - 1
+        m = x.shape[1]
+        J = np.zeros((m, m))
+        J[:m1, :m1] = self._laplacian(ps.j_ss)[0]
+        if self.has_k:
+            j_sk = (ps.j_sk @ self.D)[0]
+            J[:m1, -1] = j_sk
+            J[-1, :m1] = j_sk
+            J[-1, -1] = ps.j_kk[0]
+        return J
+
+
+def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MAX_ITER):
+    """Damped Newton ascent for a batch. Returns (x (R, m), loglik (R,), H (R, m, m), iters)."""
+    x = x0.copy()
+    ll, g, H = problem.evaluate(x, C)
+    if not np.all(np.isfinite(ll)):
+        raise ConvergenceError("the starting point has an infinite log-likelihood")
+    active = np.ones(len(x), bool)
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        try:
+            step = np.linalg.solve(-H[idx], g[idx][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            raise ConvergenceError("singular Hessian: the comparison graph is not identifiable") from None
+        t = np.ones(len(idx))
+        new_x = x[idx] + step
+        new_ll, _, _ = problem.evaluate(new_x, C[idx], order=0)
+        for _ in range(60):
+            bad = ~(new_ll >= ll[idx] - 1e-12 * np.abs(ll[idx]))
+            if not bad.any():
+                break
+            t[bad] /= 2
+            new_x[bad] = x[idx][bad] + t[bad, None] * step[bad]
+            new_ll[bad] = problem.evaluate(new_x[bad], C[idx][bad], order=0)[0]
+        x[idx] = new_x
+        size = np.abs(t[:, None] * step).max(axis=1)
+        ll_i, g_i, H_i = problem.evaluate(x[idx], C[idx])
+        ll[idx], g[idx], H[idx] = ll_i, g_i, H_i
+        done = size < STEP_TOL
+        active[idx[done]] = False
+        if not active.any():
+            return x, ll, H, it
+    worst = float(np.abs(g[active]).max())
+    raise ConvergenceError(
+        f"Newton's method did not converge in {max_iter} iterations (largest gradient {worst:.3g}); "
+        "the maximum-likelihood estimate may not exist"
+    )
+
+
+def fit_bradley_terry(
+    data: PairCounts | BattleTable,
+    *,
+    ties: str = "half",
+    prior: float = 0.0,
+    ref: int | None = None,
+) -> BTFit:
+    """Maximum-likelihood Bradley-Terry strengths from battle outcomes.
+
+    Parameters:
+        data: PairCounts (n_pairs, 4) or a BattleTable (aggregated first).
+        ties: 'half' (ties and tie (bothbad) count as half a win each, the FastChat and
+            arena-rank convention), 'rao-kupper' or 'davidson' (see :mod:`.ties`).
+        prior: L2 penalty on theta, 0.5 * prior * ||theta||^2 subtracted from the
+            log-likelihood (0 = plain MLE, the default).
+        ref: model index held at 0 during the fit (default: the most-battled model, which
+            gives the best-conditioned reduced Hessian). The result does not depend on it.
+    Returns: BTFit, theta of shape (n_models,) with mean zero, in logits.
+    Raises: DataError if the comparison graph is disconnected; ConvergenceError if the MLE does
+        not exist (prior = 0) or Newton's method fails.
+    Source: Bradley & Terry (1952); Rao & Kupper (1967); Davidson (1970).
+    """
+    counts = as_pair_counts(data)
+    if counts.n_models < 2:
+        raise DataError(f"{counts.n_models} model(s) in the data", counts.source, expected="at least two models")
+    if prior == 0:
+        check_identifiable(counts, ties)
+    if ref is None:
+        ref = int(np.argmax(counts.num_battles()))
+    problem = _Problem(counts, ties, ref, prior)
+    m = counts.n_models - 1 + problem.has_k
+    x0 = np.zeros((1, m))
+    if problem.has_k:
+        tie_rate = counts.counts[:, 2:].sum() / max(counts.total, 1.0)
+        x0[0, -1] = initial_tie_param(ties, tie_rate)
+    C = counts.counts[None]
+    x, ll, H, iters = _newton(problem, x0, C)
+    theta, k = problem.split(x)
+    shift = theta[0].mean()
+    meat = problem.meat(x, C)
+    return BTFit(
+        counts=counts,
+        ties=ties,
+        theta=theta[0] - shift,
+        tie_param=None if k is None else float(k[0]),
+        loglik=float(ll[0]),
+        hessian=H[0],
+        meat=meat,
+        ref=ref,
+        n_iter=iters,
+        prior=prior,
+    )
+
+
+def fit_bradley_terry_batch(
+    fit: BTFit, tables: np.ndarray, *, check: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Refit ``fit``'s model on R other count tables over the same pairs (e.g. bootstrap
+    resamples), all at once, warm-started at ``fit``.
+
+    Parameters: fit, a BTFit; tables, float array of shape (R, n_pairs, 4) aligned with
+    ``fit.counts.pairs``; check, test each table for a finite MLE first.
+    Returns: (theta, k): theta of shape (R, n_models), mean zero per row; k of shape (R,) or None.
+    Raises: ConvergenceError naming the first table without a finite MLE.
+    """
+    counts = fit.counts
+    if check and fit.prior == 0:
+        for r, table in enumerate(tables):
+            try:
+                check_identifiable(PairCounts(counts.models, counts.pairs, table, counts.source), fit.ties)
+            except (ConvergenceError, DataError) as err:
+                raise ConvergenceError(f"resample {r}: {err}") from None
+    problem = _Problem(counts, fit.ties, fit.ref, fit.prior)
+    theta0 = fit.theta - fit.theta[fit.ref]
+    x0 = np.delete(theta0, fit.ref)
+    if problem.has_k:
+        x0 = np.append(x0, fit.tie_param)
+    x0 = np.repeat(x0[None], len(tables), axis=0)
+    x, _, _, _ = _newton(problem, x0, np.asarray(tables, dtype=float))
+    theta, k = problem.split(x)
+    return theta - theta.mean(axis=1, keepdims=True), k
