@@ -1,0 +1,33 @@
+"""The ``openarena`` command line tool: one sub-command (or group) per module of this package."""
+
+from __future__ import annotations
+
+import typer
+
+from openarena import __version__
+from openarena.cli import datasets, leaderboard
+
+app = typer.Typer(
+    name="openarena",
+    help="OpenArena: a self-hostable Chatbot Arena. Battles in, Bradley-Terry leaderboards out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("leaderboard")(leaderboard.leaderboard)
+app.command("datasets")(datasets.datasets)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"openarena {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """OpenArena command line."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
