@@ -19,6 +19,8 @@ from openarena import __version__
 from openarena.data.battles import BattleTable, PairCounts, as_pair_counts
 from openarena.errors import OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, fit_bradley_terry
+from openarena.ratings.contextual import ContextualFit, bootstrap_contextual, fit_contextual_bt
+from openarena.ratings.covariates import contextual_data
 from openarena.ratings.elo import online_elo, online_elo_bootstrap
 from openarena.ratings.intervals import (
     Intervals,
@@ -48,6 +50,8 @@ class Leaderboard:
         anchor: the Anchor of the scale.
         fit: the BTFit (None for online Elo); intervals: the Intervals (None for ci='none').
         counts: the PairCounts behind it.
+        coefficients: for a controlled (contextual) fit, one row per covariate: name, kind,
+            coef (logits per standard deviation), se, coef_q025, coef_q975; else None.
         provenance: dict with source, data_sha256, filters (name, removed, remaining), options,
             package version and creation time.
     """
@@ -59,9 +63,10 @@ class Leaderboard:
     level: float
     anchor: Anchor
     counts: PairCounts
-    fit: BTFit | None = None
+    fit: BTFit | ContextualFit | None = None
     intervals: Intervals | None = None
     provenance: dict = field(default_factory=dict)
+    coefficients: pd.DataFrame | None = None
 
     @property
     def models(self) -> list[str]:
@@ -98,6 +103,9 @@ def build_leaderboard(
     anchor: str | Anchor | None = None,
     level: float = 0.95,
     prior: float = 0.0,
+    control: list[str] | str | None = None,
+    model_values: dict[str, dict[str, float]] | None = None,
+    coef_prior: float = 0.0,
     n_jobs: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Leaderboard:
@@ -111,6 +119,10 @@ def build_leaderboard(
         rounds, seed: bootstrap rounds and seed. anchor: 'MODEL=VALUE', 'mean' or None for the
         default (mixtral-8x7b-instruct-v0.1 = 1114 if present, else mean 1000).
         level: interval coverage, e.g. 0.95. prior: L2 penalty of the BT fit (default 0).
+        control: covariates to control for (style control): 'style', 'length', 'markdown',
+            column names, comma-separated or a list (see :mod:`openarena.ratings.covariates`);
+            needs battle rows. model_values: per-model covariates {name: {model: value}}.
+            coef_prior: L2 penalty on the covariate coefficients (default 0).
         n_jobs: bootstrap workers. progress: called with rounds done, for a progress bar.
     Returns: Leaderboard.
     Raises: OpenArenaError for an invalid option combination; DataError / ConvergenceError
@@ -127,8 +139,28 @@ def build_leaderboard(
     anchor = resolve_anchor(anchor, models)
     fit = None
     intervals = None
+    coefficients = None
+    controlled = bool(control) or bool(model_values)
     t0 = time.perf_counter()
-    if rating == "bt":
+    if controlled:
+        if rating != "bt" or ties != "half":
+            raise OpenArenaError("style/covariate control uses the Bradley-Terry fit with ties as half wins (--rating bt --ties half)")
+        if isinstance(data, PairCounts):
+            raise OpenArenaError(
+                f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
+            )
+        rows = data if isinstance(data, BattleTable) else BattleTable(data)
+        cdata, infos = contextual_data(rows, control, model_values)
+        fit = fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)
+        ratings = to_elo(fit.theta, models, anchor)
+        beta_samples = None
+        if ci == "sandwich":
+            intervals = sandwich_intervals(fit, ratings, anchor, level)
+        elif ci == "bootstrap":
+            theta_b, beta_samples = bootstrap_contextual(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
+            intervals = bootstrap_intervals(to_elo(theta_b, models, anchor), level)
+        coefficients = _coefficient_table(fit, infos, level, beta_samples)
+    elif rating == "bt":
         fit = fit_bradley_terry(counts, ties=ties, prior=prior)
         ratings = to_elo(fit.theta, models, anchor)
         if ci == "sandwich":
@@ -181,12 +213,37 @@ def build_leaderboard(
             "seed": seed if ci == "bootstrap" else None,
             "anchor": anchor.describe(),
             "prior": prior,
+            "control": list(fit.names) if controlled else None,
+            "coef_prior": coef_prior if controlled else None,
         },
         "fit_seconds": round(elapsed, 4),
         "openarena_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance)
+    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients)
+
+
+def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndarray | None) -> pd.DataFrame:
+    """One row per covariate: coefficient, sandwich se and interval (bootstrap quantiles when
+    ``samples`` (R, K) are given)."""
+    from scipy.stats import norm
+
+    se = fit.coef_se(robust=True)
+    if samples is not None:
+        lo, hi = np.quantile(samples, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    else:
+        z = norm.ppf(0.5 + level / 2)
+        lo, hi = fit.beta - z * se, fit.beta + z * se
+    return pd.DataFrame(
+        {
+            "name": list(fit.names),
+            "kind": [i.kind for i in infos],
+            "coef": fit.beta,
+            "se": se,
+            "coef_q025": lo,
+            "coef_q975": hi,
+        }
+    )
 
 
 def _shift_to_anchor(raw: np.ndarray, models: tuple[str, ...], anchor: Anchor) -> np.ndarray:

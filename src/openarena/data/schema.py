@@ -27,6 +27,10 @@ WINNERS: tuple[str, str, str, str] = (MODEL_A, MODEL_B, TIE, TIE_BOTHBAD)
 #: Score of model_a for each outcome when ties count as half a win.
 OUTCOME_SCORE = {MODEL_A: 1.0, MODEL_B: 0.0, TIE: 0.5, TIE_BOTHBAD: 0.5}
 
+#: Style features of an answer; on a battle row as ``<feature>_a`` and ``<feature>_b`` (ints):
+#: assistant tokens summed over turns, markdown headers, list items, bold spans.
+STYLE_FEATURES: tuple[str, str, str, str] = ("tokens", "headers", "lists", "bold")
+
 REQUIRED_COLUMNS: tuple[str, str, str] = ("model_a", "model_b", "winner")
 OPTIONAL_COLUMNS: tuple[str, ...] = (
     "battle_id",

@@ -25,6 +25,7 @@ from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from openarena.ratings.bradley_terry import BTFit, fit_bradley_terry_batch
+from openarena.ratings.contextual import ContextualFit
 from openarena.ratings.scale import POINTS_PER_LOGIT, Anchor
 
 
@@ -43,10 +44,10 @@ class Intervals:
     tie_param_samples: np.ndarray | None = None
 
 
-def sandwich_intervals(fit: BTFit, ratings: np.ndarray, anchor: Anchor, level: float = 0.95, robust: bool = True) -> Intervals:
+def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor: Anchor, level: float = 0.95, robust: bool = True) -> Intervals:
     """CLT intervals from the sandwich covariance of ``fit``.
 
-    Parameters: fit; ratings, the anchored ratings of shape (n_models,); anchor, the Anchor
+    Parameters: fit, a BTFit or ContextualFit; ratings, the anchored ratings of shape (n_models,); anchor, the Anchor
     used for them; level, coverage in (0, 1); robust=False uses the inverse information.
     Returns: Intervals with variance = diag(A V A^T) * POINTS_PER_LOGIT^2.
     """
