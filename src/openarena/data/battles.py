@@ -147,6 +147,10 @@ class PairCounts:
         return BattleTable(frame, self.source, list(self.steps), validate=False)
 
 
+#: Largest n_models^2 for which :func:`aggregate` counts pairs in a dense table (1024 models).
+_DENSE_PAIR_LIMIT = 1 << 20
+
+
 def aggregate(battles: BattleTable | pd.DataFrame | PairCounts, weights: np.ndarray | None = None) -> PairCounts:
     """Aggregate battle rows into :class:`PairCounts` (a PairCounts is returned unchanged).
 
@@ -171,8 +175,15 @@ def aggregate(battles: BattleTable | pd.DataFrame | PairCounts, weights: np.ndar
     w = np.where(swap & (w < 2), 1 - w, w)
     n_models = len(models)
     key = lo * n_models + hi
-    uniq, inv = np.unique(key, return_inverse=True)
-    flat = np.bincount(inv * 4 + w, weights=weights, minlength=len(uniq) * 4)
+    cells = n_models * n_models
+    if 0 < len(key) and cells <= _DENSE_PAIR_LIMIT and lo.min() >= 0:
+        # dense pair table: bincount over all n_models^2 keys, then keep the keys that occur
+        # (same result and summation order as np.unique + bincount, without the 1.7M sort)
+        uniq = np.flatnonzero(np.bincount(key, minlength=cells))
+        flat = np.bincount(key * 4 + w, weights=weights, minlength=cells * 4).reshape(cells, 4)[uniq].ravel()
+    else:
+        uniq, inv = np.unique(key, return_inverse=True)
+        flat = np.bincount(inv * 4 + w, weights=weights, minlength=len(uniq) * 4)
     pairs = np.column_stack([uniq // n_models, uniq % n_models])
     return PairCounts(tuple(str(m) for m in models), pairs, flat.reshape(-1, 4), battles.source, tuple(battles.steps))
 

@@ -131,8 +131,30 @@ def factorize_models(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     models, object array of the sorted unique keys, shape (n_models,).
     """
     n = len(frame)
-    both = pd.concat([frame["model_a"], frame["model_b"]], ignore_index=True)
-    if isinstance(both.dtype, pd.CategoricalDtype):
-        both = both.astype(object)
+    a, b = frame["model_a"], frame["model_b"]
+    if isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype):
+        return _factorize_categoricals(a.array, b.array)
+    both = pd.concat([a, b], ignore_index=True)
     codes, models = pd.factorize(both, sort=True)
     return codes.reshape(2, n), np.asarray(models, dtype=object)
+
+
+def _factorize_categoricals(a: pd.Categorical, b: pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factorize_models` for two categorical columns without materialising the strings:
+    factorize the categories that occur (a few hundred), then map the integer codes through a
+    lookup table. Same result as factorizing the concatenated values."""
+    used, parts = [], []
+    for cat in (a, b):
+        codes = np.asarray(cat.codes)
+        present = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+        used.append(np.flatnonzero(present))
+        parts.append(np.asarray(cat.categories, dtype=object)[present])
+    part_codes, models = pd.factorize(np.concatenate(parts), sort=True)
+    out = np.empty((2, len(a)), dtype=np.int64)
+    offset = 0
+    for k, cat in enumerate((a, b)):
+        lut = np.full(len(cat.categories) + 1, -1, dtype=np.int64)  # last slot: code -1 (missing)
+        lut[used[k]] = part_codes[offset : offset + len(used[k])]
+        offset += len(used[k])
+        out[k] = lut[np.asarray(cat.codes)]
+    return out, np.asarray(models, dtype=object)
