@@ -54,12 +54,12 @@ def test_identity_leak_on_fastchat_output_and_custom_words(labeled: BattleTable)
     # the file is FastChat clean_battle output, already filtered with these very words
     out, step = identity_leak(labeled)
     assert (step.name, step.removed, step.remaining) == ("identity_leak", 0, 100) and len(out) == 100
-    # a configurable list: "facebook" names a vendor in two battles ("how does intern
-    # calibration work at meta (formerly facebook)" c28ae21b, and one answer elsewhere)
+    # a configurable list: "facebook" names a vendor in one battle, in its prompt and both
+    # answers ("how does intern calibration work at meta (formerly facebook)")
     out, step = identity_leak(labeled, ["facebook"])
     gone = set(labeled.frame["question_id"]) - set(out.frame["question_id"])
-    assert "c28ae21b2d814a33bb6a9d49ee21bbd0" in {q for q in gone} or any(q.startswith("c28ae21b") for q in gone)
-    assert step.removed == len(gone) == 100 - len(out) and "facebook" in step.detail
+    assert gone == {"c28ae21bc728400e881cbf886b018c4d"}
+    assert (step.removed, step.remaining) == (1, 99) and "facebook 1" in step.detail
     assert out.steps[-1] == step
 
 
