@@ -1,0 +1,355 @@
+"""Repository functions: every read and write of battles and votes goes through here.
+
+Each write is one short transaction whose first statement is a conditional ``UPDATE`` (a
+compare-and-set on the battle's status, session, version and lease), so concurrent requests on
+the same battle (two votes, a vote during a streaming turn, a regenerate racing a vote) cannot
+both succeed, on SQLite and on PostgreSQL alike; the unique ``votes.battle_id`` is the last line
+of defence against a second vote.
+
+Reading back: :func:`read_battles` returns the voted battles as a
+:class:`~openarena.data.battles.BattleTable` in the canonical schema, the same rows a clean_battle
+file of them would give.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import pandas as pd
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from openarena.data.battles import BattleTable, FilterStep
+from openarena.data.schema import WINNERS
+from openarena.errors import DataError, OpenArenaError
+from openarena.storage.db import Database
+from openarena.storage.models import BATTLE_MODES, Battle, Vote
+
+__all__ = [
+    "BattleRecord",
+    "VoteRefused",
+    "VoteResult",
+    "acquire_turn",
+    "create_battle",
+    "finish_turn",
+    "get_battle",
+    "new_battle_id",
+    "read_battles",
+    "record_vote",
+    "release_turn",
+    "vote_counts",
+]
+
+B = Battle.__table__
+V = Vote.__table__
+
+
+class VoteRefused(OpenArenaError):
+    """A vote the server will not record. ``code`` is one of: ``not_found`` (no such battle in
+    this session: forged, replayed from another session, or mistyped), ``already_voted``,
+    ``failed`` (a model failed; the battle cannot be voted on), ``no_answer`` (nothing answered
+    yet), ``busy`` (a turn is still streaming or the battle changed meanwhile), ``not_votable``
+    (a direct chat), ``bad_winner``. ``str(err)`` is the message for the voter."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class BattleRecord:
+    """A snapshot of one battle row (see :mod:`openarena.storage.models` for the fields)."""
+
+    id: str
+    mode: str
+    model_a: str
+    model_b: str | None
+    session_hash: str
+    status: str
+    sampling_policy: str | None
+    sampling_prob: float | None
+    created_at: float
+    updated_at: float
+    turns: int
+    conversation_a: list[dict[str, Any]]
+    conversation_b: list[dict[str, Any]] | None
+    version: int
+    lease_until: float | None
+    error: str | None
+    meta: dict[str, Any] | None = field(default=None)
+
+    @property
+    def streaming(self) -> bool:
+        """True while a turn holds the lease."""
+        return self.lease_until is not None and self.lease_until > time.time()
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """What a recorded vote returns: the revealed names, whether it counts, and why not."""
+
+    battle_id: str
+    winner: str
+    model_a: str
+    model_b: str
+    counted: bool
+    reason: str | None
+    tstamp: float
+
+
+def new_battle_id() -> str:
+    """32 hex characters from 128 random bits: unguessable, so ids cannot be enumerated."""
+    return secrets.token_hex(16)
+
+
+def _record(row: Any) -> BattleRecord:
+    m = row._mapping
+    return BattleRecord(**{k: m[k] for k in BattleRecord.__dataclass_fields__})
+
+
+def create_battle(
+    db: Database,
+    *,
+    mode: str,
+    model_a: str,
+    model_b: str | None,
+    session_hash: str,
+    sampling_policy: str | None = None,
+    sampling_prob: float | None = None,
+    battle_id: str | None = None,
+    now: float | None = None,
+) -> str:
+    """Insert a new open battle with empty conversations; returns its id.
+
+    Parameters: mode, 'anony' | 'named' | 'direct' (model_b None only for 'direct');
+    sampling_prob, probability in (0, 1] of the unordered pair under ``sampling_policy``.
+    Raises: ValueError for an unknown mode or a missing/identical model_b.
+    """
+    if mode not in BATTLE_MODES:
+        raise ValueError(f"unknown battle mode {mode!r}")
+    if mode != "direct" and (not model_b or model_b == model_a):
+        raise ValueError("a battle needs two different models")
+    now = time.time() if now is None else now
+    bid = battle_id or new_battle_id()
+    with db.write() as conn:
+        conn.execute(
+            insert(B).values(
+                id=bid, mode=mode, model_a=model_a, model_b=model_b if mode != "direct" else None,
+                session_hash=session_hash, status="open", sampling_policy=sampling_policy,
+                sampling_prob=sampling_prob, created_at=now, updated_at=now, turns=0,
+                conversation_a=[], conversation_b=[] if mode != "direct" else None, version=0,
+                lease_until=None, error=None, meta=None,
+            )
+        )
+    return bid
+
+
+def get_battle(db: Database, battle_id: str, session_hash: str | None = None) -> BattleRecord | None:
+    """The battle ``battle_id`` (only if it belongs to ``session_hash`` when given), else None."""
+    cond = [B.c.id == battle_id]
+    if session_hash is not None:
+        cond.append(B.c.session_hash == session_hash)
+    with db.read() as conn:
+        row = conn.execute(select(B).where(*cond)).first()
+    return _record(row) if row is not None else None
+
+
+def acquire_turn(db: Database, battle_id: str, session_hash: str, lease_s: float = 300.0, now: float | None = None) -> BattleRecord | None:
+    """Take the battle's streaming lease (one turn at a time), if it is open, belongs to the
+    session and no other turn holds a live lease.
+
+    Returns: the battle after taking the lease, or None if it could not be taken (look at
+    :func:`get_battle` to tell why). A lease left by a killed process expires after lease_s.
+    """
+    now = time.time() if now is None else now
+    with db.write() as conn:
+        res = conn.execute(
+            update(B)
+            .where(
+                B.c.id == battle_id,
+                B.c.session_hash == session_hash,
+                B.c.status == "open",
+                or_(B.c.lease_until.is_(None), B.c.lease_until < now),
+            )
+            .values(lease_until=now + lease_s, version=B.c.version + 1, updated_at=now)
+        )
+        if res.rowcount != 1:
+            return None
+        row = conn.execute(select(B).where(B.c.id == battle_id)).first()
+    return _record(row)
+
+
+def finish_turn(
+    db: Database,
+    battle_id: str,
+    *,
+    conversation_a: list[dict[str, Any]],
+    conversation_b: list[dict[str, Any]] | None,
+    turns: int,
+    error: str | None = None,
+    meta: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> None:
+    """Store the conversations after a turn (complete, stopped or failed) and release the lease.
+
+    ``error`` (internal detail) marks the battle 'failed': it can no longer be voted on.
+    """
+    now = time.time() if now is None else now
+    values: dict[str, Any] = dict(
+        conversation_a=conversation_a, conversation_b=conversation_b, turns=turns, lease_until=None,
+        version=B.c.version + 1, updated_at=now,
+    )
+    if meta is not None:
+        values["meta"] = meta
+    if error is not None:
+        values["status"] = "failed"
+        values["error"] = error[:500]
+    with db.write() as conn:
+        conn.execute(update(B).where(B.c.id == battle_id, B.c.status == "open").values(**values))
+
+
+def release_turn(db: Database, battle_id: str) -> None:
+    """Drop the lease without changing the conversations (a turn that never started)."""
+    with db.write() as conn:
+        conn.execute(update(B).where(B.c.id == battle_id).values(lease_until=None, version=B.c.version + 1))
+
+
+def record_vote(
+    db: Database,
+    battle_id: str,
+    session_hash: str,
+    winner: str,
+    *,
+    expected_version: int | None = None,
+    counted: bool = True,
+    reason: str | None = None,
+    now: float | None = None,
+) -> VoteResult:
+    """Record the vote on a battle and close it, in one transaction.
+
+    The battle must belong to ``session_hash``, be open, anonymous or named, have at least one
+    complete turn, hold no streaming lease and (when ``expected_version`` is given) not have
+    changed since the caller looked at it (e.g. for the identity-leak check).
+    Returns: VoteResult with both model names (the reveal).
+    Raises: VoteRefused with a code and a message for the voter (see the class).
+    Source: FastChat gradio_block_arena_anony.py ``vote_last_response`` (one vote per battle,
+    names revealed only afterwards); here the database enforces it.
+    """
+    if winner not in WINNERS:
+        raise VoteRefused("bad_winner", f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
+    now = time.time() if now is None else now
+    cond = [
+        B.c.id == battle_id,
+        B.c.session_hash == session_hash,
+        B.c.status == "open",
+        B.c.mode.in_(("anony", "named")),
+        B.c.turns >= 1,
+        or_(B.c.lease_until.is_(None), B.c.lease_until < now),
+    ]
+    if expected_version is not None:
+        cond.append(B.c.version == expected_version)
+    try:
+        with db.write() as conn:
+            res = conn.execute(update(B).where(and_(*cond)).values(status="voted", updated_at=now, version=B.c.version + 1))
+            if res.rowcount == 1:
+                conn.execute(
+                    insert(V).values(battle_id=battle_id, winner=winner, tstamp=now, judge=session_hash, counted=counted, reason=reason)
+                )
+                row = conn.execute(select(B.c.model_a, B.c.model_b).where(B.c.id == battle_id)).one()
+                return VoteResult(battle_id, winner, row.model_a, row.model_b, counted, reason, now)
+    except IntegrityError:
+        raise VoteRefused("already_voted", "This battle has already been voted on; each battle takes one vote.") from None
+    raise _why_refused(db, battle_id, session_hash, expected_version, now)
+
+
+def _why_refused(db: Database, battle_id: str, session_hash: str, expected_version: int | None, now: float) -> VoteRefused:
+    b = get_battle(db, battle_id, session_hash)
+    if b is None:
+        return VoteRefused("not_found", "No such battle in this session: the vote was refused (start a new battle to vote).")
+    if b.status == "voted":
+        return VoteRefused("already_voted", "This battle has already been voted on; each battle takes one vote.")
+    if b.status == "failed":
+        return VoteRefused("failed", "A model failed to answer in this battle, so it cannot be voted on. Start a new round.")
+    if b.mode == "direct":
+        return VoteRefused("not_votable", "A direct chat has nothing to vote on.")
+    if b.turns < 1:
+        return VoteRefused("no_answer", "Nothing to vote on yet: send a prompt and wait for both answers.")
+    return VoteRefused("busy", "The answers are still being written (or changed meanwhile); vote when they are done.")
+
+
+def vote_counts(db: Database, counted_only: bool = True) -> dict[str, int]:
+    """Votes per model (both sides), over anonymous and named battles: {model: count}."""
+    out: dict[str, int] = {}
+    with db.read() as conn:
+        for col in (B.c.model_a, B.c.model_b):
+            q = select(col, func.count()).select_from(V.join(B, V.c.battle_id == B.c.id))
+            if counted_only:
+                q = q.where(V.c.counted.is_(True))
+            for name, n in conn.execute(q.group_by(col)):
+                if name is not None:
+                    out[name] = out.get(name, 0) + int(n)
+    return out
+
+
+#: Columns of :func:`read_battles`, in order.
+READ_COLUMNS = (
+    "battle_id", "model_a", "model_b", "winner", "tstamp", "judge", "anony", "turn",
+    "conversation_a", "conversation_b", "sampling_prob", "sampling_policy", "counted", "reason",
+)
+
+
+def read_battles(
+    db: Database,
+    *,
+    modes: Sequence[str] = ("anony", "named"),
+    counted_only: bool = True,
+    conversations: bool = True,
+    since: float | None = None,
+) -> BattleTable:
+    """The voted battles as a BattleTable, ordered by vote time.
+
+    Parameters: modes, which battles ('anony', 'named'); counted_only, drop the votes marked not
+    counted (identity leaks) and record a FilterStep 'identity_leak' saying how many;
+    conversations, include conversation_a/b (lists of {"role", "content"}); since, Unix
+    seconds, votes at or after it.
+    Returns: BattleTable whose frame has :data:`READ_COLUMNS` (conversation columns only when
+    asked): battle_id (str), model_a, model_b, winner, tstamp (vote time, Unix s), judge (hashed
+    voter id), anony (bool), turn (int, user turns), sampling_prob (float or NaN),
+    sampling_policy, counted (bool), reason; source is the database URL without password.
+    Raises: DataError when there is no vote to read.
+    """
+    cols = [
+        B.c.id.label("battle_id"), B.c.model_a, B.c.model_b, V.c.winner, V.c.tstamp, V.c.judge,
+        B.c.mode, B.c.turns.label("turn"), B.c.sampling_prob, B.c.sampling_policy, V.c.counted, V.c.reason,
+    ]
+    if conversations:
+        cols += [B.c.conversation_a, B.c.conversation_b]
+    q = select(*cols).select_from(V.join(B, V.c.battle_id == B.c.id)).where(B.c.mode.in_(tuple(modes)))
+    if since is not None:
+        q = q.where(V.c.tstamp >= since)
+    q = q.order_by(V.c.tstamp, V.c.id)
+    with db.read() as conn:
+        rows = conn.execute(q).all()
+    source = f"db:{db.describe()}"
+    if not rows:
+        raise DataError("no votes in the database yet", source, expected="at least one voted battle")
+    frame = pd.DataFrame([r._mapping for r in rows])
+    frame["anony"] = frame.pop("mode") == "anony"
+    frame["counted"] = frame["counted"].astype(bool)
+    frame["turn"] = frame["turn"].astype("int64")
+    frame["sampling_prob"] = frame["sampling_prob"].astype(float)
+    order = [c for c in READ_COLUMNS if c in frame.columns]
+    frame = frame[order]
+    table = BattleTable(frame, source)
+    if counted_only:
+        keep = frame["counted"].to_numpy()
+        n_drop = int((~keep).sum())
+        kept = frame.loc[keep].reset_index(drop=True)
+        if len(kept) == 0:
+            raise DataError(f"all {len(frame)} votes are marked not counted (identity leaks)", source, expected="at least one counted vote")
+        table = table.with_frame(kept, FilterStep("identity_leak", n_drop, len(kept), "votes marked not counted when an answer named a model or vendor"))
+    return table

@@ -1,0 +1,213 @@
+"""The database: where it is, how to connect, and its schema migrations.
+
+Where (:func:`database_url`), first match wins:
+
+1. an explicit URL (``openarena serve --db URL``, ``Database.open(url)``);
+2. the environment variable ``OPENARENA_DATABASE_URL`` (e.g.
+   ``postgresql://arena:secret@db.example.org/arena``);
+3. SQLite in a data folder: ``<data_dir>/openarena.db`` where data_dir is the argument, else
+   ``OPENARENA_DATA_DIR``, else ``./arena-data`` (created when missing).
+
+``postgres://`` and ``postgresql://`` URLs are driven by psycopg 3 (``postgresql+psycopg://``).
+
+SQLite runs in WAL mode (readers never block the one writer) with ``synchronous=FULL`` by
+default, so a vote acknowledged to a voter survives a crash of the process *and* of the machine
+(``OPENARENA_SQLITE_SYNCHRONOUS=NORMAL`` trades the latter for speed: still safe against a
+killed process), ``foreign_keys=ON`` and a 30 s busy timeout. Write transactions start with
+``BEGIN IMMEDIATE`` (:meth:`Database.write`), so two writers queue on the busy timeout instead
+of failing with "database is locked" when a read lock would have to be upgraded.
+
+Migrations are Alembic revisions in ``openarena/storage/migrations/versions``, applied
+programmatically by :func:`migrate` (no alembic.ini needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from openarena.errors import OpenArenaError
+
+__all__ = ["Database", "database_url", "is_database_url", "migrate", "open_database", "redact"]
+
+ENV_URL = "OPENARENA_DATABASE_URL"
+ENV_DATA_DIR = "OPENARENA_DATA_DIR"
+ENV_SYNCHRONOUS = "OPENARENA_SQLITE_SYNCHRONOUS"
+DEFAULT_DATA_DIR = "arena-data"
+DB_FILE = "openarena.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+_URL_PREFIXES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
+
+
+class StorageError(OpenArenaError):
+    """The database cannot be opened or migrated (bad URL, server unreachable, missing driver)."""
+
+
+def is_database_url(text: str) -> bool:
+    """True if ``text`` looks like a database URL we accept (sqlite:, postgresql:, postgres:)."""
+    return isinstance(text, str) and text.startswith(_URL_PREFIXES)
+
+
+def _normalise(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def database_url(url: str | None = None, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """The database URL to use (see the module docstring for the order).
+
+    Returns: a SQLAlchemy URL string; for the SQLite default the data folder is created.
+    Raises: StorageError for a URL of an unsupported kind.
+    """
+    chosen = url or os.environ.get(ENV_URL, "").strip() or None
+    if chosen:
+        if not is_database_url(chosen):
+            raise StorageError(f"unsupported database URL {redact(chosen)!r}; expected sqlite:///PATH or postgresql://USER@HOST/DB")
+        return _normalise(chosen)
+    folder = Path(data_dir or os.environ.get(ENV_DATA_DIR, "") or DEFAULT_DATA_DIR).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / DB_FILE).resolve()}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***`` (for messages and provenance)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url.split("@")[-1]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+    # pysqlite must not BEGIN by itself: SQLAlchemy's "begin" event below does it.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    sync = os.environ.get(ENV_SYNCHRONOUS, "FULL").upper()
+    cur.execute(f"PRAGMA synchronous={sync if sync in ('OFF', 'NORMAL', 'FULL', 'EXTRA') else 'FULL'}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _engine(url: str, *, pool: bool = True) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise StorageError(f"invalid database URL {redact(url)!r}: {e}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kw = {} if pool else {"poolclass": NullPool}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20) if pool else create_engine(url, poolclass=NullPool)
+    except ModuleNotFoundError as e:
+        raise StorageError(f"no driver for {redact(url)!r} ({e.name} is not installed); pip install 'psycopg[binary]'") from None
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema of ``engine``'s database to ``revision`` (default: the latest).
+
+    Runs the Alembic revisions of ``openarena/storage/migrations`` in one transaction (on
+    SQLite and PostgreSQL, DDL is transactional). Idempotent.
+    Raises: StorageError if the database cannot be reached.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except OperationalError as e:
+        raise StorageError(f"cannot migrate {redact(str(engine.url))}: {str(e.orig).strip().splitlines()[0]}") from None
+
+
+class Database:
+    """An engine plus the way this project uses it.
+
+    Use :meth:`read` for reads and :meth:`write` for writes (on SQLite the latter starts with
+    ``BEGIN IMMEDIATE``); both are context managers that commit on success and roll back on an
+    exception. Thread-safe: every call takes a pooled connection.
+
+    Attributes: url (SQLAlchemy URL string), engine, backend ('sqlite' or 'postgresql').
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=False)
+        self.backend = engine.url.get_backend_name()
+
+    @classmethod
+    def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True) -> "Database":
+        """Connect to the database of :func:`database_url` and (by default) migrate it.
+
+        Raises: StorageError (bad URL, unreachable server, missing driver).
+        """
+        db = cls(_engine(database_url(url, data_dir), pool=pool))
+        if run_migrations:
+            migrate(db.engine)
+        else:
+            db.check()
+        return db
+
+    def check(self) -> None:
+        """Raise StorageError unless the database is reachable and has our tables."""
+        try:
+            with self.engine.connect() as conn:
+                if not inspect(conn).has_table("votes"):
+                    raise StorageError(f"{self.describe()} has no arena tables; run `openarena serve` once or migrate it")
+        except OperationalError as e:
+            raise StorageError(f"cannot open {self.describe()}: {str(e.orig).strip().splitlines()[0]}") from None
+
+    def describe(self) -> str:
+        """The URL without its password."""
+        return redact(self.url)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a (deferred) transaction, for reads."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self.engine.connect() as conn:
+            if self.backend == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.describe()})"
+
+
+def open_database(url: str | None = None, data_dir: str | os.PathLike[str] | None = None, **kw) -> Database:
+    """Shorthand for :meth:`Database.open`."""
+    return Database.open(url, data_dir, **kw)

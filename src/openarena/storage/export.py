@@ -1,0 +1,103 @@
+"""Export the arena's votes in public formats that :func:`openarena.data.readers.read_battles`
+(and FastChat's analysis scripts) read back.
+
+Formats:
+
+- ``clean_battle``: a JSON list of FastChat clean_battle records (fastchat/serve/monitor/
+  clean_battle_data.py): question_id, model_a, model_b, winner, judge, turn, anony, language,
+  tstamp, conversation_a, conversation_b, plus our sampling_prob (FastChat has none);
+- ``jsonl``: the same records, one per line;
+- ``parquet``: one row per vote, the columns of the arena-human-preference datasets
+  (question_id, model_a, model_b, winner, judge, turn, anony, language, tstamp,
+  conversation_a, conversation_b) plus sampling_prob and sampling_policy;
+- ``csv``: the same without the conversations (model_a, model_b, winner, judge, turn, anony,
+  tstamp, sampling_prob): small, for spreadsheets.
+
+Only counted votes are exported by default (``include_uncounted`` adds the others with
+``counted`` and ``reason``). Voter ids are the salted hashes already stored; IP addresses are
+never stored. Prompts are exported as typed: run the release checks (PII scrubbing,
+deduplication) before publishing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from openarena.storage.battles import read_battles
+from openarena.storage.db import Database
+
+__all__ = ["EXPORT_FORMATS", "export_battles", "export_frame"]
+
+EXPORT_FORMATS = ("clean_battle", "jsonl", "parquet", "csv")
+
+
+def export_frame(db: Database, *, include_uncounted: bool = False, include_named: bool = True) -> pd.DataFrame:
+    """The rows that :func:`export_battles` writes, as a DataFrame (one row per vote).
+
+    Raises: DataError when the database holds no (counted) vote.
+    """
+    modes = ("anony", "named") if include_named else ("anony",)
+    table = read_battles(db, modes=modes, counted_only=not include_uncounted, conversations=True)
+    f = table.frame
+    out = pd.DataFrame(
+        {
+            "question_id": f["battle_id"],
+            "model_a": f["model_a"],
+            "model_b": f["model_b"],
+            "winner": f["winner"],
+            "judge": f["judge"],
+            "turn": f["turn"].astype("int64"),
+            "anony": f["anony"].astype(bool),
+            "language": "unknown",
+            "tstamp": f["tstamp"].astype(float),
+            "conversation_a": f["conversation_a"],
+            "conversation_b": f["conversation_b"],
+            "sampling_prob": f["sampling_prob"],
+            "sampling_policy": f["sampling_policy"],
+        }
+    )
+    if include_uncounted:
+        out["counted"] = f["counted"].to_numpy()
+        out["reason"] = f["reason"]
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    recs = frame.to_dict(orient="records")
+    for r in recs:
+        for k, v in list(r.items()):
+            if isinstance(v, float) and not np.isfinite(v):
+                r[k] = None
+            elif isinstance(v, (np.bool_,)):
+                r[k] = bool(v)
+            elif isinstance(v, (np.integer,)):
+                r[k] = int(v)
+    return recs
+
+
+def export_battles(db: Database, path: str | Path, fmt: str = "clean_battle", *, include_uncounted: bool = False, include_named: bool = True) -> int:
+    """Write the votes of ``db`` to ``path`` in ``fmt`` (one of :data:`EXPORT_FORMATS`).
+
+    Returns: the number of votes written.
+    Raises: ValueError for an unknown format; DataError when there is nothing to export.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    frame = export_frame(db, include_uncounted=include_uncounted, include_named=include_named)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "clean_battle":
+        path.write_text(json.dumps(_records(frame), ensure_ascii=False, indent=1), encoding="utf-8")
+    elif fmt == "jsonl":
+        with open(path, "w", encoding="utf-8") as fh:
+            for rec in _records(frame):
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.drop(columns=["conversation_a", "conversation_b"]).to_csv(path, index=False)
+    return len(frame)

@@ -1,0 +1,87 @@
+"""The tables of the arena (SQLAlchemy 2 declarative models).
+
+``battles``: one row per battle (anonymous or named) and per direct chat. The server owns it:
+the browser only ever holds its opaque ``id``, bound to the voter's session by
+``session_hash``. Columns: id (32 hex characters, 128 random bits), mode ('anony' | 'named' |
+'direct'), model_a, model_b (None for a direct chat), session_hash (the voter's hashed id,
+published as ``judge``), status ('open' | 'voted' | 'failed'), sampling_policy and
+sampling_prob (probability that the sampler drew this unordered pair, in (0, 1]; None when the
+voter chose the models), created_at / updated_at (Unix seconds), turns (completed user turns),
+conversation_a / conversation_b (lists of {"role", "content"}), version (incremented by every
+update: the optimistic lock of a vote), lease_until (Unix seconds: a turn is streaming until
+then), error (why the battle failed; internal, never shown to the voter), meta (per-side
+latency, tokens, finish reasons).
+
+``votes``: at most one per battle (unique ``battle_id``: the database itself refuses a second
+vote). Columns: id, battle_id, winner ('model_a' | 'model_b' | 'tie' | 'tie (bothbad)'),
+tstamp (Unix seconds), judge (= the battle's session_hash), counted (False when the battle
+leaked a model identity), reason (why not counted).
+
+FastChat keeps the same facts in JSON log files (fastchat/serve/gradio_block_arena_anony.py
+``vote_last_response``); it does not store the sampling probability.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "Battle", "Vote", "BATTLE_MODES", "BATTLE_STATUSES"]
+
+BATTLE_MODES = ("anony", "named", "direct")
+BATTLE_STATUSES = ("open", "voted", "failed")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Battle(Base):
+    __tablename__ = "battles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    model_a: Mapped[str] = mapped_column(String(200))
+    model_b: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    session_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    sampling_policy: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sampling_prob: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    conversation_a: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    conversation_b: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (
+        Index("ix_battles_session_hash", "session_hash"),
+        Index("ix_battles_status", "status"),
+    )
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    battle_id: Mapped[str] = mapped_column(String(32), ForeignKey("battles.id", ondelete="CASCADE"), unique=True)
+    winner: Mapped[str] = mapped_column(String(16))
+    tstamp: Mapped[float] = mapped_column(Float)
+    judge: Mapped[str] = mapped_column(String(64))
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = (Index("ix_votes_tstamp", "tstamp"),)

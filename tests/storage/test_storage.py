@@ -1,0 +1,207 @@
+"""Storage on SQLite and PostgreSQL: migrations, the battle lifecycle, one vote per battle under
+concurrency, reading votes back as a BattleTable, and the public export formats."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import inspect, text
+
+from openarena.analysis.leaderboard import build_leaderboard
+from openarena.data.readers import read_battles as read_file_battles
+from openarena.errors import DataError
+from openarena.storage import Database, database_url, is_database_url, migrate
+from openarena.storage.battles import (
+    VoteRefused,
+    acquire_turn,
+    create_battle,
+    finish_turn,
+    get_battle,
+    read_battles,
+    record_vote,
+    vote_counts,
+)
+from openarena.storage.db import StorageError, redact
+from openarena.storage.export import EXPORT_FORMATS, export_battles
+
+
+def conv(prompt: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+
+
+def play(db: Database, a="m1", b="m2", session="s1", winner="model_a", prob=0.25) -> str:
+    bid = create_battle(db, mode="anony", model_a=a, model_b=b, session_hash=session, sampling_policy="fastchat", sampling_prob=prob)
+    assert acquire_turn(db, bid, session) is not None
+    finish_turn(db, bid, conversation_a=conv("hi", f"answer of {a}"), conversation_b=conv("hi", "other answer"), turns=1)
+    if winner:
+        record_vote(db, bid, session, winner)
+    return bid
+
+
+def test_migrations_create_tables_and_are_idempotent(db):
+    migrate(db.engine)
+    migrate(db.engine)
+    names = set(inspect(db.engine).get_table_names())
+    assert {"battles", "votes", "alembic_version"} <= names
+    with db.read() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+    uniques = inspect(db.engine).get_unique_constraints("votes")
+    assert any(u["column_names"] == ["battle_id"] for u in uniques)
+
+
+def test_battle_lifecycle_vote_reveals_names_and_is_read_back(db):
+    bid = create_battle(db, mode="anony", model_a="alpha", model_b="beta", session_hash="s1", sampling_policy="fastchat", sampling_prob=0.125)
+    b = get_battle(db, bid, "s1")
+    assert b.status == "open" and b.turns == 0 and b.conversation_a == [] and b.sampling_prob == 0.125
+    assert get_battle(db, bid, "other-session") is None
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, bid, "s1", "model_a")
+    assert e.value.code == "no_answer"
+    lease = acquire_turn(db, bid, "s1")
+    assert lease is not None and lease.streaming
+    assert acquire_turn(db, bid, "s1") is None  # one turn at a time
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, bid, "s1", "model_a")
+    assert e.value.code == "no_answer"
+    finish_turn(db, bid, conversation_a=conv("q", "a1"), conversation_b=conv("q", "b1"), turns=1, meta={"a": {"tokens": 2}})
+    b = get_battle(db, bid, "s1")
+    assert not b.streaming and b.turns == 1 and b.conversation_b[1]["content"] == "b1" and b.meta == {"a": {"tokens": 2}}
+    res = record_vote(db, bid, "s1", "tie (bothbad)", expected_version=b.version)
+    assert (res.model_a, res.model_b, res.counted) == ("alpha", "beta", True)
+    table = read_battles(db)
+    row = table.frame.iloc[0]
+    assert (row.battle_id, row.model_a, row.model_b, row.winner, row.judge, bool(row.anony), int(row.turn)) == (bid, "alpha", "beta", "tie (bothbad)", "s1", True, 1)
+    assert row.sampling_prob == 0.125 and row.conversation_a == conv("q", "a1")
+
+
+def test_refusals_double_forged_failed_and_stale(db):
+    bid = play(db, winner=None)
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, bid, "intruder", "model_a")
+    assert e.value.code == "not_found"
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, "f" * 32, "s1", "model_a")
+    assert e.value.code == "not_found"
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, bid, "s1", "model_c")
+    assert e.value.code == "bad_winner"
+    stale = get_battle(db, bid).version - 1
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, bid, "s1", "model_a", expected_version=stale)
+    assert e.value.code == "busy"
+    record_vote(db, bid, "s1", "model_b")
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, bid, "s1", "model_a")
+    assert e.value.code == "already_voted" and "already" in str(e.value)
+    failed = create_battle(db, mode="anony", model_a="m1", model_b="m2", session_hash="s1")
+    acquire_turn(db, failed, "s1")
+    finish_turn(db, failed, conversation_a=conv("q", "a"), conversation_b=conv("q", ""), turns=1, error="model m2: http_status 500")
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, failed, "s1", "model_a")
+    assert e.value.code == "failed" and "m2" not in str(e.value)
+    direct = create_battle(db, mode="direct", model_a="m1", model_b=None, session_hash="s1")
+    acquire_turn(db, direct, "s1")
+    finish_turn(db, direct, conversation_a=conv("q", "a"), conversation_b=None, turns=1)
+    with pytest.raises(VoteRefused) as e:
+        record_vote(db, direct, "s1", "model_a")
+    assert e.value.code == "not_votable"
+    assert len(read_battles(db)) == 1
+
+
+def test_concurrent_votes_on_one_battle_record_exactly_one(db):
+    bids = [play(db, winner=None) for _ in range(5)]
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def vote(bid: str, winner: str) -> None:
+        try:
+            record_vote(db, bid, "s1", winner)
+            r = "ok"
+        except VoteRefused as e:
+            r = e.code
+        with lock:
+            outcomes.append(r)
+
+    threads = [threading.Thread(target=vote, args=(bid, w)) for bid in bids for w in ("model_a", "model_b", "tie", "model_a")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 5 and outcomes.count("already_voted") == 15
+    with db.read() as conn:
+        assert conn.execute(text("select count(*), count(distinct battle_id) from votes")).one() == (5, 5)
+
+
+def test_uncounted_votes_are_dropped_with_a_filter_step(db):
+    play(db, "m1", "m2")
+    bid = play(db, "m1", "m3", winner=None)
+    record_vote(db, bid, "s1", "model_a", counted=False, reason="identity leak: openai")
+    table = read_battles(db)
+    assert len(table) == 1 and table.steps[-1].name == "identity_leak" and table.steps[-1].removed == 1
+    assert len(read_battles(db, counted_only=False)) == 2
+    assert vote_counts(db) == {"m1": 1, "m2": 1}
+    assert vote_counts(db, counted_only=False) == {"m1": 2, "m2": 1, "m3": 1}
+
+
+def test_empty_database_is_a_data_error(db):
+    with pytest.raises(DataError, match="no votes"):
+        read_battles(db)
+
+
+def test_leaderboard_from_the_database(db):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    strength = {"m1": 1.0, "m2": 0.0, "m3": -1.0}
+    names = list(strength)
+    for i in range(60):
+        a, b = rng.choice(names, 2, replace=False)
+        p = 1 / (1 + np.exp(strength[b] - strength[a]))
+        play(db, a, b, session=f"s{i % 7}", winner="model_a" if rng.random() < p else "model_b")
+    lb = build_leaderboard(read_battles(db), ci="sandwich")
+    assert set(lb.models) == set(names) and lb.table["num_battles"].sum() == 120
+    assert lb.provenance["source"].startswith("db:")
+
+
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+def test_export_formats_read_back(db, tmp_path, fmt):
+    play(db, "m1", "m2", winner="model_a")
+    play(db, "m2", "m3", winner="tie")
+    bid = play(db, "m1", "m3", winner=None)
+    record_vote(db, bid, "s1", "model_b", counted=False, reason="leak")
+    path = tmp_path / f"votes.{ {'clean_battle': 'json'}.get(fmt, fmt) }"
+    assert export_battles(db, path, fmt) == 2
+    back = read_file_battles(path)
+    f = back.frame
+    assert f["winner"].tolist() == ["model_a", "tie"] and f["model_b"].tolist() == ["m2", "m3"]
+    assert f["judge"].tolist() == ["s1", "s1"] and f["anony"].tolist() == [True, True]
+    assert f["sampling_prob"].tolist() == [0.25, 0.25]
+    if fmt != "csv":
+        assert list(f["conversation_a"].iloc[0][0].values()) == ["user", "hi"]
+
+
+def test_database_url_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENARENA_DATABASE_URL", raising=False)
+    monkeypatch.setenv("OPENARENA_DATA_DIR", str(tmp_path / "dd"))
+    assert database_url() == f"sqlite:///{tmp_path / 'dd' / 'openarena.db'}"
+    assert database_url(data_dir=tmp_path / "x").endswith("/x/openarena.db")
+    monkeypatch.setenv("OPENARENA_DATABASE_URL", "postgres://u:pw@h/db")
+    assert database_url() == "postgresql+psycopg://u:pw@h/db"
+    assert database_url("sqlite:///a.db") == "sqlite:///a.db"
+    assert redact("postgresql+psycopg://u:pw@h/db") == "postgresql+psycopg://u:***@h/db"
+    assert is_database_url("sqlite:///x") and not is_database_url("votes.json")
+    with pytest.raises(StorageError):
+        database_url("mysql://x")
+
+
+def test_sqlite_is_in_wal_mode(tmp_path):
+    d = Database.open(f"sqlite:///{tmp_path / 'w.db'}")
+    with d.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_unreachable_postgres_is_a_storage_error():
+    with pytest.raises(StorageError, match="cannot"):
+        Database.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
