@@ -77,7 +77,10 @@ def test_dates_are_utc_and_half_open(table, records):
     # an explicit zone is honoured: 2024-08-13 17:00 PDT = 2024-08-14 00:00 UTC
     assert len(filter_dates(table, until="2024-08-13T17:00:00-07:00")) == 5
     assert len(filter_dates(table, since=1723593600)) == 7  # Unix seconds
-    assert parse_time("2024-08-14") == 1723593600.0
+    assert parse_time("2024-08-14") == 1723593600.0 == parse_time("1723593600")
+    # a plain DataFrame with ISO strings in tstamp is understood too
+    frame = table.frame.assign(tstamp=pd.to_datetime(table.frame["tstamp"], unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert len(filter_dates(BattleTable(frame, "iso"), since="2024-08-11", until="2024-08-14")) == 4
     with pytest.raises(DataError, match="not a date/time") as info:
         filter_dates(table, since="last tuesday")
     assert info.value.field == "since"

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, from_matrix_counts
+from openarena.data.readers._common import to_unix_seconds
 from openarena.errors import DataError
 
 Data = BattleTable | PairCounts
@@ -56,6 +57,39 @@ def _as_data(data: Data | pd.DataFrame) -> Data:
     if isinstance(data, (BattleTable, PairCounts)):
         return data
     raise TypeError(f"expected BattleTable, PairCounts or DataFrame, got {type(data).__name__}")
+
+
+def _models(data: Data) -> list[str]:
+    """Sorted model keys present (fast on millions of rows, unlike iterating the strings)."""
+    if isinstance(data, PairCounts):
+        return list(data.models)
+    names: set[str] = set()
+    for col in ("model_a", "model_b"):
+        s = data.frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.cat.remove_unused_categories()
+            names.update(str(c) for c in s.cat.categories)
+        else:
+            names.update(str(v) for v in pd.unique(s.dropna()))
+    return sorted(names)
+
+
+def _codes_in(s: pd.Series, index: pd.Index) -> np.ndarray:
+    """Positions of the values of ``s`` in ``index`` (-1 for missing), without per-row Python."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, uniques = s.cat.codes.to_numpy(), s.cat.categories
+    else:
+        codes, uniques = pd.factorize(s)
+    pos = index.get_indexer(pd.Index([str(u) for u in uniques], dtype=object))
+    return np.where(codes >= 0, pos[np.maximum(codes, 0)] if len(pos) else -1, -1)
+
+
+def _same_model(frame: pd.DataFrame) -> np.ndarray:
+    """Boolean array: model_a equals model_b."""
+    names = pd.Index(_models(BattleTable(frame, validate=False)), dtype=object)
+    a = _codes_in(frame["model_a"], names)
+    b = _codes_in(frame["model_b"], names)
+    return (a == b) & (a >= 0)
 
 
 def _size(data: Data) -> float:
@@ -149,12 +183,18 @@ def parse_time(value: str | float | int | dt.date | dt.datetime | pd.Timestamp, 
     """A time as Unix seconds.
 
     Accepts an ISO 8601 date or date/time string ('2024-08-14', '2024-08-12T09:20:51-07:00',
-    '2024-08-14 00:00Z'), a date/datetime/Timestamp, or a number (already Unix seconds).
+    '2024-08-14 00:00Z'), a date/datetime/Timestamp, or a number or numeric string (already
+    Unix seconds).
     Times without a zone are read as UTC; a bare date means 00:00 UTC that day.
     Raises: DataError (field = ``field``) for anything else.
     """
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
@@ -186,7 +226,7 @@ def filter_dates(data: Data, since=None, until=None, *, lenient: bool = False) -
     col = _column(data, "dates", "tstamp", lenient)
     if col is None:
         return data.with_frame(data.frame, FilterStep("dates", 0.0, float(len(data)), "skipped: no 'tstamp' column (lenient)"))
-    t = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+    t = to_unix_seconds(col, data.source, "tstamp").to_numpy(dtype=np.float64)
     missing = np.isnan(t)
     if missing.any() and not lenient:
         pos = int(np.flatnonzero(missing)[0])
@@ -249,7 +289,7 @@ def filter_aliases(data: Data, aliases: Mapping[str, str] | None) -> Data:
     """
     data = _as_data(data)
     aliases = {str(k): str(v) for k, v in (aliases or {}).items() if str(k) != str(v)}
-    present = set(data.models)
+    present = set(_models(data))
     used = {k: v for k, v in aliases.items() if k in present}
     absent = sorted(set(aliases) - present)
     parts = []
@@ -282,7 +322,7 @@ def filter_aliases(data: Data, aliases: Mapping[str, str] | None) -> Data:
         frame = frame.copy(deep=False)
         frame["model_a"] = _map_models(frame["model_a"], used)
         frame["model_b"] = _map_models(frame["model_b"], used)
-        same = (frame["model_a"].astype(object) == frame["model_b"].astype(object)).to_numpy(dtype=bool)
+        same = _same_model(frame)
     else:
         same = np.zeros(len(frame), dtype=bool)
     if same.any():
@@ -299,7 +339,7 @@ def filter_exclude(data: Data, models: Iterable[str]) -> Data:
     """
     data = _as_data(data)
     models = sorted({str(m) for m in models})
-    present = set(data.models)
+    present = set(_models(data))
     hit = [m for m in models if m in present]
     absent = [m for m in models if m not in present]
     parts = []
@@ -325,9 +365,13 @@ def _battle_counts(data: Data) -> pd.Series:
     if isinstance(data, PairCounts):
         return pd.Series(data.num_battles(), index=list(data.models))
     f = data.frame
-    a = f["model_a"].astype(object).value_counts()
-    b = f["model_b"].astype(object).value_counts()
-    return a.add(b, fill_value=0)
+    per_col = []
+    for col in ("model_a", "model_b"):
+        vc = f[col].value_counts()
+        vc.index = pd.Index([str(m) for m in vc.index], dtype=object)
+        per_col.append(vc)
+    counts = per_col[0].add(per_col[1], fill_value=0)
+    return counts[counts > 0]
 
 
 def filter_min_battles(data: Data, threshold: float, *, iterate: bool = False) -> Data:
