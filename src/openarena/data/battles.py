@@ -53,7 +53,7 @@ class BattleTable:
     @property
     def models(self) -> list[str]:
         """Sorted list of the model keys that appear in the table."""
-        return sorted(set(self.frame["model_a"].astype(str)) | set(self.frame["model_b"].astype(str)))
+        return [str(m) for m in factorize_models(self.frame)[1]]
 
     def with_frame(self, frame: pd.DataFrame, step: FilterStep | None = None) -> "BattleTable":
         """A new table with ``frame`` (already valid rows of this table) and one more step."""

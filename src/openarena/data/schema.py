@@ -53,8 +53,12 @@ def winner_codes(winner: pd.Series, source: str = "") -> np.ndarray:
     Returns: ndarray of int8, shape (n,).
     Raises: DataError naming the first row whose label is not one of :data:`WINNERS`.
     """
-    cat = pd.Categorical(winner, categories=list(WINNERS))
-    codes = np.asarray(cat.codes, dtype=np.int8)
+    if isinstance(winner.dtype, pd.CategoricalDtype):
+        lookup = np.array([WINNERS.index(c) if c in WINNERS else -1 for c in winner.cat.categories], dtype=np.int8)
+        raw = np.asarray(winner.cat.codes)
+        codes = np.where(raw >= 0, lookup[raw], -1).astype(np.int8)
+    else:
+        codes = pd.Index(list(WINNERS)).get_indexer(winner.to_numpy(dtype=object)).astype(np.int8)
     bad = np.flatnonzero(codes < 0)
     if bad.size:
         pos = int(bad[0])
