@@ -1,0 +1,49 @@
+"""``openarena models check``: ping every endpoint of a registry."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from openarena.cli.common import out_console, user_errors
+
+app = typer.Typer(help="The model registry.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    registry: Path = typer.Argument(Path("examples/models.demo.yaml"), help="Model registry YAML."),
+    timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds per ping."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Pings in flight."),
+    demo: bool = typer.Option(False, "--demo", help="Start the demo mock server first (for examples/models.demo.yaml)."),
+) -> None:
+    """Ping each model (one 1-token completion, no retry) and print a table; exit status 1 if any failed."""
+    from openarena.providers.client import map_bounded, ping
+    from openarena.providers.registry import load_registry
+
+    mock = None
+    with user_errors():
+        if demo:
+            from openarena.cli._demo import start_demo_models
+
+            mock = start_demo_models()
+        try:
+            reg = load_registry(registry)
+            models = reg.models()
+            results = asyncio.run(map_bounded(lambda m: ping(m, timeout_s=timeout), models, concurrency))
+        finally:
+            if mock is not None:
+                mock.stop()
+    t = Table(title=f"{registry}: {len(models)} models")
+    for col in ("model", "endpoint", "ok", "latency", "error"):
+        t.add_column(col)
+    bad = 0
+    for m, r in zip(models, results):
+        bad += not r.ok
+        t.add_row(m.name, m.base_url, "[green]yes[/]" if r.ok else "[red]no[/]", f"{r.latency_s * 1000:.0f} ms", r.error or "")
+    out_console.print(t)
+    if bad:
+        raise typer.Exit(1)

@@ -1,0 +1,170 @@
+"""The FastAPI application of the web arena: :func:`create_app`.
+
+Pages (server-rendered Jinja2, a little plain JavaScript in ``static/arena.js``, no build step):
+``/`` Arena (anonymous battle), ``/side-by-side`` (named models), ``/direct`` (one model),
+``/leaderboard``, ``/about`` (data policy). JSON/SSE API under ``/api`` (see
+:mod:`openarena.serving.routes.battles`). ``/healthz`` for probes.
+
+Every response carries a strict Content-Security-Policy (scripts and styles from this origin
+only, no inline script, no framing), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
+same-origin`` and ``Cache-Control: no-store`` on dynamic pages; nothing identifies a model.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from openarena.providers.registry import ModelRegistry, load_registry
+from openarena.serving.config import ServeSettings, load_secret
+from openarena.serving.leaderboard_cache import LeaderboardCache
+from openarena.serving.safety import Moderator, RateLimiter, identity_words
+from openarena.serving.sampling import PairSampler
+from openarena.serving.sessions import SessionManager
+from openarena.storage.db import Database
+
+__all__ = ["AppState", "create_app", "create_app_from_env"]
+
+HERE = Path(__file__).parent
+log = logging.getLogger("openarena.serving")
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+@dataclass
+class AppState:
+    """What every route needs, built once per process (``request.app.state.arena``)."""
+
+    settings: ServeSettings
+    registry: ModelRegistry
+    db: Database
+    secret: bytes
+    sessions: SessionManager
+    limiter: RateLimiter
+    sampler: PairSampler
+    leaderboard: LeaderboardCache
+    moderator: Moderator | None
+    leak_words: list[str]
+    templates: Jinja2Templates
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding :data:`SECURITY_HEADERS` (and no-store on non-static paths)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _on_refresh(sampler: PairSampler):
+    def update(snap, table) -> None:
+        if table is None:
+            sampler.update(votes={})
+            return
+        f = table.frame
+        pairs: dict[frozenset[str], float] = {}
+        for a, b in zip(f["model_a"], f["model_b"]):
+            k = frozenset((a, b))
+            pairs[k] = pairs.get(k, 0.0) + 1.0
+        board = snap.boards.get(("full", False))
+        ratings = {r["model"]: r["rating"] for r in board.rows} if board else {}
+        sampler.update(votes=snap.votes_per_model, pair_votes=pairs, ratings=ratings)
+
+    return update
+
+
+def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = None, db: Database | None = None, migrate: bool = True) -> AppState:
+    """Load the registry, open (and migrate) the database, and assemble the :class:`AppState`.
+
+    Raises: DataError for a bad registry; StorageError for an unreachable database.
+    """
+    registry = registry if registry is not None else load_registry(settings.registry)
+    db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate)
+    data_dir = Path(db.engine.url.database).parent if db.backend == "sqlite" and db.engine.url.database else (Path(settings.data_dir) if settings.data_dir else None)
+    secret = load_secret(settings, data_dir)
+    anon = [(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]
+    sampler = PairSampler(anon, settings.sampling_config())
+    cache = LeaderboardCache(
+        db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
+        reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler),
+    )
+    limiter = RateLimiter({
+        "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
+        "vote_session": settings.votes_per_minute_session, "vote_ip": settings.votes_per_minute_ip,
+    })
+    moderator = Moderator(settings.moderation_url, settings.moderation_key_env) if settings.moderation_url else None
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    return AppState(
+        settings=settings, registry=registry, db=db, secret=secret,
+        sessions=SessionManager(secret, settings.cookie_secure), limiter=limiter, sampler=sampler,
+        leaderboard=cache, moderator=moderator, leak_words=identity_words(registry), templates=templates,
+    )
+
+
+def create_app(settings: ServeSettings | None = None, *, state: AppState | None = None, start_background: bool = True) -> FastAPI:
+    """The arena application.
+
+    Parameters: settings (default :class:`ServeSettings`()); state, a prebuilt AppState (tests);
+    start_background, start the leaderboard refresh thread with the app.
+    Raises: what :func:`build_state` raises.
+    """
+    from openarena.serving.routes import about, arena, battles, direct, leaderboard, side_by_side
+
+    state = state or build_state(settings or ServeSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if start_background:
+            state.leaderboard.start()
+        try:
+            yield
+        finally:
+            state.leaderboard.stop()
+
+    app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.arena = state
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for module in (arena, side_by_side, direct, leaderboard, about, battles):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes: settings from ``OPENARENA_SERVE_SETTINGS`` (the
+    parent already migrated the database)."""
+    settings = ServeSettings.from_env()
+    return create_app(state=build_state(settings, migrate=False))

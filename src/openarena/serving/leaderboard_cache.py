@@ -1,0 +1,228 @@
+"""The leaderboard the web page shows: recomputed on a schedule and on demand, in a background
+thread, and served from memory. A page view never fits anything.
+
+One recomputation (:meth:`LeaderboardCache.refresh`) reads the counted anonymous votes from the
+database, tags the cheap rule categories (coding, math, multiturn; :mod:`openarena.data.categories`),
+adds the style features (:func:`openarena.data.style.add_style_columns`) and builds, for each
+category with enough votes, the Bradley-Terry leaderboard with sandwich intervals with and
+without style control (:func:`openarena.analysis.leaderboard.build_leaderboard`), plus its
+whisker plot. A board that cannot be fitted yet (too few votes, a disconnected comparison
+graph) carries the reason instead. The result also feeds the pair sampler (votes per model for
+the new-model boost; pair counts and ratings for the active policy).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("openarena.serving")
+
+__all__ = ["Board", "LeaderboardCache", "Snapshot", "CATEGORIES"]
+
+#: Category key -> label shown on the page. 'full' is always computed.
+CATEGORIES = {"full": "Overall", "coding": "Coding", "math": "Math", "multiturn": "Multi-turn", "no_tie": "Without ties"}
+MIN_VOTES = 3
+
+
+@dataclass
+class Board:
+    """One leaderboard view. rows: list of dicts (rank_ub, model, rating, lower, upper, votes,
+    win_rate, organization, license); plot: PNG bytes or None; error: why there is no table."""
+
+    category: str
+    style: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    plot: bytes | None = None
+    n_votes: int = 0
+    error: str | None = None
+    coefficients: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    """Everything the page shows; replaced as a whole by each refresh (readers never lock)."""
+
+    created: float = 0.0
+    n_votes: int = 0
+    n_named: int = 0
+    boards: dict[tuple[str, bool], Board] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=lambda: ["full"])
+    votes_per_model: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    reference: dict[str, Any] | None = None
+
+
+class LeaderboardCache:
+    """Holds the current :class:`Snapshot`; :meth:`start` runs refreshes every ``interval_s``.
+
+    Parameters: db (a Database), registry (for organisation/licence columns), interval_s,
+    min_refresh_s (on-demand refreshes closer than this to the last one are ignored),
+    reference (path of a leaderboard JSON of public votes, shown as-is), on_refresh (called
+    with the snapshot and the battle table, e.g. to update the sampler).
+    """
+
+    def __init__(self, db, registry, interval_s: float = 300.0, min_refresh_s: float = 10.0, reference: str | None = None, on_refresh: Callable[[Snapshot, Any], None] | None = None) -> None:
+        self.db = db
+        self.registry = registry
+        self.interval_s = interval_s
+        self.min_refresh_s = min_refresh_s
+        self.reference_path = reference
+        self.on_refresh = on_refresh
+        self.snapshot = Snapshot(reference=self._load_reference())
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_start = 0.0
+
+    # -- scheduling ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background thread (first refresh at once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="leaderboard-refresh", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def request_refresh(self) -> bool:
+        """Ask for a refresh soon; False when one ran less than min_refresh_s ago."""
+        if time.time() - self._last_start < self.min_refresh_s:
+            return False
+        self._wake.set()
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+    # -- computation ---------------------------------------------------------------------------
+    def refresh(self) -> Snapshot:
+        """Recompute every board now (in the calling thread) and publish the new snapshot."""
+        with self._lock:
+            self._last_start = time.time()
+            t0 = time.perf_counter()
+            try:
+                snap, table = self._compute()
+            except Exception as e:  # noqa: BLE001 - the page shows the reason, the server lives on
+                log.exception("leaderboard refresh failed")
+                snap, table = Snapshot(error=f"{type(e).__name__}: {e}"), None
+            snap.created = time.time()
+            snap.seconds = time.perf_counter() - t0
+            snap.reference = self.snapshot.reference
+            self.snapshot = snap
+        if self.on_refresh is not None:
+            try:
+                self.on_refresh(snap, table)
+            except Exception:  # noqa: BLE001
+                log.exception("on_refresh failed")
+        return snap
+
+    def _compute(self):
+        import numpy as np
+
+        from openarena.data.categories import category_mask, run_taggers
+        from openarena.data.style import add_style_columns
+        from openarena.errors import DataError
+        from openarena.storage.battles import read_battles
+
+        snap = Snapshot()
+        try:
+            allv = read_battles(self.db, conversations=False, counted_only=True)
+        except DataError:
+            snap.error = "No votes yet: battle in the Arena tab, and the leaderboard appears here."
+            return snap, None
+        f = allv.frame
+        snap.n_named = int((~f["anony"]).sum())
+        try:
+            table = read_battles(self.db, modes=("anony",), conversations=True, counted_only=True)
+        except DataError:
+            snap.error = "No anonymous votes yet: only anonymous battles count for the leaderboard."
+            return snap, None
+        snap.n_votes = len(table)
+        votes: dict[str, int] = {}
+        for col in ("model_a", "model_b"):
+            for m, n in table.frame[col].value_counts().items():
+                votes[m] = votes.get(m, 0) + int(n)
+        snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
+        try:
+            table, _ = run_taggers(table, ("coding", "math_rule", "multiturn"))
+        except Exception:  # noqa: BLE001
+            log.exception("category tagging failed")
+        try:
+            styled = add_style_columns(table)
+        except Exception:  # noqa: BLE001
+            log.exception("style features failed")
+            styled = None
+        for cat in CATEGORIES:
+            try:
+                mask = category_mask(table, cat)
+            except DataError:
+                continue
+            if mask.sum() < MIN_VOTES:
+                continue
+            if cat != "full":
+                snap.categories.append(cat)
+            sub = table.with_frame(table.frame.loc[mask]) if cat != "full" else table
+            for style in (False, True):
+                src = sub
+                if style:
+                    if styled is None:
+                        snap.boards[(cat, True)] = Board(cat, True, error="style features unavailable")
+                        continue
+                    src = styled.with_frame(styled.frame.loc[mask]) if cat != "full" else styled
+                snap.boards[(cat, style)] = self._board(src, cat, style, int(np.sum(mask)))
+        return snap, table
+
+    def _board(self, data, cat: str, style: bool, n: int) -> Board:
+        from openarena.analysis.leaderboard import build_leaderboard
+        from openarena.analysis.plots import whisker_plot
+
+        board = Board(cat, style, n_votes=n)
+        try:
+            lb = build_leaderboard(data, ci="sandwich", control="style" if style else None, anchor="mean")
+        except Exception as e:  # noqa: BLE001 - too few votes, disconnected graph, no MLE...
+            board.error = f"not enough votes to fit this board yet ({type(e).__name__}: {str(e)[:200]})"
+            return board
+        for r in lb.table.itertuples(index=False):
+            cfg = self.registry.get(r.model) if r.model in self.registry else None
+            board.rows.append(
+                {
+                    "rank_ub": int(r.rank_ub), "model": r.model, "rating": float(r.rating),
+                    "lower": float(r.rating_q025), "upper": float(r.rating_q975), "votes": int(r.num_battles),
+                    "win_rate": float(r.win_rate), "organization": getattr(cfg, "organization", None) or "",
+                    "license": getattr(cfg, "license", None) or "",
+                }
+            )
+        if lb.coefficients is not None:
+            board.coefficients = [{"name": c.name, "coef": float(c.coef), "lower": float(c.coef_q025), "upper": float(c.coef_q975)} for c in lb.coefficients.itertuples(index=False)]
+        try:
+            board.plot = whisker_plot(lb.table, title=f"{CATEGORIES.get(cat, cat)}{' (style control)' if style else ''}")
+        except Exception:  # noqa: BLE001
+            log.exception("whisker plot failed")
+        return board
+
+    def _load_reference(self) -> dict[str, Any] | None:
+        if not self.reference_path:
+            return None
+        p = Path(self.reference_path)
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            log.warning("reference leaderboard %s not loaded: %s", p, e)
+            return None
+        plot = p.with_name(p.stem + "_ci.png")
+        return {"rows": doc.get("leaderboard", []), "provenance": doc.get("provenance", {}), "plot": plot.read_bytes() if plot.exists() else None, "path": str(p)}

@@ -1,0 +1,76 @@
+"""Routes of the web arena, one module per view; what they share is here: the app state, page
+rendering with the session cookie, JSON errors, the client's address, session and CSRF checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from openarena.serving.safety import check_origin, csrf_token, verify_csrf
+from openarena.serving.sessions import voter_hash
+
+NAV = [("/", "Arena"), ("/side-by-side", "Side by side"), ("/direct", "Direct chat"), ("/leaderboard", "Leaderboard"), ("/about", "About")]
+
+
+class ApiError(HTTPException):
+    """An API refusal: HTTP status, a machine ``code`` and a message for the voter."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status, detail={"error": message, "code": code}, headers=headers)
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+def state(request: Request):
+    return request.app.state.arena
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (put a trusted proxy's X-Forwarded-For handling in uvicorn's
+    --proxy-headers, not here, so a client cannot choose its own rate-limit key)."""
+    return request.client.host if request.client else "unknown"
+
+
+def render_page(request: Request, template: str, context: dict[str, Any] | None = None) -> HTMLResponse:
+    """Render a page; issues the session cookie on the first visit."""
+    st = state(request)
+    sid, new = st.sessions.ensure(request)
+    ctx = {"nav": NAV, "path": request.url.path, "csrf": csrf_token(st.secret, sid), "settings": st.settings}
+    ctx.update(context or {})
+    resp = st.templates.TemplateResponse(request, template, ctx)
+    if new:
+        st.sessions.set_cookie(resp, request, sid)
+    return resp
+
+
+def api_session(request: Request) -> tuple[str, str]:
+    """(session id, voter hash) of a state-changing API call, after the session and CSRF checks.
+
+    Raises: ApiError 403 when the cookie is missing/forged, the CSRF token is wrong or the
+    Origin is another site.
+    """
+    st = state(request)
+    sid = st.sessions.read(request)
+    if sid is None:
+        raise ApiError(403, "no_session", "Your session has expired or cookies are blocked: reload the page.")
+    if not check_origin(request.headers.get("origin"), request.headers.get("host")):
+        raise ApiError(403, "csrf", "Cross-site request refused.")
+    if not verify_csrf(st.secret, sid, request.headers.get("x-csrf-token")):
+        raise ApiError(403, "csrf", "Missing or invalid CSRF token: reload the page.")
+    return sid, voter_hash(st.secret, sid)
+
+
+def rate_limit(request: Request, kind: str, sid: str) -> None:
+    """Take one token of ``kind`` ('prompt' or 'vote') for the IP and the session.
+
+    Raises: ApiError 429 with Retry-After when either bucket is empty.
+    """
+    st = state(request)
+    wait = max(st.limiter.hit(f"{kind}_ip", client_ip(request)), st.limiter.hit(f"{kind}_session", sid))
+    if wait > 0:
+        secs = max(1, int(wait + 0.999))
+        raise ApiError(429, "rate_limited", f"Too many {kind}s: please wait {secs} s.", headers={"retry-after": str(secs)})

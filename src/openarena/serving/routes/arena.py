@@ -1,0 +1,15 @@
+"""``GET /``: the anonymous battle page. It knows nothing of the models: the pair is drawn when
+the battle is created (``POST /api/battles``) and named only in the answer to the vote."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from openarena.serving.routes import render_page
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def arena_page(request: Request):
+    return render_page(request, "arena.html", {"mode": "anony", "title": "Arena (battle)"})

@@ -1,0 +1,183 @@
+"""The battle API. Every call is a ``POST`` with a JSON body, the session cookie and the CSRF
+header; the client sends only its prompt or its vote, and the battle id it was given.
+
+- ``POST /api/battles`` ``{"mode": "anony"}`` (or ``"named"`` with ``model_a``/``model_b``, or
+  ``"direct"`` with ``model_a``) -> ``{"battle_id", "max_turns", "max_prompt_chars"}``; for an
+  anonymous battle the server draws the pair (:class:`~openarena.serving.sampling.PairSampler`)
+  and stores it with its probability; the answer does not name it.
+- ``POST /api/battles/{id}/turns`` ``{"prompt"}`` -> ``text/event-stream`` of the two answers
+  (:func:`~openarena.serving.engine.stream_turn`); checks: session owns the battle, rate limits,
+  prompt length and turn caps, optional moderation, one turn at a time.
+- ``POST /api/battles/{id}/regenerate`` ``{}`` -> the same stream, answering the last prompt again.
+- ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
+  ``{"model_a", "model_b", "counted", "message"}``: the reveal. Refusals (4xx) carry
+  ``{"error", "code"}``: not_found (forged or other session's id), already_voted, failed,
+  no_answer, busy, rate_limited, csrf, no_session.
+
+Source: FastChat gradio_block_arena_anony.py (add_text, bot_response_multi, vote buttons,
+regenerate, clear history = new round), with the battle state on the server instead of in
+gradio's per-tab state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from openarena.data.schema import WINNERS
+from openarena.serving.engine import stream_turn
+from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
+from openarena.serving.safety import identity_leak
+from openarena.serving.sampling import SamplingError
+from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote
+
+router = APIRouter(prefix="/api")
+log = logging.getLogger("openarena.serving")
+
+REFUSAL_STATUS = {"not_found": 404, "already_voted": 409, "failed": 409, "no_answer": 409, "busy": 409, "not_votable": 409, "bad_winner": 422}
+VOTE_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "both bad"}
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except Exception:  # noqa: BLE001
+        raise ApiError(400, "bad_request", "The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    return body
+
+
+def _guard(handler):
+    """Turn ApiError into its JSON response (HTTPException handling would wrap it in 'detail')."""
+    import functools
+
+    @functools.wraps(handler)
+    async def wrapped(*args, **kwargs):
+        try:
+            return await handler(*args, **kwargs)
+        except ApiError as e:
+            return error_response(e)
+
+    return wrapped
+
+
+@router.post("/battles")
+@_guard
+async def new_battle(request: Request):
+    st = state(request)
+    _, judge = api_session(request)
+    body = await _json(request)
+    mode = body.get("mode", "anony")
+    reg = st.registry
+    prob = policy = None
+    if mode == "anony":
+        try:
+            pair = st.sampler.sample()
+        except SamplingError as e:
+            raise ApiError(503, "no_models", str(e)) from None
+        a, b, prob, policy = pair.model_a, pair.model_b, pair.prob, pair.policy
+    elif mode in ("named", "direct"):
+        a, b = body.get("model_a"), body.get("model_b") if mode == "named" else None
+        for m in (a, b) if mode == "named" else (a,):
+            if not isinstance(m, str) or m not in reg:
+                raise ApiError(422, "bad_model", "Choose models from the list.")
+        if mode == "named" and a == b:
+            raise ApiError(422, "bad_model", "Choose two different models.")
+    else:
+        raise ApiError(422, "bad_mode", "mode must be anony, named or direct.")
+    bid = await run_in_threadpool(
+        create_battle, st.db, mode=mode, model_a=a, model_b=b, session_hash=judge, sampling_policy=policy, sampling_prob=prob
+    )
+    return {"battle_id": bid, "max_turns": st.settings.max_turns, "max_prompt_chars": st.settings.max_prompt_chars}
+
+
+async def _start_turn(request: Request, battle_id: str, prompt: str | None):
+    st = state(request)
+    sid, judge = api_session(request)
+    rate_limit(request, "prompt", sid)
+    if prompt is not None:
+        if not prompt.strip():
+            raise ApiError(422, "empty_prompt", "Type a prompt first.")
+        if len(prompt) > st.settings.max_prompt_chars:
+            raise ApiError(422, "too_long", f"The prompt is too long ({len(prompt):,} characters; at most {st.settings.max_prompt_chars:,}).")
+    b = await run_in_threadpool(get_battle, st.db, battle_id, judge)
+    if b is None:
+        raise ApiError(404, "not_found", "No such battle in this session: start a new round.")
+    if b.status == "voted":
+        raise ApiError(409, "already_voted", "This battle is over (voted): start a new round.")
+    if b.status == "failed":
+        raise ApiError(409, "failed", "A model failed in this battle: start a new round.")
+    if prompt is not None and b.turns >= st.settings.max_turns:
+        raise ApiError(409, "turn_limit", f"This battle reached its {st.settings.max_turns} turns: vote, or start a new round.")
+    if prompt is None and b.turns < 1:
+        raise ApiError(409, "no_answer", "Nothing to regenerate yet.")
+    if prompt is not None and st.moderator is not None:
+        flagged, why = await st.moderator.flagged(prompt)
+        if flagged:
+            raise ApiError(422, "moderated", "This prompt was flagged by moderation and not sent" + (f" ({why})." if why else "."))
+    lease = await run_in_threadpool(acquire_turn, st.db, battle_id, judge, st.settings.lease_s)
+    if lease is None:
+        raise ApiError(409, "busy", "Answers are still being written for this battle: wait or start a new round.")
+    models = {"a": st.registry.get(lease.model_a)}
+    if lease.model_b is not None:
+        models["b"] = st.registry.get(lease.model_b)
+    gen = stream_turn(st.db, lease, models, prompt, max_turns=st.settings.max_turns, retry_attempts=st.settings.retry_attempts)
+    return StreamingResponse(gen, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+
+@router.post("/battles/{battle_id}/turns")
+@_guard
+async def battle_turn(request: Request, battle_id: str):
+    body = await _json(request)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        raise ApiError(422, "empty_prompt", "Type a prompt first.")
+    return await _start_turn(request, battle_id, prompt)
+
+
+@router.post("/battles/{battle_id}/regenerate")
+@_guard
+async def battle_regenerate(request: Request, battle_id: str):
+    return await _start_turn(request, battle_id, None)
+
+
+def _vote(st, battle_id: str, judge: str, winner: str) -> dict[str, Any]:
+    b = get_battle(st.db, battle_id, judge)
+    if b is None:
+        raise VoteRefused("not_found", "No such battle in this session: the vote was refused (start a new battle to vote).")
+    leak = identity_leak(b.conversation_a, b.conversation_b or [], st.leak_words) if b.mode == "anony" and b.status == "open" else None
+    reason = f"identity leak: an answer or prompt names {leak!r}" if leak else None
+    res = record_vote(st.db, battle_id, judge, winner, expected_version=b.version, counted=leak is None, reason=reason)
+    if res.counted:
+        message = f"Thanks! Your vote ({VOTE_LABELS[winner]}) was recorded."
+    else:
+        message = f"Your vote ({VOTE_LABELS[winner]}) was recorded, but it will not count: the conversation revealed a model's identity."
+    return {"model_a": res.model_a, "model_b": res.model_b, "counted": res.counted, "message": message, "winner": winner}
+
+
+@router.post("/battles/{battle_id}/vote")
+@_guard
+async def battle_vote(request: Request, battle_id: str):
+    st = state(request)
+    sid, judge = api_session(request)
+    rate_limit(request, "vote", sid)
+    body = await _json(request)
+    winner = body.get("winner")
+    if winner not in WINNERS:
+        raise ApiError(422, "bad_winner", "Vote for model_a, model_b, tie or tie (bothbad).")
+    for attempt in range(3):
+        try:
+            return await run_in_threadpool(_vote, st, battle_id, judge, winner)
+        except VoteRefused as e:
+            if e.code == "busy" and attempt < 2:  # the stream's final save may still be landing
+                await asyncio.sleep(0.2)
+                continue
+            return JSONResponse({"error": e.message, "code": e.code}, status_code=REFUSAL_STATUS.get(e.code, 409))
+    raise AssertionError("unreachable")  # pragma: no cover
+

@@ -1,0 +1,71 @@
+"""``GET /leaderboard``: the arena's own leaderboard (overall and by category, style control on
+or off, whisker plot, votes per model), served from the cache of
+:class:`~openarena.serving.leaderboard_cache.LeaderboardCache`; ``POST /leaderboard/refresh``
+asks for a recomputation (CSRF-protected; at most one per ``leaderboard_min_refresh_s``);
+``GET /leaderboard.json`` gives the rows of one board."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from openarena.serving.leaderboard_cache import CATEGORIES
+from openarena.serving.routes import ApiError, api_session, error_response, render_page, state
+
+router = APIRouter()
+
+
+def _board(request: Request, category: str, style: bool):
+    snap = state(request).leaderboard.snapshot
+    if category not in snap.categories:
+        category = "full"
+    return snap, category, snap.boards.get((category, style))
+
+
+@router.get("/leaderboard", include_in_schema=False)
+def leaderboard_page(request: Request, category: str = "full", style: int = 0):
+    snap, category, board = _board(request, category, bool(style))
+    age = time.time() - snap.created if snap.created else None
+    return render_page(
+        request, "leaderboard.html",
+        {"title": "Leaderboard", "snap": snap, "board": board, "category": category, "style": bool(style),
+         "categories": [(c, CATEGORIES.get(c, c)) for c in snap.categories], "age": age},
+    )
+
+
+@router.get("/leaderboard/plot.png", include_in_schema=False)
+def leaderboard_plot(request: Request, category: str = "full", style: int = 0):
+    _, _, board = _board(request, category, bool(style))
+    if board is None or board.plot is None:
+        return Response(status_code=404)
+    return Response(board.plot, media_type="image/png")
+
+
+@router.get("/leaderboard/reference.png", include_in_schema=False)
+def reference_plot(request: Request):
+    ref = state(request).leaderboard.snapshot.reference
+    if not ref or not ref.get("plot"):
+        return Response(status_code=404)
+    return Response(ref["plot"], media_type="image/png")
+
+
+@router.get("/leaderboard.json")
+def leaderboard_json(request: Request, category: str = "full", style: int = 0):
+    snap, category, board = _board(request, category, bool(style))
+    return {
+        "created": snap.created, "n_votes": snap.n_votes, "category": category, "style_control": bool(style),
+        "rows": board.rows if board else [], "error": (board.error if board else snap.error),
+        "votes_per_model": snap.votes_per_model,
+    }
+
+
+@router.post("/leaderboard/refresh")
+def leaderboard_refresh(request: Request):
+    try:
+        api_session(request)
+    except ApiError as e:
+        return error_response(e)
+    started = state(request).leaderboard.request_refresh()
+    return JSONResponse({"refreshing": started, "message": "Recomputing the leaderboard." if started else "Recomputed moments ago; try again shortly."}, status_code=202)

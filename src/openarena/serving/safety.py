@@ -1,0 +1,227 @@
+"""Trust and safety of the web arena: CSRF, rate limits, sanitised markdown, identity leaks and
+the optional moderation call.
+
+- CSRF: every state-changing request is a ``POST`` with a JSON body and the header
+  ``X-CSRF-Token`` equal to an HMAC of the session id (the page carries it in a meta tag); a
+  cross-site form cannot set that header, and a request whose ``Origin`` is another site is
+  refused as well (OWASP CSRF cheat sheet: synchronizer token + origin check).
+- Rate limits: token buckets per IP and per session, in memory of each worker process
+  (:class:`RateLimiter`).
+- Output: model answers are rendered server-side as CommonMark (markdown-it-py, raw HTML
+  disabled so ``<script>`` stays text) and the HTML is sanitised by nh3 (Ammonia): an allow-list
+  of tags and attributes, only http(s)/mailto links, ``rel="noopener noreferrer nofollow"``.
+  The page only ever inserts this HTML; a Content-Security-Policy without inline scripts is the
+  second line of defence.
+- Identity leaks: :func:`identity_leak` reuses the data layer's curation rule
+  (:func:`openarena.data.curation.identity_leak`, FastChat's IDENTITY_WORDS as substrings) plus
+  the registry's own names, model ids and organisations as whole words.
+- Moderation: :class:`Moderator` calls an OpenAI-compatible ``/v1/moderations`` endpoint when
+  configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+
+__all__ = [
+    "Moderator",
+    "RateLimiter",
+    "check_origin",
+    "csrf_token",
+    "identity_leak",
+    "identity_words",
+    "render_markdown",
+    "verify_csrf",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# CSRF
+
+
+def csrf_token(secret: bytes, session_id: str) -> str:
+    """The session's CSRF token: hex HMAC-SHA256(secret, 'csrf:' + session_id)."""
+    return hmac.new(secret, f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_csrf(secret: bytes, session_id: str, token: str | None) -> bool:
+    """True if ``token`` is the session's CSRF token (constant-time comparison)."""
+    return bool(token) and hmac.compare_digest(csrf_token(secret, session_id), token)
+
+
+def check_origin(origin: str | None, host: str | None) -> bool:
+    """True when ``Origin`` is absent or names the same host[:port] as the request's Host."""
+    if not origin:
+        return True
+    if origin == "null" or not host:
+        return False
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate limits
+
+
+class RateLimiter:
+    """Token buckets: ``limits = {kind: per_minute}``; :meth:`hit` takes one token from the
+    bucket of (kind, key) and returns 0.0 if allowed, else the seconds until the next token.
+
+    Buckets refill continuously at per_minute / 60 tokens per second and hold at most
+    per_minute tokens (a burst of a minute's allowance). A limit of 0 or less disables the kind.
+    In memory: with several worker processes each enforces its own share.
+    """
+
+    def __init__(self, limits: dict[str, float]) -> None:
+        self.limits = dict(limits)
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        self._last_sweep = time.monotonic()
+
+    def hit(self, kind: str, key: str, now: float | None = None) -> float:
+        rate = self.limits.get(kind, 0)
+        if rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        per_s = rate / 60.0
+        with self._lock:
+            tokens, last = self._buckets.get((kind, key), (rate, now))
+            tokens = min(rate, tokens + (now - last) * per_s)
+            if tokens < 1.0:
+                self._buckets[(kind, key)] = (tokens, now)
+                return (1.0 - tokens) / per_s
+            self._buckets[(kind, key)] = (tokens - 1.0, now)
+            if now - self._last_sweep > 300:
+                self._sweep(now)
+        return 0.0
+
+    def _sweep(self, now: float) -> None:
+        self._last_sweep = now
+        stale = [k for k, (_, last) in self._buckets.items() if now - last > 600]
+        for k in stale:
+            del self._buckets[k]
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+
+_ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td", "th",
+    "thead", "tr", "ul",
+}
+_ALLOWED_ATTRS = {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}}
+
+
+@lru_cache(maxsize=1)
+def _md() -> MarkdownIt:
+    # commonmark + tables + strikethrough; html=False: raw HTML in an answer is shown as text.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable(["table", "strikethrough"])
+
+
+def render_markdown(text: str) -> str:
+    """An answer as safe HTML: markdown-it (raw HTML off) then nh3 with an allow-list.
+
+    Returns: HTML containing only the tags of the allow-list; links only http, https, mailto
+    (or relative), with rel="noopener noreferrer nofollow"; no event handlers, no script, no
+    style elements, no images or iframes. Safe to assign to ``innerHTML``.
+    """
+    html = _md().render(text or "")
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRS,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity leaks
+
+
+def identity_words(models: Iterable[Any]) -> list[str]:
+    """Whole-word names that reveal a model of the registry: name, model_id, organisation (and
+    the name's first dash-separated part when it is at least 4 letters, e.g. 'mistral')."""
+    out: set[str] = set()
+    for m in models:
+        for v in (getattr(m, "name", None), getattr(m, "model_id", None), getattr(m, "organization", None)):
+            if v and len(v) >= 3:
+                out.add(v.lower())
+        head = (getattr(m, "name", "") or "").split("-")[0]
+        if len(head) >= 4 and head.isalpha():
+            out.add(head.lower())
+    return sorted(out)
+
+
+def identity_leak(conversation_a: Sequence[dict], conversation_b: Sequence[dict], extra_words: Sequence[str] = ()) -> str | None:
+    """The word that reveals a model in this battle, or None.
+
+    Uses :func:`openarena.data.curation.identity_leak` on a one-row table: FastChat's
+    IDENTITY_WORDS as substrings of every message (both sides, user and assistant, as FastChat
+    does), then ``extra_words`` (the registry's names, see :func:`identity_words`) as whole words.
+    Returns: the first word found (for the vote's ``reason``), or None.
+    """
+    import pandas as pd
+
+    from openarena.data.battles import BattleTable
+    from openarena.data.curation import IDENTITY_WORDS
+    from openarena.data.curation import identity_leak as curation_leak
+
+    frame = pd.DataFrame({"model_a": ["a"], "model_b": ["b"], "winner": ["tie"], "conversation_a": [list(conversation_a)], "conversation_b": [list(conversation_b)]})
+    table = BattleTable(frame, "battle", validate=False)
+    for words, whole in ((IDENTITY_WORDS, False), (list(extra_words), True)):
+        if not words:
+            continue
+        flagged, step = curation_leak(table, words, whole_words=whole, drop=False)
+        if bool(flagged.frame["identity_leak"].iloc[0]):
+            inner = step.detail.rsplit("(", 1)[-1].rstrip(")")  # "<word> 1"
+            return inner.rsplit(" ", 1)[0] or "a model name"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Moderation
+
+
+@dataclass
+class Moderator:
+    """Optional moderation of prompts through an OpenAI-compatible ``POST {base_url}/moderations``
+    (body ``{"input": text}``, answer ``{"results": [{"flagged": bool, "categories": {...}}]}``).
+
+    Attributes: base_url (…/v1), api_key_env (NAME of the variable with the key, or None),
+    timeout_s, fail_open (when the endpoint fails: True lets the prompt through, False refuses).
+    """
+
+    base_url: str
+    api_key_env: str | None = None
+    timeout_s: float = 5.0
+    fail_open: bool = True
+
+    async def flagged(self, text: str) -> tuple[bool, str]:
+        """(flagged, categories or error, one line). Never raises for endpoint failures."""
+        import httpx
+
+        headers = {}
+        if self.api_key_env:
+            headers["authorization"] = f"Bearer {os.environ.get(self.api_key_env, '')}"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                r = await client.post(self.base_url.rstrip("/") + "/moderations", json={"input": text}, headers=headers)
+                r.raise_for_status()
+                res = r.json()["results"][0]
+            cats = [k for k, v in (res.get("categories") or {}).items() if v]
+            return bool(res.get("flagged")), ", ".join(cats)
+        except Exception as e:  # noqa: BLE001 - any failure of the endpoint
+            return (not self.fail_open), f"moderation endpoint failed: {type(e).__name__}"

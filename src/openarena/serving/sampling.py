@@ -1,0 +1,239 @@
+"""Which two models meet in an anonymous battle, and with what probability.
+
+Every policy is written as a *distribution over unordered pairs* (an n × n symmetric matrix
+whose upper triangle sums to 1), so the probability of the pair actually drawn is known exactly
+and stored with the battle (``battles.sampling_prob``). FastChat does not store it, which makes
+inverse-propensity weighting of its public votes impossible. Left/right order is then a fair
+coin, independent of the pair.
+
+Policies:
+
+``fastchat`` (default): FastChat's two-stage rule (fastchat/serve/gradio_block_arena_anony.py,
+``get_battle_pair`` and ``get_sample_weight``): draw the first model with probability
+proportional to its weight (registry ``weight``; 0 for a model on the outage list; times
+``boost`` (FastChat: 5, ``SAMPLING_BOOST_MODELS``) for a model below its ``vote_target``); then
+draw its rival among the other models by their weights, where a rival listed in the first
+model's battle targets gets the weight ``0.5 * total_weight / len(targets)`` (FastChat's
+``BATTLE_TARGETS``), and two anonymous-only models (FastChat's ``ANON_MODELS``: models not yet
+released under their name) never meet. P(pair {i, j}) = p1(i) p2(j | i) + p1(j) p2(i | j).
+
+``uniform``: every allowed pair equally likely.
+
+``active``: pairs in proportion to the expected shrinkage of their interval after one more vote
+(Chiang et al. 2024, "Chatbot Arena: An Open Platform for Evaluating LLMs by Human
+Preference", Section 5, "Active sampling"): w_a ∝ sqrt(Σ_a / n_a) − sqrt(Σ_a / (n_a + 1)),
+with Σ_a = p_a (1 − p_a) the variance of one vote on pair a (p_a the Bradley-Terry win
+probability from the current leaderboard, 0.5 when unknown) and n_a its votes so far (plus one,
+so an unseen pair has a finite, largest weight). It is mixed with the ``fastchat`` distribution
+(``explore``, default 0.2) so every allowed pair keeps a probability bounded away from zero,
+which inverse-propensity weighting needs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from openarena.errors import OpenArenaError
+
+__all__ = ["POLICIES", "PairSampler", "SampledPair", "SamplingConfig"]
+
+POLICIES = ("fastchat", "uniform", "active")
+
+
+class SamplingError(OpenArenaError):
+    """No pair of models can be drawn (fewer than two available models)."""
+
+
+@dataclass
+class SamplingConfig:
+    """What the sampler knows besides the registry.
+
+    Attributes: policy, one of :data:`POLICIES`; outage, models not to sample (down for now);
+    boost, weight factor for a model below its vote_target (FastChat: 5); battle_targets,
+    {model: [rivals favoured when it is drawn first]}; anon_only, models that may only appear
+    anonymously (two of them never meet); explore, share of the fastchat distribution mixed
+    into ``active`` (0..1).
+    """
+
+    policy: str = "fastchat"
+    outage: set[str] = field(default_factory=set)
+    boost: float = 5.0
+    battle_targets: dict[str, list[str]] = field(default_factory=dict)
+    anon_only: set[str] = field(default_factory=set)
+    explore: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise OpenArenaError(f"unknown sampling policy {self.policy!r}; expected one of {', '.join(POLICIES)}")
+        if not 0 <= self.explore <= 1:
+            raise OpenArenaError("explore must be between 0 and 1")
+        self.outage = set(self.outage)
+        self.anon_only = set(self.anon_only)
+
+
+@dataclass(frozen=True)
+class SampledPair:
+    """A drawn battle: model_a (left), model_b (right), prob = P(unordered pair) under policy."""
+
+    model_a: str
+    model_b: str
+    prob: float
+    policy: str
+
+
+class PairSampler:
+    """Draws anonymous battle pairs; thread-safe.
+
+    Parameters: models, the candidates (name, weight, vote_target) in a stable order, e.g.
+    ``[(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]``; config.
+    Call :meth:`update` with vote counts (and, for ``active``, pair counts and ratings) as the
+    leaderboard is recomputed; :meth:`sample` draws; :meth:`pair_matrix` gives the distribution.
+    """
+
+    def __init__(self, models: Sequence[tuple[str, float, int | None]], config: SamplingConfig | None = None, seed: int | None = None) -> None:
+        self.config = config or SamplingConfig()
+        self.names = [m[0] for m in models]
+        self.weights = np.array([float(m[1]) for m in models], dtype=float)
+        self.targets = [m[2] for m in models]
+        self.votes: dict[str, int] = {}
+        self.pair_votes: dict[frozenset[str], float] = {}
+        self.ratings: dict[str, float] = {}
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._matrix: np.ndarray | None = None
+
+    def update(self, votes: Mapping[str, int] | None = None, pair_votes: Mapping[frozenset[str], float] | None = None, ratings: Mapping[str, float] | None = None) -> None:
+        """New statistics: votes per model (boost), votes per unordered pair and Elo-scale
+        ratings (active policy). Recomputes the distribution."""
+        with self._lock:
+            if votes is not None:
+                self.votes = dict(votes)
+            if pair_votes is not None:
+                self.pair_votes = dict(pair_votes)
+            if ratings is not None:
+                self.ratings = dict(ratings)
+            self._matrix = None
+
+    def set_outage(self, models: Iterable[str]) -> None:
+        """Replace the outage list (models not sampled)."""
+        with self._lock:
+            self.config.outage = set(models)
+            self._matrix = None
+
+    # -- distributions -------------------------------------------------------------------------
+    def model_weights(self, boosted: bool = True) -> np.ndarray:
+        """FastChat's get_sample_weight for every model, shape (n,)."""
+        w = self.weights.copy()
+        for i, name in enumerate(self.names):
+            if name in self.config.outage:
+                w[i] = 0.0
+            elif boosted and self.targets[i] is not None and self.votes.get(name, 0) < self.targets[i]:
+                w[i] *= self.config.boost
+        return w
+
+    def _allowed(self) -> np.ndarray:
+        n = len(self.names)
+        ok = ~np.eye(n, dtype=bool)
+        anon = np.array([m in self.config.anon_only for m in self.names])
+        ok &= ~(anon[:, None] & anon[None, :])
+        return ok
+
+    def _fastchat(self) -> np.ndarray:
+        n = len(self.names)
+        first = self.model_weights(boosted=True)
+        rival_base = self.model_weights(boosted=False)  # FastChat boosts the first draw only
+        total = first.sum()
+        P = np.zeros((n, n))
+        if total <= 0:
+            return P
+        ok = self._allowed()
+        p1 = first / total
+        for i in range(n):
+            if p1[i] == 0:
+                continue
+            w = np.where(ok[i], rival_base, 0.0)
+            targets = self.config.battle_targets.get(self.names[i], [])
+            if targets:
+                for j, name in enumerate(self.names):
+                    if name in targets and w[j] > 0:
+                        w[j] = 0.5 * total / len(targets)
+            s = w.sum()
+            if s > 0:
+                P[i] += p1[i] * w / s
+        return P + P.T  # unordered: P{i,j} = p1(i) p2(j|i) + p1(j) p2(i|j)
+
+    def _uniform(self) -> np.ndarray:
+        avail = self.model_weights(boosted=False) > 0
+        ok = self._allowed() & avail[:, None] & avail[None, :]
+        return ok.astype(float)
+
+    def _active(self) -> np.ndarray:
+        n = len(self.names)
+        avail = self.model_weights(boosted=False) > 0
+        ok = self._allowed() & avail[:, None] & avail[None, :]
+        W = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                if not ok[i, j]:
+                    continue
+                ri, rj = self.ratings.get(self.names[i]), self.ratings.get(self.names[j])
+                p = 0.5 if ri is None or rj is None else 1.0 / (1.0 + 10 ** ((rj - ri) / 400.0))
+                var = max(p * (1 - p), 1e-4)
+                n_a = self.pair_votes.get(frozenset((self.names[i], self.names[j])), 0.0) + 1.0
+                W[i, j] = W[j, i] = math.sqrt(var / n_a) - math.sqrt(var / (n_a + 1.0))
+        return W
+
+    def pair_matrix(self) -> np.ndarray:
+        """P[i, j] = probability of the unordered pair {names[i], names[j]}; symmetric, zero
+        diagonal, upper triangle sums to 1 (all zeros when no pair is possible)."""
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = self._compute()
+            return self._matrix.copy()
+
+    def _compute(self) -> np.ndarray:
+        policy = self.config.policy
+        if policy == "uniform":
+            M = self._uniform()
+        elif policy == "active":
+            A = self._active()
+            F = self._fastchat()
+            A = _normalise(A)
+            F = _normalise(F)
+            M = (1 - self.config.explore) * A + self.config.explore * F if A.any() else F
+        else:
+            M = self._fastchat()
+        return _normalise(M)
+
+    def probability(self, a: str, b: str) -> float:
+        """P(unordered pair {a, b}) under the current distribution."""
+        M = self.pair_matrix()
+        return float(M[self.names.index(a), self.names.index(b)])
+
+    def sample(self) -> SampledPair:
+        """Draw a pair and a random left/right order.
+
+        Raises: SamplingError when fewer than two models can be drawn.
+        """
+        M = self.pair_matrix()
+        iu = np.triu_indices(len(self.names), k=1)
+        probs = M[iu]
+        if probs.sum() <= 0:
+            raise SamplingError("fewer than two models are available for anonymous battles (check the registry's anonymous/weight and the outage list)")
+        with self._lock:
+            k = self._rng.choices(range(len(probs)), weights=probs.tolist())[0]
+            swap = self._rng.random() < 0.5
+        i, j = int(iu[0][k]), int(iu[1][k])
+        a, b = (self.names[j], self.names[i]) if swap else (self.names[i], self.names[j])
+        return SampledPair(a, b, float(probs[k]), self.config.policy)
+
+
+def _normalise(M: np.ndarray) -> np.ndarray:
+    s = np.triu(M, 1).sum()
+    return M / s if s > 0 else M
