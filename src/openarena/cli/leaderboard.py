@@ -55,8 +55,13 @@ def load_battles(source: str, *, anony: bool, dedup: bool, since: str | None, un
     from openarena.data.readers import read_battles
     from openarena.data.registry import resolve
 
-    path = resolve(source)
-    data = read_battles(path)
+    if source == "db" or source.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
+        from openarena.storage import Database
+        from openarena.storage.battles import read_battles as read_db_battles
+
+        data = read_db_battles(Database.open(None if source == "db" else source, run_migrations=False), conversations=False)
+    else:
+        data = read_battles(resolve(source))
     n_before = len(data.steps)
     data = apply_filters(
         data,
@@ -92,7 +97,7 @@ def print_table(lb, top: int | None) -> None:
 
 
 def leaderboard(
-    source: str = typer.Argument(..., help="Battle file (clean_battle JSON/JSONL, CSV, Parquet, pair counts JSON), a registry name (see `openarena datasets`) or hf://datasets/OWNER/NAME."),
+    source: str = typer.Argument(..., help="Battle file (clean_battle JSON/JSONL, CSV, Parquet, pair counts JSON), a registry name (see `openarena datasets`), hf://datasets/OWNER/NAME, or the arena's votes: `db` ($OPENARENA_DATABASE_URL or ./arena-data) or a database URL."),
     ci: CI = typer.Option(CI.sandwich, "--ci", help="Confidence intervals: sandwich (robust CLT), bootstrap or none."),
     rounds: int = typer.Option(100, "--rounds", min=1, help="Bootstrap rounds."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),

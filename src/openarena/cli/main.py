@@ -6,6 +6,9 @@ import typer
 
 from openarena import __version__
 from openarena.cli import datasets, leaderboard
+from openarena.cli import export as export_cmd
+from openarena.cli import models as models_cmd
+from openarena.cli import serve as serve_cmd
 
 app = typer.Typer(
     name="openarena",
@@ -16,6 +19,9 @@ app = typer.Typer(
 )
 app.command("leaderboard")(leaderboard.leaderboard)
 app.command("datasets")(datasets.datasets)
+app.command("serve")(serve_cmd.serve)
+app.command("export")(export_cmd.export)
+app.add_typer(models_cmd.app, name="models")
 
 
 def _version(value: bool) -> None:
