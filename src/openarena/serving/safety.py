@@ -208,6 +208,7 @@ class Moderator:
     api_key_env: str | None = None
     timeout_s: float = 5.0
     fail_open: bool = True
+    transport: Any = None  # an httpx transport, for tests
 
     async def flagged(self, text: str) -> tuple[bool, str]:
         """(flagged, categories or error, one line). Never raises for endpoint failures."""
@@ -217,7 +218,7 @@ class Moderator:
         if self.api_key_env:
             headers["authorization"] = f"Bearer {os.environ.get(self.api_key_env, '')}"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            async with httpx.AsyncClient(timeout=self.timeout_s, transport=self.transport) as client:
                 r = await client.post(self.base_url.rstrip("/") + "/moderations", json={"input": text}, headers=headers)
                 r.raise_for_status()
                 res = r.json()["results"][0]
