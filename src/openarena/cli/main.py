@@ -7,6 +7,7 @@ import typer
 from openarena import __version__
 from openarena.cli import datasets, leaderboard
 from openarena.cli import export as export_cmd
+from openarena.cli import judge as judge_cmd
 from openarena.cli import models as models_cmd
 from openarena.cli import serve as serve_cmd
 
@@ -22,6 +23,7 @@ app.command("datasets")(datasets.datasets)
 app.command("serve")(serve_cmd.serve)
 app.command("export")(export_cmd.export)
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(judge_cmd.app, name="judge")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,259 @@
+"""Single-answer grading (MT-Bench): the judge rates each answer 1-10 as "[[rating]]".
+
+As FastChat's llm_judge does: every turn of every question is graded separately; turn 1 with
+``single-v1`` (or ``single-math-v1`` with the reference answer for the categories of
+:data:`~openarena.judging.questions.NEED_REF_CATS`: math, reasoning, coding), turn 2 with the
+multi-turn prompts, which show the whole conversation and ask to grade the second answer.
+One record per (model, question, turn) is appended to a judgment file (crash-safe, resumable),
+with the score, status and reason, the judge's output, and the judge model, prompt
+(name + sha256), temperature, seed and package version. Unparseable ratings are retried once,
+then recorded with ``score: null`` and their status: they never enter an average.
+
+:func:`openarena.judging.report.mt_bench_summary` averages the scores per model, per turn and
+per category.
+
+Source: FastChat fastchat/llm_judge/gen_judgment.py (make_match_single, make_judge_single),
+common.py (run_judge_single, NEED_REF_CATS), show_result.py; Zheng et al. (2023),
+Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena, section 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openarena.errors import DataError
+from openarena.judging.answers import Answer
+from openarena.judging.judge import JudgeSettings, ask_judge
+from openarena.judging.parse import parse_rating
+from openarena.judging.prompts import JudgePrompt, get_prompt
+from openarena.judging.questions import NEED_REF_CATS, Question
+from openarena.judging.store import JsonlLog, read_jsonl
+
+__all__ = [
+    "DEFAULT_PROMPTS",
+    "SingleFailure",
+    "SingleReport",
+    "agrade_single",
+    "grade_single",
+    "load_single_judgments",
+    "render_single",
+]
+
+#: FastChat's judge prompts: (multi_turn, needs reference) -> prompt name.
+DEFAULT_PROMPTS: dict[tuple[bool, bool], str] = {
+    (False, False): "single-v1",
+    (False, True): "single-math-v1",
+    (True, False): "single-v1-multi-turn",
+    (True, True): "single-math-v1-multi-turn",
+}
+
+
+def render_single(prompt: JudgePrompt, question: Question, answer: Answer, turn: int) -> list[dict[str, str]]:
+    """The judge messages grading ``answer`` at ``turn`` (1-based).
+
+    Fields offered: question / answer / ref_answer_1 (single-turn prompts), question_<i>,
+    answer_<i>, ref_answer_<i> for i <= turn (multi-turn prompts), as FastChat's
+    play_a_match_single.
+    Raises: DataError if the answer has fewer turns than ``turn`` or the template needs a field
+    that is not available (e.g. a reference answer).
+    """
+    if len(answer.turns) < turn:
+        raise DataError(f"answer of {answer.model!r} to {answer.uid!r} has {len(answer.turns)} turn(s)", field="turns",
+                        expected=f"at least {turn}")
+    v: dict[str, str] = {"question": question.turns[turn - 1], "answer": answer.turns[turn - 1]}
+    for i in range(turn):
+        v[f"question_{i + 1}"] = question.turns[i]
+        v[f"answer_{i + 1}"] = answer.turns[i]
+    for i, t in enumerate(question.reference or ()):
+        v[f"ref_answer_{i + 1}"] = t
+    return prompt.render(**v)
+
+
+@dataclass(frozen=True)
+class SingleFailure:
+    """A grading left undone because the judge call failed: uid, model, turn, error."""
+
+    uid: str
+    model: str
+    turn: int
+    error: str
+
+
+@dataclass
+class SingleReport:
+    """What one :func:`grade_single` run did: path; gradings asked for; existing (skipped);
+    graded (this run); unparseable (after one retry); retried; missing_answers (model, uid);
+    failures (judge calls that failed, not recorded); calls, cache_hits, tokens, cost_usd;
+    elapsed_s."""
+
+    path: Path
+    gradings: int = 0
+    existing: int = 0
+    graded: int = 0
+    unparseable: int = 0
+    retried: int = 0
+    missing_answers: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[SingleFailure] = field(default_factory=list)
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    elapsed_s: float = 0.0
+
+
+def _judge_name(r: Mapping[str, Any]) -> str:
+    j = r.get("judge")
+    if isinstance(j, Mapping):
+        return str(j.get("model", ""))
+    if isinstance(j, (list, tuple)) and j:
+        return str(j[0])
+    return str(j or "")
+
+
+async def agrade_single(
+    questions: Iterable[Question],
+    answers: Mapping[str, Mapping[str, Answer]],
+    models: Sequence[str],
+    judge: JudgeSettings,
+    out_path: str | os.PathLike[str],
+    *,
+    prompts: Mapping[tuple[bool, bool], str | JudgePrompt] | None = None,
+    turns: Sequence[int] | None = None,
+    concurrency: int = 8,
+    cache: Any = None,
+    progress: Callable[[int, int], object] | None = None,
+    fsync: bool = True,
+) -> SingleReport:
+    """Grade the missing (model, question, turn) triples; see :func:`grade_single`."""
+    from openarena.providers.client import map_bounded
+
+    t0 = time.perf_counter()
+    table = {k: get_prompt(v) for k, v in (prompts or DEFAULT_PROMPTS).items()}
+    for jp in table.values():
+        if jp.kind != "single":
+            raise DataError(f"prompt {jp.name!r} is a {jp.kind} prompt", jp.path, field="prompt", expected="a single-answer prompt")
+    log = JsonlLog(out_path, key=lambda r: (_judge_name(r), r["model"], str(r["uid"]), int(r["turn"])), fsync=fsync)
+    report = SingleReport(Path(out_path))
+    tasks: list[tuple[Question, str, int, JudgePrompt]] = []
+    for q in questions:
+        need_ref = q.category in NEED_REF_CATS
+        if need_ref and not q.reference:
+            raise DataError(f"question {q.uid!r} ({q.category}) has no reference answer", field="reference",
+                            expected="reference answers for math, reasoning and coding (load_questions('mt-bench'))")
+        for m in models:
+            if q.uid not in answers.get(m, {}):
+                report.missing_answers.append((m, q.uid))
+                continue
+            for turn in (turns or range(1, len(q.turns) + 1)):
+                if turn > len(q.turns):
+                    continue
+                report.gradings += 1
+                if (judge.name, m, q.uid, turn) in log:
+                    report.existing += 1
+                    continue
+                tasks.append((q, m, turn, table[(turn > 1, need_ref)]))
+    provenance = {jp.name: judge.provenance(jp) for jp in table.values()}
+
+    async def one(task: tuple[Question, str, int, JudgePrompt]) -> None:
+        q, m, turn, jp = task
+        messages = render_single(jp, q, answers[m][q.uid], turn)
+        out = await ask_judge(judge, jp, messages, lambda t: parse_rating(t, judge.rating_rule), cache)
+        report.calls += out.calls
+        report.cache_hits += out.cached
+        report.prompt_tokens += out.prompt_tokens
+        report.completion_tokens += out.completion_tokens
+        report.cost_usd += out.cost_usd
+        if out.error is not None:
+            report.failures.append(SingleFailure(q.uid, m, turn, out.error))
+            return
+        log.append({
+            "uid": q.uid,
+            "question_id": q.uid,
+            "category": q.category,
+            "model": m,
+            "turn": turn,
+            "score": out.parsed.value if out.parsed.ok else None,
+            "status": out.parsed.status,
+            "reason": out.parsed.reason,
+            "retried": out.retried,
+            "judgment": out.outputs,
+            "user_prompt": messages[-1]["content"],
+            "judge": provenance[jp.name],
+            "usage": out.usage(),
+            "tstamp": time.time(),
+        })
+        report.graded += 1
+        report.retried += int(out.retried)
+        report.unparseable += int(not out.parsed.ok)
+
+    if tasks:
+        await map_bounded(one, tasks, concurrency, progress)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def grade_single(
+    questions: Iterable[Question],
+    answers: Mapping[str, Mapping[str, Answer]],
+    models: Sequence[str],
+    judge: JudgeSettings,
+    out_path: str | os.PathLike[str],
+    **kwargs: Any,
+) -> SingleReport:
+    """MT-Bench single-answer grading of every turn of every model's answers.
+
+    Parameters:
+        questions: with reference answers for math, reasoning and coding
+            (``load_questions('mt-bench')`` attaches them).
+        answers: {model: {uid: Answer}}; models: the models to grade.
+        judge: JudgeSettings (FastChat: GPT-4, temperature 0, max_tokens 2048).
+        out_path: the judgment JSONL file (appended; existing gradings are skipped).
+        prompts: {(multi_turn, needs_reference): prompt} (default :data:`DEFAULT_PROMPTS`).
+        turns: which turns to grade (default all).
+        concurrency, cache, progress, fsync: as :func:`~openarena.judging.pairwise.judge_pairwise`.
+    Returns: SingleReport.
+    Raises: DataError for a reference category question without reference answer, or a
+        non-single prompt; KeyboardInterrupt passes through with finished gradings on disk.
+    """
+    return asyncio.run(agrade_single(questions, answers, models, judge, out_path, **kwargs))
+
+
+def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """Single-grading records from our judgment files or FastChat's (``question_id, model,
+    judge: [judge, prompt], score (-1 = failed), turn``).
+
+    Returns: records with uid, model, turn, score (float or None), status, category (when
+    recorded), judge.
+    Raises: DataError for a record without model, question id, turn or score.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[dict[str, Any]] = []
+    for p in map(Path, paths):
+        for f in (sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]):
+            for i, rec in enumerate(read_jsonl(f, tolerate_torn_tail=True)):
+                for key in ("model", "turn", "score"):
+                    if key not in rec:
+                        raise DataError(f"not a single-grading record (no {key!r})", str(f), i, key, "MT-Bench judgment records")
+                uid = rec.get("uid", rec.get("question_id"))
+                if uid is None:
+                    raise DataError("no question id", str(f), i, "question_id", "uid or question_id")
+                score = rec["score"]
+                if score is not None:
+                    try:
+                        score = float(score)
+                    except (TypeError, ValueError):
+                        raise DataError(f"score {score!r} is not a number", str(f), i, "score", "a number or null") from None
+                if score is not None and score < 0:  # FastChat's -1 = no rating found
+                    score = None
+                status = rec.get("status", "ok" if score is not None else "missing")
+                out.append({**rec, "uid": str(uid), "turn": int(rec["turn"]), "score": score, "status": status,
+                            "judge": {"model": _judge_name(rec)}})
+    return out
