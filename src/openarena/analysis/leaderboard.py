@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from openarena import __version__
-from openarena.data.battles import BattleTable, PairCounts, as_pair_counts
+from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_counts
 from openarena.errors import OpenArenaError
-from openarena.ratings.bradley_terry import BTFit, fit_bradley_terry
+from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
 from openarena.ratings.contextual import ContextualFit, bootstrap_contextual, fit_contextual_bt
 from openarena.ratings.covariates import contextual_data
 from openarena.ratings.elo import online_elo, online_elo_bootstrap
@@ -80,7 +80,7 @@ class Leaderboard:
     @property
     def tie_param(self) -> float | None:
         """Rao-Kupper theta or Davidson nu (natural form), None for 'half'."""
-        return None if self.fit is None else tie_param_natural(self.ties, self.fit.tie_param)
+        return tie_param_natural(self.ties, getattr(self.fit, "tie_param", None))
 
 
 def data_fingerprint(counts: PairCounts) -> str:
@@ -106,6 +106,7 @@ def build_leaderboard(
     control: list[str] | str | None = None,
     model_values: dict[str, dict[str, float]] | None = None,
     coef_prior: float = 0.0,
+    drop_unrated: bool = False,
     n_jobs: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Leaderboard:
@@ -123,6 +124,8 @@ def build_leaderboard(
             column names, comma-separated or a list (see :mod:`openarena.ratings.covariates`);
             needs battle rows. model_values: per-model covariates {name: {model: value}}.
             coef_prior: L2 penalty on the covariate coefficients (default 0).
+        drop_unrated: leave out (and report as a filter step) the models without a finite
+            rating, e.g. a model that never lost in a small category; default False = error.
         n_jobs: bootstrap workers. progress: called with rounds done, for a progress bar.
     Returns: Leaderboard.
     Raises: OpenArenaError for an invalid option combination; DataError / ConvergenceError
@@ -135,6 +138,19 @@ def build_leaderboard(
     if not 0 < level < 1:
         raise OpenArenaError(f"interval level {level} must be between 0 and 1")
     counts = as_pair_counts(data)
+    if drop_unrated and prior == 0:
+        unrated = unrated_models(counts)
+        if unrated:
+            from openarena.data.filters import filter_exclude
+
+            data = filter_exclude(data, unrated)
+            last = data.steps[-1]
+            note = FilterStep("unrated", last.removed, last.remaining, "no finite rating: " + "; ".join(f"{m} ({why})" for m, why in unrated.items()))
+            if isinstance(data, PairCounts):
+                data = replace(data, steps=data.steps[:-1] + (note,))
+            else:
+                data.steps[-1] = note
+            counts = as_pair_counts(data)
     models = counts.models
     anchor = resolve_anchor(anchor, models)
     fit = None
@@ -150,6 +166,8 @@ def build_leaderboard(
                 f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
             )
         rows = data if isinstance(data, BattleTable) else BattleTable(data)
+        if prior == 0:
+            check_identifiable(counts)
         cdata, infos = contextual_data(rows, control, model_values)
         fit = fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)
         ratings = to_elo(fit.theta, models, anchor)

@@ -27,7 +27,7 @@ def whisker_plot(table: pd.DataFrame, title: str = "Arena score with confidence 
     """
     t = table.head(top) if top else table
     n = len(t)
-    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.24 * n + 1.2)), dpi=110)
+    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.24 * n + 1.2)), dpi=90)
     y = np.arange(n)[::-1]
     r = t["rating"].to_numpy(float)
     lo = t["rating_q025"].to_numpy(float)

@@ -77,8 +77,9 @@ def to_markdown(lb: Leaderboard) -> str:
     return head + body
 
 
-def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = True) -> str:
-    """A self-contained HTML page: the table, the whisker plot (inline PNG) and provenance."""
+def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = True, png: bytes | None = None) -> str:
+    """A self-contained HTML page: the table, the whisker plot (inline PNG; ``png`` reuses an
+    already rendered one) and provenance."""
     d = display_frame(lb)
     rows = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in d.itertuples(index=False)
@@ -86,7 +87,7 @@ def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in d.columns)
     figure = ""
     if plot and lb.intervals is not None:
-        png = whisker_plot(lb.table, fmt="png")
+        png = png or whisker_plot(lb.table, fmt="png")
         figure = f'<figure><img alt="ratings with confidence intervals" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
     prov = html.escape(json.dumps(lb.provenance, indent=2, default=_clean))
     opts = lb.provenance.get("options", {})
@@ -129,7 +130,8 @@ def render(lb: Leaderboard, fmt: str) -> str:
 
 
 def write_outputs(lb: Leaderboard, out_dir: str | Path, stem: str = "leaderboard") -> dict[str, Path]:
-    """Write <stem>.csv, <stem>.json, <stem>.html and <stem>_ci.png into ``out_dir``.
+    """Write <stem>.csv, <stem>.json, <stem>.html, <stem>_ci.png (with intervals) and
+    <stem>_coefficients.csv (style control) into ``out_dir``.
 
     Returns: {kind: path} of the files written.
     """
@@ -140,10 +142,14 @@ def write_outputs(lb: Leaderboard, out_dir: str | Path, stem: str = "leaderboard
         "json": out / f"{stem}.json",
         "html": out / f"{stem}.html",
     }
+    png = whisker_plot(lb.table) if lb.intervals is not None else None
     paths["csv"].write_text(to_csv(lb))
     paths["json"].write_text(to_json(lb))
-    paths["html"].write_text(to_html(lb))
-    if lb.intervals is not None:
+    paths["html"].write_text(to_html(lb, png=png))
+    if png is not None:
         paths["plot"] = out / f"{stem}_ci.png"
-        whisker_plot(lb.table, path=paths["plot"])
+        paths["plot"].write_bytes(png)
+    if lb.coefficients is not None:
+        paths["coefficients"] = out / f"{stem}_coefficients.csv"
+        lb.coefficients.to_csv(paths["coefficients"], index=False, float_format="%.10g")
     return paths

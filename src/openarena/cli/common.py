@@ -55,3 +55,28 @@ def progress_bar(description: str, total: float, enabled: bool = True) -> Iterat
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+@contextlib.contextmanager
+def download_progress(description: str = "download", enabled: bool = True) -> Iterator[Callable[[int, int | None], None]]:
+    """A byte-progress bar on stderr for downloads; yields ``update(done_bytes, total_or_None)``.
+    Nothing is shown until the first update (cached sources print nothing)."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console, transient=True)
+    state: dict = {}
+
+    def update(done: int, total: int | None) -> None:
+        if "task" not in state:
+            progress.start()
+            state["task"] = progress.add_task(description, total=total)
+        progress.update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if "task" in state:
+            progress.stop()

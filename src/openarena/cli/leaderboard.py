@@ -1,4 +1,5 @@
-"""``openarena leaderboard SOURCE``: battles in, leaderboard out."""
+"""``openarena leaderboard SOURCE``: battles in, leaderboard out (overall, by category, with
+style control)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import download_progress, err_console, fail, out_console, progress_bar, user_errors
 
 
 class CI(str, Enum):
@@ -48,20 +49,46 @@ def parse_aliases(items: list[str]) -> dict[str, str]:
     return out
 
 
-def load_battles(source: str, *, anony: bool, dedup: bool, since: str | None, until: str | None, exclude: list[str], min_battles: int, aliases: dict[str, str], quiet: bool):
-    """Resolve SOURCE (path, registry name or hf://datasets/...), read it and apply filters.
-    Prints what each filter removed to stderr unless ``quiet``."""
-    from openarena.data.filters import apply_filters
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        err_console.print(text, highlight=False)
+
+
+def read_source(source: str, quiet: bool = False):
+    """SOURCE -> BattleTable | PairCounts: a file or folder, a registry name, hf://datasets/...,
+    or the arena's database ('db' = the configured one, or a database URL)."""
     from openarena.data.readers import read_battles
     from openarena.data.registry import resolve
 
-    if source == "db" or source.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
-        from openarena.storage import Database
-        from openarena.storage.battles import read_battles as read_db_battles
+    if source == "db" or "://" in source and not source.startswith("hf://"):
+        from openarena.storage.battles import read_battles as read_db
+        from openarena.storage.db import open_database
 
-        data = read_db_battles(Database.open(None if source == "db" else source, run_migrations=False), conversations=False)
-    else:
-        data = read_battles(resolve(source))
+        db = open_database(None if source == "db" else source)
+        return read_db(db)
+    with download_progress(f"fetching {source}", enabled=not quiet) as progress:
+        path = resolve(source, progress=progress)
+    return read_battles(path)
+
+
+def load_battles(
+    source: str,
+    *,
+    anony: bool = False,
+    dedup: bool = False,
+    since: str | None = None,
+    until: str | None = None,
+    exclude: list[str] = (),
+    min_battles: int = 0,
+    aliases: dict[str, str] | None = None,
+    identity_leak: bool = False,
+    quiet: bool = False,
+):
+    """Read SOURCE and apply the filters (and the identity-leak curation when asked), printing
+    what each step removed to stderr unless ``quiet``."""
+    from openarena.data.filters import apply_filters
+
+    data = read_source(source, quiet)
     n_before = len(data.steps)
     data = apply_filters(
         data,
@@ -73,20 +100,66 @@ def load_battles(source: str, *, anony: bool, dedup: bool, since: str | None, un
         min_battles=min_battles,
         aliases=aliases or None,
     )
-    if not quiet:
-        for step in list(data.steps)[n_before:]:
-            detail = f" ({step.detail})" if step.detail else ""
-            err_console.print(f"filter {step.name}: removed {step.removed:,.0f}, kept {step.remaining:,.0f}{detail}", highlight=False)
+    if identity_leak:
+        from openarena.data.battles import BattleTable
+        from openarena.data.curation import identity_leak as leak
+
+        if not isinstance(data, BattleTable):
+            raise fail(f"{source}: identity-leak filtering needs battle rows with conversations; this source is aggregated")
+        data, _ = leak(data)
+    report_steps(data, n_before, quiet)
     return data
 
 
-def print_table(lb, top: int | None) -> None:
+def report_steps(data, since_index: int, quiet: bool) -> None:
+    for step in list(data.steps)[since_index:]:
+        detail = f" ({step.detail})" if step.detail else ""
+        _say(quiet, f"filter {step.name}: removed {step.removed:,.0f}, kept {step.remaining:,.0f}{detail}")
+
+
+def ensure_style_columns(data, control: str | None, quiet: bool):
+    """Compute the style columns when style control asks for them and they are missing."""
+    from openarena.data.battles import BattleTable
+    from openarena.data.schema import STYLE_FEATURES
+    from openarena.ratings.covariates import expand_controls
+
+    wanted = [f for f in expand_controls(control) if f in STYLE_FEATURES]
+    if not wanted or not isinstance(data, BattleTable):
+        return data
+    if all(f"{f}_a" in data.frame.columns for f in wanted):
+        return data
+    from openarena.data.style import add_style_columns
+
+    _say(quiet, "computing style features (tokens, headers, lists, bold) from the conversations")
+    return add_style_columns(data)
+
+
+def ensure_category_columns(data, quiet: bool):
+    """Category columns from the file's own tags, else from the rule-based taggers when the
+    battles carry conversations."""
+    from openarena.data.battles import BattleTable
+    from openarena.data.categories import categories_from_tags, tag_battles
+
+    if not isinstance(data, BattleTable):
+        raise fail(f"{data.source}: categories need battle rows; this source is aggregated pair counts")
+    frame = data.frame
+    if "category_tag" in frame.columns or "is_code" in frame.columns:
+        data = categories_from_tags(data)
+    if "conversation_a" in frame.columns:
+        missing = [t for t, col in (("coding", "category_coding"), ("multiturn", "category_multiturn"), ("long_user", "category_long_user"), ("no_short", "category_no_short"), ("no_refusal", "category_no_refusal"), ("language", "language")) if col not in data.frame.columns]
+        if missing:
+            _say(quiet, f"tagging categories with the rule-based taggers: {', '.join(missing)}")
+            data = tag_battles(data, missing)
+    return data
+
+
+def print_table(lb, top: int | None, title: str | None = None) -> None:
     from openarena.analysis.report import display_frame
 
     d = display_frame(lb)
     if top:
         d = d.head(top)
-    t = Table(title=f"{'Bradley-Terry' if lb.rating_system == 'bt' else 'Online Elo'} leaderboard ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})")
+    t = Table(title=title or f"{'Bradley-Terry' if lb.rating_system == 'bt' else 'Online Elo'} leaderboard ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})")
     for col in d.columns:
         t.add_column(col, justify="left" if col == "Model" else "right")
     for row in d.itertuples(index=False):
@@ -94,10 +167,33 @@ def print_table(lb, top: int | None) -> None:
     out_console.print(t)
     if lb.tie_param is not None:
         out_console.print(f"tie parameter ({lb.ties}): {lb.tie_param:.4f}")
+    if lb.coefficients is not None:
+        c = Table(title="Style / covariate coefficients (logits per standard deviation)")
+        for col in ("name", "coef", "se", f"{lb.level * 100:g}% CI"):
+            c.add_column(col, justify="left" if col == "name" else "right")
+        for r in lb.coefficients.itertuples(index=False):
+            c.add_row(r.name, f"{r.coef:.4f}", f"{r.se:.4f}", f"[{r.coef_q025:.4f}, {r.coef_q975:.4f}]")
+        out_console.print(c)
+
+
+def _print_category_summary(boards, quiet: bool) -> None:
+    from openarena.analysis.categories import summary_table
+
+    s = summary_table(boards)
+    t = Table(title="Leaderboards by category")
+    for col in ("category", "battles", "models shown", "leader", "rating"):
+        t.add_column(col, justify="left" if col in ("category", "leader") else "right")
+    for r in s.itertuples(index=False):
+        t.add_row(str(r.category), f"{r.battles:,}", str(r.models_shown), r.leader, f"{r.leader_rating:.1f}")
+    out_console.print(t)
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.lower()).strip("_") or "category"
 
 
 def leaderboard(
-    source: str = typer.Argument(..., help="Battle file (clean_battle JSON/JSONL, CSV, Parquet, pair counts JSON), a registry name (see `openarena datasets`), hf://datasets/OWNER/NAME, or the arena's votes: `db` ($OPENARENA_DATABASE_URL or ./arena-data) or a database URL."),
+    source: str = typer.Argument(..., help="Battle file (clean_battle JSON/JSONL, CSV, Parquet, pair counts JSON), a registry name (see `openarena datasets`), hf://datasets/OWNER/NAME, or `db` / a database URL for the arena's own votes."),
     ci: CI = typer.Option(CI.sandwich, "--ci", help="Confidence intervals: sandwich (robust CLT), bootstrap or none."),
     rounds: int = typer.Option(100, "--rounds", min=1, help="Bootstrap rounds."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
@@ -111,40 +207,82 @@ def leaderboard(
     dedup: bool = typer.Option(False, "--dedup", help="Keep dedup_tag.sampled battles only."),
     since: Optional[str] = typer.Option(None, "--since", help="Keep votes at or after this UTC date/time (ISO)."),
     until: Optional[str] = typer.Option(None, "--until", help="Keep votes before this UTC date/time (ISO)."),
+    identity_leak: bool = typer.Option(False, "--identity-leak", help="Invalidate battles whose prompt or answers name a model or vendor."),
+    control: Optional[str] = typer.Option(None, "--control", help="Style control: style, length, markdown, or column names, comma-separated."),
+    prior: float = typer.Option(0.0, "--prior", min=0.0, help="L2 prior on model strengths (0 = plain MLE; needed for per-model covariates)."),
+    category: Optional[str] = typer.Option(None, "--category", help="Leaderboard of one category (coding, math, hard_6, english, ...)."),
+    categories: Optional[str] = typer.Option(None, "--categories", help="'all' or a comma list: one leaderboard per category (written to --out-dir)."),
+    by: Optional[str] = typer.Option(None, "--by", help="One leaderboard per value of this column (e.g. a topic cluster)."),
+    min_votes_shown: Optional[int] = typer.Option(None, "--min-votes-shown", help="In category views, hide models with at most this many votes (default 300; 0 with --by)."),
+    drop_unrated: bool = typer.Option(False, "--drop-unrated", help="Leave out (and report) models without a finite rating instead of failing."),
     level: float = typer.Option(0.95, "--level", help="Interval coverage."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the output here instead of stdout."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Also write leaderboard.csv/.json/.html and the CI plot here."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Also write leaderboard.csv/.json/.html and the CI plot here (one set per category)."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the first N rows in the terminal table."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Bootstrap workers (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No filter report or progress bar."),
 ) -> None:
     """Build the leaderboard of SOURCE: Bradley-Terry ratings on the Elo scale with confidence
-    intervals and rank (UB)."""
+    intervals and rank (UB); optionally style-controlled and per category."""
     from openarena.analysis.leaderboard import build_leaderboard
     from openarena.analysis.report import render, write_outputs
 
     aliases = parse_aliases(alias)
+    if sum(x is not None for x in (category, categories, by)) > 1:
+        raise fail("use one of --category, --categories and --by")
     with user_errors():
-        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, quiet=quiet)
-        with progress_bar("bootstrap", rounds if ci == CI.bootstrap else 0, enabled=not quiet) as advance:
-            lb = build_leaderboard(
-                data,
-                rating=rating.value,
-                ties=ties.value,
-                ci=ci.value,
-                rounds=rounds,
-                seed=seed,
-                anchor=anchor,
-                level=level,
-                n_jobs=jobs,
-                progress=advance,
-            )
+        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, quiet=quiet)
+        data = ensure_style_columns(data, control, quiet)
+        options = dict(rating=rating.value, ties=ties.value, ci=ci.value, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
+
+        if categories is not None or by is not None or category is not None:
+            # category views leave out (and report) models without a finite rating there
+            options["drop_unrated"] = True
+        if categories is not None or by is not None:
+            from openarena.analysis.categories import category_leaderboards, column_leaderboards
+
+            if by is None:
+                data = ensure_category_columns(data, quiet)
+                names = "all" if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
+                shown = 300 if min_votes_shown is None else min_votes_shown
+                boards = category_leaderboards(data, names, min_votes_shown=shown, **options)
+            else:
+                from openarena.data.battles import BattleTable
+
+                if not isinstance(data, BattleTable):
+                    raise fail(f"{source}: --by needs battle rows; this source is aggregated pair counts")
+                boards = column_leaderboards(data, by, min_votes_shown=min_votes_shown or 0, **options)
+            _print_category_summary(boards, quiet)
+            for name, why in getattr(boards, "skipped", {}).items():
+                _say(quiet, f"skipped category {name}: {why}")
+            if out_dir is not None:
+                for name, board in boards.items():
+                    sub = out_dir / _slug(name)
+                    write_outputs(board.leaderboard, sub)
+                    board.table.to_csv(sub / "shown.csv", index=False, float_format="%.10g")
+                _say(quiet, f"wrote {len(boards)} leaderboards under {out_dir}/<category>/ (leaderboard.csv, shown.csv with rank_delta, .html, CI plot)")
+            return
+
+        if category is not None:
+            from openarena.analysis.categories import category_leaderboards
+
+            data = ensure_category_columns(data, quiet)
+            shown = 300 if min_votes_shown is None else min_votes_shown
+            board = category_leaderboards(data, [category], min_votes_shown=shown, **options)[category]
+            from dataclasses import replace
+
+            lb = replace(board.leaderboard, table=board.table)
+            _say(quiet, f"category {category}: {board.n_battles:,} battles; {len(board.table)} models with more than {shown} votes shown")
+        else:
+            lb = None
+        with progress_bar("bootstrap", rounds if ci == CI.bootstrap and lb is None else 0, enabled=not quiet) as advance:
+            if lb is None:
+                lb = build_leaderboard(data, progress=advance, **options)
         if out_dir is not None:
             paths = write_outputs(lb, out_dir)
-            if not quiet:
-                for kind, p in paths.items():
-                    err_console.print(f"wrote {kind}: {p}", highlight=False)
+            for kind, p in paths.items():
+                _say(quiet, f"wrote {kind}: {p}")
         if fmt == Format.table and output is None:
             print_table(lb, top)
             return
@@ -152,7 +290,6 @@ def leaderboard(
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text)
-            if not quiet:
-                err_console.print(f"wrote {output}", highlight=False)
+            _say(quiet, f"wrote {output}")
         else:
             typer.echo(text, nl=False)

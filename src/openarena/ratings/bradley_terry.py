@@ -88,15 +88,9 @@ class BTFit:
         return float(np.sqrt(V[-1, -1]))
 
 
-def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
-    """Raise if the maximum-likelihood estimate does not exist.
-
-    The comparison graph must be connected (else ratings of its parts are not comparable) and,
-    with an edge i -> j whenever i has a positive score against j (a win, or a tie), strongly
-    connected (else some model beats a group it never loses to and its rating is infinite).
-    Raises: DataError (disconnected) or ConvergenceError (no finite MLE), naming the models.
-    Source: Ford (1957); Hunter (2004), Assumption 1.
-    """
+def _win_graph(counts: PairCounts):
+    """Directed graph with an edge i -> j when i has a positive score against j (a win or a
+    tie); returns (csr matrix, edge rows, edge cols)."""
     n = counts.n_models
     c = counts.counts
     i, j = counts.pairs[:, 0], counts.pairs[:, 1]
@@ -106,6 +100,58 @@ def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
     rows = np.concatenate([i[fwd], j[bwd]])
     cols = np.concatenate([j[fwd], i[bwd]])
     g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+    return g, rows, cols
+
+
+def unrated_models(counts: PairCounts) -> dict[str, str]:
+    """Models without a finite Bradley-Terry rating relative to the main group.
+
+    The main group is the largest strongly connected component of the win graph (edge i -> j
+    when i won or tied against j). Returns {model: reason} for the others, reason being
+    'never lost or tied against the main group', 'never won or tied against the main group',
+    or 'never battled the main group'. Empty when the MLE exists.
+    Source: Ford (1957); Hunter (2004), Assumption 1.
+    """
+    n = counts.n_models
+    g, rows, cols = _win_graph(counts)
+    n_strong, strong = connected_components(g, directed=True, connection="strong")
+    if n_strong == 1:
+        return {}
+    per_model = counts.num_battles()
+    main = int(np.argmax(np.bincount(strong, weights=per_model + 1e-9, minlength=n_strong)))
+    in_main = strong == main
+    beats_main = np.zeros(n, bool)  # has an edge into the main group
+    beaten_by_main = np.zeros(n, bool)
+    e_into = in_main[cols] & ~in_main[rows]
+    beats_main[rows[e_into]] = True
+    e_from = in_main[rows] & ~in_main[cols]
+    beaten_by_main[cols[e_from]] = True
+    out = {}
+    for k in np.flatnonzero(~in_main):
+        if beats_main[k] and not beaten_by_main[k]:
+            reason = "never lost or tied against the main group"
+        elif beaten_by_main[k] and not beats_main[k]:
+            reason = "never won or tied against the main group"
+        elif not beats_main[k] and not beaten_by_main[k]:
+            reason = "never battled the main group"
+        else:
+            reason = "only connected to the main group through unrated models"
+        out[counts.models[k]] = reason
+    return out
+
+
+def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
+    """Raise if the maximum-likelihood estimate does not exist.
+
+    The comparison graph must be connected (else ratings of its parts are not comparable) and,
+    with an edge i -> j whenever i has a positive score against j (a win, or a tie), strongly
+    connected (else some model beats a group it never loses to and its rating is infinite).
+    Raises: DataError (disconnected) or ConvergenceError (no finite MLE), naming the models
+    outside the main group and why.
+    Source: Ford (1957); Hunter (2004), Assumption 1.
+    """
+    n = counts.n_models
+    g, _, _ = _win_graph(counts)
     n_weak, weak = connected_components(g, directed=True, connection="weak")
     if n_weak > 1:
         sizes = np.bincount(weak)
@@ -118,18 +164,13 @@ def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
             field="model_a/model_b",
             expected="a connected comparison graph (filter with --min-battles or exclude models)",
         )
-    n_strong, strong = connected_components(g, directed=True, connection="strong")
-    if n_strong > 1:
-        # a source component: its members never lose to anyone outside it
-        out_edges = strong[rows] != strong[cols]
-        has_incoming = np.zeros(n_strong, bool)
-        has_incoming[strong[cols[out_edges]]] = True
-        comp = int(np.flatnonzero(~has_incoming)[0]) if (~has_incoming).any() else 0
-        names = [counts.models[k] for k in np.flatnonzero(strong == comp)][:5]
+    bad = unrated_models(counts)
+    if bad:
+        items = list(bad.items())
+        shown = "; ".join(f"{m} {why}" for m, why in items[:4]) + (f"; and {len(items) - 4} more" if len(items) > 4 else "")
         raise ConvergenceError(
-            f"{counts.source + ': ' if counts.source else ''}no finite Bradley-Terry estimate: "
-            f"{', '.join(names)} never lost or tied against the other models they met; "
-            "filter it out (--exclude / --min-battles) or use a prior"
+            f"{counts.source + ': ' if counts.source else ''}no finite Bradley-Terry estimate: {shown}; "
+            "exclude them (--exclude / --min-battles / --drop-unrated) or use a prior (--prior)"
         )
 
 
