@@ -195,7 +195,7 @@ class LeaderboardCache:
         try:
             lb = build_leaderboard(data, ci="sandwich", control="style" if style else None, anchor="mean")
         except Exception as e:  # noqa: BLE001 - too few votes, disconnected graph, no MLE...
-            board.error = f"not enough votes to fit this board yet ({type(e).__name__}: {str(e)[:200]})"
+            board.error = f"this board cannot be fitted yet ({type(e).__name__}: {str(e)[:300]})"
             return board
         for r in lb.table.itertuples(index=False):
             cfg = self.registry.get(r.model) if r.model in self.registry else None
