@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from openarena import __version__
-from openarena.cli import datasets, leaderboard
+from openarena.cli import curation, datasets, leaderboard
 from openarena.cli import export as export_cmd
 from openarena.cli import judge as judge_cmd
 from openarena.cli import models as models_cmd
@@ -20,6 +20,10 @@ app = typer.Typer(
 )
 app.command("leaderboard")(leaderboard.leaderboard)
 app.command("datasets")(datasets.datasets)
+app.command("tag")(curation.tag)
+app.command("curate")(curation.curate)
+app.command("voters")(curation.voters)
+app.command("release")(curation.release)
 app.command("serve")(serve_cmd.serve)
 app.command("export")(export_cmd.export)
 app.add_typer(models_cmd.app, name="models")

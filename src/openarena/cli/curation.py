@@ -1,0 +1,163 @@
+"""Data curation commands: ``openarena tag``, ``curate``, ``voters`` and ``release``.
+
+Each reads a SOURCE like ``openarena leaderboard`` does, and writes a file the next step reads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.leaderboard import load_battles, report_steps
+
+
+def _rows(data, source: str, what: str):
+    from openarena.data.battles import BattleTable
+
+    if not isinstance(data, BattleTable):
+        raise fail(f"{source}: {what} needs one row per battle; this source is aggregated pair counts")
+    return data
+
+
+def tag(
+    source: str = typer.Argument(..., help="Battles with conversations (file, registry name, hf://..., db)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Tagged battles (.parquet, .jsonl, .json)."),
+    taggers: str = typer.Option("coding,multiturn,long_user,no_short,language,no_refusal", "--taggers", help="Comma list: rule taggers (coding, math_rule, multiturn, long_user, no_short, language, no_refusal) and LLM taggers (hard_prompt, if, math, creative_writing, refusal)."),
+    registry: Optional[Path] = typer.Option(None, "--registry", help="Model registry YAML (for LLM taggers)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Registry model that labels (for LLM taggers), e.g. gpt-4o-mini."),
+    cache: Path = typer.Option(Path(".openarena/tag_cache.sqlite"), "--cache", help="Persistent cache of LLM labels (a re-run costs nothing)."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="LLM calls in flight."),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Add category columns (coding, math, hard prompts, instruction following, language, ...)."""
+    from openarena.data.categories import LLM_TAGGERS, run_taggers
+    from openarena.data.writers import write_battles
+
+    names = [t.strip() for t in taggers.split(",") if t.strip()]
+    with user_errors():
+        data = _rows(load_battles(source, quiet=quiet), source, "tagging")
+        client = None
+        if any(t in LLM_TAGGERS for t in names):
+            if registry is None or model is None:
+                raise fail("LLM taggers need --registry FILE and --model NAME (an OpenAI-compatible endpoint)")
+            from openarena.providers.registry import load_registry
+
+            client = load_registry(registry).get(model)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        state = {"done": 0}
+        with progress_bar("tagging", 1, enabled=not quiet and client is not None) as advance:
+
+            def progress(done: int, total: int) -> None:
+                advance((done - state["done"]) / max(total, 1))
+                state["done"] = done
+
+            tagged, reports = run_taggers(data, names, client=client, cache=cache if client is not None else None, concurrency=concurrency, progress=progress)
+        for r in reports:
+            err_console.print(r.summary(), highlight=False)
+        write_battles(tagged, output)
+        cols = [c for c in tagged.frame.columns if c.startswith("category_") or c == "language"]
+        t = Table(title=f"Tagged {len(tagged):,} battles -> {output}")
+        t.add_column("column")
+        t.add_column("battles in category", justify="right")
+        for c in cols:
+            s = tagged.frame[c]
+            t.add_row(c, f"{int(s.fillna(False).astype(bool).sum()):,}" if c != "language" else f"{s.nunique()} languages")
+        out_console.print(t)
+
+
+def curate(
+    source: str = typer.Argument(..., help="Battles (file, registry name, hf://..., db)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Curated battles (.parquet, .jsonl, .json)."),
+    identity_leak: bool = typer.Option(True, "--identity-leak/--no-identity-leak", help="Drop battles whose prompt or answers name a model or vendor."),
+    dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Tag over-repeated prompts (FastChat dedup_tag) and keep the sampled ones."),
+    percentile: float = typer.Option(0.999, "--percentile", help="Prompt-frequency percentile above which prompts are down-sampled."),
+    near_dup: bool = typer.Option(False, "--near-duplicates", help="Report near-duplicate prompts (MinHash)."),
+    threshold: float = typer.Option(0.8, "--threshold", help="MinHash Jaccard threshold for near duplicates."),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Curate votes before they are rated: identity leaks, prompt deduplication, near duplicates."""
+    from openarena.data import curation
+    from openarena.data.writers import write_battles
+
+    with user_errors():
+        data = _rows(load_battles(source, quiet=quiet), source, "curation")
+        n0 = len(data.steps)
+        if identity_leak:
+            data, _ = curation.identity_leak(data)
+        if dedup:
+            data, _ = curation.dedup_prompts(data, percentile=percentile, drop=True)
+        if near_dup:
+            data, _, report = curation.near_duplicates(data, threshold=threshold)
+            err_console.print(f"near duplicates (MinHash, Jaccard >= {report.threshold}): {report.n_clusters:,} clusters covering {report.n_battles:,} battles (column near_dup_cluster)", highlight=False)
+        report_steps(data, n0, quiet=False)
+        write_battles(data, output)
+        err_console.print(f"wrote {len(data):,} battles to {output}", highlight=False)
+
+
+def voters(
+    source: str = typer.Argument(..., help="Battles with a judge (voter id) column."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Family-wise level per voter."),
+    looks: str = typer.Option("5,10,20,50,100", "--looks", help="Numbers of votes at which each voter is tested."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Per-voter report (CSV)."),
+    shift: bool = typer.Option(True, "--shift/--no-shift", help="Also show how the leaderboard moves without the flagged voters."),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Flag anomalous voters (exchangeability p-values, Fisher combination, Bonferroni over looks)."""
+    from openarena.analysis.voters import detect_anomalous_voters, leaderboard_shift
+
+    try:
+        look_list = tuple(int(x) for x in looks.split(",") if x.strip())
+    except ValueError:
+        raise fail(f"--looks {looks!r}: expected comma-separated vote counts, e.g. 5,10,20") from None
+    with user_errors():
+        data = _rows(load_battles(source, quiet=quiet), source, "voter analysis")
+        report = detect_anomalous_voters(data, alpha=alpha, looks=look_list)
+        v = report.voters
+        tested = int((v["looks_tested"] > 0).sum())
+        out_console.print(f"{len(v):,} voters, {tested:,} tested, {int(v['flagged'].sum()):,} flagged at alpha={alpha}")
+        if output is not None:
+            v.to_csv(output, index=False)
+            err_console.print(f"wrote {output}", highlight=False)
+        flagged = report.flagged
+        if flagged:
+            t = Table(title="Flagged voters")
+            for col in ("judge", "votes", "adjusted p"):
+                t.add_column(col)
+            for r in v[v["flagged"]].sort_values("min_adjusted_p").head(20).itertuples(index=False):
+                t.add_row(str(r.judge), str(r.votes), f"{r.min_adjusted_p:.2e}")
+            out_console.print(t)
+            if shift:
+                s = leaderboard_shift(data, flagged, drop_unrated=True).head(10)
+                t = Table(title="Largest rating changes without the flagged voters")
+                for col in ("model", "before", "after", "delta"):
+                    t.add_column(col, justify="left" if col == "model" else "right")
+                for r in s.itertuples(index=False):
+                    t.add_row(r.model, f"{r.rating_before:.1f}", f"{r.rating_after:.1f}", f"{r.delta:+.1f}")
+                out_console.print(t)
+
+
+def release(
+    source: str = typer.Argument(..., help="Battles to publish (file, db, ...)."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Folder for the Parquet file and its data card."),
+    salt_env: str = typer.Option("OPENARENA_RELEASE_SALT", "--salt-env", help="Environment variable holding the secret salt for voter ids."),
+    name: str = typer.Option("openarena-battles", "--name", help="Dataset name."),
+    license: str = typer.Option("CC-BY-4.0", "--license", help="Licence stated in the data card."),
+    scrub: bool = typer.Option(True, "--scrub/--no-scrub", help="Remove PII (e-mails, phones, keys, cards, ...) from the text."),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Export a public release in the arena-human-preference schema with a data card."""
+    from openarena.data.release import export_release
+
+    salt = os.environ.get(salt_env)
+    if not salt:
+        raise fail(f"set {salt_env} to a secret salt (voter ids are published as HMAC-SHA256 hashes with it)")
+    with user_errors():
+        data = _rows(load_battles(source, quiet=quiet), source, "a release")
+        result = export_release(data, out_dir, salt=salt, name=name, license=license, scrub=scrub)
+        pii = ", ".join(f"{k} {v}" for k, v in result.pii.items() if v) or "none found"
+        out_console.print(f"wrote {result.rows:,} battles to {result.parquet} and the data card {result.card}; dates {result.first_date} .. {result.last_date}; PII removed: {pii}")
