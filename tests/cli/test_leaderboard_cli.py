@@ -1,0 +1,112 @@
+"""The leaderboard command end to end: formats, files, categories, style control, and one-line
+errors with exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from openarena.cli.main import app
+from tests.conftest import shared_file
+
+runner = CliRunner()
+TEN_K = "arena_catalog/topic_clustering/data/embedding_ablation/mpnet/recent_english_llm_category.csv"
+LABELED = "fastchat/fastchat/serve/monitor/classify/refusal_test/labeled.jsonl"
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_csv_starts_with_the_documented_columns(tmp_path):
+    src = shared_file(TEN_K)
+    out = tmp_path / "lb.csv"
+    r = run("leaderboard", src, "--format", "csv", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("rank_ub,model,rating,rating_q025,rating_q975,num_battles")
+    t = pd.read_csv(out)
+    assert len(t) == 55 and t["num_battles"].sum() == 20_000
+    # mixtral-8x7b-instruct-v0.1 is in these votes: the LMSYS anchor applies
+    assert t.set_index("model").loc["mixtral-8x7b-instruct-v0.1", "rating"] == pytest.approx(1114)
+
+
+def test_json_markdown_html_and_out_dir(tmp_path):
+    src = shared_file(TEN_K)
+    r = run("leaderboard", src, "--format", "json", "-q", "--anchor", "mean")
+    doc = json.loads(r.stdout)
+    assert doc["provenance"]["options"]["anchor"] == "mean = 1000"
+    assert abs(sum(row["rating"] for row in doc["leaderboard"]) / 55 - 1000) < 1e-6
+    md = run("leaderboard", src, "--format", "markdown", "-q").stdout
+    assert md.startswith("| Rank (UB) | Model | Arena Score | 95% CI | Votes |")
+    r = run("leaderboard", src, "--out-dir", tmp_path, "-q", "--top", "3")
+    assert r.exit_code == 0
+    for name in ("leaderboard.csv", "leaderboard.json", "leaderboard.html", "leaderboard_ci.png"):
+        assert (tmp_path / name).stat().st_size > 100
+    assert (tmp_path / "leaderboard_ci.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_leaderboard_per_topic_category(tmp_path):
+    src = shared_file(TEN_K)
+    r = run("leaderboard", src, "--by", "broad_category", "--out-dir", tmp_path, "-q")
+    assert r.exit_code == 0, r.output
+    dirs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(dirs) == 11 and "full" in dirs and "math_puzzles" in dirs
+    shown = pd.read_csv(tmp_path / "math_puzzles" / "shown.csv")
+    assert "rank_delta" in shown.columns
+    prov = json.loads((tmp_path / "math_puzzles" / "leaderboard.json").read_text())["provenance"]
+    assert prov["n_battles"] == 1383  # 1,384 Math Puzzles votes minus one unrated model's
+    assert any(f["name"] == "unrated" and "snowflake-arctic-instruct" in f["detail"] for f in prov["filters"])
+
+
+def test_style_control_from_conversations(tmp_path):
+    src = shared_file(LABELED)
+    out = tmp_path / "sc"
+    r = run("leaderboard", src, "--control", "style", "--drop-unrated", "--out-dir", out, "-q")
+    assert r.exit_code == 0, r.output
+    coef = pd.read_csv(out / "leaderboard_coefficients.csv")
+    assert coef["name"].tolist() == ["tokens", "headers", "lists", "bold"]
+    assert "Style / covariate coefficients" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("model_a,model_b,winner\na,b,model_a\na,b,draw\n", "row 1, field 'winner': unknown winner label 'draw'"),
+        ("model_a,model_b,winner\na,a,model_a\n", "row 0, field 'model_b': model 'a' battles itself"),
+        ("model_a,winner\na,model_a\n", "field 'model_b'"),
+        ("", "empty"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, content, needle):
+    f = tmp_path / "votes.csv"
+    f.write_text(content)
+    r = run("leaderboard", f)
+    assert r.exit_code == 2
+    err = r.stderr.strip()
+    assert err.startswith("error:") and "votes.csv" in err and needle in err
+    assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--alias", "nonsense"], "expected OLD=NEW"),
+        (["--anchor", "no-such-model=1200"], "anchor model 'no-such-model' is not in the data"),
+        (["--rating", "elo", "--ci", "sandwich"], "sandwich intervals need the Bradley-Terry likelihood"),
+        (["--control", "length"], "field 'conversation_a'"),
+    ],
+)
+def test_bad_options_exit_2(args, needle):
+    r = run("leaderboard", shared_file(TEN_K), "-q", *args)
+    assert r.exit_code == 2, r.output
+    assert needle in " ".join(r.stderr.split())
+
+
+def test_missing_file_exit_2(tmp_path):
+    r = run("leaderboard", tmp_path / "nope.json")
+    assert r.exit_code == 2
+    assert "nope.json" in r.stderr
