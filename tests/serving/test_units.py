@@ -143,3 +143,27 @@ def test_moderator():
     assert asyncio.run(m.flagged("fine"))[0] is False
     down = Moderator("http://mod.invalid/v1", transport=httpx.MockTransport(lambda r: httpx.Response(500)), fail_open=False)
     assert asyncio.run(down.flagged("x"))[0] is True
+
+
+def test_identity_leak_agrees_with_the_curation_rule():
+    import random
+
+    import pandas as pd
+
+    from openarena.data.battles import BattleTable
+    from openarena.data.curation import identity_leak as curation_leak
+
+    rng = random.Random(0)
+    vocab = ["hello", "I am", "fine", "ok", "yes", "no", "the", "a", "\n"] * 6 + ["Claude", "gpt-4o", "palms", "metadata", "Meta", "zeta", "ZetaLabs", "llama3"]
+    extra = ["meta", "zeta", "zephyr-7b"]
+    rows = []
+    for _ in range(300):
+        a = " ".join(rng.choice(vocab) for _ in range(6))
+        b = " ".join(rng.choice(vocab) for _ in range(6))
+        rows.append(([{"role": "user", "content": "q"}, {"role": "assistant", "content": a}], [{"role": "user", "content": "q"}, {"role": "assistant", "content": b}]))
+    frame = pd.DataFrame({"model_a": "x", "model_b": "y", "winner": "tie", "conversation_a": [r[0] for r in rows], "conversation_b": [r[1] for r in rows]})
+    table = BattleTable(frame, validate=False)
+    fast = [identity_leak(a, b, extra) is not None for a, b in rows]
+    subs = curation_leak(table, drop=False)[0].frame["identity_leak"].to_numpy()
+    whole = curation_leak(table, extra, whole_words=True, drop=False)[0].frame["identity_leak"].to_numpy()
+    assert fast == list(subs | whole) and 0 < sum(fast) < len(fast)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -165,29 +166,47 @@ def identity_words(models: Iterable[Any]) -> list[str]:
     return sorted(out)
 
 
+@lru_cache(maxsize=16)
+def _leak_rules(extra: tuple[str, ...]) -> list[tuple["re.Pattern[str]", list[tuple[str, "re.Pattern[str]"]]]]:
+    """Compiled once per word list: (any-word pattern, [(word, its pattern)]) for FastChat's
+    IDENTITY_WORDS as substrings, then the registry's words as whole words, exactly as
+    :func:`openarena.data.curation.identity_leak` builds them."""
+    from openarena.data.curation import IDENTITY_WORDS
+
+    rules = []
+    for words, whole in ((IDENTITY_WORDS, False), (extra, True)):
+        words = [w.lower() for w in words if w]
+        if not words:
+            continue
+        esc = [re.escape(w) for w in words]
+        if whole:
+            esc = [rf"(?<!\w){e}(?!\w)" for e in esc]
+        rules.append((re.compile("|".join(esc)), [(w, re.compile(e)) for w, e in zip(words, esc)]))
+    return rules
+
+
 def identity_leak(conversation_a: Sequence[dict], conversation_b: Sequence[dict], extra_words: Sequence[str] = ()) -> str | None:
     """The word that reveals a model in this battle, or None.
 
-    Uses :func:`openarena.data.curation.identity_leak` on a one-row table: FastChat's
-    IDENTITY_WORDS as substrings of every message (both sides, user and assistant, as FastChat
-    does), then ``extra_words`` (the registry's names, see :func:`identity_words`) as whole words.
-    Returns: the first word found (for the vote's ``reason``), or None.
+    The data layer's curation rule (:func:`openarena.data.curation.identity_leak`, FastChat
+    clean_battle_data.py) applied to one battle without building a table: every message of both
+    sides (user and assistant), lower-cased and joined by newlines, searched for FastChat's
+    IDENTITY_WORDS as substrings, then for ``extra_words`` (the registry's names, see
+    :func:`identity_words`) as whole words. Patterns are compiled once per word list, so a vote
+    pays microseconds. Same answers as the curation function (tests/serving/test_units.py).
+    Returns: the first word found, in list order (for the vote's ``reason``), or None.
     """
-    import pandas as pd
+    from openarena.data.style import message_text
 
-    from openarena.data.battles import BattleTable
-    from openarena.data.curation import IDENTITY_WORDS
-    from openarena.data.curation import identity_leak as curation_leak
-
-    frame = pd.DataFrame({"model_a": ["a"], "model_b": ["b"], "winner": ["tie"], "conversation_a": [list(conversation_a)], "conversation_b": [list(conversation_b)]})
-    table = BattleTable(frame, "battle", validate=False)
-    for words, whole in ((IDENTITY_WORDS, False), (list(extra_words), True)):
-        if not words:
-            continue
-        flagged, step = curation_leak(table, words, whole_words=whole, drop=False)
-        if bool(flagged.frame["identity_leak"].iloc[0]):
-            inner = step.detail.rsplit("(", 1)[-1].rstrip(")")  # "<word> 1"
-            return inner.rsplit(" ", 1)[0] or "a model name"
+    parts = []
+    for conv in (conversation_a, conversation_b):
+        for m in conv or ():
+            if isinstance(m, dict):
+                parts.append(message_text(m.get("content")))
+    text = "\n".join(parts).lower()
+    for any_word, singles in _leak_rules(tuple(extra_words)):
+        if any_word.search(text):
+            return next(w for w, r in singles if r.search(text))
     return None
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openarena.data.battles import BattleTable, FilterStep
@@ -227,13 +227,16 @@ def record_vote(
     expected_version: int | None = None,
     counted: bool = True,
     reason: str | None = None,
+    check: Callable[[BattleRecord], str | None] | None = None,
     now: float | None = None,
 ) -> VoteResult:
-    """Record the vote on a battle and close it, in one transaction.
+    """Record the vote on a battle and close it, in one short write transaction.
 
     The battle must belong to ``session_hash``, be open, anonymous or named, have at least one
     complete turn, hold no streaming lease and (when ``expected_version`` is given) not have
-    changed since the caller looked at it (e.g. for the identity-leak check).
+    changed since the caller looked at it. ``check(battle)``, if given, runs inside the
+    transaction on the locked row and returns a reason not to count the vote (e.g. an identity
+    leak) or None; it overrides ``counted``/``reason``.
     Returns: VoteResult with both model names (the reveal).
     Raises: VoteRefused with a code and a message for the voter (see the class).
     Source: FastChat gradio_block_arena_anony.py ``vote_last_response`` (one vote per battle,
@@ -242,25 +245,31 @@ def record_vote(
     if winner not in WINNERS:
         raise VoteRefused("bad_winner", f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
     now = time.time() if now is None else now
-    cond = [
-        B.c.id == battle_id,
-        B.c.session_hash == session_hash,
-        B.c.status == "open",
-        B.c.mode.in_(("anony", "named")),
-        B.c.turns >= 1,
-        or_(B.c.lease_until.is_(None), B.c.lease_until < now),
-    ]
-    if expected_version is not None:
-        cond.append(B.c.version == expected_version)
     try:
         with db.write() as conn:
-            res = conn.execute(update(B).where(and_(*cond)).values(status="voted", updated_at=now, version=B.c.version + 1))
-            if res.rowcount == 1:
-                conn.execute(
-                    insert(V).values(battle_id=battle_id, winner=winner, tstamp=now, judge=session_hash, counted=counted, reason=reason)
+            q = select(B).where(B.c.id == battle_id, B.c.session_hash == session_hash)
+            if db.backend != "sqlite":
+                q = q.with_for_update()
+            row = conn.execute(q).first()
+            b = _record(row) if row is not None else None
+            votable = (
+                b is not None and b.status == "open" and b.mode in ("anony", "named") and b.turns >= 1
+                and (b.lease_until is None or b.lease_until < now)
+                and (expected_version is None or b.version == expected_version)
+            )
+            if votable:
+                if check is not None:
+                    reason = check(b)
+                    counted = reason is None
+                res = conn.execute(
+                    update(B).where(B.c.id == battle_id, B.c.status == "open", B.c.version == b.version)
+                    .values(status="voted", updated_at=now, version=B.c.version + 1)
                 )
-                row = conn.execute(select(B.c.model_a, B.c.model_b).where(B.c.id == battle_id)).one()
-                return VoteResult(battle_id, winner, row.model_a, row.model_b, counted, reason, now)
+                if res.rowcount == 1:
+                    conn.execute(
+                        insert(V).values(battle_id=battle_id, winner=winner, tstamp=now, judge=session_hash, counted=counted, reason=reason)
+                    )
+                    return VoteResult(battle_id, winner, b.model_a, b.model_b, counted, reason, now)
     except IntegrityError:
         raise VoteRefused("already_voted", "This battle has already been voted on; each battle takes one vote.") from None
     raise _why_refused(db, battle_id, session_hash, expected_version, now)

@@ -34,7 +34,7 @@ from openarena.serving.engine import stream_turn
 from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
 from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
-from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote
+from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote, release_turn
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")
@@ -106,24 +106,28 @@ async def _start_turn(request: Request, battle_id: str, prompt: str | None):
             raise ApiError(422, "empty_prompt", "Type a prompt first.")
         if len(prompt) > st.settings.max_prompt_chars:
             raise ApiError(422, "too_long", f"The prompt is too long ({len(prompt):,} characters; at most {st.settings.max_prompt_chars:,}).")
-    b = await run_in_threadpool(get_battle, st.db, battle_id, judge)
-    if b is None:
-        raise ApiError(404, "not_found", "No such battle in this session: start a new round.")
-    if b.status == "voted":
-        raise ApiError(409, "already_voted", "This battle is over (voted): start a new round.")
-    if b.status == "failed":
-        raise ApiError(409, "failed", "A model failed in this battle: start a new round.")
-    if prompt is not None and b.turns >= st.settings.max_turns:
-        raise ApiError(409, "turn_limit", f"This battle reached its {st.settings.max_turns} turns: vote, or start a new round.")
-    if prompt is None and b.turns < 1:
-        raise ApiError(409, "no_answer", "Nothing to regenerate yet.")
     if prompt is not None and st.moderator is not None:
         flagged, why = await st.moderator.flagged(prompt)
         if flagged:
             raise ApiError(422, "moderated", "This prompt was flagged by moderation and not sent" + (f" ({why})." if why else "."))
     lease = await run_in_threadpool(acquire_turn, st.db, battle_id, judge, st.settings.lease_s)
     if lease is None:
+        b = await run_in_threadpool(get_battle, st.db, battle_id, judge)
+        if b is None:
+            raise ApiError(404, "not_found", "No such battle in this session: start a new round.")
+        if b.status == "voted":
+            raise ApiError(409, "already_voted", "This battle is over (voted): start a new round.")
+        if b.status == "failed":
+            raise ApiError(409, "failed", "A model failed in this battle: start a new round.")
         raise ApiError(409, "busy", "Answers are still being written for this battle: wait or start a new round.")
+    refusal = None
+    if prompt is not None and lease.turns >= st.settings.max_turns:
+        refusal = ApiError(409, "turn_limit", f"This battle reached its {st.settings.max_turns} turns: vote, or start a new round.")
+    elif prompt is None and lease.turns < 1:
+        refusal = ApiError(409, "no_answer", "Nothing to regenerate yet.")
+    if refusal is not None:
+        await run_in_threadpool(release_turn, st.db, battle_id)
+        raise refusal
     models = {"a": st.registry.get(lease.model_a)}
     if lease.model_b is not None:
         models["b"] = st.registry.get(lease.model_b)
@@ -148,12 +152,13 @@ async def battle_regenerate(request: Request, battle_id: str):
 
 
 def _vote(st, battle_id: str, judge: str, winner: str) -> dict[str, Any]:
-    b = get_battle(st.db, battle_id, judge)
-    if b is None:
-        raise VoteRefused("not_found", "No such battle in this session: the vote was refused (start a new battle to vote).")
-    leak = identity_leak(b.conversation_a, b.conversation_b or [], st.leak_words) if b.mode == "anony" and b.status == "open" else None
-    reason = f"identity leak: an answer or prompt names {leak!r}" if leak else None
-    res = record_vote(st.db, battle_id, judge, winner, expected_version=b.version, counted=leak is None, reason=reason)
+    def leak_check(b) -> str | None:
+        if b.mode != "anony":
+            return None
+        leak = identity_leak(b.conversation_a, b.conversation_b or [], st.leak_words)
+        return f"identity leak: an answer or prompt names {leak!r}" if leak else None
+
+    res = record_vote(st.db, battle_id, judge, winner, check=leak_check)
     if res.counted:
         message = f"Thanks! Your vote ({VOTE_LABELS[winner]}) was recorded."
     else:
