@@ -13,9 +13,11 @@ as half; with battles between several models it pools them, as Arena-Hard v0.1 d
 Style control (Arena-Hard v2.0 show_result.py ``print_leaderboard_with_style_features``):
 covariates of each battle, model answer vs baseline answer: length ``(t_m - t_b) / (t_m +
 t_b)`` with t the answer's tokens, and the markdown *density* of headers, lists and bold,
-``d = count / tokens``, as ``(d_m - d_b) / (d_m + d_b + 1)``; z-scored; fitted jointly with the
-model strengths by the contextual Bradley-Terry fit of the ratings engine
-(:mod:`openarena.ratings.contextual`). Style counts come from the answers' metadata or from
+``d = count / tokens``, as ``(d_m - d_b) / (d_m + d_b + 1)``; z-scored over all battles; fitted
+jointly with the model strengths by the contextual Bradley-Terry fit of the ratings engine
+(:mod:`openarena.ratings.contextual`). As in Arena-Hard v2 the covariates are centred, so the
+controlled scores compare models at the *average* style difference of the judged answers: with
+a single judged model, control changes little; it levels models that differ in style. Style counts come from the answers' metadata or from
 :func:`openarena.data.style.answer_style` (shared with the arena's style control).
 
 Single grading (MT-Bench): :func:`mt_bench_summary`, the mean score per model, per turn and
@@ -68,11 +70,14 @@ def win_rate_from_ratings(ratings: np.ndarray, baseline_rating: float | np.ndarr
 
 
 def detect_baseline(battles: BattleTable) -> str | None:
-    """The model that takes part in every battle, if exactly one does (the baseline of a
-    judge run), else None."""
+    """The baseline of a judge run: the model that takes part in every battle; when two do (a
+    run with one judged model), the one that is model_a in every battle (the judge battles'
+    convention); else None."""
     f = battles.frame
     a, b = f["model_a"].astype(str), f["model_b"].astype(str)
     every = [m for m in battles.models if ((a == m) | (b == m)).all()]
+    if len(every) > 1:
+        every = [m for m in every if (a == m).all()]
     return every[0] if len(every) == 1 else None
 
 
@@ -128,10 +133,12 @@ class PairwiseResult:
             battles (rows, "much better" counted 3 times), avg_tokens (when answers are given).
         baseline, level, rounds, seed.
         leaderboard: the ratings engine's Leaderboard behind ``table``.
-        controlled: the same table with style control (None without ``control``), and
-            coefficients: one row per covariate (coef in logits per sd, interval at level).
+        controlled: the same table with style control (None without ``control``, or when the
+            controlled fit has no finite MLE: then ``notes`` says why), and coefficients: one
+            row per covariate (coef in logits per sd, interval at level).
         categories: {category: table}, one leaderboard per category (when there are several).
-        notes: warnings (e.g. a category without finite MLE).
+        notes: what could not be computed and why (a bootstrap resample or a category without
+            finite MLE: that table has no interval, or is missing).
     """
 
     table: pd.DataFrame
@@ -207,9 +214,21 @@ def pairwise_report(
         raise DataError(f"baseline {baseline!r} is not in the battles", battles.source, field="baseline",
                         expected="one of " + ", ".join(battles.models))
     anchor = f"{baseline}=1000"
-    lb = build_leaderboard(battles, ci="bootstrap", rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=n_jobs, progress=progress)
+    notes: list[str] = []
+
+    def fit(b: BattleTable, label: str, prog: Callable[[float], None] | None = None) -> Any:
+        """Bootstrap fit; when a resample has no finite MLE (small samples), the point estimate
+        without intervals, with a note; the point fit's own ConvergenceError propagates."""
+        try:
+            return build_leaderboard(b, ci="bootstrap", rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=n_jobs, progress=prog)
+        except ConvergenceError as e:
+            lb = build_leaderboard(b, ci="none", anchor=anchor, level=level)
+            notes.append(f"{label}: no interval ({e})")
+            return lb
+
+    lb = fit(battles, "leaderboard", progress)
     table = _score_table(lb, baseline, level)
-    result = PairwiseResult(table, baseline, level, rounds, seed, lb)
+    result = PairwiseResult(table, baseline, level, rounds, seed, lb, notes=notes)
     if answers is not None:
         avg = {}
         for m in table["model"]:
@@ -223,18 +242,21 @@ def pairwise_report(
             raise DataError("style control needs the answers (their length and markdown)", battles.source, field="answers",
                             expected="--answers DIR")
         styled = add_style_features(battles, answers)
-        clb = build_leaderboard(styled, ci="bootstrap", rounds=rounds, seed=seed, anchor=anchor, level=level,
-                                control=list(STYLE_CONTROLS[control]), n_jobs=n_jobs)
-        result.controlled = _score_table(clb, baseline, level)
-        result.coefficients = clb.coefficients
+        try:
+            clb = build_leaderboard(styled, ci="bootstrap", rounds=rounds, seed=seed, anchor=anchor, level=level,
+                                    control=list(STYLE_CONTROLS[control]), n_jobs=n_jobs)
+        except (ConvergenceError, OpenArenaError) as e:
+            result.notes.append(f"style control ({control}) not fitted: {e}")
+        else:
+            result.controlled = _score_table(clb, baseline, level)
+            result.coefficients = clb.coefficients
     if by_category and "category" in battles.frame.columns:
         cats = [c for c in pd.unique(battles.frame["category"].astype(str)) if c]
         if len(cats) > 1:
             for c in sorted(cats):
                 sub = battles.with_frame(battles.frame[battles.frame["category"].astype(str) == c])
                 try:
-                    clb = build_leaderboard(sub, ci="bootstrap", rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=n_jobs)
-                    result.categories[c] = _score_table(clb, baseline, level)
+                    result.categories[c] = _score_table(fit(sub, f"category {c}"), baseline, level)
                 except (ConvergenceError, OpenArenaError) as e:
                     result.notes.append(f"category {c}: {e}")
     return result

@@ -254,6 +254,9 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
                 if score is not None and score < 0:  # FastChat's -1 = no rating found
                     score = None
                 status = rec.get("status", "ok" if score is not None else "missing")
-                out.append({**rec, "uid": str(uid), "turn": int(rec["turn"]), "score": score, "status": status,
-                            "judge": {"model": _judge_name(rec)}})
+                j = rec.get("judge")
+                judge = dict(j) if isinstance(j, Mapping) else (
+                    {"model": str(j[0]), "prompt": str(j[1]) if len(j) > 1 else None} if isinstance(j, (list, tuple)) and j
+                    else {"model": str(j or "")})
+                out.append({**rec, "uid": str(uid), "turn": int(rec["turn"]), "score": score, "status": status, "judge": judge})
     return out
