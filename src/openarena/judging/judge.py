@@ -106,6 +106,7 @@ class JudgeOutcome:
     latency_s: float = 0.0
 
     def usage(self) -> dict[str, Any]:
+        """Calls, cache hits, tokens, cost (USD) and latency (s), as stored with a judgment."""
         return {"calls": self.calls, "cached": self.cached, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost_usd": self.cost_usd,
                 "latency_s": round(self.latency_s, 4)}

@@ -87,7 +87,8 @@ class BenchmarkStats:
 
     @classmethod
     def from_samples(cls, name: str, models: Sequence[str], samples: np.ndarray | Sequence[Sequence[float]], score: Sequence[float] | None = None) -> BenchmarkStats:
-        """From an (R, n) or (n, R) array... given as one row of samples per model ((n, R))."""
+        """From bootstrap samples given as one sequence per model (an (n, R) array or a list of n
+        sequences of any length); ``score`` defaults to the sample means."""
         rows = tuple(np.asarray(s, dtype=float) for s in samples)
         sc = np.asarray(score, dtype=float) if score is not None else np.array([r.mean() for r in rows])
         return cls(name, tuple(models), sc, rows)
