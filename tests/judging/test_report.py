@@ -4,6 +4,7 @@ control with length and markdown density, per-category tables, MT-Bench averages
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from openarena.data.battles import BattleTable
 from openarena.data.readers import read_battles
 from openarena.errors import DataError
 from openarena.judging.answers import Answer
+from openarena.judging.quality import read_bootstrap_stats, separability
 from openarena.judging.questions import load_questions
 from openarena.judging.report import add_style_features, detect_baseline, mt_bench_summary, pairwise_report, win_rate_from_ratings
 from openarena.judging.single import load_single_judgments
@@ -51,16 +53,22 @@ def test_arena_hard_battles_report(battles: BattleTable) -> None:
     wide = pairwise_report(battles, rounds=100, seed=0, level=0.95).table.set_index("model")
     assert (wide["upper"] - wide["lower"]).loc["gpt-4o"] > (t["upper"] - t["lower"]).loc["gpt-4o"]
     assert win_rate_from_ratings(np.array([1400.0]), 1000.0)[0] == pytest.approx(1 / (1 + 10 ** (-1)))
+    # the bootstrap win rates feed the benchmark-quality metrics
+    st = res.bootstrap_stats("haiku-baseline")
+    assert st.models[0] == "gpt-4o" and len(st.samples[0]) == 100 and np.allclose(st.samples[-1], 50.0)
+    assert separability(st).pairs == 6 and separability(st).separated == 5  # gpt-4o ~ sonnet overlap
 
 
-def test_cli_leaderboard_and_judge_show_on_the_battles() -> None:
+def test_cli_leaderboard_and_judge_show_on_the_battles(tmp_path) -> None:
     path = str(shared_file(BATTLES))
     lb = runner.invoke(app, ["leaderboard", path, "--format", "csv"])
     assert lb.exit_code == 0, lb.output
     rows = pd.read_csv(pd.io.common.StringIO(lb.output))
     assert rows["model"].tolist()[:3] == ["gpt-4o", "claude-3-5-sonnet-20240620", "claude-3-opus-20240229"]
     assert rows.set_index("model")["num_battles"].to_dict()["claude-3-haiku-20240307"] == 1348
-    show = runner.invoke(app, ["judge", "show", path, "-q"])
+    stats = Path(tmp_path) / "stats.jsonl"
+    show = runner.invoke(app, ["judge", "show", path, "-q", "--stats-out", str(stats)])
+    assert read_bootstrap_stats(stats).models[:2] == ("gpt-4o", "claude-3-5-sonnet-20240620")
     assert show.exit_code == 0, show.output
     assert "90% bootstrap CI" in show.output and "claude-3-haiku-20240307" in show.output and "91.0" in show.output
     js = runner.invoke(app, ["judge", "show", path, "-q", "-f", "json", "--level", "0.95"])

@@ -253,6 +253,7 @@ def show(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
     single_order: bool = typer.Option(False, "--single-order", help="Pairwise: use games judged in one order only (v0.1 style)."),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
+    stats_out: Optional[Path] = typer.Option(None, "--stats-out", help="Also write the bootstrap win rates as bootstrap_stats JSONL (input of `judge quality`)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Leaderboard of judge results: Bradley-Terry win rate vs the baseline with bootstrap intervals (level stated), style control, per category; or MT-Bench averages per turn and category."""
@@ -300,6 +301,11 @@ def show(
         with progress_bar("bootstrap", rounds, enabled=not quiet) as advance:
             res = pairwise_report(battles, baseline=baseline, level=level, rounds=rounds, seed=seed, answers=ans,
                                   control=None if control == Control.none else control.value, progress=advance)
+        if stats_out is not None:
+            stats_out.parent.mkdir(parents=True, exist_ok=True)
+            stats_out.write_text("".join(json.dumps(r) + "\n" for r in res.bootstrap_records()))
+            if not quiet:
+                err_console.print(f"wrote {stats_out}", highlight=False)
         if fmt != Fmt.table:
             doc = {"baseline": res.baseline, "level": res.level, "rounds": res.rounds, "leaderboard": res.table.to_dict(orient="records")}
             if res.controlled is not None:

@@ -152,6 +152,31 @@ class PairwiseResult:
     categories: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def bootstrap_stats(self, name: str = "judge", controlled: bool = False) -> Any:
+        """The bootstrap win rates (%) of every model as a
+        :class:`~openarena.judging.quality.BenchmarkStats` (bounds at the 95% percentiles, as
+        the Arena-Hard notebook's files), for :mod:`openarena.judging.quality`.
+        Raises: DataError when the table has no bootstrap samples."""
+        from openarena.judging.quality import BenchmarkStats
+
+        t = self.controlled if controlled else self.table
+        samples = t.attrs.get("samples") if t is not None else None
+        if samples is None:
+            raise DataError("no bootstrap samples in this result", field="rounds", expected="a bootstrap fit")
+        models = list(t["model"])
+        rows = [samples[m] for m in models]
+        lo = np.array([np.percentile(r, 2.5) for r in rows])
+        hi = np.array([np.percentile(r, 97.5) for r in rows])
+        return BenchmarkStats(name, tuple(models), t["score"].to_numpy(float), tuple(rows), lo, hi)
+
+    def bootstrap_records(self, controlled: bool = False) -> list[dict[str, Any]]:
+        """The same as JSON-ready records ``{model, score, lower, upper, results}`` (the layout
+        of the notebook's ``bootstrap_stats_*.jsonl``, readable by
+        :func:`~openarena.judging.quality.read_bootstrap_stats`)."""
+        st = self.bootstrap_stats(controlled=controlled)
+        return [{"model": m, "score": float(sc), "lower": float(lo), "upper": float(hi), "results": [float(x) for x in r]}
+                for m, sc, lo, hi, r in zip(st.models, st.score, st.lower, st.upper, st.samples)]
+
 
 def _score_table(lb: Any, baseline: str, level: float) -> pd.DataFrame:
     t = lb.table.set_index("model")
@@ -171,7 +196,10 @@ def _score_table(lb: Any, baseline: str, level: float) -> pd.DataFrame:
     else:
         out["lower"] = out["upper"] = np.nan
     out = out[["model", "score", "lower", "upper", "rating", "rating_lower", "rating_upper", "battles"]]
-    return out.sort_values(["score", "model"], ascending=[False, True], ignore_index=True)
+    out = out.sort_values(["score", "model"], ascending=[False, True], ignore_index=True)
+    if samples is not None:
+        out.attrs["samples"] = {m: wr[:, pos[m]] for m in models}
+    return out
 
 
 def pairwise_report(
