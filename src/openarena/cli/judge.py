@@ -398,6 +398,7 @@ def quality(
         view = df[["benchmark", "models_all", "separability_all", "models", "separability", "agreement", "agreement_notebook", "spearman", "brier"]].copy()
         for c in ("separability_all", "separability", "agreement", "agreement_notebook", "spearman"):
             view[c] = 100 * view[c]
+        view["brier"] = [f"{v:.4f}" if v == v else "" for v in view["brier"]]
         lv = "stored 95%" if level is None else f"{level * 100:g}%"
         _print_frame(view, f"Benchmark quality vs {ref.name} ({lv} intervals; separability/agreement/Spearman in %)", 2)
         out_console.print("agreement: +1 same order, -1 opposite, 0 benchmark overlaps, over pairs the reference separates "
