@@ -11,8 +11,10 @@ What it does:
    (session cookie + CSRF token), then loops: new battle -> one streamed turn -> vote;
 3. at half time SIGKILLs the whole server (every worker) and restarts it; voters retry with
    their cookies (the secret key is kept in the data folder) until it answers again;
-4. a vote burst: every voter prepares battles up to the vote, then all votes are sent at once
-   (the vote endpoint alone, the figure the >= 300 votes/s target is about);
+4. the vote endpoint alone (the figure the >= 300 votes/s target is about): battles ready for
+   a vote are written into the database for each voter's session, then (a) a closed-loop burst,
+   every voter voting as fast as it can (the most votes/s), and (b) an open loop, votes sent at
+   ``--vote-rate`` per second (latency at that rate);
 5. checks the database: every vote acknowledged to a voter (HTTP 200) is there with the same
    winner, and no battle has two votes.
 
@@ -37,6 +39,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+
+from openarena.serving.sessions import COOKIE, SessionManager, voter_hash
+from openarena.storage import Database
+from openarena.storage.battles import acquire_turn, create_battle, finish_turn
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -214,32 +220,65 @@ async def main_async(args) -> int:
         flow_battles, flow_votes = stats.battles, len(stats.acked)
         flow_vote_lat = list(stats.lat["vote"])
 
-        # vote burst: prepare battles, then vote on all of them at once
-        per = args.burst_per_voter
-        prepared: list[tuple[Voter, str]] = []
+        # The vote endpoint alone. Battles ready for a vote are written straight into the
+        # database for each voter's session (the streamed turns of the flow phase would take
+        # minutes to prepare thousands); the votes then go through HTTP like any other.
+        db = Database.open(None if args.db == "sqlite" else args.db, tmp, run_migrations=False)
+        secret = (tmp / "secret.key").read_text().strip().encode()
+        sessions = SessionManager(secret)
+        judges = {}
+        for v in voters:
+            raw = v.client.cookies.get(COOKIE)
+            sid = sessions._signer.loads(raw)
+            judges[v] = voter_hash(secret, sid)
+        conv = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "The answer is forty-two."}]
 
-        async def prep(v: Voter) -> None:
-            for _ in range(per):
-                bid = await v.prepare()
-                if bid:
-                    prepared.append((v, bid))
+        def prepare_in_db(n_per_voter: int) -> list[tuple[Voter, str]]:
+            out = []
+            for _ in range(n_per_voter):
+                for v in voters:
+                    bid = create_battle(db, mode="anony", model_a="bench-model-a", model_b="bench-model-b", session_hash=judges[v], sampling_policy="fastchat", sampling_prob=1 / 6)
+                    acquire_turn(db, bid, judges[v])
+                    finish_turn(db, bid, conversation_a=conv, conversation_b=conv, turns=1)
+                    out.append((v, bid))
+            return out
 
-        await asyncio.gather(*[prep(v) for v in voters])
+        # (a) closed loop: every voter votes as fast as it can -> the most votes/s
+        prepared = await asyncio.to_thread(prepare_in_db, args.burst_per_voter)
         n_before = len(stats.acked)
         stats.lat["vote"] = []
-        tb = time.perf_counter()
+        by_voter: dict[Voter, list[str]] = defaultdict(list)
+        for v, bid in prepared:
+            by_voter[v].append(bid)
 
         async def vote_all(v: Voter, bids: list[str]) -> None:
             for bid in bids:
                 await v.vote(bid)
 
-        by_voter: dict[Voter, list[str]] = defaultdict(list)
-        for v, bid in prepared:
-            by_voter[v].append(bid)
+        tb = time.perf_counter()
         await asyncio.gather(*[vote_all(v, b) for v, b in by_voter.items()])
         burst_s = time.perf_counter() - tb
         burst_votes = len(stats.acked) - n_before
         burst_lat = list(stats.lat["vote"])
+
+        # (b) open loop: votes arrive at --vote-rate per second, whatever the answers take
+        n_rate = int(args.vote_rate * args.rate_seconds)
+        prepared = await asyncio.to_thread(prepare_in_db, -(-n_rate // len(voters)))
+        prepared = prepared[:n_rate]
+        n_before = len(stats.acked)
+        stats.lat["vote"] = []
+        tr = time.perf_counter()
+        pending = []
+        for i, (v, bid) in enumerate(prepared):
+            delay = tr + i / args.vote_rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(v.vote(bid)))
+        await asyncio.gather(*pending)
+        rate_s = time.perf_counter() - tr
+        rate_votes = len(stats.acked) - n_before
+        rate_lat = list(stats.lat["vote"])
+        db.dispose()
         for v in voters:
             await v.client.aclose()
     finally:
@@ -248,8 +287,6 @@ async def main_async(args) -> int:
 
     # the database check
     from sqlalchemy import text
-
-    from openarena.storage import Database
 
     db = Database.open(None if args.db == "sqlite" else args.db, tmp, run_migrations=False)
     with db.read() as conn:
@@ -267,6 +304,7 @@ async def main_async(args) -> int:
     print(f"{'phase':<12}{'battles/s':>11}{'votes/s':>10}{'vote p50 ms':>13}{'vote p99 ms':>13}{'votes':>8}")
     print(f"{'flow':<12}{flow_battles / flow_s:>11.1f}{flow_votes / flow_s:>10.1f}{pct(flow_vote_lat, .5):>13.1f}{pct(flow_vote_lat, .99):>13.1f}{flow_votes:>8}")
     print(f"{'vote burst':<12}{'':>11}{burst_votes / burst_s:>10.1f}{pct(burst_lat, .5):>13.1f}{pct(burst_lat, .99):>13.1f}{burst_votes:>8}")
+    print(f"{'vote @' + format(args.vote_rate, 'g') + '/s':<12}{'':>11}{rate_votes / rate_s:>10.1f}{pct(rate_lat, .5):>13.1f}{pct(rate_lat, .99):>13.1f}{rate_votes:>8}")
     print(f"{'request':<12}{'p50 ms':>11}{'p99 ms':>10}{'n':>13}")
     for kind in ("create", "turn"):
         xs = stats.lat[kind]
@@ -284,11 +322,13 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of the flow phase (at most 600)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--db", default="sqlite", help="sqlite (default, in a temporary folder) or a PostgreSQL URL")
-    p.add_argument("--burst-per-voter", type=int, default=10, help="battles each voter prepares for the vote burst")
+    p.add_argument("--burst-per-voter", type=int, default=10, help="battles per voter for the closed-loop vote burst")
+    p.add_argument("--vote-rate", type=float, default=300.0, help="votes per second of the open-loop phase")
+    p.add_argument("--rate-seconds", type=float, default=10.0, help="length of the open-loop phase (at most 120)")
     p.add_argument("--no-kill", action="store_true", help="do not SIGKILL the server mid-run")
     args = p.parse_args()
-    if not (1 <= args.voters <= 1000 and 1 <= args.duration <= 600):
-        p.error("--voters in 1..1000 and --duration in 1..600")
+    if not (1 <= args.voters <= 1000 and 1 <= args.duration <= 600 and 0 < args.rate_seconds <= 120 and 0 < args.vote_rate <= 5000):
+        p.error("--voters in 1..1000, --duration in 1..600, --rate-seconds in (0, 120], --vote-rate in (0, 5000]")
     sys.exit(asyncio.run(main_async(args)))
 
 

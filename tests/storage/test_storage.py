@@ -205,3 +205,51 @@ def test_sqlite_is_in_wal_mode(tmp_path):
 def test_unreachable_postgres_is_a_storage_error():
     with pytest.raises(StorageError, match="cannot"):
         Database.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_votes_commit_with_full_sync_other_writes_normal(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENARENA_SQLITE_SYNCHRONOUS", raising=False)
+    d = Database.open(f"sqlite:///{tmp_path / 's.db'}", pool=False)
+    seen = []
+    from sqlalchemy import event
+
+    @event.listens_for(d.engine, "before_cursor_execute")
+    def grab(conn, cursor, statement, *a):
+        if statement.startswith(("BEGIN", "INSERT INTO votes", "UPDATE battles")):
+            seen.append((statement.split()[0] + (" votes" if "votes" in statement else ""), conn.connection.dbapi_connection.execute("PRAGMA synchronous").fetchone()[0]))
+
+    play(d)
+    # synchronous: 1 = NORMAL, 2 = FULL
+    assert ("INSERT votes", 2) in seen and ("UPDATE", 1) in seen
+    with d.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+
+
+def test_vote_writer_group_commit(db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from openarena.storage.battles import VoteWriter
+
+    bids = [play(db, winner=None) for _ in range(20)]
+    writer = VoteWriter(db).start()
+    try:
+        def vote(args):
+            bid, w = args
+            try:
+                return record_vote(db, bid, "s1", w, writer=writer).winner
+            except VoteRefused as e:
+                return e.code
+
+        with ThreadPoolExecutor(16) as ex:
+            out = list(ex.map(vote, [(b, w) for b in bids for w in ("model_a", "tie")]))
+        assert out.count("already_voted") == 20 and len(out) - out.count("already_voted") == 20
+        with pytest.raises(VoteRefused) as e:
+            record_vote(db, "0" * 32, "s1", "tie", writer=writer)
+        assert e.value.code == "not_found"
+        leak = play(db, winner=None)
+        res = record_vote(db, leak, "s1", "model_b", writer=writer, check=lambda b: "leak" if b.model_a == "m1" else None)
+        assert res.counted is False and res.reason == "leak"
+    finally:
+        writer.stop()
+    with db.read() as conn:
+        assert conn.execute(text("select count(*), count(distinct battle_id) from votes")).one() == (21, 21)

@@ -28,6 +28,7 @@ from openarena.serving.leaderboard_cache import LeaderboardCache
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler
 from openarena.serving.sessions import SessionManager
+from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database
 
 __all__ = ["AppState", "create_app", "create_app_from_env"]
@@ -59,6 +60,7 @@ class AppState:
     moderator: Moderator | None
     leak_words: list[str]
     templates: Jinja2Templates
+    vote_writer: VoteWriter
 
 
 class SecurityHeaders:
@@ -126,6 +128,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
         settings=settings, registry=registry, db=db, secret=secret,
         sessions=SessionManager(secret, settings.cookie_secure), limiter=limiter, sampler=sampler,
         leaderboard=cache, moderator=moderator, leak_words=identity_words(registry), templates=templates,
+        vote_writer=VoteWriter(db).start(),
     )
 
 
@@ -144,10 +147,12 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     async def lifespan(app: FastAPI):
         if start_background:
             state.leaderboard.start()
+        state.vote_writer.start()
         try:
             yield
         finally:
             state.leaderboard.stop()
+            state.vote_writer.stop()
 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.arena = state

@@ -13,8 +13,11 @@ file of them would give.
 
 from __future__ import annotations
 
+import queue
 import secrets
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -40,6 +43,8 @@ __all__ = [
     "read_battles",
     "record_vote",
     "release_turn",
+    "VoteWriter",
+    "record_vote_async",
     "vote_counts",
 ]
 
@@ -218,6 +223,46 @@ def release_turn(db: Database, battle_id: str) -> None:
         conn.execute(update(B).where(B.c.id == battle_id).values(lease_until=None, version=B.c.version + 1))
 
 
+@dataclass
+class _VoteRequest:
+    battle_id: str
+    session_hash: str
+    winner: str
+    expected_version: int | None
+    counted: bool
+    reason: str | None
+    check: Callable[[BattleRecord], str | None] | None
+    now: float
+
+
+def _vote_in(conn: Any, db: Database, r: _VoteRequest) -> VoteResult | None:
+    """The vote of ``r`` inside an open write transaction; None if the battle is not votable."""
+    q = select(B).where(B.c.id == r.battle_id, B.c.session_hash == r.session_hash)
+    if db.backend != "sqlite":
+        q = q.with_for_update()
+    row = conn.execute(q).first()
+    b = _record(row) if row is not None else None
+    votable = (
+        b is not None and b.status == "open" and b.mode in ("anony", "named") and b.turns >= 1
+        and (b.lease_until is None or b.lease_until < r.now)
+        and (r.expected_version is None or b.version == r.expected_version)
+    )
+    if not votable:
+        return None
+    counted, reason = r.counted, r.reason
+    if r.check is not None:
+        reason = r.check(b)
+        counted = reason is None
+    res = conn.execute(
+        update(B).where(B.c.id == r.battle_id, B.c.status == "open", B.c.version == b.version)
+        .values(status="voted", updated_at=r.now, version=B.c.version + 1)
+    )
+    if res.rowcount != 1:
+        return None
+    conn.execute(insert(V).values(battle_id=r.battle_id, winner=r.winner, tstamp=r.now, judge=r.session_hash, counted=counted, reason=reason))
+    return VoteResult(r.battle_id, r.winner, b.model_a, b.model_b, counted, reason, r.now)
+
+
 def record_vote(
     db: Database,
     battle_id: str,
@@ -229,14 +274,17 @@ def record_vote(
     reason: str | None = None,
     check: Callable[[BattleRecord], str | None] | None = None,
     now: float | None = None,
+    writer: "VoteWriter | None" = None,
 ) -> VoteResult:
-    """Record the vote on a battle and close it, in one short write transaction.
+    """Record the vote on a battle and close it, in one durable write transaction.
 
     The battle must belong to ``session_hash``, be open, anonymous or named, have at least one
     complete turn, hold no streaming lease and (when ``expected_version`` is given) not have
     changed since the caller looked at it. ``check(battle)``, if given, runs inside the
     transaction on the locked row and returns a reason not to count the vote (e.g. an identity
-    leak) or None; it overrides ``counted``/``reason``.
+    leak) or None; it overrides ``counted``/``reason``. With a :class:`VoteWriter` the vote is
+    committed together with the votes arriving at the same moment (group commit); either way
+    the function returns only after the commit is durable.
     Returns: VoteResult with both model names (the reveal).
     Raises: VoteRefused with a code and a message for the voter (see the class).
     Source: FastChat gradio_block_arena_anony.py ``vote_last_response`` (one vote per battle,
@@ -244,35 +292,110 @@ def record_vote(
     """
     if winner not in WINNERS:
         raise VoteRefused("bad_winner", f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
-    now = time.time() if now is None else now
-    try:
-        with db.write() as conn:
-            q = select(B).where(B.c.id == battle_id, B.c.session_hash == session_hash)
-            if db.backend != "sqlite":
-                q = q.with_for_update()
-            row = conn.execute(q).first()
-            b = _record(row) if row is not None else None
-            votable = (
-                b is not None and b.status == "open" and b.mode in ("anony", "named") and b.turns >= 1
-                and (b.lease_until is None or b.lease_until < now)
-                and (expected_version is None or b.version == expected_version)
-            )
-            if votable:
-                if check is not None:
-                    reason = check(b)
-                    counted = reason is None
-                res = conn.execute(
-                    update(B).where(B.c.id == battle_id, B.c.status == "open", B.c.version == b.version)
-                    .values(status="voted", updated_at=now, version=B.c.version + 1)
-                )
-                if res.rowcount == 1:
-                    conn.execute(
-                        insert(V).values(battle_id=battle_id, winner=winner, tstamp=now, judge=session_hash, counted=counted, reason=reason)
-                    )
-                    return VoteResult(battle_id, winner, b.model_a, b.model_b, counted, reason, now)
-    except IntegrityError:
-        raise VoteRefused("already_voted", "This battle has already been voted on; each battle takes one vote.") from None
-    raise _why_refused(db, battle_id, session_hash, expected_version, now)
+    req = _VoteRequest(battle_id, session_hash, winner, expected_version, counted, reason, check, time.time() if now is None else now)
+    if writer is not None:
+        res = writer.submit(req).result()
+    else:
+        try:
+            with db.write(durable=True) as conn:
+                res = _vote_in(conn, db, req)
+        except IntegrityError:
+            res = None
+    if res is None:
+        raise _why_refused(db, battle_id, session_hash, expected_version, req.now)
+    return res
+
+
+async def record_vote_async(
+    db: Database,
+    writer: "VoteWriter",
+    battle_id: str,
+    session_hash: str,
+    winner: str,
+    *,
+    check: Callable[[BattleRecord], str | None] | None = None,
+) -> VoteResult:
+    """:func:`record_vote` through a started :class:`VoteWriter`, awaited without holding a
+    thread. Raises: VoteRefused."""
+    import asyncio
+
+    if winner not in WINNERS:
+        raise VoteRefused("bad_winner", f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
+    req = _VoteRequest(battle_id, session_hash, winner, None, True, None, check, time.time())
+    res = await asyncio.wrap_future(writer.submit(req))
+    if res is None:
+        raise await asyncio.to_thread(_why_refused, db, battle_id, session_hash, None, req.now)
+    return res
+
+
+class VoteWriter:
+    """Group commit of votes: one thread takes the votes waiting in its queue (up to
+    ``max_batch``), records each in its own savepoint of one durable transaction, commits once
+    (one fsync on SQLite) and only then answers every caller. Under load this turns N fsyncs
+    into one; alone, a vote waits for nothing. Start with :meth:`start`, stop with :meth:`stop`.
+    """
+
+    def __init__(self, db: Database, max_batch: int = 256) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._q: "queue.Queue[tuple[_VoteRequest, Future] | None]" = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "VoteWriter":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="vote-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def submit(self, req: _VoteRequest) -> Future:
+        fut: Future = Future()
+        if self._thread is None:
+            fut.set_exception(RuntimeError("VoteWriter is not started"))
+        else:
+            self._q.put((req, fut))
+        return fut
+
+    def _loop(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._q.put(None)
+                    break
+                batch.append(nxt)
+            results: list[VoteResult | None | BaseException] = []
+            try:
+                with self.db.write(durable=True) as conn:
+                    for req, _ in batch:
+                        try:
+                            with conn.begin_nested():
+                                results.append(_vote_in(conn, self.db, req))
+                        except IntegrityError:
+                            results.append(None)
+                        except Exception as e:  # noqa: BLE001 - this caller's error only
+                            results.append(e)
+            except BaseException as e:  # noqa: BLE001 - the commit failed: nobody's vote is in
+                for _, fut in batch:
+                    fut.set_exception(e)
+                continue
+            for (_, fut), res in zip(batch, results):
+                if isinstance(res, BaseException):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
 
 
 def _why_refused(db: Database, battle_id: str, session_hash: str, expected_version: int | None, now: float) -> VoteRefused:

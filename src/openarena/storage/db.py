@@ -10,10 +10,14 @@ Where (:func:`database_url`), first match wins:
 
 ``postgres://`` and ``postgresql://`` URLs are driven by psycopg 3 (``postgresql+psycopg://``).
 
-SQLite runs in WAL mode (readers never block the one writer) with ``synchronous=FULL`` by
-default, so a vote acknowledged to a voter survives a crash of the process *and* of the machine
-(``OPENARENA_SQLITE_SYNCHRONOUS=NORMAL`` trades the latter for speed: still safe against a
-killed process), ``foreign_keys=ON`` and a 30 s busy timeout. Write transactions start with
+SQLite runs in WAL mode (readers never block the one writer), ``foreign_keys=ON``, a 30 s busy
+timeout, and ``synchronous=NORMAL`` (a commit is in the WAL file before it returns: safe when
+the process is killed) except for votes, committed with ``synchronous=FULL``
+(:meth:`Database.write` ``durable=True``: the WAL is fsynced, so an acknowledged vote also
+survives a power loss). ``OPENARENA_SQLITE_SYNCHRONOUS=FULL`` makes every write durable so;
+``OPENARENA_SQLITE_VOTE_SYNCHRONOUS=NORMAL`` commits votes like the rest (faster: votes then
+survive a killed process but not a power loss). Checkpoints are passive, in a background
+thread, never inside a commit. Write transactions start with
 ``BEGIN IMMEDIATE`` (:meth:`Database.write`), so two writers queue on the busy timeout instead
 of failing with "database is locked" when a read lock would have to be upgraded.
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +45,7 @@ __all__ = ["Database", "database_url", "is_database_url", "migrate", "open_datab
 ENV_URL = "OPENARENA_DATABASE_URL"
 ENV_DATA_DIR = "OPENARENA_DATA_DIR"
 ENV_SYNCHRONOUS = "OPENARENA_SQLITE_SYNCHRONOUS"
+ENV_VOTE_SYNC = "OPENARENA_SQLITE_VOTE_SYNCHRONOUS"
 DEFAULT_DATA_DIR = "arena-data"
 DB_FILE = "openarena.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -88,13 +94,20 @@ def redact(url: str) -> str:
         return url.split("@")[-1]
 
 
+def _synchronous() -> str:
+    sync = os.environ.get(ENV_SYNCHRONOUS, "NORMAL").upper()
+    return sync if sync in ("NORMAL", "FULL", "EXTRA") else "NORMAL"
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     # pysqlite must not BEGIN by itself: SQLAlchemy's "begin" event below does it.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    sync = os.environ.get(ENV_SYNCHRONOUS, "FULL").upper()
-    cur.execute(f"PRAGMA synchronous={sync if sync in ('OFF', 'NORMAL', 'FULL', 'EXTRA') else 'FULL'}")
+    cur.execute(f"PRAGMA synchronous={_synchronous()}")
+    # No checkpoint inside a commit (it would stall that writer on fsyncs of the database
+    # file): Database runs passive checkpoints in a background thread instead.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
@@ -158,6 +171,24 @@ class Database:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=False)
         self.backend = engine.url.get_backend_name()
+        # SQLite has one writer at a time; threads of this process queue on this lock instead
+        # of on SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+        self._checkpointer: threading.Thread | None = None
+        self._closed = threading.Event()
+        if self.backend == "sqlite":
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, every_s: float = 1.0) -> None:
+        """Passive WAL checkpoints once a second (copy committed pages into the database file
+        without blocking readers or the writer), so the WAL stays small."""
+        while not self._closed.wait(every_s):
+            try:
+                with self.engine.connect() as conn:
+                    conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # noqa: BLE001 - next round
+                pass
 
     @classmethod
     def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True) -> "Database":
@@ -192,16 +223,35 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self.engine.connect() as conn:
+    def write(self, durable: bool = False) -> Iterator[Connection]:
+        """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite, one writer thread
+        of this process at a time).
+
+        ``durable``: on SQLite, commit with ``synchronous=FULL`` (the WAL is fsynced before the
+        commit returns), so the transaction also survives a power loss; used for votes. Other
+        writes use the connection's default (``NORMAL``: safe against a killed process, the last
+        commits may be lost if the machine itself goes down). PostgreSQL always syncs commits.
+        """
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, self.engine.connect() as conn:
+            full = durable and self.backend == "sqlite" and _synchronous() != "FULL" and os.environ.get(ENV_VOTE_SYNC, "FULL").upper() == "FULL"
             if self.backend == "sqlite":
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+                if full:  # on the DBAPI connection: outside any transaction (autocommit)
+                    conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if full:
+                    conn.connection.dbapi_connection.execute(f"PRAGMA synchronous={_synchronous()}")
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the checkpoint thread and close every pooled connection."""
+        self._closed.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
+            self._checkpointer = None
         self.engine.dispose()
 
     def __repr__(self) -> str:

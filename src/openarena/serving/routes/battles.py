@@ -34,7 +34,7 @@ from openarena.serving.engine import stream_turn
 from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
 from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
-from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote, release_turn
+from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote_async, release_turn
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")
@@ -151,14 +151,17 @@ async def battle_regenerate(request: Request, battle_id: str):
     return await _start_turn(request, battle_id, None)
 
 
-def _vote(st, battle_id: str, judge: str, winner: str) -> dict[str, Any]:
-    def leak_check(b) -> str | None:
+def _leak_check(st):
+    def check(b) -> str | None:
         if b.mode != "anony":
             return None
         leak = identity_leak(b.conversation_a, b.conversation_b or [], st.leak_words)
         return f"identity leak: an answer or prompt names {leak!r}" if leak else None
 
-    res = record_vote(st.db, battle_id, judge, winner, check=leak_check)
+    return check
+
+
+def _vote_payload(res, winner: str) -> dict[str, Any]:
     if res.counted:
         message = f"Thanks! Your vote ({VOTE_LABELS[winner]}) was recorded."
     else:
@@ -178,11 +181,11 @@ async def battle_vote(request: Request, battle_id: str):
         raise ApiError(422, "bad_winner", "Vote for model_a, model_b, tie or tie (bothbad).")
     for attempt in range(3):
         try:
-            return await run_in_threadpool(_vote, st, battle_id, judge, winner)
+            res = await record_vote_async(st.db, st.vote_writer, battle_id, judge, winner, check=_leak_check(st))
+            return _vote_payload(res, winner)
         except VoteRefused as e:
             if e.code == "busy" and attempt < 2:  # the stream's final save may still be landing
                 await asyncio.sleep(0.2)
                 continue
             return JSONResponse({"error": e.message, "code": e.code}, status_code=REFUSAL_STATUS.get(e.code, 409))
     raise AssertionError("unreachable")  # pragma: no cover
-
