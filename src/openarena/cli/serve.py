@@ -19,7 +19,7 @@ def serve(
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default: $OPENARENA_DATABASE_URL, else SQLite in --data-dir)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database and the secret key (default: $OPENARENA_DATA_DIR or ./arena-data)."),
     demo: bool = typer.Option(False, "--demo", help="Also start the mock model server of examples/models.demo.yaml (no API key needed)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Uvicorn worker processes."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Uvicorn worker processes (for PostgreSQL; with SQLite one worker is fastest: there is one writer)."),
     policy: str = typer.Option("fastchat", "--policy", help="Pair sampling: fastchat, uniform or active."),
     outage: list[str] = typer.Option([], "--outage", help="Model not to sample in anonymous battles (repeatable)."),
     max_turns: int = typer.Option(10, "--max-turns", min=1, help="User turns per battle."),
