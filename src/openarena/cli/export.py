@@ -26,7 +26,10 @@ def export(
     include_uncounted: bool = typer.Option(False, "--include-uncounted", help="Also export votes marked not counted (identity leaks), with counted/reason columns."),
     anony_only: bool = typer.Option(False, "--anony-only", help="Only anonymous battles."),
 ) -> None:
-    """Write the stored votes (one row per vote, both conversations) to OUTPUT."""
+    """Write the stored votes (one row per vote, both conversations) to OUTPUT, as stored.
+
+    For a public release (PII scrubbed, salted voter hashes, data card) use
+    `openarena release db --out-dir DIR` instead."""
     from openarena.storage import Database
     from openarena.storage.export import export_battles
 

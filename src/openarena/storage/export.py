@@ -15,8 +15,9 @@ Formats:
 
 Only counted votes are exported by default (``include_uncounted`` adds the others with
 ``counted`` and ``reason``). Voter ids are the salted hashes already stored; IP addresses are
-never stored. Prompts are exported as typed: run the release checks (PII scrubbing,
-deduplication) before publishing.
+never stored. Prompts are exported as typed: for a public release (PII scrubbed, voter ids
+re-hashed with a secret salt, data card) use :func:`openarena.data.release.export_release` on
+:func:`openarena.storage.battles.read_battles` (``openarena release db --out-dir DIR``).
 """
 
 from __future__ import annotations
