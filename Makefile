@@ -1,5 +1,6 @@
 # OpenArena: the two commands of the README.
-#   make run   creates .venv, installs, builds the leaderboard of 1.67M real arena votes
+#   make run   creates .venv, installs, builds the leaderboard of 1.67M real arena votes,
+#              then starts the web arena (demo models on a local mock server) on :8000
 #   make test  creates .venv with the dev extras and runs the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -25,7 +26,8 @@ install-dev: $(VENV)/.installed-dev
 
 run: $(VENV)/.installed
 	$(BIN)/openarena leaderboard chatbot-arena-20240814 --alias chatgpt-4o-latest=chatgpt-4o-latest-2024-08-08 \
-		--ci bootstrap --rounds 100 --out-dir $(OUT)
+		--ci bootstrap --rounds 100 --out-dir $(OUT) --top 20
+	$(BIN)/openarena serve --registry examples/models.demo.yaml --demo --reference $(OUT)/leaderboard.json
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q
