@@ -110,10 +110,24 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# issuer prefixes (IIN ranges) and lengths of the major card networks: Visa, Mastercard, Amex,
+# Discover, JCB, Diners, UnionPay, Maestro (ISO/IEC 7812; the networks' published ranges)
+_CARD_ISSUER = re.compile(
+    r"^(?:4\d{12}(?:\d{3}){0,2}"
+    r"|(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}"
+    r"|3[47]\d{13}"
+    r"|(?:6011|65\d{2}|64[4-9]\d)\d{12,15}"
+    r"|35(?:2[89]|[3-8]\d)\d{12,15}"
+    r"|3(?:0[0-5]|[689]\d)\d{11,16}"
+    r"|62\d{14,17}"
+    r"|(?:50|5[6-9]|6\d)\d{10,17})$"
+)
+
+
 def _cards(text: str, counts: dict[str, int]) -> str:
     def repl(m: re.Match) -> str:
         digits = re.sub(r"[ -]", "", m.group(0))
-        if 13 <= len(digits) <= 19 and _luhn(digits) and len(set(digits)) > 1:
+        if 13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) and _luhn(digits) and len(set(digits)) > 1:
             counts["CREDIT_CARD"] = counts.get("CREDIT_CARD", 0) + 1
             return "{{CREDIT_CARD}}"
         return m.group(0)
