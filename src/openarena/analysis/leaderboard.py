@@ -244,13 +244,13 @@ def build_leaderboard(
 def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndarray | None) -> pd.DataFrame:
     """One row per covariate: coefficient, sandwich se and interval (bootstrap quantiles when
     ``samples`` (R, K) are given)."""
-    from scipy.stats import norm
+    from statistics import NormalDist
 
     se = fit.coef_se(robust=True)
     if samples is not None:
         lo, hi = np.quantile(samples, [0.5 - level / 2, 0.5 + level / 2], axis=0)
     else:
-        z = norm.ppf(0.5 + level / 2)
+        z = NormalDist().inv_cdf(0.5 + level / 2)
         lo, hi = fit.beta - z * se, fit.beta + z * se
     return pd.DataFrame(
         {

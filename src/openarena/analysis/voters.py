@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from openarena.data.battles import BattleTable, FilterStep
 from openarena.data.schema import OUTCOME_SCORE, factorize_models
@@ -121,6 +120,8 @@ def detect_anomalous_voters(
     per_look = alpha / n_tests
     last = df["j"] == df.groupby("judge", sort=False)["j"].transform("max")
     at_looks = df[df["j"].isin(looks) | last].copy()
+    from scipy.stats import chi2  # imported here: scipy.stats costs ~0.6 s at start-up
+
     at_looks["p_look"] = chi2.sf(at_looks["m"].to_numpy(), 2 * at_looks["j"].to_numpy())
     counts = df.groupby("judge", sort=True).size().rename("votes")
     out = pd.DataFrame(counts).reset_index()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from threadpoolctl import threadpool_limits
 
 from openarena.data.battles import BattleTable, PairCounts, as_pair_counts
 from openarena.errors import ConvergenceError, DataError
@@ -352,10 +353,13 @@ def fit_bradley_terry(
         tie_rate = counts.counts[:, 2:].sum() / max(counts.total, 1.0)
         x0[0, -1] = initial_tie_param(ties, tie_rate)
     C = counts.counts[None]
-    x, ll, H, iters = _newton(problem, x0, C)
+    # small (n_models-square) solves: one BLAS thread is faster and does not stall when the
+    # other core is busy
+    with threadpool_limits(limits=1, user_api="blas"):
+        x, ll, H, iters = _newton(problem, x0, C)
+        meat = problem.meat(x, C)
     theta, k = problem.split(x)
     shift = theta[0].mean()
-    meat = problem.meat(x, C)
     return BTFit(
         counts=counts,
         ties=ties,

@@ -16,12 +16,12 @@ Chatbot Arena, section 5 (rank from non-overlapping intervals).
 from __future__ import annotations
 
 import os
+from statistics import NormalDist
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from openarena.ratings.bradley_terry import BTFit, fit_bradley_terry_batch
@@ -55,7 +55,7 @@ def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor
     V = fit.covariance(robust=robust)
     var = np.einsum("ij,jk,ik->i", A, V, A) * POINTS_PER_LOGIT**2
     var = np.maximum(var, 0.0)
-    z = norm.ppf(0.5 + level / 2)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     half = z * np.sqrt(var)
     return Intervals(ratings - half, ratings + half, var, "sandwich", level)
 
