@@ -18,6 +18,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+def _finish(fig, path: str | Path | None, fmt: str) -> bytes:
+    """Lay out, render to bytes, close the figure, and write ``path`` when given."""
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt)
+    plt.close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
 def whisker_plot(table: pd.DataFrame, title: str = "Arena score with confidence interval", top: int | None = 60, path: str | Path | None = None, fmt: str = "png") -> bytes:
     """Horizontal whisker plot of ``rating`` with ``rating_q025``..``rating_q975``.
 
@@ -41,14 +53,7 @@ def whisker_plot(table: pd.DataFrame, title: str = "Arena score with confidence 
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     ax.set_ylim(-1, n)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return _finish(fig, path, fmt)
 
 
 def win_rate_heatmap(matrix: pd.DataFrame, title: str = "Win rate of model A over model B", path: str | Path | None = None, fmt: str = "png") -> bytes:
@@ -65,11 +70,4 @@ def win_rate_heatmap(matrix: pd.DataFrame, title: str = "Win rate of model A ove
     ax.set_ylabel("model A")
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return _finish(fig, path, fmt)
