@@ -81,6 +81,7 @@ import numpy as np
 import pandas as pd
 
 from openarena.data.battles import BattleTable, FilterStep
+from openarena.data.conversations import as_messages, message_texts
 from openarena.data.schema import TIE, TIE_BOTHBAD
 from openarena.data.style import count_tokens, message_text
 from openarena.errors import DataError, OpenArenaError
@@ -113,27 +114,10 @@ MAX_PROMPT_CHARS = 12_500  # FastChat add_markdown_info.py truncates prompts to 
 # conversations
 
 
-def _conversation(value: Any) -> list[dict]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return []
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)):
-        return []
-    return [m for m in value if isinstance(m, dict)]
-
-
-def _texts(conv: Any, role: str | None = None) -> list[str]:
-    return [message_text(m.get("content")) for m in _conversation(conv) if role is None or m.get("role") == role]
-
-
 def prompt_text(conv: Any, max_chars: int | None = MAX_PROMPT_CHARS) -> str:
     """The user turns of a conversation joined with newlines (FastChat's ``prompt`` of
     criteria_labeling.py / label.py), cut at ``max_chars`` characters (None: not cut)."""
-    text = "\n".join(_texts(conv, "user"))
+    text = "\n".join(message_texts(conv, "user"))
     return text if max_chars is None else text[:max_chars]
 
 
@@ -225,7 +209,7 @@ def is_code_text(text: str) -> tuple[bool, list[str]]:
 def is_code_conversation(*convs: Any) -> tuple[bool, list[str]]:
     """FastChat ``check_conv_row``: the first message (of conversation_a, then _b) that is code."""
     for conv in convs:
-        for m in _conversation(conv):
+        for m in as_messages(conv):
             content = m.get("content")
             if not isinstance(content, str):
                 continue
@@ -284,7 +268,7 @@ def _turns(frame: pd.DataFrame, source: str) -> np.ndarray:
         if not t.isna().any():
             return t.to_numpy(dtype=np.int64)
     _require(frame, ("conversation_a",), source, "multiturn")
-    return np.asarray([len(_texts(c, "user")) for c in frame["conversation_a"]], dtype=np.int64)
+    return np.asarray([len(message_texts(c, "user")) for c in frame["conversation_a"]], dtype=np.int64)
 
 
 def _tag_multiturn(frame: pd.DataFrame, source: str) -> dict[str, Any]:
@@ -313,7 +297,7 @@ def user_tokens(frame: pd.DataFrame, source: str = "", encoding: str = "cl100k_b
         convs = frame["conversation_a"].tolist()
         texts, owner = [], []
         for i in todo:
-            msgs = [m for m in _conversation(convs[i]) if m.get("role") == "user"]
+            msgs = [m for m in as_messages(convs[i]) if m.get("role") == "user"]
             known = [m.get("num_tokens") for m in msgs]
             if msgs and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in known):
                 out[i] = int(sum(known))
@@ -389,7 +373,7 @@ def _tag_language(frame: pd.DataFrame, source: str, languages: Sequence[str] = C
     _require(frame, ("conversation_a",), source, "language")
     first = []
     for c in frame["conversation_a"]:
-        users = _texts(c, "user")
+        users = message_texts(c, "user")
         first.append(users[0] if users else "")
     return {"language": np.asarray(detect_languages(first, languages), dtype=object)}
 
@@ -420,7 +404,7 @@ def _tag_no_refusal(frame: pd.DataFrame, source: str) -> dict[str, Any]:
     _require(frame, ("conversation_a", "conversation_b"), source, "no_refusal")
     vals = []
     for a, b in zip(frame["conversation_a"], frame["conversation_b"]):
-        refused = any(is_refusal_text(t) for conv in (a, b) for t in _texts(conv, "assistant"))
+        refused = any(is_refusal_text(t) for conv in (a, b) for t in message_texts(conv, "assistant"))
         vals.append(not refused)
     return {"category_no_refusal": np.asarray(vals, dtype=bool)}
 
@@ -722,8 +706,8 @@ def _fields(frame: pd.DataFrame, tagger: LLMTagger, source: str, max_chars: int)
         _require(frame, ("conversation_a", "conversation_b"), source, tagger.name)
         return [
             {
-                "RESPONSE_A": "\n".join(_texts(a, "assistant"))[:max_chars],
-                "RESPONSE_B": "\n".join(_texts(b, "assistant"))[:max_chars],
+                "RESPONSE_A": "\n".join(message_texts(a, "assistant"))[:max_chars],
+                "RESPONSE_B": "\n".join(message_texts(b, "assistant"))[:max_chars],
             }
             for a, b in zip(frame["conversation_a"], frame["conversation_b"])
         ]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from openarena.data.battles import BattleTable, FilterStep
-from openarena.data.style import message_text
+from openarena.data.conversations import message_texts
 from openarena.errors import DataError
 
 __all__ = [
@@ -40,21 +40,6 @@ IDENTITY_WORDS: tuple[str, ...] = (
     "qianwan", "qwen", "alibaba", "mistral", "zhipu", "keg lab", "01.ai", "ai2", "tülu", "tulu",
     "deepseek", "hermes", "cohere", "dbrx", "databricks",
 )
-
-
-def _conv(value: Any) -> list[dict]:
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)):
-        return []
-    return [m for m in value if isinstance(m, dict)]
 
 
 def _with_step(battles: BattleTable, frame: pd.DataFrame, step: FilterStep) -> tuple[BattleTable, FilterStep]:
@@ -105,7 +90,7 @@ def identity_leak(
     hit = np.zeros(len(frame), dtype=bool)
     counts: dict[str, int] = {}
     for i, (a, b) in enumerate(zip(frame["conversation_a"], frame["conversation_b"])):
-        text = "\n".join(message_text(m.get("content")) for conv in (a, b) for m in _conv(conv)).lower()
+        text = "\n".join(t for conv in (a, b) for t in message_texts(conv)).lower()
         if any_word.search(text):
             hit[i] = True
             first = next(w for w, r in zip(words, singles) if r.search(text))
@@ -129,7 +114,7 @@ def identity_leak(
 def dedup_key(conv: Any, max_chars: int = 10_000) -> str:
     """FastChat's de-duplication key: every user message of conversation_a followed by a
     newline, concatenated, cut at ``max_chars`` characters (deduplication.py)."""
-    return "".join(f"{message_text(m.get('content'))}\n" for m in _conv(conv) if m.get("role") == "user")[:max_chars]
+    return "".join(f"{t}\n" for t in message_texts(conv, "user"))[:max_chars]
 
 
 def dedup_prompts(

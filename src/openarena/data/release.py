@@ -60,6 +60,7 @@ import pyarrow.parquet as pq
 
 from openarena import __version__
 from openarena.data.battles import BattleTable
+from openarena.data.conversations import as_messages
 from openarena.data.style import count_markdown, count_tokens, message_text
 from openarena.errors import DataError
 
@@ -219,17 +220,6 @@ def hash_voter(judge: Any, salt: bytes | str) -> str | None:
 # rows
 
 
-def _conv_list(value: Any) -> list[dict]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return []
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    return [m for m in value if isinstance(m, dict)] if isinstance(value, (list, tuple)) else []
-
-
 def _value(frame: pd.DataFrame, col: str, i: int) -> Any:
     if col not in frame.columns:
         return None
@@ -312,7 +302,7 @@ def export_release(
         rows = []
         for v in (frame[col] if col in frame.columns else [None] * n):
             msgs = []
-            for m in _conv_list(v):
+            for m in as_messages(v):
                 text = message_text(m.get("content"))
                 msgs.append({"role": str(m.get("role")), "content": scrub_pii(text, pii, phone_regions=phone_regions) if scrub else text})
             rows.append(msgs)
