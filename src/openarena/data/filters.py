@@ -35,6 +35,7 @@ import pandas as pd
 
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, from_matrix_counts
 from openarena.data.readers._common import to_unix_seconds
+from openarena.data.schema import row_of
 from openarena.errors import DataError
 
 Data = BattleTable | PairCounts
@@ -141,7 +142,7 @@ def _flag_filter(table: Data, name: str, column: str, what: str, lenient: bool) 
         raise DataError(
             f"missing {column} value ({int(missing.sum())} row(s) like this)",
             table.source,
-            row=_row_label(table.frame, pos),
+            row=row_of(table.frame, pos),
             field=column,
             expected="true or false (or lenient=True to drop such rows)",
         )
@@ -150,13 +151,6 @@ def _flag_filter(table: Data, name: str, column: str, what: str, lenient: bool) 
     if missing.any():
         detail += f"; {int(missing.sum())} row(s) without a value removed (lenient)"
     return _keep_rows(table, keep, name, detail)
-
-
-def _row_label(frame: pd.DataFrame, pos: int) -> int:
-    try:
-        return int(frame.index[pos])
-    except (TypeError, ValueError):
-        return pos
 
 
 def filter_anony(data: Data, *, lenient: bool = False) -> BattleTable:
@@ -233,7 +227,7 @@ def filter_dates(data: Data, since=None, until=None, *, lenient: bool = False) -
         raise DataError(
             f"missing tstamp ({int(missing.sum())} row(s) like this)",
             data.source,
-            row=_row_label(data.frame, pos),
+            row=row_of(data.frame, pos),
             field="tstamp",
             expected="Unix seconds (or lenient=True to drop such rows)",
         )

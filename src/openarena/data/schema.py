@@ -65,15 +65,17 @@ def winner_codes(winner: pd.Series, source: str = "") -> np.ndarray:
         raise DataError(
             f"unknown winner label {winner.iloc[pos]!r} ({bad.size} row(s) like this)",
             source,
-            row=_row_label(winner.index, pos),
+            row=row_of(winner, pos),
             field="winner",
             expected="one of " + ", ".join(repr(w) for w in WINNERS),
         )
     return codes
 
 
-def _row_label(index: pd.Index, pos: int) -> int:
-    label = index[pos]
+def row_of(frame: pd.DataFrame | pd.Series, pos: int) -> int:
+    """The source row number of position ``pos``: its index label as an int, or ``pos`` when
+    the label is not a number (readers set the index to the source's row numbers)."""
+    label = frame.index[pos]
     try:
         return int(label)
     except (TypeError, ValueError):
@@ -109,7 +111,7 @@ def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
             raise DataError(
                 f"empty model name ({int(bad.sum())} row(s) like this)",
                 source,
-                row=_row_label(frame.index, pos),
+                row=row_of(frame, pos),
                 field=col,
                 expected="a non-empty model key",
             )
@@ -120,7 +122,7 @@ def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
         raise DataError(
             f"model {frame['model_a'].iloc[pos]!r} battles itself ({int(same.sum())} row(s) like this)",
             source,
-            row=_row_label(frame.index, pos),
+            row=row_of(frame, pos),
             field="model_b",
             expected="model_b different from model_a",
         )

@@ -16,7 +16,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from openarena.data.battles import BattleTable, PairCounts, from_matrix_counts
-from openarena.data.schema import MODEL_A, MODEL_B, REQUIRED_COLUMNS, TIE, TIE_BOTHBAD, WINNERS
+from openarena.data.schema import MODEL_A, MODEL_B, REQUIRED_COLUMNS, TIE, TIE_BOTHBAD, WINNERS, row_of
 from openarena.errors import DataError
 
 #: Winner labels of other sources and their canonical form (arena-human-preference-140k writes
@@ -66,15 +66,6 @@ def select_columns(frame: pd.DataFrame, columns: Sequence[str] | None) -> pd.Dat
         return frame
     keep = list(REQUIRED_COLUMNS) + [c for c in columns if c not in REQUIRED_COLUMNS and c in frame.columns]
     return frame[keep]
-
-
-def row_of(frame: pd.DataFrame | pd.Series, pos: int) -> int:
-    """The source row number (index label) of position ``pos``."""
-    label = frame.index[pos]
-    try:
-        return int(label)
-    except (TypeError, ValueError):
-        return pos
 
 
 def _is_missing(v: Any) -> bool:
