@@ -82,6 +82,26 @@ def row_of(frame: pd.DataFrame | pd.Series, pos: int) -> int:
         return pos
 
 
+def require_columns(frame: pd.DataFrame, source: str = "", expected: str = "columns model_a, model_b, winner") -> None:
+    """Check that ``frame`` has the :data:`REQUIRED_COLUMNS` and at least one row.
+
+    Parameters: frame; source, for messages; expected, the message's ``expected`` text for a
+    missing column.
+    Raises: DataError naming the first missing column (and the columns found), or saying that
+    there are no battles.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns)) or 'none'}",
+            source,
+            field=missing[0],
+            expected=expected,
+        )
+    if len(frame) == 0:
+        raise DataError("no battles in the input", source, expected="at least one battle")
+
+
 def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
     """Check that ``frame`` is a valid battle table and return it with canonical dtypes.
 
@@ -91,16 +111,7 @@ def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
     Raises: DataError (source, row, field, expected) for an empty table, a missing column, an
     empty or missing model name, an unknown winner label, or a model battling itself.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns)) or 'none'}",
-            source,
-            field=missing[0],
-            expected="columns model_a, model_b, winner",
-        )
-    if len(frame) == 0:
-        raise DataError("no battles in the input", source, expected="at least one battle")
+    require_columns(frame, source)
     codes, models = factorize_models(frame)
     for k, col in enumerate(("model_a", "model_b")):
         names = pd.Series(models, dtype=object)

@@ -16,7 +16,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from openarena.data.battles import BattleTable, PairCounts, from_matrix_counts
-from openarena.data.schema import MODEL_A, MODEL_B, REQUIRED_COLUMNS, TIE, TIE_BOTHBAD, WINNERS, row_of
+from openarena.data.schema import MODEL_A, MODEL_B, REQUIRED_COLUMNS, TIE, TIE_BOTHBAD, WINNERS, require_columns, row_of
 from openarena.errors import DataError
 
 #: Winner labels of other sources and their canonical form (arena-human-preference-140k writes
@@ -102,17 +102,7 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             if alt in frame.columns:
                 frame = frame.rename(columns={alt: canon})
                 break
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns)) or "none"
-        raise DataError(
-            f"missing column(s) {', '.join(missing)}; found {found}",
-            source,
-            field=missing[0],
-            expected="columns model_a, model_b, winner (or winner_model_a, winner_model_b, winner_tie)",
-        )
-    if len(frame) == 0:
-        raise DataError("no battles in the input", source, expected="at least one battle")
+    require_columns(frame, source, "columns model_a, model_b, winner (or winner_model_a, winner_model_b, winner_tie)")
     for col in (MODEL_A, MODEL_B, "winner"):
         frame[col] = check_strings(frame[col], source, col)
     if frame["winner"].isin(list(WINNER_ALIASES)).any():
