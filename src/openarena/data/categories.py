@@ -89,6 +89,7 @@ from openarena.errors import DataError, OpenArenaError
 __all__ = [
     "CATEGORY_NAMES",
     "COMMON_LANGUAGES",
+    "CRITERIA",
     "LLM_TAGGERS",
     "RULE_TAGGERS",
     "LLMTagger",
@@ -451,7 +452,9 @@ class LLMTagger:
         return _PARSERS[self.name](judgment)
 
 
-_CRITERIA = ("specificity", "domain_knowledge", "complexity", "problem_solving", "creativity", "technical_accuracy", "real_world")
+#: The seven criteria of FastChat's criteria_v0.1 (hard prompts), in the order of its prompt;
+#: a battle is hard_6 when it meets at least six. Columns ``criteria_<name>``.
+CRITERIA: tuple[str, ...] = ("specificity", "domain_knowledge", "complexity", "problem_solving", "creativity", "technical_accuracy", "real_world")
 _CRITERIA_PATTERN = re.compile(r"(\[\d(?:\,\s\d)*\])")
 _IF_PATTERN = re.compile(r"<score>([012345])<\/score>")
 _DECISION = re.compile(r"<decision>(\w+)<\/decision>")
@@ -473,7 +476,7 @@ def _parse_criteria(judgment: str) -> dict[str, Any] | None:
         return None
     if not all(isinstance(x, int) and 1 <= x <= 7 for x in nums):
         return None
-    flags = {f"criteria_{name}": (k + 1) in nums for k, name in enumerate(_CRITERIA)}
+    flags = {f"criteria_{name}": (k + 1) in nums for k, name in enumerate(CRITERIA)}
     return flags | {"category_hard_6": sum(flags.values()) >= 6}
 
 
@@ -586,7 +589,7 @@ _REFUSAL_SYS = (
 )
 
 LLM_TAGGERS: dict[str, LLMTagger] = {
-    "hard_prompt": LLMTagger("hard_prompt", "criteria_v0.1", _HARD_SYS, "{PROMPT}", tuple(f"criteria_{c}" for c in _CRITERIA) + ("category_hard_6",)),
+    "hard_prompt": LLMTagger("hard_prompt", "criteria_v0.1", _HARD_SYS, "{PROMPT}", tuple(f"criteria_{c}" for c in CRITERIA) + ("category_hard_6",)),
     "if": LLMTagger("if", "if_v0.1", _IF_SYS, "<user_prompt>{PROMPT}</user_prompt>", ("if_score", "category_if")),
     "math": LLMTagger("math", "math_v0.1", _MATH_SYS, "<user_prompt>\n{PROMPT}\n</user_prompt>", ("category_math",)),
     "creative_writing": LLMTagger("creative_writing", "creative_writing_v0.1", _CREATIVE_SYS, "<user_prompt>\n{PROMPT}\n</user_prompt>", ("category_creative_writing",)),
@@ -917,10 +920,10 @@ def categories_from_tags(battles: BattleTable) -> BattleTable:
         return out
 
     cols: dict[str, list[Any]] = {}
-    for c in _CRITERIA:
+    for c in CRITERIA:
         cols[f"criteria_{c}"] = pick("criteria_v0.1", c)
     if any(v is not None for v in cols["criteria_specificity"]):
-        flags = np.array([[bool(cols[f"criteria_{c}"][i]) for c in _CRITERIA] for i in range(n)])
+        flags = np.array([[bool(cols[f"criteria_{c}"][i]) for c in CRITERIA] for i in range(n)])
         has = np.array([cols["criteria_specificity"][i] is not None for i in range(n)])
         cols["category_hard_6"] = [bool(f.sum() >= 6) if h else None for f, h in zip(flags, has)]
     else:

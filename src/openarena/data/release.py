@@ -60,6 +60,7 @@ import pyarrow.parquet as pq
 
 from openarena import __version__
 from openarena.data.battles import BattleTable
+from openarena.data.categories import CRITERIA
 from openarena.data.conversations import as_messages
 from openarena.data.style import count_markdown, count_tokens, message_text
 from openarena.errors import DataError
@@ -234,9 +235,8 @@ def _value(frame: pd.DataFrame, col: str, i: int) -> Any:
 
 def _category_tag(frame: pd.DataFrame, i: int) -> dict[str, Any] | None:
     tag: dict[str, Any] = {}
-    crit = ["specificity", "domain_knowledge", "complexity", "problem_solving", "creativity", "technical_accuracy", "real_world"]
-    if all(f"criteria_{c}" in frame.columns for c in crit):
-        vals = {c: _value(frame, f"criteria_{c}", i) for c in crit}
+    if all(f"criteria_{c}" in frame.columns for c in CRITERIA):
+        vals = {c: _value(frame, f"criteria_{c}", i) for c in CRITERIA}
         tag["criteria_v0.1"] = None if any(v is None for v in vals.values()) else {c: bool(v) for c, v in vals.items()}
     if "category_if" in frame.columns:
         v, s = _value(frame, "category_if", i), _value(frame, "if_score", i)
