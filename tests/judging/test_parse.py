@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from openarena.judging.parse import LABELS, label_outcome, parse_rating, parse_verdict, swap_label
+from openarena.judging.parse import LABELS, label_outcome, normalize_label, parse_rating, parse_verdict, swap_label
 from tests.conftest import shared_file
 
 JUDGMENTS = "arena_hard_auto/data/arena-bench-v1/model_judgment"
@@ -113,6 +113,12 @@ def test_fastchat_pair_format_and_helpers() -> None:
     assert label_outcome("A>>B") == (1.0, 3) and label_outcome("B>>A") == (0.0, 3) and label_outcome("A=B") == (0.5, 1)
     with pytest.raises(ValueError):
         parse_verdict("x", "[[rating]]")
+
+
+def test_normalize_label() -> None:
+    assert [normalize_label(x) for x in LABELS] == list(LABELS)
+    assert [normalize_label(x) for x in ("B<<A", "B<A", "B=A", "A<B", "A<<B")] == ["A>>B", "A>B", "A=B", "B>A", "B>>A"]
+    assert [normalize_label(x) for x in ("A>>>B", "", None, 3, "a>b")] == [None] * 5
 
 
 @pytest.mark.parametrize(

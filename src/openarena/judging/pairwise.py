@@ -34,7 +34,7 @@ from openarena.data.battles import BattleTable
 from openarena.errors import DataError
 from openarena.judging.answers import Answer
 from openarena.judging.judge import JudgeSettings, ask_judge
-from openarena.judging.parse import LABELS, label_outcome, parse_verdict, swap_label
+from openarena.judging.parse import LABELS, label_outcome, normalize_label, parse_verdict, swap_label
 from openarena.judging.prompts import JudgePrompt, get_prompt
 from openarena.judging.questions import Question
 from openarena.judging.store import JsonlLog, read_jsonl
@@ -244,10 +244,6 @@ def judge_pairwise(
     return asyncio.run(ajudge_pairwise(questions, answers, models, judge, out_path, **kwargs))
 
 
-_AH_LABEL = {"A>>B": "A>>B", "A>B": "A>B", "A=B": "A=B", "B>A": "B>A", "B>>A": "B>>A",
-             "A<<B": "B>>A", "A<B": "B>A", "B=A": "A=B", "B<<A": "A>>B", "B<A": "A>B"}
-
-
 def load_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], baseline: str | None = None) -> list[dict[str, Any]]:
     """Pairwise game records from judgment files (ours, one record per game) or arena-hard-auto's
     (one record per question with ``games``: game 0 = baseline as A, game 1 swapped).
@@ -271,8 +267,7 @@ def load_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
                     raise DataError("arena-hard judgment files do not name the baseline", str(f), i, "games", "--baseline MODEL")
                 judge_name = rec.get("judge") if isinstance(rec.get("judge"), str) else f.parent.name
                 for g, game in enumerate(rec["games"] or []):
-                    raw = (game or {}).get("score")
-                    label = _AH_LABEL.get(raw) if isinstance(raw, str) else None
+                    label = normalize_label((game or {}).get("score"))
                     out.append({
                         "uid": str(rec.get("uid", rec.get("question_id"))),
                         "category": rec.get("category", ""),

@@ -44,6 +44,7 @@ __all__ = [
     "RATING_RULES",
     "explain_unparseable",
     "label_outcome",
+    "normalize_label",
     "parse_rating",
     "parse_verdict",
     "swap_label",
@@ -199,6 +200,15 @@ def explain_unparseable(text: str, what: str = "verdict", integer_only: bool = F
     if tail and tail[-1] not in ".!?)]\"'`*":
         return "output stops mid-sentence without a label (token limit)"
     return f"no [[{'rating' if what == 'rating' else 'verdict'}]] label in the output"
+
+
+def normalize_label(raw: object) -> str | None:
+    """A raw verdict string as one of :data:`LABELS` (``B<A`` -> ``A>B``, ``B=A`` -> ``A=B``,
+    ...), or None for anything else (another string, None, a number).
+
+    Source: the ten spellings arena-hard-auto's ``[[A>>B]]`` regex lets through (module docstring).
+    """
+    return _NORMAL.get(raw) if isinstance(raw, str) else None
 
 
 def swap_label(label: str) -> str:
