@@ -1,5 +1,6 @@
 """The judge: one model of the registry, a prompt template and fixed settings; one call with one
-retry when the output has no usable label; and the provenance written with every judgment.
+retry when the output has no usable label; the provenance written with every judgment; and
+:func:`run_judgments`, the batch of calls behind pairwise judging and single grading.
 
 Retry on an unparseable output: as arena-hard-auto's gen_judgment.py does, the judge's output
 is appended to the conversation with the message "continue your judgment and finish by
@@ -13,15 +14,18 @@ unparseable after it is recorded with its status and reason, counted and reporte
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from openarena import __version__
 from openarena.judging.parse import Parsed
 from openarena.judging.prompts import JudgePrompt
+from openarena.judging.store import JsonlLog
 
-__all__ = ["CONTINUE_RATING", "CONTINUE_VERDICT", "JudgeOutcome", "JudgeSettings", "ask_judge"]
+__all__ = ["CONTINUE_RATING", "CONTINUE_VERDICT", "JudgeOutcome", "JudgeSettings", "ask_judge", "run_judgments"]
+
+T = TypeVar("T")
 
 #: arena-hard-auto gen_judgment.py, the follow-up when no verdict label was found.
 CONTINUE_VERDICT = "continue your judgment and finish by outputting a final verdict label"
@@ -177,3 +181,76 @@ async def ask_judge(
         out.parsed = Parsed(None, retry_parsed.status,
                             f"{out.parsed.reason}; after one retry: {retry_parsed.reason}", retry_parsed.matches)
     return out
+
+
+async def run_judgments(
+    settings: JudgeSettings,
+    tasks: Sequence[T],
+    prepare: Callable[[T], tuple[JudgePrompt, list[dict[str, str]], Callable[[str], Parsed]]],
+    fields: Callable[[T, JudgeOutcome], dict[str, Any]],
+    failure: Callable[[T, str], Any],
+    *,
+    log: JsonlLog,
+    report: Any,
+    provenance: Mapping[str, dict[str, Any]],
+    cache: Any = None,
+    concurrency: int = 8,
+    progress: Callable[[int, int], object] | None = None,
+) -> int:
+    """Ask the judge once per task, at most ``concurrency`` calls in flight, and append one
+    judgment record per answered call (what pairwise judging and single grading share).
+
+    Parameters:
+        settings: the judge; tasks: the judgments to make (any objects).
+        prepare: ``task -> (prompt, messages, parser)``, called when the task starts (it renders
+            the template, so a missing field is raised then).
+        fields: ``(task, outcome) -> dict``, the record's own leading fields (uid, model, ...);
+            the record goes on with status, reason, retried, judgment (the judge's outputs),
+            user_prompt (the last message), judge (``provenance[prompt.name]``), usage
+            (:meth:`JudgeOutcome.usage`) and tstamp (Unix seconds).
+        failure: ``(task, 'kind: message') -> entry`` appended to ``report.failures`` when the
+            call fails; nothing is written then, so a re-run asks again.
+        log: the judgment file; report: gains each call's calls, cache_hits, prompt_tokens,
+            completion_tokens and cost_usd, and counts ``retried`` and ``unparseable`` records.
+        provenance: {prompt name: :meth:`JudgeSettings.provenance`}; cache: a ResponseCache or
+            None; progress: ``progress(done, total)`` after each task.
+    Returns: the number of records written.
+    Raises: what ``prepare`` raises (e.g. DataError for a template field that is not
+        available), ValueError if concurrency < 1 (when there are tasks); KeyboardInterrupt
+        passes through with the finished records on disk.
+    Source: the judging loops of arena-hard-auto gen_judgment.py and FastChat gen_judgment.py.
+    """
+    from openarena.providers.client import map_bounded
+
+    written = 0
+
+    async def one(task: T) -> None:
+        nonlocal written
+        prompt, messages, parser = prepare(task)
+        out = await ask_judge(settings, prompt, messages, parser, cache)
+        report.calls += out.calls
+        report.cache_hits += out.cached
+        report.prompt_tokens += out.prompt_tokens
+        report.completion_tokens += out.completion_tokens
+        report.cost_usd += out.cost_usd
+        if out.error is not None:
+            report.failures.append(failure(task, out.error))
+            return
+        log.append({
+            **fields(task, out),
+            "status": out.parsed.status,
+            "reason": out.parsed.reason,
+            "retried": out.retried,
+            "judgment": out.outputs,
+            "user_prompt": messages[-1]["content"],
+            "judge": provenance[prompt.name],
+            "usage": out.usage(),
+            "tstamp": time.time(),
+        })
+        written += 1
+        report.retried += int(out.retried)
+        report.unparseable += int(not out.parsed.ok)
+
+    if tasks:
+        await map_bounded(one, tasks, concurrency, progress)
+    return written

@@ -33,8 +33,8 @@ import pandas as pd
 from openarena.data.battles import BattleTable
 from openarena.errors import DataError
 from openarena.judging.answers import Answer
-from openarena.judging.judge import JudgeSettings, ask_judge
-from openarena.judging.parse import LABELS, label_outcome, normalize_label, parse_verdict, swap_label
+from openarena.judging.judge import JudgeOutcome, JudgeSettings, run_judgments
+from openarena.judging.parse import LABELS, Parsed, label_outcome, normalize_label, parse_verdict, swap_label
 from openarena.judging.prompts import JudgePrompt, get_prompt
 from openarena.judging.questions import Question
 from openarena.judging.store import JsonlLog, read_jsonl
@@ -122,6 +122,10 @@ class PairwiseReport:
     elapsed_s: float = 0.0
 
 
+#: One game to judge: question, model, baseline, game (1: baseline as A, 2: swapped), prompt.
+_Game = tuple[Question, str, str, int, JudgePrompt]
+
+
 def _key(r: Mapping[str, Any]) -> tuple:
     return (r["judge"]["model"], r["model"], r["baseline"], str(r["uid"]), int(r["game"]))
 
@@ -142,12 +146,10 @@ async def ajudge_pairwise(
     fsync: bool = True,
 ) -> PairwiseReport:
     """Judge the missing games; see :func:`judge_pairwise`."""
-    from openarena.providers.client import map_bounded
-
     t0 = time.perf_counter()
     log = JsonlLog(out_path, key=_key, fsync=fsync)
     report = PairwiseReport(Path(out_path))
-    tasks: list[tuple[Question, str, str, int, JudgePrompt]] = []
+    tasks: list[_Game] = []
     for q in questions:
         base = _pick(baseline, q.category, "baseline")
         jp = get_prompt(_pick(prompt, q.category, "prompt"))
@@ -167,22 +169,20 @@ async def ajudge_pairwise(
                 tasks.append((q, m, base, game, jp))
     provenance = {jp.name: judge.provenance(jp) for _, _, _, _, jp in tasks}
 
-    async def one(task: tuple[Question, str, str, int, JudgePrompt]) -> None:
-        q, m, base, game, jp = task
+    def positions(task: _Game) -> tuple[Answer, Answer]:
+        q, m, base, game, _ = task
         ans_m, ans_b = answers[m][q.uid], answers[base][q.uid]
-        a, b = (ans_b, ans_m) if game == 1 else (ans_m, ans_b)
-        messages = render_pair(jp, q, a, b)
-        out = await ask_judge(judge, jp, messages, lambda t: parse_verdict(t, jp.output_format), cache)
-        report.calls += out.calls
-        report.cache_hits += out.cached
-        report.prompt_tokens += out.prompt_tokens
-        report.completion_tokens += out.completion_tokens
-        report.cost_usd += out.cost_usd
-        if out.error is not None:
-            report.failures.append(PairwiseFailure(q.uid, m, game, out.error))
-            return
+        return (ans_b, ans_m) if game == 1 else (ans_m, ans_b)
+
+    def prepare(task: _Game) -> tuple[JudgePrompt, list[dict[str, str]], Callable[[str], Parsed]]:
+        q, jp = task[0], task[4]
+        return jp, render_pair(jp, q, *positions(task)), lambda t: parse_verdict(t, jp.output_format)
+
+    def fields(task: _Game, out: JudgeOutcome) -> dict[str, Any]:
+        q, m, base, game, _ = task
+        a, b = positions(task)
         label = out.parsed.value if out.parsed.ok else None
-        record = {
+        return {
             "uid": q.uid,
             "category": q.category,
             "subcategory": q.subcategory,
@@ -193,22 +193,12 @@ async def ajudge_pairwise(
             "assistant_b": b.model,
             "label": label,
             "model_label": (swap_label(label) if game == 1 else label) if label else None,
-            "status": out.parsed.status,
-            "reason": out.parsed.reason,
-            "retried": out.retried,
-            "judgment": out.outputs,
-            "user_prompt": messages[-1]["content"],
-            "judge": provenance[jp.name],
-            "usage": out.usage(),
-            "tstamp": time.time(),
         }
-        log.append(record)
-        report.judged += 1
-        report.retried += int(out.retried)
-        report.unparseable += int(not out.parsed.ok)
 
-    if tasks:
-        await map_bounded(one, tasks, concurrency, progress)
+    report.judged = await run_judgments(
+        judge, tasks, prepare, fields, lambda t, error: PairwiseFailure(t[0].uid, t[1], t[3], error),
+        log=log, report=report, provenance=provenance, cache=cache, concurrency=concurrency, progress=progress,
+    )
     report.elapsed_s = time.perf_counter() - t0
     return report
 

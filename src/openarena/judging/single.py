@@ -29,8 +29,8 @@ from typing import Any
 
 from openarena.errors import DataError
 from openarena.judging.answers import Answer
-from openarena.judging.judge import JudgeSettings, ask_judge
-from openarena.judging.parse import parse_rating
+from openarena.judging.judge import JudgeOutcome, JudgeSettings, run_judgments
+from openarena.judging.parse import Parsed, parse_rating
 from openarena.judging.prompts import JudgePrompt, get_prompt
 from openarena.judging.questions import NEED_REF_CATS, Question
 from openarena.judging.store import JsonlLog, read_jsonl
@@ -108,6 +108,10 @@ class SingleReport:
     elapsed_s: float = 0.0
 
 
+#: One grading to make: question, model, turn (1-based), prompt.
+_Grading = tuple[Question, str, int, JudgePrompt]
+
+
 def _judge_name(r: Mapping[str, Any]) -> str:
     j = r.get("judge")
     if isinstance(j, Mapping):
@@ -132,8 +136,6 @@ async def agrade_single(
     fsync: bool = True,
 ) -> SingleReport:
     """Grade the missing (model, question, turn) triples; see :func:`grade_single`."""
-    from openarena.providers.client import map_bounded
-
     t0 = time.perf_counter()
     table = {k: get_prompt(v) for k, v in (prompts or DEFAULT_PROMPTS).items()}
     for jp in table.values():
@@ -141,7 +143,7 @@ async def agrade_single(
             raise DataError(f"prompt {jp.name!r} is a {jp.kind} prompt", jp.path, field="prompt", expected="a single-answer prompt")
     log = JsonlLog(out_path, key=lambda r: (_judge_name(r), r["model"], str(r["uid"]), int(r["turn"])), fsync=fsync)
     report = SingleReport(Path(out_path))
-    tasks: list[tuple[Question, str, int, JudgePrompt]] = []
+    tasks: list[_Grading] = []
     for q in questions:
         need_ref = q.category in NEED_REF_CATS
         if need_ref and not q.reference:
@@ -161,40 +163,25 @@ async def agrade_single(
                 tasks.append((q, m, turn, table[(turn > 1, need_ref)]))
     provenance = {jp.name: judge.provenance(jp) for jp in table.values()}
 
-    async def one(task: tuple[Question, str, int, JudgePrompt]) -> None:
+    def prepare(task: _Grading) -> tuple[JudgePrompt, list[dict[str, str]], Callable[[str], Parsed]]:
         q, m, turn, jp = task
-        messages = render_single(jp, q, answers[m][q.uid], turn)
-        out = await ask_judge(judge, jp, messages, lambda t: parse_rating(t, judge.rating_rule), cache)
-        report.calls += out.calls
-        report.cache_hits += out.cached
-        report.prompt_tokens += out.prompt_tokens
-        report.completion_tokens += out.completion_tokens
-        report.cost_usd += out.cost_usd
-        if out.error is not None:
-            report.failures.append(SingleFailure(q.uid, m, turn, out.error))
-            return
-        log.append({
+        return jp, render_single(jp, q, answers[m][q.uid], turn), lambda t: parse_rating(t, judge.rating_rule)
+
+    def fields(task: _Grading, out: JudgeOutcome) -> dict[str, Any]:
+        q, m, turn, _ = task
+        return {
             "uid": q.uid,
             "question_id": q.uid,
             "category": q.category,
             "model": m,
             "turn": turn,
             "score": out.parsed.value if out.parsed.ok else None,
-            "status": out.parsed.status,
-            "reason": out.parsed.reason,
-            "retried": out.retried,
-            "judgment": out.outputs,
-            "user_prompt": messages[-1]["content"],
-            "judge": provenance[jp.name],
-            "usage": out.usage(),
-            "tstamp": time.time(),
-        })
-        report.graded += 1
-        report.retried += int(out.retried)
-        report.unparseable += int(not out.parsed.ok)
+        }
 
-    if tasks:
-        await map_bounded(one, tasks, concurrency, progress)
+    report.graded = await run_judgments(
+        judge, tasks, prepare, fields, lambda t, error: SingleFailure(t[0].uid, t[1], t[2], error),
+        log=log, report=report, provenance=provenance, cache=cache, concurrency=concurrency, progress=progress,
+    )
     report.elapsed_s = time.perf_counter() - t0
     return report
 
