@@ -13,9 +13,11 @@ the coefficients are unbiased maximum-likelihood estimates. (arena-rank's
 ContextualBradleyTerry defaults to reg=1.0 on the *mean* log-likelihood, i.e. lambda = N on the
 sum, which shrinks the length coefficient several-fold.)
 
-The fit is exact Newton on the rows, vectorised: per iteration a handful of bincounts over the
-N votes and one (n_models - 1 + K)-square solve. The Hessian's model block is built per unique
-model pair, so memory stays O(N * K).
+The fit is exact Newton on the rows, vectorised: per iteration one pass for the linear predictor
+(reused by the line search and the next gradient), K + 2 bincounts over the N votes into the
+n_models x n_models table of ordered pairs (from which the gradient, the Laplacian model block
+and the model x covariate block are row and column sums), one K x K product and one
+(n_models - 1 + K)-square solve on a single BLAS thread. Memory stays O(N * K).
 
 Source: Chatbot Arena style control (LMSYS blog, 2024-08-28; FastChat ``construct_style_matrices``
 and ``fit_mle_elo``); arena-rank ``ContextualBradleyTerry`` (sandwich structure).
@@ -26,6 +28,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -74,9 +77,11 @@ class ContextualData:
         n = len(self.models)
         lo, hi = np.minimum(self.a, self.b), np.maximum(self.a, self.b)
         key = lo * n + hi
-        uniq, inv = np.unique(key, return_inverse=True)
+        # np.unique(key, return_inverse=True) without the sort: the keys are < n * n
+        present = np.bincount(key, minlength=n * n) > 0
+        uniq = np.flatnonzero(present)
         self.pairs = np.column_stack([uniq // n, uniq % n])
-        self.pair_index = inv
+        self.pair_index = (np.cumsum(present) - 1)[key]
 
     @property
     def n(self) -> int:
@@ -84,6 +89,16 @@ class ContextualData:
 
     def w(self) -> np.ndarray:
         return np.ones(self.n) if self.weights is None else self.weights
+
+    @cached_property
+    def ordered_pair(self) -> np.ndarray:
+        """a * n_models + b per row (N,): the cell of the row in the n_models-square table."""
+        return self.a * len(self.models) + self.b
+
+    @cached_property
+    def XT(self) -> np.ndarray:
+        """The covariates transposed, C-contiguous (K, N): one contiguous row per covariate."""
+        return np.ascontiguousarray(self.X.T)
 
 
 @dataclass
@@ -115,8 +130,9 @@ class ContextualFit:
         return self.data.names
 
     def _cov_reduced(self, robust: bool = True) -> np.ndarray:
-        Hinv = np.linalg.inv(-self.hessian)
-        return Hinv @ self.meat @ Hinv if robust else Hinv
+        with threadpool_limits(limits=1, user_api="blas"):  # a small matrix: one thread, no spin-waiting
+            Hinv = np.linalg.inv(-self.hessian)
+            return Hinv @ self.meat @ Hinv if robust else Hinv
 
     def covariance(self, robust: bool = True) -> np.ndarray:
         """Covariance of theta (n_models, n_models) with theta[ref] fixed at 0; contrasts
@@ -144,20 +160,8 @@ class _ContextualProblem:
         self.keep = np.delete(np.arange(self.n), ref)
         self.prior = prior
         self.coef_prior = coef_prior
-        m1 = self.n - 1
-        red = np.full(self.n, -1)
-        red[self.keep] = np.arange(m1)
-        pi, pj = red[data.pairs[:, 0]], red[data.pairs[:, 1]]
-        trash = m1 * m1
-
-        def flat(u, v):
-            return np.where((u < 0) | (v < 0), trash, u * m1 + v)
-
-        self.scatter_pos = np.concatenate([flat(pi, pi), flat(pj, pj), flat(pi, pj), flat(pj, pi)])
-        self.scatter_sign = np.repeat([1.0, 1.0, -1.0, -1.0], len(pi))
-        # row -> reduced model index with the reference model sent to slot m1 (dropped)
-        self.ra = np.where(red[data.a] < 0, m1, red[data.a])
-        self.rb = np.where(red[data.b] < 0, m1, red[data.b])
+        self.cell = data.ordered_pair  # (N,) row -> a * n + b
+        self.XT = data.XT  # (K, N)
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = np.zeros(self.n)
@@ -166,44 +170,55 @@ class _ContextualProblem:
 
     def eta(self, x: np.ndarray) -> np.ndarray:
         theta, beta = self.split(x)
-        return theta[self.d.a] - theta[self.d.b] + self.d.X @ beta
+        # theta_a - theta_b, looked up in the table of all differences: one gather instead of two
+        return (theta[:, None] - theta[None, :]).ravel()[self.cell] + self.d.X @ beta
 
-    def loglik(self, x: np.ndarray, w: np.ndarray) -> float:
+    def loglik_eta(self, x: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+        """The penalised log-likelihood at ``x`` and the linear predictor it used."""
         e = self.eta(x)
         y = self.d.y
         ll = float(np.dot(w, log_expit(e) - (1 - y) * e))  # y log s(e) + (1-y) log s(-e)
         theta, beta = self.split(x)
-        return ll - 0.5 * self.prior * float(theta @ theta) - 0.5 * self.coef_prior * float(beta @ beta)
+        return ll - 0.5 * self.prior * float(theta @ theta) - 0.5 * self.coef_prior * float(beta @ beta), e
+
+    def loglik(self, x: np.ndarray, w: np.ndarray) -> float:
+        return self.loglik_eta(x, w)[0]
+
+    def _table(self, per_row: np.ndarray) -> np.ndarray:
+        """(n, n): sum of ``per_row`` over the rows of each ordered pair (model_a, model_b)."""
+        return np.bincount(self.cell, per_row, self.n * self.n).reshape(self.n, self.n)
 
     def _model_vector(self, r: np.ndarray) -> np.ndarray:
         """sum_rows r (e_a - e_b), reduced (n - 1,)."""
-        m1 = self.n - 1
-        return (np.bincount(self.ra, r, m1 + 1) - np.bincount(self.rb, r, m1 + 1))[:m1]
+        T = self._table(r)
+        return (T.sum(axis=1) - T.sum(axis=0))[self.keep]
 
     def _laplacian(self, per_row: np.ndarray) -> np.ndarray:
-        m1 = self.n - 1
-        per_pair = np.bincount(self.d.pair_index, per_row, len(self.d.pairs))
-        w = np.tile(per_pair, 4) * self.scatter_sign
-        return np.bincount(self.scatter_pos, w, m1 * m1 + 1)[: m1 * m1].reshape(m1, m1)
+        """sum_rows v (e_a - e_b)(e_a - e_b)^T, reduced (n - 1, n - 1)."""
+        T = self._table(per_row)
+        S = T + T.T  # per unordered pair (a row with a == b, if any, cancels in L as it should)
+        L = np.diag(S.sum(axis=1)) - S
+        return L[np.ix_(self.keep, self.keep)]
 
     def _block(self, v: np.ndarray) -> np.ndarray:
         """The (m, m) matrix sum_rows v_r z_r z_r^T with z_r = [e_a - e_b (reduced); x_r]."""
         m1, K = self.n - 1, self.K
         M = np.empty((m1 + K, m1 + K))
         M[:m1, :m1] = self._laplacian(v)
-        vX = self.d.X * v[:, None]
-        cross = np.column_stack([self._model_vector(vX[:, k]) for k in range(K)]) if K else np.zeros((m1, 0))
+        vXT = self.XT * v  # (K, N), rows contiguous for bincount
+        cross = np.column_stack([self._model_vector(vXT[k]) for k in range(K)]) if K else np.zeros((m1, 0))
         M[:m1, m1:] = cross
         M[m1:, :m1] = cross.T
-        M[m1:, m1:] = self.d.X.T @ vX
+        M[m1:, m1:] = vXT @ self.XT.T
         return M
 
-    def grad_hess(self, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = expit(self.eta(x))
+    def grad_hess(self, x: np.ndarray, w: np.ndarray, eta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and Hessian at ``x`` (``eta``: the linear predictor at x, if already known)."""
+        p = expit(self.eta(x) if eta is None else eta)
         r = w * (self.d.y - p)
         h = w * p * (1 - p)
         m1 = self.n - 1
-        g = np.concatenate([self._model_vector(r), self.d.X.T @ r])
+        g = np.concatenate([self._model_vector(r), self.XT @ r])
         H = -self._block(h)
         theta, beta = self.split(x)
         g[:m1] -= self.prior * theta[self.keep]
@@ -212,16 +227,16 @@ class _ContextualProblem:
         H[np.arange(m1, m1 + self.K), np.arange(m1, m1 + self.K)] -= self.coef_prior
         return g, H
 
-    def meat(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        p = expit(self.eta(x))
+    def meat(self, x: np.ndarray, w: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:
+        p = expit(self.eta(x) if eta is None else eta)
         return self._block((w * (self.d.y - p)) ** 2)
 
 
 def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: int = MAX_ITER):
     x = x0.copy()
-    ll = prob.loglik(x, w)
+    ll, eta = prob.loglik_eta(x, w)
     for it in range(1, max_iter + 1):
-        g, H = prob.grad_hess(x, w)
+        g, H = prob.grad_hess(x, w, eta)
         if it == 1:
             ev = np.linalg.eigvalsh(-H)
             if ev[0] <= 1e-10 * ev[-1]:
@@ -240,14 +255,14 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: i
         t = 1.0
         for _ in range(60):
             new = x + t * step
-            new_ll = prob.loglik(new, w)
+            new_ll, new_eta = prob.loglik_eta(new, w)
             if new_ll >= ll - 1e-12 * abs(ll):
                 break
             t /= 2
-        x, ll = new, new_ll
+        x, ll, eta = new, new_ll, new_eta
         if np.abs(t * step).max() < STEP_TOL:
-            g, H = prob.grad_hess(x, w)
-            return x, ll, H, it
+            g, H = prob.grad_hess(x, w, eta)
+            return x, ll, H, it, eta
     raise ConvergenceError(f"the contextual Bradley-Terry fit did not converge in {max_iter} Newton iterations")
 
 
@@ -255,7 +270,7 @@ def _check_rank(data: ContextualData, prior: float) -> None:
     """Raise if a covariate is (numerically) constant or collinear with model identities."""
     if data.X.shape[1] == 0:
         return
-    sd = data.X.std(axis=0)
+    sd = data.XT.std(axis=1)
     flat = np.flatnonzero(sd < 1e-12)
     if flat.size:
         raise DataError(f"covariate {data.names[flat[0]]!r} has no variance", data.source, field=data.names[flat[0]], expected="a covariate that varies across battles")
@@ -293,14 +308,18 @@ def fit_contextual_bt(
         x0 = np.concatenate([np.delete(th, ref), start.beta])
     else:
         x0 = np.zeros(n - 1 + data.X.shape[1])
-    x, ll, H, it = _newton(prob, x0, w)
+    # small (n_models + K)-square solves: one BLAS thread is faster and does not stall when the
+    # other core is busy
+    with threadpool_limits(limits=1, user_api="blas"):
+        x, ll, H, it, eta = _newton(prob, x0, w)
+        meat = prob.meat(x, w, eta)
     theta, beta = prob.split(x)
     return ContextualFit(
         data=data,
         theta=theta - theta.mean(),
         beta=beta.copy(),
         hessian=H,
-        meat=prob.meat(x, w),
+        meat=meat,
         ref=ref,
         loglik=ll,
         n_iter=it,
@@ -327,18 +346,25 @@ def bootstrap_contextual(
     base = d.w()
     children = np.random.SeedSequence(seed).spawn(rounds)
     n_jobs = max(1, n_jobs or os.cpu_count() or 1)
+    # the same Newton fit as fit_contextual_bt(weights=..., start=fit), without what a round does
+    # not use: the covariate check (same covariates every round) and the sandwich meat
+    prob = _ContextualProblem(d, fit.ref, fit.prior, fit.coef_prior)
+    th = fit.theta - fit.theta[fit.ref]
+    x0 = np.concatenate([np.delete(th, fit.ref), fit.beta])
 
     def one(r: int):
         rng = np.random.default_rng(children[r])
         counts = np.bincount(rng.integers(0, N, N), minlength=N)
-        f = fit_contextual_bt(d, prior=fit.prior, coef_prior=fit.coef_prior, ref=fit.ref, weights=base * counts, start=fit)
+        x = _newton(prob, x0, base * counts)[0]
+        theta, beta = prob.split(x)
         if progress:
             progress(1)
-        return f.theta, f.beta
+        return theta - theta.mean(), beta.copy()
 
-    if n_jobs == 1:
-        res = [one(r) for r in range(rounds)]
-    else:
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
-            res = list(pool.map(one, range(rounds)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n_jobs == 1:
+            res = [one(r) for r in range(rounds)]
+        else:
+            with ThreadPoolExecutor(n_jobs) as pool:
+                res = list(pool.map(one, range(rounds)))
     return np.vstack([r[0] for r in res]), np.vstack([r[1] for r in res])
