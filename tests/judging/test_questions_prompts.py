@@ -13,7 +13,7 @@ from openarena.errors import DataError, SourceUnavailable
 from openarena.judging import questions as qmod
 from openarena.judging.prompts import get_prompt, list_prompts
 from openarena.judging.questions import NEED_REF_CATS, load_questions
-from openarena.judging.store import JsonlLog, read_jsonl
+from openarena.judging.store import JsonlLog, jsonl_files, read_jsonl
 from tests.conftest import DATA, shared_file
 
 
@@ -152,3 +152,13 @@ def test_jsonl_log_survives_a_torn_write(tmp_path: Path) -> None:
     with pytest.raises(DataError) as e:
         JsonlLog(path, key=lambda r: r["k"])
     assert e.value.row == 1
+
+
+def test_jsonl_files_expands_folders(tmp_path: Path) -> None:
+    for name in ("b/2.jsonl", "b/deep/1.jsonl", "b/notes.txt", "a.jsonl"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("", encoding="utf-8")
+    single = tmp_path / "a.jsonl"
+    assert jsonl_files(single) == [single]
+    assert jsonl_files([str(tmp_path / "b"), single]) == [tmp_path / "b/2.jsonl", tmp_path / "b/deep/1.jsonl", single]
+    assert jsonl_files(tmp_path / "missing.jsonl") == [tmp_path / "missing.jsonl"]

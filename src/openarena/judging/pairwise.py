@@ -37,7 +37,7 @@ from openarena.judging.judge import JudgeOutcome, JudgeSettings, run_judgments
 from openarena.judging.parse import LABELS, Parsed, label_outcome, normalize_label, parse_verdict, swap_label
 from openarena.judging.prompts import JudgePrompt, get_prompt
 from openarena.judging.questions import Question
-from openarena.judging.store import JsonlLog, read_jsonl
+from openarena.judging.store import JsonlLog, jsonl_files, read_jsonl
 
 __all__ = [
     "PairwiseFailure",
@@ -244,13 +244,8 @@ def load_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     or None, status, judge {model, ...}).
     Raises: DataError for a malformed record, or an arena-hard file without ``baseline``.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files += sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
     out: list[dict[str, Any]] = []
-    for f in files:
+    for f in jsonl_files(paths):
         for i, rec in enumerate(read_jsonl(f, tolerate_torn_tail=True)):
             if "games" in rec:
                 if baseline is None:

@@ -33,7 +33,7 @@ from openarena.judging.judge import JudgeOutcome, JudgeSettings, run_judgments
 from openarena.judging.parse import Parsed, parse_rating
 from openarena.judging.prompts import JudgePrompt, get_prompt
 from openarena.judging.questions import NEED_REF_CATS, Question
-from openarena.judging.store import JsonlLog, read_jsonl
+from openarena.judging.store import JsonlLog, jsonl_files, read_jsonl
 
 __all__ = [
     "DEFAULT_PROMPTS",
@@ -220,30 +220,27 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
     recorded), judge.
     Raises: DataError for a record without model, question id, turn or score.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
     out: list[dict[str, Any]] = []
-    for p in map(Path, paths):
-        for f in (sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]):
-            for i, rec in enumerate(read_jsonl(f, tolerate_torn_tail=True)):
-                for key in ("model", "turn", "score"):
-                    if key not in rec:
-                        raise DataError(f"not a single-grading record (no {key!r})", str(f), i, key, "MT-Bench judgment records")
-                uid = rec.get("uid", rec.get("question_id"))
-                if uid is None:
-                    raise DataError("no question id", str(f), i, "question_id", "uid or question_id")
-                score = rec["score"]
-                if score is not None:
-                    try:
-                        score = float(score)
-                    except (TypeError, ValueError):
-                        raise DataError(f"score {score!r} is not a number", str(f), i, "score", "a number or null") from None
-                if score is not None and score < 0:  # FastChat's -1 = no rating found
-                    score = None
-                status = rec.get("status", "ok" if score is not None else "missing")
-                j = rec.get("judge")
-                judge = dict(j) if isinstance(j, Mapping) else (
-                    {"model": str(j[0]), "prompt": str(j[1]) if len(j) > 1 else None} if isinstance(j, (list, tuple)) and j
-                    else {"model": str(j or "")})
-                out.append({**rec, "uid": str(uid), "turn": int(rec["turn"]), "score": score, "status": status, "judge": judge})
+    for f in jsonl_files(paths):
+        for i, rec in enumerate(read_jsonl(f, tolerate_torn_tail=True)):
+            for key in ("model", "turn", "score"):
+                if key not in rec:
+                    raise DataError(f"not a single-grading record (no {key!r})", str(f), i, key, "MT-Bench judgment records")
+            uid = rec.get("uid", rec.get("question_id"))
+            if uid is None:
+                raise DataError("no question id", str(f), i, "question_id", "uid or question_id")
+            score = rec["score"]
+            if score is not None:
+                try:
+                    score = float(score)
+                except (TypeError, ValueError):
+                    raise DataError(f"score {score!r} is not a number", str(f), i, "score", "a number or null") from None
+            if score is not None and score < 0:  # FastChat's -1 = no rating found
+                score = None
+            status = rec.get("status", "ok" if score is not None else "missing")
+            j = rec.get("judge")
+            judge = dict(j) if isinstance(j, Mapping) else (
+                {"model": str(j[0]), "prompt": str(j[1]) if len(j) > 1 else None} if isinstance(j, (list, tuple)) and j
+                else {"model": str(j or "")})
+            out.append({**rec, "uid": str(uid), "turn": int(rec["turn"]), "score": score, "status": status, "judge": judge})
     return out

@@ -21,7 +21,22 @@ from typing import Any
 
 from openarena.errors import DataError
 
-__all__ = ["JsonlLog", "read_jsonl"]
+__all__ = ["JsonlLog", "jsonl_files", "read_jsonl"]
+
+
+def jsonl_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The files named by ``paths``: a folder stands for its ``*.jsonl`` files at any depth
+    (sorted), anything else for itself (not checked: reading a missing file raises).
+
+    Parameters: paths, one path or several (files or folders).
+    Returns: list of Path, in the order given.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(p.rglob("*.jsonl")) if p.is_dir() else [p]
+    return files
 
 
 def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn_tail: bool = False) -> list[dict[str, Any]]:
