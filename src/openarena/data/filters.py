@@ -130,6 +130,19 @@ def _column(table: BattleTable, name: str, column: str, lenient: bool) -> pd.Ser
     )
 
 
+def _refuse_missing(table: BattleTable, missing: np.ndarray, column: str, what: str, expected: str) -> None:
+    """Raise DataError at the first row with a missing value of ``column`` (non-lenient filters)."""
+    if missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"{what} ({int(missing.sum())} row(s) like this)",
+            table.source,
+            row=row_of(table.frame, pos),
+            field=column,
+            expected=f"{expected} (or lenient=True to drop such rows)",
+        )
+
+
 def _flag_filter(table: Data, name: str, column: str, what: str, lenient: bool) -> BattleTable:
     _row_only(table, name, column)
     col = _column(table, name, column, lenient)
@@ -137,15 +150,8 @@ def _flag_filter(table: Data, name: str, column: str, what: str, lenient: bool) 
         return table.with_frame(table.frame, FilterStep(name, 0.0, float(len(table)), f"skipped: no '{column}' column (lenient)"))
     values = col.astype("boolean")
     missing = values.isna().to_numpy()
-    if missing.any() and not lenient:
-        pos = int(np.flatnonzero(missing)[0])
-        raise DataError(
-            f"missing {column} value ({int(missing.sum())} row(s) like this)",
-            table.source,
-            row=row_of(table.frame, pos),
-            field=column,
-            expected="true or false (or lenient=True to drop such rows)",
-        )
+    if not lenient:
+        _refuse_missing(table, missing, column, f"missing {column} value", "true or false")
     keep = values.fillna(False).to_numpy(dtype=bool)
     detail = f"kept {what}"
     if missing.any():
@@ -222,15 +228,8 @@ def filter_dates(data: Data, since=None, until=None, *, lenient: bool = False) -
         return data.with_frame(data.frame, FilterStep("dates", 0.0, float(len(data)), "skipped: no 'tstamp' column (lenient)"))
     t = to_unix_seconds(col, data.source, "tstamp").to_numpy(dtype=np.float64)
     missing = np.isnan(t)
-    if missing.any() and not lenient:
-        pos = int(np.flatnonzero(missing)[0])
-        raise DataError(
-            f"missing tstamp ({int(missing.sum())} row(s) like this)",
-            data.source,
-            row=row_of(data.frame, pos),
-            field="tstamp",
-            expected="Unix seconds (or lenient=True to drop such rows)",
-        )
+    if not lenient:
+        _refuse_missing(data, missing, "tstamp", "missing tstamp", "Unix seconds")
     keep = ~missing
     parts = []
     if lo is not None:
