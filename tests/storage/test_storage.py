@@ -253,3 +253,70 @@ def test_vote_writer_group_commit(db):
         writer.stop()
     with db.read() as conn:
         assert conn.execute(text("select count(*), count(distinct battle_id) from votes")).one() == (21, 21)
+
+
+def test_vote_writer_batch_decides_each_vote_alone(db):
+    """One batch (one transaction, four statements) with every kind of vote in it: each caller
+    gets its own answer, a second vote on a battle in the same batch is refused, a raising check
+    fails only its caller; a conflicting vote row sends the batch through one savepoint per
+    vote, where only that vote is refused."""
+    import time as _time
+
+    from openarena.storage.battles import VoteWriter, _VoteRequest
+
+    ok1, ok2, dup, leak, boom = (play(db, winner=None) for _ in range(5))
+    unfinished = create_battle(db, mode="anony", model_a="m1", model_b="m2", session_hash="s1")
+
+    def req(bid, winner="model_a", session="s1", check=None):
+        return _VoteRequest(bid, session, winner, None, True, None, check, _time.time())
+
+    def explode(b):
+        raise ValueError("check failed")
+
+    writer = VoteWriter(db)  # not started: _commit is called directly with a known batch
+    batch = [
+        (req(ok1), None), (req(dup, "tie"), None), (req(dup, "model_b"), None), (req(ok2, session="intruder"), None),
+        (req(unfinished), None), (req("0" * 32), None), (req(leak, check=lambda b: "leak"), None), (req(boom, check=explode), None),
+        (req(ok2, "model_b"), None),
+    ]
+    res = writer._commit(batch)
+    assert res[0].winner == "model_a" and res[0].counted
+    assert res[1].winner == "tie" and res[2] is None  # the first vote on a battle wins
+    assert res[3] is None and res[4] is None and res[5] is None
+    assert res[6].counted is False and res[6].reason == "leak"
+    assert isinstance(res[7], ValueError)
+    assert res[8].winner == "model_b" and (res[8].model_a, res[8].model_b) == ("m1", "m2")
+    assert get_battle(db, boom).status == "open" and get_battle(db, unfinished).status == "open"
+    with db.read() as conn:
+        got = dict(conn.execute(text("select battle_id, winner from votes")).all())
+    assert got == {ok1: "model_a", dup: "tie", leak: "model_a", ok2: "model_b"}
+
+    # an open battle that already has a vote row (never made by this code): the batch insert
+    # fails, the batch is redone vote by vote and only that vote is refused
+    a, b = play(db, winner=None), play(db, winner=None)
+    with db.write() as conn:
+        conn.execute(text("insert into votes (battle_id, winner, tstamp, judge, counted) values (:b, 'tie', 0, 's1', :t)"), {"b": b, "t": True})
+    res = writer._commit([(req(a), None), (req(b), None)])
+    assert res[0].winner == "model_a" and res[1] is None
+    assert get_battle(db, a).status == "voted" and get_battle(db, b).status == "open"
+
+
+def test_vote_writer_async_futures_settle_per_batch(db):
+    import asyncio
+
+    from openarena.storage.battles import VoteWriter, record_vote_async
+
+    bids = [play(db, winner=None) for _ in range(30)]
+    writer = VoteWriter(db).start()
+
+    async def main():
+        outs = await asyncio.gather(*[record_vote_async(db, writer, bid, "s1", "tie") for bid in bids], return_exceptions=True)
+        again = await asyncio.gather(record_vote_async(db, writer, bids[0], "s1", "model_a"), return_exceptions=True)
+        return outs, again
+
+    try:
+        outs, again = asyncio.run(main())
+    finally:
+        writer.stop()
+    assert [o.winner for o in outs] == ["tie"] * 30
+    assert isinstance(again[0], VoteRefused) and again[0].code == "already_voted"
