@@ -9,7 +9,8 @@ One module per concept:
   resumable on-disk log, tokens and cost), and reading answer files;
 - :mod:`~openarena.judging.prompts`: judge prompt templates as files (Arena-Hard, MT-Bench);
 - :mod:`~openarena.judging.parse`: verdict and rating parsers that never guess;
-- :mod:`~openarena.judging.judge`: the judge settings, one call with one retry, provenance;
+- :mod:`~openarena.judging.judge`: the judge settings, one call with one retry, provenance, and
+  the batch runner shared by pairwise judging and single grading;
 - :mod:`~openarena.judging.pairwise`: judging against a baseline in both orders, battles;
 - :mod:`~openarena.judging.single`: MT-Bench single-answer grading;
 - :mod:`~openarena.judging.report`: leaderboards (Bradley-Terry via the ratings engine, win rate
