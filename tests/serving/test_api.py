@@ -270,6 +270,36 @@ def test_leaderboard_after_votes_and_cli(arena, tmp_path, monkeypatch):
     assert res.exit_code == 2
 
 
+def test_leaderboard_is_computed_in_a_child_process(arena):
+    """The recomputation (seconds of GIL-holding work on a large arena) runs in a niced child
+    process, not in a thread of the server; a child that died is replaced; stop() ends it."""
+    import os
+
+    cache = arena.state.leaderboard
+    assert cache.process
+    with arena.client() as c:
+        h = open_session(c)
+        for i in range(4):
+            play(c, h, f"prompt {i}", winner=["model_a", "model_b"][i % 2])
+    snap = cache.refresh()
+    child = cache._child
+    assert snap.n_votes == 4 and ("full", False) in snap.boards and snap.boards[("full", False)].rows
+    assert child is not None and child.alive() and child._proc.pid != os.getpid()
+    assert os.getpriority(os.PRIO_PROCESS, child._proc.pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 10 or os.getpriority(os.PRIO_PROCESS, child._proc.pid) == 19
+    assert sum(arena.state.sampler.votes.values()) == 8
+    child._proc.kill()
+    child._proc.join()
+    snap = cache.refresh()
+    assert snap.error is None and snap.n_votes == 4 and cache._child is not child and cache._child.alive()
+    from openarena.serving.leaderboard_cache import LeaderboardCache
+
+    here = LeaderboardCache(arena.state.db, arena.state.registry, process=False).refresh()  # same boards in a thread
+    assert here.boards[("full", False)].rows == snap.boards[("full", False)].rows and here.n_votes == 4
+    last = cache._child
+    cache.stop()
+    assert not last.alive() and cache._child is None
+
+
 def test_pages_render_with_security_headers(arena):
     with arena.client() as c:
         for path in ("/", "/side-by-side", "/direct", "/leaderboard", "/about"):

@@ -87,15 +87,10 @@ class SecurityHeaders:
 
 
 def _on_refresh(sampler: PairSampler):
-    def update(snap, table) -> None:
-        if table is None:
+    def update(snap, pairs) -> None:
+        if pairs is None:
             sampler.update(votes={})
             return
-        f = table.frame
-        pairs: dict[frozenset[str], float] = {}
-        for a, b in zip(f["model_a"], f["model_b"]):
-            k = frozenset((a, b))
-            pairs[k] = pairs.get(k, 0.0) + 1.0
         board = snap.boards.get(("full", False))
         ratings = {r["model"]: r["rating"] for r in board.rows} if board else {}
         sampler.update(votes=snap.votes_per_model, pair_votes=pairs, ratings=ratings)
@@ -116,7 +111,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     sampler = PairSampler(anon, settings.sampling_config())
     cache = LeaderboardCache(
         db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
-        reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler),
+        reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler), process=settings.leaderboard_process,
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,

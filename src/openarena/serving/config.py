@@ -38,6 +38,9 @@ class ServeSettings:
         leaderboard_interval_s: seconds between two leaderboard recomputations.
         leaderboard_min_refresh_s: an on-demand refresh is ignored within this many seconds of
             the last one.
+        leaderboard_process: recompute in a child process at a lower priority (default), so
+            the seconds of GIL-holding work do not stall the requests; False: in a thread of
+            the server (see :mod:`openarena.serving.leaderboard_cache`).
         reference_leaderboard: optional leaderboard JSON (``openarena leaderboard --out-dir``)
             of public votes, shown beside the arena's own.
         moderation_url / moderation_key_env: optional OpenAI-compatible moderation endpoint.
@@ -64,6 +67,7 @@ class ServeSettings:
     explore: float = 0.2
     leaderboard_interval_s: float = 300.0
     leaderboard_min_refresh_s: float = 10.0
+    leaderboard_process: bool = True
     reference_leaderboard: str | None = None
     moderation_url: str | None = None
     moderation_key_env: str | None = None

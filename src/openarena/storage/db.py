@@ -167,7 +167,7 @@ class Database:
     Attributes: url (SQLAlchemy URL string), engine, backend ('sqlite' or 'postgresql').
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, checkpoints: bool = True) -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=False)
         self.backend = engine.url.get_backend_name()
@@ -176,7 +176,7 @@ class Database:
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
         self._checkpointer: threading.Thread | None = None
         self._closed = threading.Event()
-        if self.backend == "sqlite":
+        if self.backend == "sqlite" and checkpoints:
             self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
             self._checkpointer.start()
 
@@ -191,12 +191,14 @@ class Database:
                 pass
 
     @classmethod
-    def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True) -> "Database":
+    def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True, checkpoints: bool = True) -> "Database":
         """Connect to the database of :func:`database_url` and (by default) migrate it.
+        ``checkpoints=False``: no background checkpoint thread (a reader process; the server's
+        own Database checkpoints).
 
         Raises: StorageError (bad URL, unreachable server, missing driver).
         """
-        db = cls(_engine(database_url(url, data_dir), pool=pool))
+        db = cls(_engine(database_url(url, data_dir), pool=pool), checkpoints=checkpoints)
         if run_migrations:
             migrate(db.engine)
         else:
