@@ -51,8 +51,10 @@ __all__ = [
 # CSRF
 
 
+@lru_cache(maxsize=8192)
 def csrf_token(secret: bytes, session_id: str) -> str:
-    """The session's CSRF token: hex HMAC-SHA256(secret, 'csrf:' + session_id)."""
+    """The session's CSRF token: hex HMAC-SHA256(secret, 'csrf:' + session_id). Cached (a pure
+    function; every API call of a session checks it)."""
     return hmac.new(secret, f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 

@@ -13,6 +13,7 @@ came over https (or ``cookie_secure`` forces it), 30 days.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,8 +29,10 @@ COOKIE = "oa_session"
 MAX_AGE_S = 30 * 24 * 3600
 
 
+@functools.lru_cache(maxsize=8192)
 def voter_hash(secret: bytes, session_id: str) -> str:
-    """The published voter id: first 32 hex digits of HMAC-SHA256(secret, 'voter:' + id)."""
+    """The published voter id: first 32 hex digits of HMAC-SHA256(secret, 'voter:' + id).
+    Cached (a pure function; every API call of a session asks for it)."""
     return hmac.new(secret, f"voter:{session_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -42,17 +45,22 @@ class SessionManager:
 
     def __post_init__(self) -> None:
         self._signer = URLSafeSerializer(self.secret, salt="openarena-session")
+        # the signature check of a cookie already seen is not redone on every API call
+        self._session_of = functools.lru_cache(maxsize=8192)(self._verify)
+
+    def _verify(self, raw: str) -> str | None:
+        try:
+            sid = self._signer.loads(raw)
+        except BadSignature:
+            return None
+        return sid if isinstance(sid, str) and len(sid) == 32 else None
 
     def read(self, request: Request) -> str | None:
         """The session id of a valid cookie, else None (absent, forged or from another key)."""
         raw = request.cookies.get(COOKIE)
         if not raw:
             return None
-        try:
-            sid = self._signer.loads(raw)
-        except BadSignature:
-            return None
-        return sid if isinstance(sid, str) and len(sid) == 32 else None
+        return self._session_of(raw)
 
     def ensure(self, request: Request) -> tuple[str, bool]:
         """(session id, created?): the cookie's session or a new random one."""

@@ -182,7 +182,7 @@ async def battle_vote(request: Request, battle_id: str):
     for attempt in range(3):
         try:
             res = await record_vote_async(st.db, st.vote_writer, battle_id, judge, winner, check=_leak_check(st))
-            return _vote_payload(res, winner)
+            return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
         except VoteRefused as e:
             if e.code == "busy" and attempt < 2:  # the stream's final save may still be landing
                 await asyncio.sleep(0.2)
