@@ -23,7 +23,9 @@ class DataError(OpenArenaError):
     data row for CSV/Parquet), or None when the problem is not in one row; field, the column or
     key; expected, what would have been accepted.
 
-    ``str(err)`` is one line: ``<source>: row <r>, field '<f>': <message> (expected <expected>)``.
+    ``str(err)`` is one line for people, who count from 1:
+    ``<source>: row <row + 1>, field '<f>': <message> (expected <expected>)``, where row 1 is
+    the first record (the first line of a JSONL file, the first data row under a CSV header).
     """
 
     message: str
@@ -41,7 +43,7 @@ class DataError(OpenArenaError):
             where.append(str(self.source))
         loc = []
         if self.row is not None:
-            loc.append(f"row {self.row}")
+            loc.append(f"row {self.row + 1}")
         if self.field is not None:
             loc.append(f"field '{self.field}'")
         head = ": ".join(x for x in [" ".join(where), ", ".join(loc)] if x)

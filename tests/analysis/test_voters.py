@@ -73,3 +73,11 @@ def test_missing_judge_column_is_a_data_error():
     bare = BattleTable(battles.frame.drop(columns="judge"), source="votes.csv")
     with pytest.raises(DataError, match="votes.csv.*judge"):
         detect_anomalous_voters(bare)
+
+
+@pytest.mark.parametrize("kw", [{"looks": ()}, {"looks": (0, 5)}, {"alpha": 2.0}, {"alpha": 0.0}])
+def test_invalid_looks_and_alpha_are_refused(kw):
+    from openarena.errors import OpenArenaError
+
+    with pytest.raises(OpenArenaError):
+        detect_anomalous_voters(arena_with_voters(n_honest=5, adversaries=()), **kw)

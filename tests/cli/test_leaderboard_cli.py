@@ -75,8 +75,8 @@ def test_style_control_from_conversations(tmp_path):
 @pytest.mark.parametrize(
     "content,needle",
     [
-        ("model_a,model_b,winner\na,b,model_a\na,b,draw\n", "row 1, field 'winner': unknown winner label 'draw'"),
-        ("model_a,model_b,winner\na,a,model_a\n", "row 0, field 'model_b': model 'a' battles itself"),
+        ("model_a,model_b,winner\na,b,model_a\na,b,draw\n", "row 2, field 'winner': unknown winner label 'draw'"),
+        ("model_a,model_b,winner\na,a,model_a\n", "row 1, field 'model_b': model 'a' battles itself"),
         ("model_a,winner\na,model_a\n", "field 'model_b'"),
         ("", "empty"),
     ],
@@ -110,3 +110,37 @@ def test_missing_file_exit_2(tmp_path):
     r = run("leaderboard", tmp_path / "nope.json")
     assert r.exit_code == 2
     assert "nope.json" in r.stderr
+
+
+def test_non_finite_anchor_and_negative_seed_are_refused():
+    src = shared_file(TEN_K)
+    r = run("leaderboard", src, "-q", "--anchor", "mixtral-8x7b-instruct-v0.1=nan")
+    assert r.exit_code == 2 and "not a finite number" in r.stderr
+    r = run("leaderboard", src, "-q", "--ci", "bootstrap", "--seed", "-1")
+    assert r.exit_code == 2
+
+
+def test_unwritable_output_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("leaderboard", shared_file(TEN_K), "-q", "--out-dir", blocker / "sub")
+    assert r.exit_code == 2 and r.stderr.startswith("error:") and "Traceback" not in r.output
+
+
+def test_topic_boards_as_one_long_csv(tmp_path):
+    out = tmp_path / "by.csv"
+    r = run("leaderboard", shared_file(TEN_K), "--by", "broad_category", "--format", "csv", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(out)
+    assert t.columns[0] == "category" and set(t["category"]) >= {"full", "Math Puzzles"}
+    assert t.groupby("category").size()["full"] == 55
+
+
+def test_model_keys_are_trimmed_and_millisecond_times_read(tmp_path):
+    f = tmp_path / "votes.csv"
+    # two votes on 2024-06-01 and one on 2024-06-10, times in milliseconds
+    f.write_text("model_a,model_b,winner,tstamp\n m5,m6,model_a,1717200000000\nm5 ,m6,model_b,1717200001000\nm5,m6,tie,1717977600000\n")
+    r = run("leaderboard", f, "--format", "csv", "--since", "2024-06-05", "-q", "--ci", "none")
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(__import__("io").StringIO(r.stdout))
+    assert sorted(t["model"]) == ["m5", "m6"] and t["num_battles"].tolist() == [1, 1]

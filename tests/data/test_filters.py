@@ -185,7 +185,7 @@ def test_missing_values_strict_and_lenient(tmp_path, records):
     t = read_battles(p)
     with pytest.raises(DataError) as info:
         filter_anony(t)
-    assert (info.value.row, info.value.field) == (2, "anony") and "holes.json: row 2" in str(info.value)
+    assert (info.value.row, info.value.field) == (2, "anony") and "holes.json: row 3" in str(info.value)
     out = filter_anony(t, lenient=True)
     assert len(out) == 3 - sum(not r.get("anony", True) for r in recs[:2] + recs[3:])
     assert "1 row(s) without a value removed" in out.steps[-1].detail

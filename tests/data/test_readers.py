@@ -46,7 +46,7 @@ def expect_error(source, *, row=None, field=None, words=(), **kw) -> DataError:
     assert Path(str(source)).name in text, text
     assert err.row == row, text
     if row is not None:
-        assert f"row {row}" in text, text
+        assert f"row {row + 1}" in text, text  # messages count rows from 1; err.row from 0
     assert err.field == field, text
     if field is not None:
         assert f"field '{field}'" in text, text
@@ -297,7 +297,7 @@ def test_hub_errors_name_the_file(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: str(bad))
     with pytest.raises(DataError) as info:
         read_battles("hf://datasets/owner/name/bad.csv")
-    assert str(info.value).startswith("hf://datasets/owner/name/bad.csv: row 1, field 'winner'")
+    assert str(info.value).startswith("hf://datasets/owner/name/bad.csv: row 2, field 'winner'")
 
 
 def test_unreachable_hub_is_source_unavailable(monkeypatch):

@@ -128,3 +128,11 @@ def test_export_errors(tmp_path) -> None:
     res = export_release(t, tmp_path, salt=SALT)  # no conversations: columns written as nulls
     row = pq.read_table(res.parquet).to_pylist()[0]
     assert row["conversation_a"] is None and row["judge_hash"] is None and row["winner"] == "tie"
+
+
+@pytest.mark.parametrize("name", ["../../evil", "", ".hidden", "a/b"])
+def test_release_name_must_be_a_plain_file_name(tmp_path, name) -> None:
+    t = BattleTable(pd.DataFrame({"model_a": ["a"], "model_b": ["b"], "winner": ["tie"]}))
+    with pytest.raises(DataError, match="plain file name"):
+        export_release(t, tmp_path / "out", salt=SALT, name=name)
+    assert not (tmp_path / "evil.parquet").exists() and not any(tmp_path.rglob("*.parquet"))

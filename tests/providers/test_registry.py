@@ -99,7 +99,7 @@ def test_field_errors_name_file_model_field(tmp_path: Path, entry: str, field: s
     err = load_error(tmp_path, text)
     assert err.row == 1 and err.field == field
     msg = str(err)
-    assert "row 1" in msg and f"field '{field}'" in msg and "bad-model" in msg
+    assert "row 2" in msg and f"field '{field}'" in msg and "bad-model" in msg
     for w in words:
         assert w in msg, msg
     assert "abc123secret" not in msg  # a key pasted by mistake is never echoed

@@ -136,7 +136,9 @@ def build_leaderboard(
     if ci not in CI_METHODS:
         raise OpenArenaError(f"unknown interval method {ci!r}; expected one of {', '.join(CI_METHODS)}")
     if not 0 < level < 1:
-        raise OpenArenaError(f"interval level {level} must be between 0 and 1")
+        raise OpenArenaError(f"interval level {level} must be between 0 and 1 (e.g. 0.95)")
+    if not (np.isfinite(prior) and prior >= 0) or not (np.isfinite(coef_prior) and coef_prior >= 0):
+        raise OpenArenaError(f"--prior {prior} / coef_prior {coef_prior}: a prior must be a finite number >= 0")
     counts = as_pair_counts(data)
     if drop_unrated and prior == 0:
         unrated = unrated_models(counts)

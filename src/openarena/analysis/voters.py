@@ -29,7 +29,7 @@ import pandas as pd
 
 from openarena.data.battles import BattleTable, FilterStep
 from openarena.data.schema import OUTCOME_SCORE, factorize_models
-from openarena.errors import DataError
+from openarena.errors import DataError, OpenArenaError
 
 DEFAULT_LOOKS = (5, 10, 20, 50, 100)
 
@@ -108,6 +108,10 @@ def detect_anomalous_voters(
     Raises: DataError without a judge column.
     """
     looks = tuple(sorted(set(int(j) for j in looks)))
+    if not looks or looks[0] < 1:
+        raise OpenArenaError(f"looks {looks}: expected at least one positive number of votes")
+    if not 0 < alpha < 1:
+        raise OpenArenaError(f"alpha {alpha}: expected a level between 0 and 1")
     min_votes = looks[0] if min_votes is None else min_votes
     p = vote_pvalues(battles, seed)
     frame = battles.frame

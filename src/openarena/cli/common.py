@@ -26,11 +26,19 @@ def fail(message: str) -> "typer.Exit":
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn OpenArenaError (bad input, unreachable source, no MLE) into one line + exit 2."""
+    """Turn OpenArenaError (bad input, unreachable source, no MLE) and OSError on a named path
+    (cannot read or write a file) into one line + exit 2."""
     try:
         yield
     except OpenArenaError as err:
         raise fail(str(err).replace("\n", " ")) from None
+    except OSError as err:
+        # a path that cannot be read or written (permissions, missing folder, a file where a
+        # folder is expected): the user's environment, not a bug
+        if err.filename is None:
+            raise
+        what = err.strerror or err.__class__.__name__
+        raise fail(f"{err.filename}: {what}") from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None

@@ -101,7 +101,7 @@ def curate(
 
 def voters(
     source: str = typer.Argument(..., help="Battles with a judge (voter id) column."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Family-wise level per voter."),
+    alpha: float = typer.Option(0.05, "--alpha", min=1e-12, max=0.5, help="Family-wise level per voter (0 < alpha <= 0.5)."),
     looks: str = typer.Option("5,10,20,50,100", "--looks", help="Numbers of votes at which each voter is tested."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Per-voter report (CSV)."),
     shift: bool = typer.Option(True, "--shift/--no-shift", help="Also show how the leaderboard moves without the flagged voters."),
@@ -113,7 +113,9 @@ def voters(
     try:
         look_list = tuple(int(x) for x in looks.split(",") if x.strip())
     except ValueError:
-        raise fail(f"--looks {looks!r}: expected comma-separated vote counts, e.g. 5,10,20") from None
+        look_list = ()
+    if not look_list or min(look_list) < 1:
+        raise fail(f"--looks {looks!r}: expected comma-separated positive vote counts, e.g. 5,10,20")
     with user_errors():
         data = _rows(load_battles(source, quiet=quiet), source, "voter analysis")
         report = detect_anomalous_voters(data, alpha=alpha, looks=look_list)

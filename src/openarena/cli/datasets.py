@@ -13,7 +13,8 @@ def datasets() -> None:
 
     with user_errors():
         t = Table(title="Datasets (use the name as SOURCE)")
-        for col in ("name", "votes", "description", "sources"):
+        t.add_column("name", no_wrap=True, overflow="fold")
+        for col in ("votes", "description", "sources"):
             t.add_column(col)
         for spec in list_datasets():
             t.add_row(spec.name, getattr(spec, "votes", "") and f"{spec.votes:,}", spec.description, ", ".join(s.describe() for s in spec.sources))

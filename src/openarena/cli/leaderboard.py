@@ -188,6 +188,31 @@ def _print_category_summary(boards, quiet: bool) -> None:
     out_console.print(t)
 
 
+def _write_category_table(boards, fmt: "Format", output: Path | None, quiet: bool) -> None:
+    """All shown rows of all categories in one long table (first column ``category``), as CSV,
+    JSON, markdown or HTML, to ``output`` or stdout."""
+    import pandas as pd
+
+    long = pd.concat([b.table.assign(category=name) for name, b in boards.items()], ignore_index=True)
+    long = long[["category"] + [c for c in long.columns if c != "category"]]
+    if fmt in (Format.csv, Format.table):
+        text = long.to_csv(index=False, float_format="%.10g")
+    elif fmt == Format.json:
+        text = long.to_json(orient="records", indent=1)
+    elif fmt == Format.markdown:
+        cols = ["category", "rank_ub", "model", "rating", "rating_q025", "rating_q975", "num_battles"] + (["rank_delta"] if "rank_delta" in long else [])
+        rows = long[cols].fillna("").astype(str)
+        text = "| " + " | ".join(cols) + " |\n|" + "|".join("---" for _ in cols) + "|\n" + "".join("| " + " | ".join(r) + " |\n" for r in rows.itertuples(index=False))
+    else:
+        text = long.to_html(index=False, float_format=lambda v: f"{v:.1f}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        _say(quiet, f"wrote {output} ({len(long)} rows, {len(boards)} categories)")
+    else:
+        typer.echo(text, nl=not text.endswith("\n"))
+
+
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.lower()).strip("_") or "category"
 
@@ -195,8 +220,8 @@ def _slug(name: str) -> str:
 def leaderboard(
     source: str = typer.Argument(..., help="Battle file (clean_battle JSON/JSONL, CSV, Parquet, pair counts JSON), a registry name (see `openarena datasets`), hf://datasets/OWNER/NAME, or `db` / a database URL for the arena's own votes."),
     ci: CI = typer.Option(CI.sandwich, "--ci", help="Confidence intervals: sandwich (robust CLT), bootstrap or none."),
-    rounds: int = typer.Option(100, "--rounds", min=1, help="Bootstrap rounds."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    rounds: int = typer.Option(100, "--rounds", min=1, max=10_000, help="Bootstrap rounds (at most 10,000)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (a non-negative integer)."),
     anchor: Optional[str] = typer.Option(None, "--anchor", help="MODEL=VALUE pins a model's rating (default mixtral-8x7b-instruct-v0.1=1114 when present, else mean=1000)."),
     ties: Ties = typer.Option(Ties.half, "--ties", help="Ties as half wins, or the Rao-Kupper / Davidson tie model."),
     rating: Rating = typer.Option(Rating.bt, "--rating", help="bt (Bradley-Terry MLE) or elo (online Elo, K=4)."),
@@ -253,9 +278,12 @@ def leaderboard(
                 if not isinstance(data, BattleTable):
                     raise fail(f"{source}: --by needs battle rows; this source is aggregated pair counts")
                 boards = column_leaderboards(data, by, min_votes_shown=min_votes_shown or 0, **options)
-            _print_category_summary(boards, quiet)
             for name, why in getattr(boards, "skipped", {}).items():
                 _say(quiet, f"skipped category {name}: {why}")
+            if output is not None or fmt != Format.table:
+                _write_category_table(boards, fmt, output, quiet)
+            else:
+                _print_category_summary(boards, quiet)
             if out_dir is not None:
                 for name, board in boards.items():
                     sub = out_dir / _slug(name)

@@ -283,11 +283,14 @@ def export_release(
             may be released under it).
         scrub: remove personal data from every message (:func:`scrub_pii`).
     Returns: ReleaseResult.
-    Raises: DataError for a short salt or an unwritable out_dir.
+    Raises: DataError for a short salt, a name that is not a plain file name (no '/', no
+    leading dot) or an unwritable out_dir.
     Source: the arena-human-preference-100k schema; FastChat conv release scripts
     (dataset_release_scripts) for the hashed-voter convention.
     """
     hash_voter("x", salt)  # validate the salt before any work
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name or ""):
+        raise DataError(f"release name {name!r} is not a plain file name", field="name", expected="letters, digits, '.', '_' or '-', starting with a letter or digit (no folders)")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -60,23 +60,22 @@ def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor
     return Intervals(ratings - half, ratings + half, var, "sandwich", level)
 
 
-def resample_counts(counts: np.ndarray, rounds: int, seed: int | None, first: int = 0, total_rounds: int | None = None) -> np.ndarray:
+def resample_counts(counts: np.ndarray, rounds: int, seed: int | None = None, *, seeds: list[np.random.SeedSequence] | None = None) -> np.ndarray:
     """Bootstrap tables of counts, shape (rounds, n_pairs, 4).
 
     Each round is Multinomial(N, counts / N) with N = round(counts.sum()); round r uses its own
-    generator, child r of numpy's SeedSequence(seed), so a round's table does not depend on
-    how the rounds are split between workers. ``first`` and ``total_rounds`` select rounds
-    first .. first + rounds - 1 of a run of ``total_rounds``.
+    generator, child r of numpy's SeedSequence(seed) (or ``seeds[r]`` when the caller has
+    spawned them), so a round's table does not depend on how rounds are split between workers.
     """
     flat = counts.ravel()
     total = flat.sum()
     N = int(round(total))
     p = flat / total
-    children = np.random.SeedSequence(seed).spawn(total_rounds or rounds)[first : first + rounds]
-    out = np.empty((rounds, flat.size))
+    children = seeds if seeds is not None else np.random.SeedSequence(seed).spawn(rounds)
+    out = np.empty((len(children), flat.size))
     for r, child in enumerate(children):
         out[r] = np.random.default_rng(child).multinomial(N, p)
-    return out.reshape((rounds,) + counts.shape)
+    return out.reshape((len(children),) + counts.shape)
 
 
 def bootstrap_thetas(
@@ -102,9 +101,11 @@ def bootstrap_thetas(
     chunk = chunk or min(50, -(-rounds // (2 * n_jobs)))
     starts = list(range(0, rounds, chunk))
 
+    children = np.random.SeedSequence(seed).spawn(rounds)
+
     def work(s: int):
         size = min(chunk, rounds - s)
-        tables = resample_counts(fit.counts.counts, size, seed, first=s, total_rounds=rounds)
+        tables = resample_counts(fit.counts.counts, size, seeds=children[s : s + size])
         res = fit_bradley_terry_batch(fit, tables)
         if progress:
             progress(size)

@@ -71,6 +71,8 @@ def resolve_anchor(spec: str | Anchor | None, models: tuple[str, ...] | list[str
             raise DataError(f"cannot read anchor {spec!r}", field="--anchor", expected="MODEL=VALUE, e.g. mixtral-8x7b-instruct-v0.1=1114") from None
         if not name:
             raise DataError(f"cannot read anchor {spec!r}", field="--anchor", expected="MODEL=VALUE")
+        if not np.isfinite(val):
+            raise DataError(f"anchor value {value.strip()!r} is not a finite number", field="--anchor", expected="MODEL=VALUE with a finite VALUE, e.g. 1114")
         anchor = Anchor(None if name == "mean" else name, val)
     anchor.contrast(models)  # validates the model
     return anchor

@@ -82,8 +82,9 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
     Steps: one-hot winner columns (55k) -> ``winner``; aliases of :data:`COLUMN_ALIASES`;
     ``dedup_tag.sampled`` -> boolean ``dedup_sampled`` (the dict is kept); winner labels of
-    :data:`WINNER_ALIASES`; then types: model_a/model_b/winner str, battle_id str, tstamp float
-    (Unix seconds; datetimes and ISO strings are converted, naive ones read as UTC), anony and
+    :data:`WINNER_ALIASES`; then types: model_a/model_b/winner str (white space around a model
+    key is removed), battle_id str, tstamp float (Unix seconds; datetimes and ISO strings are
+    converted, naive ones read as UTC, milliseconds and microseconds recognised), anony and
     dedup_sampled nullable boolean, turn nullable Int64. Other columns are kept as they are.
 
     Parameters: frame, n rows whose index holds the source row numbers; source, for messages.
@@ -105,6 +106,12 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     require_columns(frame, source, "columns model_a, model_b, winner (or winner_model_a, winner_model_b, winner_tie)")
     for col in (MODEL_A, MODEL_B, "winner"):
         frame[col] = check_strings(frame[col], source, col)
+    for col in (MODEL_A, MODEL_B):
+        # ' m5' and 'm5' are the same model: surrounding white space is never part of a key
+        s = frame[col]
+        values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.unique(s.dropna())
+        if any(isinstance(v, str) and v != v.strip() for v in values):
+            frame[col] = s.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
     if frame["winner"].isin(list(WINNER_ALIASES)).any():
         frame["winner"] = frame["winner"].replace(WINNER_ALIASES)
     unknown = ~frame["winner"].isin(list(WINNERS)).to_numpy(dtype=bool)
@@ -252,7 +259,7 @@ def to_unix_seconds(s: pd.Series, source: str, field: str) -> pd.Series:
     if ptypes.is_bool_dtype(s.dtype):
         raise DataError("a boolean column is not a time", source, row=row_of(s, 0), field=field, expected="Unix seconds or an ISO date/time")
     if ptypes.is_numeric_dtype(s.dtype):
-        return s.astype("float64")
+        return _epoch_unit(s.astype("float64"))
     if ptypes.is_datetime64_any_dtype(s.dtype):
         return _datetimes_to_seconds(s)
     num = pd.to_numeric(s, errors="coerce")
@@ -278,7 +285,16 @@ def to_unix_seconds(s: pd.Series, source: str, field: str) -> pd.Series:
             )
         num = num.astype("float64")
         num[rest] = _datetimes_to_seconds(parsed)
-    return num.astype("float64")
+    return _epoch_unit(num.astype("float64"))
+
+
+def _epoch_unit(x: pd.Series) -> pd.Series:
+    """Unix times given in milliseconds or microseconds (as JavaScript and some exports write
+    them) back to seconds: a median above 1e11 s (year 5138) is read as ms, above 1e14 as µs."""
+    med = x.abs().median()
+    if not np.isfinite(med) or med < 1e11:
+        return x
+    return x / (1e6 if med >= 1e14 else 1e3)
 
 
 def _datetimes_to_seconds(s: pd.Series) -> pd.Series:
