@@ -8,15 +8,37 @@ What it does:
    with four fast models (short answers streamed in 6 chunks) and the arena
    (``openarena serve --no-rate-limits``, its own process group) on 127.0.0.1;
 2. runs ``--voters`` simulated voters for ``--duration`` seconds: each opens the page once
-   (session cookie + CSRF token), then loops: new battle -> one streamed turn -> vote;
+   (session cookie + CSRF token), then loops: new battle -> one streamed turn -> vote (httpx,
+   in this process);
 3. at half time SIGKILLs the whole server (every worker) and restarts it; voters retry with
    their cookies (the secret key is kept in the data folder) until it answers again;
 4. the vote endpoint alone (the figure the >= 300 votes/s target is about): battles ready for
    a vote are written into the database for each voter's session, then (a) a closed-loop burst,
    every voter voting as fast as it can (the most votes/s), and (b) an open loop, votes sent at
-   ``--vote-rate`` per second (latency at that rate);
+   ``--vote-rate`` per second (latency at that rate). With ``--refresh-every S`` a voter also
+   presses the leaderboard's refresh button every S seconds during (a) and (b), and
+   ``--leaderboard-votes N`` first writes N voted battles, so that each refresh has real work;
 5. checks the database: every vote acknowledged to a voter (HTTP 200) is there with the same
    winner, and no battle has two votes.
+
+The load generator of step 4 (``--vote-client raw``, the default) is a separate process with
+its own event loop and a minimal HTTP/1.1 keep-alive client (two connections per voter, like
+the browser's), so that the client's own CPU does not compete with the server inside one
+Python process: httpx spends about 2 ms of CPU per request, the server about 1.5 ms per vote,
+on a 2-core machine. ``--vote-client httpx`` runs step 4 from this process with the voters'
+httpx clients, as before. In the open loop the latency of a vote is counted from the moment it
+was due to be sent, not from when the client got round to sending it (no coordinated
+omission); "late p99" is how late the client itself was.
+
+During each phase the bench records the CPU the server used per vote and the CPUs used by
+other processes of the machine (it is shared: a run where others use a core or more has
+inflated latencies and says so).
+
+Durability: the vote answer is sent after the commit. By default votes are committed with
+SQLite ``synchronous=FULL`` (WAL fsynced at commit): an acknowledged vote survives SIGKILL of
+the server and a power loss or kernel crash (on a disk that honours fsync). ``OPENARENA_SQLITE_VOTE_SYNCHRONOUS=NORMAL``
+commits without fsync: the vote survives SIGKILL (what this bench checks: the commit is in
+the WAL file, in the OS page cache) but not a power loss. The output names the level used.
 
 Prints battles/s, votes/s, p50/p99 latency per request kind, and lost/duplicated counts.
 Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated.
@@ -26,6 +48,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import multiprocessing
 import os
 import random
 import re
@@ -43,6 +67,7 @@ import httpx
 from openarena.serving.sessions import COOKIE, SessionManager, voter_hash
 from openarena.storage import Database
 from openarena.storage.battles import acquire_turn, create_battle, finish_turn
+from openarena.storage.db import vote_synchronous
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -73,6 +98,161 @@ def wait_http(url: str, timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
+
+
+# -- CPU accounting (Linux /proc) ---------------------------------------------------------------
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its descendants (children of every thread)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / TICK
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            for child in open(f"/proc/{pid}/task/{tid}/children").read().split():
+                total += tree_cpu(int(child))
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total
+
+
+def machine_cpu() -> float:
+    """CPU seconds used by everything on the machine so far (all cores)."""
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / TICK
+
+
+class CpuMeter:
+    """Over one phase: CPU seconds of the server (with its children: workers, leaderboard
+    process), of the load generator (``client_cpu``: this process), and how many CPUs everything
+    else on the machine used on average (``other_cpus``)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        self.server0, self.all0 = tree_cpu(server_pid), machine_cpu()
+
+    def stop(self) -> dict[str, float]:
+        wall, client = time.perf_counter() - self.t0, time.process_time() - self.c0
+        server, allc = tree_cpu(self.server_pid) - self.server0, machine_cpu() - self.all0
+        return {"wall": wall, "server_cpu": server, "client_cpu": client, "other_cpus": max(0.0, allc - server - client) / wall}
+
+
+# -- the vote load generator of step 4 (a separate process) -------------------------------------
+class RawConn:
+    """One HTTP/1.1 keep-alive connection: POST a JSON body, read status and body
+    (Content-Length framed, as the arena's JSON answers are). Reconnects when the server closed it."""
+
+    def __init__(self, port: int, cookie: str, csrf: str) -> None:
+        self.port, self.head = port, (
+            f"host: {HOST}:{port}\r\ncontent-type: application/json\r\ncookie: {COOKIE}={cookie}\r\n"
+            f"x-csrf-token: {csrf}\r\n"
+        ).encode()
+        self.reader = self.writer = None
+        self.busy = False
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        for attempt in (0, 1):
+            try:
+                if self.writer is None:
+                    self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+                self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head + b"content-length: %d\r\n\r\n" % len(body) + body)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                m = re.search(rb"(?i)content-length: *(\d+)", head)
+                data = await self.reader.readexactly(int(m.group(1))) if m else b""
+                if re.search(rb"(?i)connection: *close", head):
+                    self.close()
+                return status, data
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]], burst: list[tuple[int, str, str]],
+                       rate_jobs: list[tuple[int, str, str]], rate: float, refresh_every: float) -> dict:
+    pools = [[RawConn(port, ck, cs), RawConn(port, ck, cs)] for ck, cs in voters]
+    out: dict = {}
+
+    async def vote(v: int, bid: str, winner: str, due: float | None, res: dict) -> None:
+        conn = next((c for c in pools[v] if not c.busy), None) or RawConn(port, *voters[v])
+        conn.busy = True
+        t0 = time.perf_counter()
+        try:
+            status, data = await conn.post(f"/api/battles/{bid}/vote", json.dumps({"winner": winner}).encode())
+        except (OSError, asyncio.IncompleteReadError):
+            res["errors"]["vote: connection"] = res["errors"].get("vote: connection", 0) + 1
+            return
+        finally:
+            conn.busy = False
+        t1 = time.perf_counter()
+        res["lat"].append(t1 - (due if due is not None else t0))
+        if status == 200:
+            res["acked"].append((bid, winner))
+        else:
+            key = f"vote: {status} {json.loads(data).get('code', '') if data[:1] == b'{' else ''}".strip()
+            res["errors"][key] = res["errors"].get(key, 0) + 1
+
+    async def refresher() -> None:
+        conn = RawConn(port, *voters[0])
+        while True:
+            await asyncio.sleep(refresh_every)
+            try:
+                status, data = await conn.post("/leaderboard/refresh", b"{}")
+            except (OSError, asyncio.IncompleteReadError):
+                continue
+            if status == 202 and json.loads(data).get("refreshing"):
+                out["refreshes"] = out.get("refreshes", 0) + 1
+
+    poke = asyncio.create_task(refresher()) if refresh_every > 0 else None
+    # (a) closed loop: every voter votes as fast as it can, one vote after the other
+    res = out["burst"] = {"lat": [], "acked": [], "errors": {}}
+    by_voter: dict[int, list[tuple[str, str]]] = {}
+    for v, bid, w in burst:
+        by_voter.setdefault(v, []).append((bid, w))
+
+    async def vote_all(v: int, items: list[tuple[str, str]]) -> None:
+        for bid, w in items:
+            await vote(v, bid, w, None, res)
+
+    meter = CpuMeter(server_pid)
+    await asyncio.gather(*[vote_all(v, items) for v, items in by_voter.items()])
+    res.update(meter.stop())
+    # (b) open loop: votes due at rate per second, whatever the answers take
+    res = out["rate"] = {"lat": [], "acked": [], "errors": {}, "late": []}
+    meter, t0 = CpuMeter(server_pid), time.perf_counter()
+    pending = []
+    for i, (v, bid, w) in enumerate(rate_jobs):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        res["late"].append(time.perf_counter() - due)
+        pending.append(asyncio.create_task(vote(v, bid, w, due, res)))
+    await asyncio.gather(*pending)
+    res.update(meter.stop())
+    if poke is not None:
+        poke.cancel()
+    for pool in pools:
+        for c in pool:
+            c.close()
+    return out
+
+
+def vote_process(conn, *args) -> None:
+    """Entry point of the load generator process: runs both vote phases, sends the results."""
+    try:
+        conn.send(asyncio.run(_vote_phases(*args)))
+    finally:
+        conn.close()
 
 
 class Stats:
@@ -110,10 +290,11 @@ class Voter:
             except (httpx.HTTPError, AttributeError):
                 await asyncio.sleep(0.2)
 
-    async def _post(self, kind: str, path: str, body: dict, stream: bool = False):
-        """POST with retries while the server is down; returns the response (read) or None."""
+    async def _post(self, kind: str, path: str, body: dict, stream: bool = False, due: float | None = None):
+        """POST with retries while the server is down; returns the response (read) or None.
+        The latency counts from ``due`` when given (open loop), else from the send."""
         for _ in range(200):
-            t0 = time.perf_counter()
+            t0 = time.perf_counter() if due is None else due
             try:
                 r = await self.client.post(path, json=body, headers=self.headers)
                 self.stats.add(kind, time.perf_counter() - t0)
@@ -136,9 +317,9 @@ class Voter:
         self.stats.battles += 1
         return bid
 
-    async def vote(self, bid: str) -> None:
-        winner = self.rng.choice(WINNERS)
-        r = await self._post("vote", f"/api/battles/{bid}/vote", {"winner": winner})
+    async def vote(self, bid: str, winner: str | None = None, due: float | None = None) -> None:
+        winner = winner or self.rng.choice(WINNERS)
+        r = await self._post("vote", f"/api/battles/{bid}/vote", {"winner": winner}, due=due)
         if r is None:
             return
         if r.status_code == 200:
@@ -233,6 +414,24 @@ async def main_async(args) -> int:
             judges[v] = voter_hash(secret, sid)
         conv = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "The answer is forty-two."}]
 
+        def prefill_votes(db: Database, n: int) -> None:
+            """n voted anonymous battles (for the leaderboard refreshes of --refresh-every)."""
+            from sqlalchemy import insert
+
+            from openarena.storage.models import Battle, Vote
+
+            now, rng, models = time.time(), random.Random(1), [f"bench-model-{k}" for k in "abcd"]
+            rows, votes = [], []
+            for i in range(n):
+                a, b = rng.sample(models, 2)
+                bid = f"{i:032x}"
+                rows.append(dict(id=bid, mode="anony", model_a=a, model_b=b, session_hash="bench", status="voted", sampling_policy="fastchat",
+                                 sampling_prob=1 / 6, created_at=now, updated_at=now, turns=1, conversation_a=conv, conversation_b=conv, version=3))
+                votes.append(dict(battle_id=bid, winner=rng.choice(WINNERS), tstamp=now - n + i, judge="bench", counted=True))
+            with db.write() as conn:
+                conn.execute(insert(Battle.__table__), rows)
+                conn.execute(insert(Vote.__table__), votes)
+
         def prepare_in_db(n_per_voter: int) -> list[tuple[Voter, str]]:
             out = []
             for _ in range(n_per_voter):
@@ -243,41 +442,61 @@ async def main_async(args) -> int:
                     out.append((v, bid))
             return out
 
-        # (a) closed loop: every voter votes as fast as it can -> the most votes/s
-        prepared = await asyncio.to_thread(prepare_in_db, args.burst_per_voter)
-        n_before = len(stats.acked)
-        stats.lat["vote"] = []
-        by_voter: dict[Voter, list[str]] = defaultdict(list)
-        for v, bid in prepared:
-            by_voter[v].append(bid)
-
-        async def vote_all(v: Voter, bids: list[str]) -> None:
-            for bid in bids:
-                await v.vote(bid)
-
-        tb = time.perf_counter()
-        await asyncio.gather(*[vote_all(v, b) for v, b in by_voter.items()])
-        burst_s = time.perf_counter() - tb
-        burst_votes = len(stats.acked) - n_before
-        burst_lat = list(stats.lat["vote"])
-
-        # (b) open loop: votes arrive at --vote-rate per second, whatever the answers take
+        if args.leaderboard_votes:
+            await asyncio.to_thread(prefill_votes, db, args.leaderboard_votes)
         n_rate = int(args.vote_rate * args.rate_seconds)
-        prepared = await asyncio.to_thread(prepare_in_db, -(-n_rate // len(voters)))
-        prepared = prepared[:n_rate]
-        n_before = len(stats.acked)
-        stats.lat["vote"] = []
-        tr = time.perf_counter()
-        pending = []
-        for i, (v, bid) in enumerate(prepared):
-            delay = tr + i / args.vote_rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pending.append(asyncio.create_task(v.vote(bid)))
-        await asyncio.gather(*pending)
-        rate_s = time.perf_counter() - tr
-        rate_votes = len(stats.acked) - n_before
-        rate_lat = list(stats.lat["vote"])
+        prepared_burst = await asyncio.to_thread(prepare_in_db, args.burst_per_voter)
+        prepared_rate = (await asyncio.to_thread(prepare_in_db, -(-n_rate // len(voters))))[:n_rate]
+        index = {v: i for i, v in enumerate(voters)}
+        burst_jobs = [(index[v], bid, v.rng.choice(WINNERS)) for v, bid in prepared_burst]
+        rate_jobs = [(index[v], bid, v.rng.choice(WINNERS)) for v, bid in prepared_rate]
+        cookies = [(v.client.cookies.get(COOKIE), v.headers["x-csrf-token"]) for v in voters]
+        if args.vote_client == "raw":
+            ctx = multiprocessing.get_context("spawn")
+            mine, theirs = ctx.Pipe()
+            worker = ctx.Process(target=vote_process, args=(theirs, server.proc.pid, int(server.url.rsplit(":", 1)[1]), cookies, burst_jobs, rate_jobs,
+                                                            args.vote_rate, args.refresh_every))
+            worker.start()
+            theirs.close()
+            result = await asyncio.to_thread(mine.recv)
+            worker.join()
+            phases = {name: result[name] for name in ("burst", "rate")}
+            for r in phases.values():
+                for bid, w in r["acked"]:
+                    if bid in stats.acked:
+                        stats.double_acks += 1
+                    stats.acked[bid] = w
+                for k, n in r["errors"].items():
+                    stats.errors[k] += n
+            refreshes = result.get("refreshes", 0)
+        else:
+            phases, refreshes = {}, 0
+            if args.refresh_every:
+                print("--refresh-every is only done by --vote-client raw", file=sys.stderr)
+            by_voter: dict[Voter, list[tuple[str, str]]] = defaultdict(list)
+            for vi, bid, w in burst_jobs:
+                by_voter[voters[vi]].append((bid, w))
+
+            async def vote_all(v: Voter, items: list[tuple[str, str]]) -> None:
+                for bid, w in items:
+                    await v.vote(bid, w)
+
+            n_before, stats.lat["vote"] = len(stats.acked), []
+            meter = CpuMeter(server.proc.pid)
+            await asyncio.gather(*[vote_all(v, b) for v, b in by_voter.items()])
+            phases["burst"] = {"lat": list(stats.lat["vote"]), "acked": [None] * (len(stats.acked) - n_before), **meter.stop()}
+            n_before, stats.lat["vote"] = len(stats.acked), []
+            meter, tr = CpuMeter(server.proc.pid), time.perf_counter()
+            pending, late = [], []
+            for i, (vi, bid, w) in enumerate(rate_jobs):
+                due = tr + i / args.vote_rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                late.append(time.perf_counter() - due)
+                pending.append(asyncio.create_task(voters[vi].vote(bid, w, due=due)))
+            await asyncio.gather(*pending)
+            phases["rate"] = {"lat": list(stats.lat["vote"]), "acked": [None] * (len(stats.acked) - n_before), "late": late, **meter.stop()}
         db.dispose()
         for v in voters:
             await v.client.aclose()
@@ -301,10 +520,20 @@ async def main_async(args) -> int:
     print(f"arena bench: {args.voters} voters, {args.duration:.0f} s flow, workers={args.workers}, db={db.describe()}")
     if killed_at is not None:
         print(f"server SIGKILLed at t={killed_at:.1f} s (votes acknowledged before: {acked_before}), back at t={restarted_at:.1f} s")
-    print(f"{'phase':<12}{'battles/s':>11}{'votes/s':>10}{'vote p50 ms':>13}{'vote p99 ms':>13}{'votes':>8}")
+    print(f"vote commits: SQLite synchronous={vote_synchronous()} -> " + (
+        "an acknowledged vote survives SIGKILL and a power loss (WAL fsynced at commit)" if vote_synchronous() in ("FULL", "EXTRA")
+        else "an acknowledged vote survives SIGKILL, not a power loss (no fsync at commit)") if db.backend == "sqlite"
+        else "vote commits: PostgreSQL (synchronous commit)")
+    print(f"vote phases: load generator {'a separate process (raw HTTP/1.1 keep-alive)' if args.vote_client == 'raw' else 'httpx in this process'}"
+          + (f"; leaderboard refreshes during them: {refreshes} (on {args.leaderboard_votes} extra votes)" if args.refresh_every else ""))
+    print(f"{'phase':<12}{'battles/s':>11}{'votes/s':>10}{'vote p50 ms':>13}{'vote p99 ms':>13}{'votes':>8}{'late p99':>10}{'server ms/vote':>16}{'client ms/vote':>16}{'other CPUs':>12}")
     print(f"{'flow':<12}{flow_battles / flow_s:>11.1f}{flow_votes / flow_s:>10.1f}{pct(flow_vote_lat, .5):>13.1f}{pct(flow_vote_lat, .99):>13.1f}{flow_votes:>8}")
-    print(f"{'vote burst':<12}{'':>11}{burst_votes / burst_s:>10.1f}{pct(burst_lat, .5):>13.1f}{pct(burst_lat, .99):>13.1f}{burst_votes:>8}")
-    print(f"{'vote @' + format(args.vote_rate, 'g') + '/s':<12}{'':>11}{rate_votes / rate_s:>10.1f}{pct(rate_lat, .5):>13.1f}{pct(rate_lat, .99):>13.1f}{rate_votes:>8}")
+    for name, label in (("burst", "vote burst"), ("rate", "vote @" + format(args.vote_rate, "g") + "/s")):
+        r = phases[name]
+        n = len(r["acked"])
+        late = f"{pct(r['late'], .99):>10.1f}" if "late" in r else f"{'':>10}"
+        print(f"{label:<12}{'':>11}{n / r['wall']:>10.1f}{pct(r['lat'], .5):>13.1f}{pct(r['lat'], .99):>13.1f}{n:>8}{late}"
+              f"{r['server_cpu'] / max(n, 1) * 1000:>16.2f}{r['client_cpu'] / max(n, 1) * 1000:>16.2f}{r['other_cpus']:>12.2f}")
     print(f"{'request':<12}{'p50 ms':>11}{'p99 ms':>10}{'n':>13}")
     for kind in ("create", "turn"):
         xs = stats.lat[kind]
@@ -326,9 +555,15 @@ def main() -> None:
     p.add_argument("--vote-rate", type=float, default=300.0, help="votes per second of the open-loop phase")
     p.add_argument("--rate-seconds", type=float, default=10.0, help="length of the open-loop phase (at most 120)")
     p.add_argument("--no-kill", action="store_true", help="do not SIGKILL the server mid-run")
+    p.add_argument("--vote-client", choices=("raw", "httpx"), default="raw",
+                   help="load generator of the vote phases: raw = a separate process with a minimal HTTP/1.1 client (default); httpx = this process")
+    p.add_argument("--refresh-every", type=float, default=0.0, help="seconds between two leaderboard refresh requests during the vote phases (0: none)")
+    p.add_argument("--leaderboard-votes", type=int, default=0, help="voted battles written before the vote phases, for the leaderboard to work on")
     args = p.parse_args()
-    if not (1 <= args.voters <= 1000 and 1 <= args.duration <= 600 and 0 < args.rate_seconds <= 120 and 0 < args.vote_rate <= 5000):
-        p.error("--voters in 1..1000, --duration in 1..600, --rate-seconds in (0, 120], --vote-rate in (0, 5000]")
+    if not (1 <= args.voters <= 1000 and 1 <= args.duration <= 600 and 0 < args.rate_seconds <= 120 and 0 < args.vote_rate <= 5000
+            and 0 <= args.leaderboard_votes <= 1_000_000 and (args.refresh_every == 0 or args.refresh_every >= 1)):
+        p.error("--voters in 1..1000, --duration in 1..600, --rate-seconds in (0, 120], --vote-rate in (0, 5000], "
+                "--leaderboard-votes in 0..1000000, --refresh-every 0 or >= 1")
     sys.exit(asyncio.run(main_async(args)))
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.pool import NullPool
 
 from openarena.errors import OpenArenaError
 
-__all__ = ["Database", "database_url", "is_database_url", "migrate", "open_database", "redact"]
+__all__ = ["Database", "database_url", "is_database_url", "migrate", "open_database", "redact", "vote_synchronous"]
 
 ENV_URL = "OPENARENA_DATABASE_URL"
 ENV_DATA_DIR = "OPENARENA_DATA_DIR"
@@ -97,6 +97,15 @@ def redact(url: str) -> str:
 def _synchronous() -> str:
     sync = os.environ.get(ENV_SYNCHRONOUS, "NORMAL").upper()
     return sync if sync in ("NORMAL", "FULL", "EXTRA") else "NORMAL"
+
+
+def vote_synchronous() -> str:
+    """The SQLite ``synchronous`` level votes are committed with (:meth:`Database.write`
+    ``durable=True``): FULL (the WAL is fsynced at commit: an acknowledged vote survives a killed
+    process and a power loss) unless ``OPENARENA_SQLITE_VOTE_SYNCHRONOUS=NORMAL``, then the level
+    of every other write (``OPENARENA_SQLITE_SYNCHRONOUS``, default NORMAL: survives a killed
+    process, not a power loss)."""
+    return "FULL" if os.environ.get(ENV_VOTE_SYNC, "FULL").upper() == "FULL" else _synchronous()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -236,7 +245,7 @@ class Database:
         """
         lock = self._write_lock or contextlib.nullcontext()
         with lock, self.engine.connect() as conn:
-            full = durable and self.backend == "sqlite" and _synchronous() != "FULL" and os.environ.get(ENV_VOTE_SYNC, "FULL").upper() == "FULL"
+            full = durable and self.backend == "sqlite" and _synchronous() != "FULL" and vote_synchronous() == "FULL"
             if self.backend == "sqlite":
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 if full:  # on the DBAPI connection: outside any transaction (autocommit)
