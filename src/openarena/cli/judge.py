@@ -82,11 +82,58 @@ def _retry(retries: int):
 def _cache(path: Optional[Path], default_dir: Path, enabled: bool):
     if not enabled:
         return None
+    import sqlite3
+
     from openarena.providers.cache import ResponseCache
 
     p = path or default_dir / ".openarena-cache.sqlite"
     p.parent.mkdir(parents=True, exist_ok=True)
-    return ResponseCache(p)
+    try:
+        return ResponseCache(p)
+    except sqlite3.Error as e:
+        raise fail(f"{p}: cannot open the response cache: {e} (or use --no-cache)") from None
+
+
+def _number(option: str, value: Optional[float], low: float, high: Optional[float] = None, *, low_open: bool = False) -> None:
+    """Refuse (one line, exit 2) a float option that is not finite or outside [low, high]
+    (``low`` excluded with ``low_open``); None (not given) passes. typer's own float ranges let
+    nan through and cannot exclude an end."""
+    if value is None:
+        return
+    ok = math.isfinite(value) and (value > low if low_open else value >= low) and (high is None or value <= high)
+    if not ok:
+        lo = f"> {low:g}" if low_open else f">= {low:g}"
+        hi = "" if high is None else f" and <= {high:g}"
+        raise fail(f"{option} {value:g}: expected a finite number {lo}{hi}")
+
+
+def _level(option: str, value: Optional[float]) -> None:
+    """An interval level: strictly between 0 and 1."""
+    if value is not None and not (math.isfinite(value) and 0 < value < 1):
+        raise fail(f"{option} {value:g}: an interval level must be strictly between 0 and 1 (e.g. 0.9)")
+
+
+def _exists(*paths: Optional[Path]) -> None:
+    """Refuse a named input path that does not exist, before any work."""
+    for p in paths:
+        if p is not None and not p.exists():
+            raise fail(f"{p}: no such file or folder")
+
+
+def _mkdir(option: str, folder: Path) -> None:
+    """Make an output folder before the work, so an unwritable place fails first, on one line
+    (OSError with a file name goes through user_errors)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:  # a file in the way
+        raise fail(f"{option}: {e.filename} is a file, not a folder") from None
+
+
+def _writable_file(option: str, path: Path) -> None:
+    """Make the folder of an output file and refuse a folder where a file is expected."""
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a folder (expected a file path)")
+    _mkdir(option, path.parent)
 
 
 @app.command("answer")
@@ -99,8 +146,8 @@ def answer(
     concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, help="Calls in flight per model."),
     retries: int = typer.Option(3, "--retries", min=1, help="Attempts per call (exponential backoff)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per attempt (default: the model's timeout_s)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Override the model's temperature (MT-Bench: FastChat's per-category temperatures by default)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Override the model's max_tokens."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Override the model's temperature, 0..2 (MT-Bench: FastChat's per-category temperatures by default)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Override the model's max_tokens."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions (trial runs)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep every finished call in <out>/.openarena-cache.sqlite."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -110,7 +157,13 @@ def answer(
     from openarena.judging.questions import MT_BENCH_TEMPERATURE, load_questions
 
     with user_errors():
+        # every cheap check before the questions are loaded (which may wait on the hub)
+        _number("--temperature", temperature, 0, 2)
+        _number("--timeout", timeout, 0, low_open=True)
+        _exists(data_dir)
         reg = _registry(registry)
+        configs = {name: reg.get(name) for name in model}
+        _mkdir("--out", out)
         qs = load_questions(bench, local_root=data_dir)
         if limit:
             qs = qs.subset(limit)
@@ -118,8 +171,7 @@ def answer(
         rc = _cache(None, out, cache)
         exit_code = 0
         try:
-            for name in model:
-                cfg = reg.get(name)
+            for name, cfg in configs.items():
                 with progress_bar(f"answers {name}", len(qs), enabled=not quiet) as advance:
                     rep = generate_answers(cfg, qs, out, concurrency=concurrency, retry=_retry(retries), timeout_s=timeout,
                                            temperature=temperature, max_tokens=max_tokens, temperature_by_category=by_cat,
@@ -152,9 +204,9 @@ def run(
     mode: Mode = typer.Option(Mode.auto, "--mode", help="pairwise (against the baseline) or single (1-10 grades); auto: single for mt-bench."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Judge prompt name or YAML file (default: the benchmark's)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Local copy of the benchmark data."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Judge temperature."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Judge temperature (0..2)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Judge seed (sent when given)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Judge max_tokens (default: the prompt's, 4096 Arena-Hard, 2048 MT-Bench)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Judge max_tokens (default: the prompt's, 4096 Arena-Hard, 2048 MT-Bench)."),
     single_order: bool = typer.Option(False, "--single-order", help="Pairwise: judge only game 1 (no swapped positions)."),
     rating_rule: str = typer.Option("openarena", "--rating-rule", help="Single: openarena | fastchat | arena-bench-v1."),
     concurrency: int = typer.Option(8, "--concurrency", "-c", min=1),
@@ -168,17 +220,28 @@ def run(
     from openarena.judging.answers import read_answers
     from openarena.judging.judge import JudgeSettings
     from openarena.judging.pairwise import judge_pairwise
+    from openarena.judging.parse import RATING_RULES
+    from openarena.judging.prompts import get_prompt
     from openarena.judging.questions import BENCHMARKS, load_questions
     from openarena.judging.single import DEFAULT_PROMPTS, grade_single
 
     with user_errors():
+        # every cheap check before the questions are loaded (which may wait on the hub)
+        _number("--temperature", temperature, 0, 2)
+        _number("--timeout", timeout, 0, low_open=True)
+        if rating_rule not in RATING_RULES:
+            raise fail(f"--rating-rule {rating_rule!r}: expected one of {', '.join(RATING_RULES)}")
+        _exists(answers, data_dir)
         reg = _registry(registry)
         settings = JudgeSettings(reg.get(judge), temperature=temperature, max_tokens=max_tokens, seed=seed,
                                  retry=_retry(retries), timeout_s=timeout, rating_rule=rating_rule)
+        if prompt:
+            get_prompt(prompt)
+        ans = read_answers(answers)
+        _writable_file("--out", out)
         qs = load_questions(bench, local_root=data_dir)
         if limit:
             qs = qs.subset(limit)
-        ans = read_answers(answers)
         spec = BENCHMARKS.get(bench)
         kind = mode.value if mode != Mode.auto else ("single" if qs.name == "mt-bench" else "pairwise")
         rc = _cache(None, out.parent, cache)
@@ -244,9 +307,9 @@ def _kind_of(paths: list[Path]) -> str:
 def show(
     source: list[Path] = typer.Argument(..., help="Judgment files/folders (pairwise or single), or a battle file (question_id, model_a, model_b, winner)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline (default: the model in every battle)."),
-    level: float = typer.Option(0.90, "--level", help="Bootstrap interval level (Arena-Hard v2 prints 90%)."),
-    rounds: int = typer.Option(100, "--rounds", min=1, help="Bootstrap rounds."),
-    seed: int = typer.Option(0, "--seed"),
+    level: float = typer.Option(0.90, "--level", help="Bootstrap interval level, strictly between 0 and 1 (Arena-Hard v2 prints 90%)."),
+    rounds: int = typer.Option(100, "--rounds", min=1, max=10_000, help="Bootstrap rounds (at most 10,000)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (a non-negative integer)."),
     answers: Optional[Path] = typer.Option(None, "--answers", "-a", help="Answers (for average tokens and style control)."),
     control: Control = typer.Option(Control.none, "--control", help="Style control: length, markdown (density), style (both)."),
     bench: Optional[str] = typer.Option(None, "--bench", "-b", help="Question set, for MT-Bench categories when the records lack them."),
@@ -260,13 +323,22 @@ def show(
     from openarena.judging.answers import read_answers
 
     with user_errors():
+        _level("--level", level)
+        _exists(*source, answers, data_dir)
         kind = _kind_of(source)
+        if stats_out is not None and kind != "single":  # before the bootstrap, not after
+            _writable_file("--stats-out", stats_out)
         if kind == "single":
             from openarena.judging.questions import load_questions
             from openarena.judging.report import mt_bench_summary
             from openarena.judging.single import load_single_judgments
 
             recs = load_single_judgments(source)
+            invalid = [r for r in recs if r["status"] == "out_of_range"]
+            if invalid and not quiet:
+                err_console.print(f"{len(invalid)} grading(s) outside the 1-10 scale counted as invalid (status out_of_range) "
+                                  f"and left out of every mean, like unparseable ratings; first: {invalid[0]['reason']}",
+                                  highlight=False)
             qs = load_questions(bench, local_root=data_dir) if bench else None
             s = mt_bench_summary(recs, qs, rounds=rounds, level=level, seed=seed)
             if fmt == Fmt.json:
@@ -302,7 +374,6 @@ def show(
             res = pairwise_report(battles, baseline=baseline, level=level, rounds=rounds, seed=seed, answers=ans,
                                   control=None if control == Control.none else control.value, progress=advance)
         if stats_out is not None:
-            stats_out.parent.mkdir(parents=True, exist_ok=True)
             stats_out.write_text("".join(json.dumps(r) + "\n" for r in res.bootstrap_records()))
             if not quiet:
                 err_console.print(f"wrote {stats_out}", highlight=False)
@@ -349,6 +420,7 @@ def audit(
     from openarena.judging.pairwise import load_judgments
 
     with user_errors():
+        _exists(*source, answers, registry)
         recs = load_judgments(source, baseline)
         pb = position_bias(recs)
         out_console.print(
@@ -383,6 +455,11 @@ def quality(
     from openarena.judging.quality import load_name_map, quality_table, read_bootstrap_stats
 
     with user_errors():
+        _level("--level", level)
+        _exists(reference)
+        for spec in benchmarks:
+            path, sep, mp = spec.partition("=")
+            _exists(Path(path), Path(mp) if sep else None)
         ref = read_bootstrap_stats(reference)
         items = []
         for spec in benchmarks:

@@ -250,8 +250,13 @@ def load_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
             if "games" in rec:
                 if baseline is None:
                     raise DataError("arena-hard judgment files do not name the baseline", str(f), i, "games", "--baseline MODEL")
+                if "model" not in rec:
+                    raise DataError("not a pairwise judgment record (no 'model')", str(f), i, "model", "arena-hard judgment records")
+                games = rec["games"] or []
+                if not isinstance(games, list) or not all(g is None or isinstance(g, Mapping) for g in games):
+                    raise DataError("games is not a list of game objects", str(f), i, "games", '[{"score": "A>B", ...}, ...]')
                 judge_name = rec.get("judge") if isinstance(rec.get("judge"), str) else f.parent.name
-                for g, game in enumerate(rec["games"] or []):
+                for g, game in enumerate(games):
                     label = normalize_label((game or {}).get("score"))
                     out.append({
                         "uid": str(rec.get("uid", rec.get("question_id"))),

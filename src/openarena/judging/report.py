@@ -178,6 +178,17 @@ class PairwiseResult:
                 for m, sc, lo, hi, r in zip(st.models, st.score, st.lower, st.upper, st.samples)]
 
 
+def _check_bootstrap(level: float, rounds: int, seed: int) -> None:
+    """Refuse bootstrap settings numpy would reject with a bare ValueError (or accept and
+    mislabel, as a 0% interval)."""
+    if not (np.isfinite(level) and 0 < level < 1):
+        raise OpenArenaError(f"interval level {level} must be strictly between 0 and 1 (e.g. 0.9)")
+    if rounds < 0:
+        raise OpenArenaError(f"bootstrap rounds {rounds} must be >= 0")
+    if seed is not None and seed < 0:
+        raise OpenArenaError(f"bootstrap seed {seed} must be a non-negative integer")
+
+
 def _score_table(lb: Any, baseline: str, level: float) -> pd.DataFrame:
     t = lb.table.set_index("model")
     models = list(lb.counts.models)
@@ -227,13 +238,15 @@ def pairwise_report(
         by_category: one table per category when the battles have several categories.
         n_jobs, progress: bootstrap workers and progress callback (rounds done).
     Returns: PairwiseResult.
-    Raises: DataError (no baseline, missing answers for style control); ConvergenceError when
-        the overall fit has no finite MLE (a model that wins or loses every battle).
+    Raises: DataError (no baseline, missing answers for style control); OpenArenaError for a
+        level outside (0, 1) or a negative seed; ConvergenceError when the overall fit has no
+        finite MLE (a model that wins or loses every battle).
     Source: arena-hard-auto show_result.py (v0.1 compute_mle_elo + get_win_rate_column;
     v2.0 bootstrap at 90% and style features); Li et al. (2024), arXiv:2406.11939.
     """
     from openarena.analysis.leaderboard import build_leaderboard
 
+    _check_bootstrap(level, rounds, seed)
     baseline = baseline or detect_baseline(battles)
     if baseline is None:
         raise DataError("cannot tell the baseline: no model is in every battle", battles.source, field="baseline",
@@ -319,9 +332,11 @@ def mt_bench_summary(
     overall score (0 = none); level, its coverage; seed.
     Returns: MTBenchSummary. Gradings without a score (unparseable, FastChat's -1) are counted
     in ``unparseable`` and left out of every mean (FastChat: ``df[df.score != -1]``).
-    Raises: DataError when no record has a score.
+    Raises: DataError when no record has a score; OpenArenaError for a level outside (0, 1)
+        (when bootstrapping), negative rounds or a negative seed.
     Source: FastChat fastchat/llm_judge/show_result.py ``display_result_single``.
     """
+    _check_bootstrap(level if rounds > 0 else 0.5, rounds, seed)
     cats = {q.uid: q.category for q in questions} if questions is not None else {}
     df = pd.DataFrame([{"model": r["model"], "uid": str(r["uid"]), "turn": int(r["turn"]),
                         "score": r["score"], "category": r.get("category") or cats.get(str(r["uid"]), "")}

@@ -45,6 +45,9 @@ __all__ = [
     "render_single",
 ]
 
+#: The MT-Bench scale (the bounds of :func:`~openarena.judging.parse.parse_rating`).
+RATING_LOW, RATING_HIGH = 1.0, 10.0
+
 #: FastChat's judge prompts: (multi_turn, needs reference) -> prompt name.
 DEFAULT_PROMPTS: dict[tuple[bool, bool], str] = {
     (False, False): "single-v1",
@@ -217,8 +220,12 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
     judge: [judge, prompt], score (-1 = failed), turn``).
 
     Returns: records with uid, model, turn, score (float or None), status, category (when
-    recorded), judge.
-    Raises: DataError for a record without model, question id, turn or score.
+    recorded), judge. A score outside the 1-10 scale (or not finite) is treated as the rating
+    parser treats one (:func:`~openarena.judging.parse.parse_rating`): score None, status
+    ``out_of_range``, and a reason naming the file and row; it is counted as unparseable and
+    never averaged. A negative score stays FastChat's "no rating found" (status missing).
+    Raises: DataError for a record without model, question id, turn or score, a score that is
+    not a number or a turn that is not a positive integer.
     """
     out: list[dict[str, Any]] = []
     for f in jsonl_files(paths):
@@ -235,12 +242,23 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
                     score = float(score)
                 except (TypeError, ValueError):
                     raise DataError(f"score {score!r} is not a number", str(f), i, "score", "a number or null") from None
+            try:
+                turn = int(rec["turn"])
+                if isinstance(rec["turn"], bool) or turn != float(rec["turn"]) or turn < 1:
+                    raise ValueError
+            except (TypeError, ValueError, OverflowError):
+                raise DataError(f"turn {rec['turn']!r} is not a turn number", str(f), i, "turn", "1, 2, ...") from None
+            reason = None
             if score is not None and score < 0:  # FastChat's -1 = no rating found
                 score = None
-            status = rec.get("status", "ok" if score is not None else "missing")
+            elif score is not None and not RATING_LOW <= score <= RATING_HIGH:  # also nan, inf
+                reason = f"rating {score:g} is outside {RATING_LOW:g}..{RATING_HIGH:g} ({f}, row {i + 1}, field 'score')"
+                score = None
+            status = "out_of_range" if reason else rec.get("status", "ok" if score is not None else "missing")
             j = rec.get("judge")
             judge = dict(j) if isinstance(j, Mapping) else (
                 {"model": str(j[0]), "prompt": str(j[1]) if len(j) > 1 else None} if isinstance(j, (list, tuple)) and j
                 else {"model": str(j or "")})
-            out.append({**rec, "uid": str(uid), "turn": int(rec["turn"]), "score": score, "status": status, "judge": judge})
+            extra = {"reason": reason} if reason else {}
+            out.append({**rec, "uid": str(uid), "turn": int(turn), "score": score, "status": status, "judge": judge, **extra})
     return out
