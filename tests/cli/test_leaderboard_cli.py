@@ -144,3 +144,14 @@ def test_model_keys_are_trimmed_and_millisecond_times_read(tmp_path):
     assert r.exit_code == 0, r.output
     t = pd.read_csv(__import__("io").StringIO(r.stdout))
     assert sorted(t["model"]) == ["m5", "m6"] and t["num_battles"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("argv,needle", [(["leaderboard", "x.csv", "--seed", "-1"], "'--seed'"), (["leaderboard"], "Missing argument"), (["bogus"], "No such command")])
+def test_usage_errors_of_the_executable_are_one_line_exit_2(capsys, argv, needle):
+    from openarena.cli.main import run as main_run
+
+    with pytest.raises(SystemExit) as info:
+        main_run(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and "\n" not in err

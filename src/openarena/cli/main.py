@@ -41,5 +41,31 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """OpenArena command line."""
 
 
+def run(argv: list[str] | None = None) -> None:
+    """The ``openarena`` executable: the typer app, with usage errors (a bad option value, a
+    missing argument, an unknown command) printed as one ``error:`` line and exit status 2,
+    like bad input."""
+    import sys
+
+    from openarena.cli.common import err_console
+
+    usage_error = typer.BadParameter.__mro__[1]  # click's UsageError, as vendored by typer
+    click_error = typer.BadParameter.__mro__[2]  # click's ClickException
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except usage_error as err:
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {err.format_message()}{hint}", highlight=False)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click_error as err:
+        err_console.print(f"[bold red]error:[/] {err.format_message()}", highlight=False)
+        sys.exit(err.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()
