@@ -300,6 +300,31 @@ def test_leaderboard_is_computed_in_a_child_process(arena):
     assert not last.alive() and cache._child is None
 
 
+def test_leaderboard_falls_back_to_a_thread_when_its_process_cannot_start(arena, monkeypatch):
+    from openarena.serving import leaderboard_cache as lc
+
+    class Unstartable:  # what a child looks like whose spawn failed (e.g. __main__ read from stdin)
+        answered = False
+
+        def alive(self):
+            return True
+
+        def compute(self, url, models):
+            raise lc._ChildGone("the leaderboard process stopped (EOFError)")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(lc, "_Child", Unstartable)
+    with arena.client() as c:
+        h = open_session(c)
+        for i in range(3):
+            play(c, h, f"prompt {i}")
+    snap = arena.state.leaderboard.refresh()
+    assert snap.error is None and snap.n_votes == 3 and ("full", False) in snap.boards
+    assert arena.state.leaderboard.process is False  # later refreshes run in the thread directly
+
+
 def test_pages_render_with_security_headers(arena):
     with arena.client() as c:
         for path in ("/", "/side-by-side", "/direct", "/leaderboard", "/about"):
