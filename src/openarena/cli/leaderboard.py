@@ -64,7 +64,7 @@ def read_source(source: str, quiet: bool = False):
         from openarena.storage.battles import read_battles as read_db
         from openarena.storage.db import open_database
 
-        db = open_database(None if source == "db" else source)
+        db = open_database(None if source == "db" else source, create=False)  # a reader: never a new database
         return read_db(db)
     with download_progress(f"fetching {source}", enabled=not quiet) as progress:
         path = resolve(source, progress=progress)

@@ -6,7 +6,12 @@ Where (:func:`database_url`), first match wins:
 2. the environment variable ``OPENARENA_DATABASE_URL`` (e.g.
    ``postgresql://arena:secret@db.example.org/arena``);
 3. SQLite in a data folder: ``<data_dir>/openarena.db`` where data_dir is the argument, else
-   ``OPENARENA_DATA_DIR``, else ``./arena-data`` (created when missing).
+   ``OPENARENA_DATA_DIR``, else ``./arena-data`` (created when missing, unless the database is
+   only read: ``create=False``).
+
+Readers (``openarena export``, ``openarena leaderboard db``) open with ``create=False``: a SQLite
+file that does not exist is a StorageError instead of a new empty database (and its folder).
+A file that is not a SQLite database is a StorageError naming it, not a driver traceback.
 
 ``postgres://`` and ``postgresql://`` URLs are driven by psycopg 3 (``postgresql+psycopg://``).
 
@@ -35,7 +40,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.pool import NullPool
 
 from openarena.errors import OpenArenaError
@@ -70,11 +75,13 @@ def _normalise(url: str) -> str:
     return url
 
 
-def database_url(url: str | None = None, data_dir: str | os.PathLike[str] | None = None) -> str:
+def database_url(url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, create: bool = True) -> str:
     """The database URL to use (see the module docstring for the order).
 
-    Returns: a SQLAlchemy URL string; for the SQLite default the data folder is created.
-    Raises: StorageError for a URL of an unsupported kind.
+    Returns: a SQLAlchemy URL string; for the SQLite default the data folder is created (unless
+    ``create`` is False).
+    Raises: StorageError for a URL of an unsupported kind, or a data folder that is a file or
+    cannot be created.
     """
     chosen = url or os.environ.get(ENV_URL, "").strip() or None
     if chosen:
@@ -82,8 +89,37 @@ def database_url(url: str | None = None, data_dir: str | os.PathLike[str] | None
             raise StorageError(f"unsupported database URL {redact(chosen)!r}; expected sqlite:///PATH or postgresql://USER@HOST/DB")
         return _normalise(chosen)
     folder = Path(data_dir or os.environ.get(ENV_DATA_DIR, "") or DEFAULT_DATA_DIR).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        _make_folder(folder, "data folder")
     return f"sqlite:///{(folder / DB_FILE).resolve()}"
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` (and its parents). Raises: StorageError, one line, when it is a file or
+    cannot be created (permissions, read-only file system, a file in the path)."""
+    if folder.exists() and not folder.is_dir():
+        raise StorageError(f"{what} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create the {what} {folder}: {e.strerror or type(e).__name__}") from None
+
+
+def _sqlite_file(url) -> Path | None:
+    """The file of a SQLite URL (None for in-memory databases and ``file:`` URIs)."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(database)
+
+
+def _driver_error(url, e: DatabaseError, doing: str) -> StorageError:
+    """One line for a driver error: a file that is not a SQLite database is named as such."""
+    first = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+    path = _sqlite_file(url) if url.get_backend_name() == "sqlite" else None
+    if path is not None and "not a database" in first:
+        return StorageError(f"{path}: not a SQLite database ({first})")
+    return StorageError(f"cannot {doing} {redact(str(url))}: {first}")
 
 
 def redact(url: str) -> str:
@@ -127,14 +163,21 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _engine(url: str, *, pool: bool = True) -> Engine:
+def _engine(url: str, *, pool: bool = True, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as e:
         raise StorageError(f"invalid database URL {redact(url)!r}: {e}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(parsed)
+        if path is not None and not create:
+            if not path.exists():
+                raise StorageError(f"{path}: no such database file (a command that only reads never creates one; "
+                                   "check --db / --data-dir, or start the arena with openarena serve first)")
+            if path.is_dir():
+                raise StorageError(f"{path}: is a folder, not a SQLite database file")
+        elif path is not None:
+            _make_folder(path.parent, "database folder")
         kw = {} if pool else {"poolclass": NullPool}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -162,8 +205,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
-    except OperationalError as e:
-        raise StorageError(f"cannot migrate {redact(str(engine.url))}: {str(e.orig).strip().splitlines()[0]}") from None
+    except DatabaseError as e:  # OperationalError (unreachable, locked...) or not a database at all
+        raise _driver_error(engine.url, e, "migrate") from None
 
 
 class Database:
@@ -200,18 +243,28 @@ class Database:
                 pass
 
     @classmethod
-    def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True, checkpoints: bool = True) -> "Database":
+    def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True,
+             checkpoints: bool = True, create: bool | None = None) -> "Database":
         """Connect to the database of :func:`database_url` and (by default) migrate it.
         ``checkpoints=False``: no background checkpoint thread (a reader process; the server's
-        own Database checkpoints).
+        own Database checkpoints). ``create``: may a missing SQLite file (and its folder) be
+        created? Default: when migrating (``run_migrations``); readers that do not migrate
+        need an existing database.
 
-        Raises: StorageError (bad URL, unreachable server, missing driver).
+        Raises: StorageError (bad URL, unreachable server, missing driver, a SQLite file that
+        does not exist with ``create=False`` or is not a database).
         """
-        db = cls(_engine(database_url(url, data_dir), pool=pool), checkpoints=checkpoints)
-        if run_migrations:
-            migrate(db.engine)
-        else:
-            db.check()
+        create = run_migrations if create is None else create
+        engine = _engine(database_url(url, data_dir, create=create), pool=pool, create=create)
+        db = cls(engine, checkpoints=checkpoints)
+        try:
+            if run_migrations:
+                migrate(db.engine)
+            else:
+                db.check()
+        except BaseException:
+            db.dispose()
+            raise
         return db
 
     def check(self) -> None:
@@ -220,8 +273,8 @@ class Database:
             with self.engine.connect() as conn:
                 if not inspect(conn).has_table("votes"):
                     raise StorageError(f"{self.describe()} has no arena tables; run `openarena serve` once or migrate it")
-        except OperationalError as e:
-            raise StorageError(f"cannot open {self.describe()}: {str(e.orig).strip().splitlines()[0]}") from None
+        except DatabaseError as e:  # OperationalError (unreachable, locked...) or not a database at all
+            raise _driver_error(self.engine.url, e, "open") from None
 
     def describe(self) -> str:
         """The URL without its password."""

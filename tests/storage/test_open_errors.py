@@ -1,0 +1,57 @@
+"""Opening a database that is not one, or is not there: StorageError naming the file, and
+readers (``create=False``, the default when not migrating) never create a file or a folder."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from openarena.storage import Database, database_url
+from openarena.storage.db import StorageError
+
+
+def test_a_file_that_is_not_sqlite_is_named(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(os.urandom(4096))
+    for migrate in (False, True):  # export (check) and serve (migrate)
+        with pytest.raises(StorageError) as info:
+            Database.open(f"sqlite:///{junk}", run_migrations=migrate)
+        assert str(info.value).startswith(f"{junk}: not a SQLite database")
+        assert "\n" not in str(info.value)
+
+
+def test_readers_do_not_create_a_database_or_its_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENARENA_DATABASE_URL", raising=False)
+    missing = tmp_path / "new" / "dir" / "x.db"
+    with pytest.raises(StorageError, match="no such database file"):
+        Database.open(f"sqlite:///{missing}", run_migrations=False)
+    with pytest.raises(StorageError, match="no such database file"):
+        Database.open(f"sqlite:///{missing}", create=False)  # migrates an existing one only
+    with pytest.raises(StorageError, match="no such database file"):
+        Database.open(None, tmp_path / "data", run_migrations=False)
+    with pytest.raises(StorageError, match="is a folder"):
+        Database.open(f"sqlite:///{tmp_path}", run_migrations=False)
+    assert list(tmp_path.iterdir()) == []
+    assert database_url(data_dir=tmp_path / "d2", create=False).endswith("/d2/openarena.db")
+    assert not (tmp_path / "d2").exists()
+
+
+def test_writers_still_create_and_readers_then_open(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sub' / 'a.db'}"
+    Database.open(url).dispose()  # serve: folder and database created, migrated
+    db = Database.open(url, run_migrations=False)  # export: reads it
+    db.dispose()
+    mem = Database.open("sqlite://", run_migrations=True, create=False)  # in memory: nothing to refuse
+    mem.dispose()
+
+
+def test_data_folder_that_is_a_file_or_cannot_be_made(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(StorageError, match="is a file, not a folder"):
+        database_url(data_dir=afile)
+    with pytest.raises(StorageError, match="cannot create the data folder"):
+        database_url(data_dir=afile / "below")
+    with pytest.raises(StorageError, match="cannot create the database folder"):
+        Database.open(f"sqlite:///{afile / 'below' / 'x.db'}")
