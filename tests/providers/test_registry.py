@@ -158,3 +158,16 @@ def test_get_unknown_lists_names(tmp_path: Path) -> None:
     with pytest.raises(OpenArenaError) as info:
         reg.get("gamma")
     assert "gamma" in str(info.value) and "alpha, beta" in str(info.value)
+
+
+def test_binary_and_empty_files_are_data_errors(tmp_path: Path) -> None:
+    path = tmp_path / "binary.bin"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(DataError, match="not a UTF-8 text file") as info:
+        load_registry(path)
+    assert info.value.source == str(path)
+    err = load_error(tmp_path, "models: []\n")
+    assert err.field == "models" and err.expected == "at least one model"
+    assert load_error(tmp_path, "[]\n").expected == "at least one model"
+    with pytest.raises(DataError, match="at least one model"):
+        parse_registry({"models": []})

@@ -258,7 +258,7 @@ def parse_registry(data: Any, source: str = "") -> ModelRegistry:
     """Validate parsed YAML/JSON data (a mapping with ``models``, or a list) into a registry.
 
     Raises: DataError with source, row (index in ``models``; None for file-level problems or a bad
-    key in ``defaults``), field and expected value.
+    key in ``defaults``), field and expected value; an empty list of models is a DataError too.
     """
     defaults: Mapping[str, Any] = {}
     if isinstance(data, Mapping):
@@ -275,6 +275,8 @@ def parse_registry(data: Any, source: str = "") -> ModelRegistry:
         raise DataError(
             "no list of models", source, None, "models", "a mapping with a 'models:' list, or a list of models"
         )
+    if not data:
+        raise DataError("the registry has no models", source, None, "models", "at least one model")
     models: list[ModelConfig] = []
     first_row: dict[str, int] = {}
     for row, entry in enumerate(data):
@@ -315,13 +317,18 @@ def load_registry(path: str | os.PathLike[str]) -> ModelRegistry:
     """Read and validate a registry YAML file (schema in the module docstring).
 
     Raises: DataError naming the file (and the model row and field when the problem is in one
-    model) if the file is missing, is not valid YAML, or breaks the schema.
+    model) if the file is missing, is not UTF-8 text, is not valid YAML, has no model, or breaks
+    the schema.
     """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError("file not found", source, expected="a model registry YAML file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"not a UTF-8 text file (byte 0x{e.object[e.start]:02x} at offset {e.start})", source, expected="a model registry YAML file"
+        ) from None
     except OSError as e:
         raise DataError(f"cannot read the file: {e.strerror}", source) from None
     try:
