@@ -115,6 +115,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
+        "battle_session": settings.battles_per_minute_session, "battle_ip": settings.battles_per_minute_ip,
         "vote_session": settings.votes_per_minute_session, "vote_ip": settings.votes_per_minute_ip,
     })
     moderator = Moderator(settings.moderation_url, settings.moderation_key_env) if settings.moderation_url else None

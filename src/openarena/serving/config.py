@@ -32,7 +32,8 @@ class ServeSettings:
             or a key generated once and kept in ``<data_dir>/secret.key``.
         max_prompt_chars: longest accepted prompt (FastChat INPUT_CHAR_LEN_LIMIT is 12,000).
         max_turns: user turns per battle (then: new round).
-        prompts_per_minute_session / _ip, votes_per_minute_session / _ip: rate limits (0 = off).
+        prompts_per_minute_session / _ip (turns and regenerations), battles_per_minute_session
+            / _ip (new battles, every mode), votes_per_minute_session / _ip: rate limits (0 = off).
         policy, outage, boost, battle_targets, anon_only, explore: pair sampling
             (:class:`~openarena.serving.sampling.SamplingConfig`).
         leaderboard_interval_s: seconds between two leaderboard recomputations.
@@ -57,6 +58,8 @@ class ServeSettings:
     max_turns: int = 10
     prompts_per_minute_session: float = 20
     prompts_per_minute_ip: float = 120
+    battles_per_minute_session: float = 20
+    battles_per_minute_ip: float = 120
     votes_per_minute_session: float = 30
     votes_per_minute_ip: float = 600
     policy: str = "fastchat"

@@ -64,8 +64,11 @@ def api_session(request: Request) -> tuple[str, str]:
     return sid, voter_hash(st.secret, sid)
 
 
+RATE_LIMITED = {"prompt": "prompts", "vote": "votes", "battle": "new battles"}
+
+
 def rate_limit(request: Request, kind: str, sid: str) -> None:
-    """Take one token of ``kind`` ('prompt' or 'vote') for the IP and the session.
+    """Take one token of ``kind`` ('prompt', 'vote' or 'battle') for the IP and the session.
 
     Raises: ApiError 429 with Retry-After when either bucket is empty.
     """
@@ -73,4 +76,5 @@ def rate_limit(request: Request, kind: str, sid: str) -> None:
     wait = max(st.limiter.hit(f"{kind}_ip", client_ip(request)), st.limiter.hit(f"{kind}_session", sid))
     if wait > 0:
         secs = max(1, int(wait + 0.999))
-        raise ApiError(429, "rate_limited", f"Too many {kind}s: please wait {secs} s.", headers={"retry-after": str(secs)})
+        what = RATE_LIMITED.get(kind, f"{kind}s")
+        raise ApiError(429, "rate_limited", f"Too many {what}: please wait {secs} s.", headers={"retry-after": str(secs)})

@@ -12,7 +12,11 @@ header; the client sends only its prompt or its vote, and the battle id it was g
 - ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
   ``{"model_a", "model_b", "counted", "message"}``: the reveal. Refusals (4xx) carry
   ``{"error", "code"}``: not_found (forged or other session's id), already_voted, failed,
-  no_answer, busy, rate_limited, csrf, no_session.
+  no_answer, busy, rate_limited, csrf, no_session, bad_text (a string of the body that is not
+  valid Unicode, e.g. a lone surrogate ``"\\ud800"``: refused before any model is called).
+
+New battles, turns (and regenerations) and votes are rate-limited per IP and per session
+(:func:`~openarena.serving.routes.rate_limit`; 429 with Retry-After).
 
 Source: FastChat gradio_block_arena_anony.py (add_text, bot_response_multi, vote buttons,
 regenerate, clear history = new round), with the battle state on the server instead of in
@@ -43,13 +47,43 @@ REFUSAL_STATUS = {"not_found": 404, "already_voted": 409, "failed": 409, "no_ans
 VOTE_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "both bad"}
 
 
+def _not_utf8(value: Any, where: str = "") -> str | None:
+    """The key path of the first string in ``value`` (keys included) that cannot be encoded as
+    UTF-8, or None. JSON may carry lone surrogates (``"\\ud800"``): Python decodes them, but no
+    model endpoint, database or page can take them."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "body"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            bad = _not_utf8(k, where or "body") if isinstance(k, str) else None
+            bad = bad or _not_utf8(v, f"{where}.{k}" if where else str(k))
+            if bad:
+                return bad
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            bad = _not_utf8(v, f"{where}[{i}]")
+            if bad:
+                return bad
+    return None
+
+
 async def _json(request: Request) -> dict[str, Any]:
+    """The JSON object of the body. Raises: ApiError 400 (not a JSON object), 422 bad_text (a
+    string that is not valid Unicode text, such as a lone surrogate)."""
     try:
         body = await request.json()
     except Exception:  # noqa: BLE001
         raise ApiError(400, "bad_request", "The request body must be JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    bad = _not_utf8(body)
+    if bad is not None:
+        what = "The prompt" if bad == "prompt" else f"The field {bad!r}"
+        raise ApiError(422, "bad_text", f"{what} holds characters that are not valid Unicode text (a lone surrogate such as \\ud800): remove them and try again.")
     return body
 
 
@@ -71,7 +105,8 @@ def _guard(handler):
 @_guard
 async def new_battle(request: Request):
     st = state(request)
-    _, judge = api_session(request)
+    sid, judge = api_session(request)
+    rate_limit(request, "battle", sid)
     body = await _json(request)
     mode = body.get("mode", "anony")
     reg = st.registry
