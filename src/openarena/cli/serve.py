@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Optional
 
@@ -11,11 +13,40 @@ import typer
 
 from openarena.cli.common import err_console, fail, user_errors
 
+#: uvicorn's log levels (``uvicorn.config.LOG_LEVELS``).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: The registry of ``--demo`` when no --registry is given: models served by the mock server.
+DEMO_REGISTRY = Path("examples/models.demo.yaml")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise the one-line exit (status 2) unless ``host:port`` can be bound now, the way uvicorn
+    binds it (SO_REUSEADDR, IPv6 when the host holds a colon). Port 0 (any free port) always
+    can."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise fail(f"port {port} on {host} is already in use (another server is running there?): stop it or choose another --port") from None
+        if e.errno == errno.EACCES:
+            raise fail(f"cannot listen on {host}:{port}: permission denied (ports below 1024 need privileges): choose another --port") from None
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    finally:
+        sock.close()
+
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
-    registry: Path = typer.Option(Path("examples/models.demo.yaml"), "--registry", "-r", help="Model registry YAML."),
+    registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Model registry YAML (required, except with --demo: then examples/models.demo.yaml)."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default: $OPENARENA_DATABASE_URL, else SQLite in --data-dir)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database and the secret key (default: $OPENARENA_DATA_DIR or ./arena-data)."),
     demo: bool = typer.Option(False, "--demo", help="Also start the mock model server of examples/models.demo.yaml (no API key needed)."),
@@ -30,22 +61,33 @@ def serve(
     moderation_url: Optional[str] = typer.Option(None, "--moderation-url", help="OpenAI-compatible base URL (…/v1) whose /moderations screens prompts."),
     moderation_key_env: Optional[str] = typer.Option(None, "--moderation-key-env", help="NAME of the variable holding the moderation key."),
     secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies", help="Force the Secure cookie flag (default: when the request is https)."),
-    log_level: str = typer.Option("warning", "--log-level", help="Uvicorn log level."),
+    log_level: str = typer.Option("warning", "--log-level", help="Uvicorn log level: " + ", ".join(LOG_LEVELS) + "."),
 ) -> None:
-    """Start the web arena: anonymous battles, side-by-side, direct chat, leaderboard."""
+    """Start the web arena: anonymous battles, side-by-side, direct chat, leaderboard.
+
+    Everything the user gave is checked before anything starts (log level, registry, --outage
+    names, --reference, sampling policy, the port, the database), so bad input is one line and
+    exit status 2; only then the demo mock server (--demo) and the arena start."""
     import uvicorn
 
     from openarena.serving.config import ENV_SETTINGS, ServeSettings
 
     mock = None
     with user_errors():
-        if demo:
-            from openarena.cli._demo import start_demo_models
+        if log_level.lower() not in LOG_LEVELS:
+            raise fail(f"--log-level {log_level!r}: unknown level (expected one of: {', '.join(LOG_LEVELS)})")
+        log_level = log_level.lower()
+        if registry is None:
+            if not demo:
+                raise fail("no model registry: pass --registry FILE with your models (see examples/models.yaml), "
+                           f"or --demo to try the arena with the demo models of {DEMO_REGISTRY} on a local mock server")
+            registry = DEMO_REGISTRY
+        if reference is not None:
+            if not reference.exists():
+                raise fail(f"--reference {reference}: file not found (build it with openarena leaderboard ... --out-dir)")
+            from openarena.serving.leaderboard_cache import load_reference
 
-            mock = start_demo_models()
-            err_console.print(f"demo models served by the mock server at {mock.base_url}", highlight=False)
-        if reference is not None and not reference.exists():
-            raise fail(f"--reference {reference}: file not found (build it with openarena leaderboard ... --out-dir)")
+            load_reference(reference)  # DataError: not a leaderboard JSON
         settings = ServeSettings(
             registry=str(registry), database_url=db, data_dir=str(data_dir) if data_dir else None, policy=policy,
             outage=list(outage), max_turns=max_turns, max_prompt_chars=max_prompt_chars,
@@ -54,14 +96,35 @@ def serve(
         )
         if not rate_limits:
             settings.prompts_per_minute_session = settings.prompts_per_minute_ip = 0
+            settings.battles_per_minute_session = settings.battles_per_minute_ip = 0
             settings.votes_per_minute_session = settings.votes_per_minute_ip = 0
         settings.sampling_config()  # validates the policy
-        from openarena.serving.app import build_state, create_app
+        from openarena.providers.registry import load_registry
 
-        state = build_state(settings)  # loads the registry, opens and migrates the database
-        names = state.registry.names(anonymous_only=True)
-        if len(names) < 2:
+        # loaded again by build_state, after --demo has set the mock server's URL
+        models = load_registry(registry)
+        unknown = [name for name in outage if name not in models]
+        if unknown:
+            raise fail(f"--outage {unknown[0]!r}: no such model in {registry} (its models: {', '.join(models.names())})")
+        if len(models.names(anonymous_only=True)) < 2:
             raise fail(f"{registry}: anonymous battles need at least two models with anonymous: true")
+        check_port_free(host, port)
+        from openarena.serving.app import build_state, create_app
+        from openarena.storage.db import Database
+
+        database = Database.open(settings.database_url, settings.data_dir)  # opens and migrates
+        try:
+            if demo:
+                from openarena.cli._demo import start_demo_models
+
+                mock = start_demo_models()
+                err_console.print(f"demo models served by the mock server at {mock.base_url}", highlight=False)
+            state = build_state(settings, db=database)  # loads the registry
+        except BaseException:
+            if mock is not None:
+                mock.stop()
+            database.dispose()
+            raise
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         url = f"http://{shown}:{port}"
         err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models)", highlight=False)

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 log = logging.getLogger("openarena.serving")
 
-__all__ = ["Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot"]
+__all__ = ["Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "load_reference"]
 
 #: Category key -> label shown on the page. 'full' is always computed.
 CATEGORIES = {"full": "Overall", "coding": "Coding", "math": "Math", "multiturn": "Multi-turn", "no_tie": "Without ties"}
@@ -82,6 +82,9 @@ class LeaderboardCache:
     with the snapshot and the anonymous votes per unordered pair, ``{frozenset((a, b)): n}``,
     or None when there is no vote, e.g. to update the sampler), process (compute in a child
     process, see the module docstring).
+
+    Raises: DataError when ``reference`` cannot be read or is not a leaderboard JSON
+    (:func:`load_reference`).
     """
 
     def __init__(self, db, registry, interval_s: float = 300.0, min_refresh_s: float = 10.0, reference: str | None = None,
@@ -181,14 +184,69 @@ class LeaderboardCache:
     def _load_reference(self) -> dict[str, Any] | None:
         if not self.reference_path:
             return None
-        p = Path(self.reference_path)
-        try:
-            doc = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            log.warning("reference leaderboard %s not loaded: %s", p, e)
-            return None
-        plot = p.with_name(p.stem + "_ci.png")
-        return {"rows": doc.get("leaderboard", []), "provenance": doc.get("provenance", {}), "plot": plot.read_bytes() if plot.exists() else None, "path": str(p)}
+        return load_reference(self.reference_path)
+
+
+REFERENCE_EXPECTED = "a leaderboard.json written by openarena leaderboard --out-dir"
+_NUMBER = (int, float)
+
+
+def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The reference leaderboard shown beside the arena's own: ``path`` is a leaderboard JSON of
+    ``openarena leaderboard --out-dir`` (``{"leaderboard": [rows], "provenance": {...}}``), with
+    its whisker plot ``<stem>_ci.png`` when present.
+
+    Returns: {"rows", "provenance", "plot" (PNG bytes or None), "path"}.
+    Raises: DataError naming the file (and the row and field) when it cannot be read, is not
+    JSON, or lacks what the page shows: a non-empty ``leaderboard`` list of objects with a string
+    ``model``, numbers ``rating`` and ``num_battles`` (``rating_q025`` / ``rating_q975``: numbers
+    or null), and ``provenance`` an object.
+    """
+    from openarena.errors import DataError
+
+    p = Path(path)
+    source = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError("file not found", source, expected=REFERENCE_EXPECTED) from None
+    except UnicodeDecodeError:
+        raise DataError("not a UTF-8 text file", source, expected=REFERENCE_EXPECTED) from None
+    except OSError as e:
+        raise DataError(f"cannot read the file: {e.strerror or type(e).__name__}", source) from None
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise DataError(f"invalid JSON: {e}", source, expected=REFERENCE_EXPECTED) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("leaderboard"), list):
+        raise DataError("no 'leaderboard' list of rows", source, None, "leaderboard", REFERENCE_EXPECTED)
+    rows = doc["leaderboard"]
+    if not rows:
+        raise DataError("the leaderboard has no rows", source, None, "leaderboard", REFERENCE_EXPECTED)
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"row is {type(row).__name__}, not an object", source, i, None, "an object with model, rating, num_battles")
+        for key, kinds, what, optional in (
+            ("model", (str,), "a model name", False),
+            ("rating", _NUMBER, "a number", False),
+            ("num_battles", _NUMBER, "a number", False),
+            ("rating_q025", _NUMBER, "a number or null", True),
+            ("rating_q975", _NUMBER, "a number or null", True),
+        ):
+            value = row.get(key)
+            if value is None and optional:
+                continue
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                problem = "missing" if key not in row else f"invalid value {value!r}"
+                raise DataError(problem, source, i, key, what)
+    provenance = doc.get("provenance") or {}
+    if not isinstance(provenance, dict):
+        raise DataError("provenance is not an object", source, None, "provenance", REFERENCE_EXPECTED)
+    n_battles = provenance.get("n_battles")
+    if n_battles is not None and (not isinstance(n_battles, _NUMBER) or isinstance(n_battles, bool)):
+        raise DataError(f"invalid value {n_battles!r}", source, None, "provenance.n_battles", "a number")
+    plot = p.with_name(p.stem + "_ci.png")
+    return {"rows": rows, "provenance": provenance, "plot": plot.read_bytes() if plot.is_file() else None, "path": source}
 
 
 def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
