@@ -155,3 +155,10 @@ def test_usage_errors_of_the_executable_are_one_line_exit_2(capsys, argv, needle
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_filters_that_leave_no_model_are_a_clear_error(tmp_path):
+    f = tmp_path / "votes.csv"
+    f.write_text("model_a,model_b,winner\na,b,model_a\nb,c,tie\n")
+    r = run("leaderboard", f, "--min-battles", "50", "--drop-unrated")
+    assert r.exit_code == 2 and "0 model(s) left to rate after the filters" in " ".join(r.stderr.split())

@@ -17,7 +17,7 @@ import pandas as pd
 
 from openarena import __version__
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_counts
-from openarena.errors import OpenArenaError
+from openarena.errors import DataError, OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
 from openarena.ratings.contextual import ContextualFit, bootstrap_contextual, fit_contextual_bt
 from openarena.ratings.covariates import contextual_data
@@ -140,6 +140,13 @@ def build_leaderboard(
     if not (np.isfinite(prior) and prior >= 0) or not (np.isfinite(coef_prior) and coef_prior >= 0):
         raise OpenArenaError(f"--prior {prior} / coef_prior {coef_prior}: a prior must be a finite number >= 0")
     counts = as_pair_counts(data)
+    if counts.n_models < 2:
+        steps = "; ".join(f"{s.name} kept {s.remaining:,.0f}" for s in counts.steps)
+        raise DataError(
+            f"{counts.n_models} model(s) left to rate" + (f" after the filters ({steps})" if steps else ""),
+            counts.source,
+            expected="battles between at least two models (relax --min-battles, --since/--until or --exclude)",
+        )
     if drop_unrated and prior == 0:
         unrated = unrated_models(counts)
         if unrated:

@@ -116,7 +116,7 @@ def unrated_models(counts: PairCounts) -> dict[str, str]:
     n = counts.n_models
     g, rows, cols = _win_graph(counts)
     n_strong, strong = connected_components(g, directed=True, connection="strong")
-    if n_strong == 1:
+    if n_strong <= 1:
         return {}
     per_model = counts.num_battles()
     main = int(np.argmax(np.bincount(strong, weights=per_model + 1e-9, minlength=n_strong)))
