@@ -27,7 +27,7 @@ install-dev: $(VENV)/.installed-dev
 run: $(VENV)/.installed
 	$(BIN)/openarena leaderboard chatbot-arena-20240814 --alias chatgpt-4o-latest=chatgpt-4o-latest-2024-08-08 \
 		--ci bootstrap --rounds 100 --out-dir $(OUT) --top 20
-	$(BIN)/openarena serve --registry examples/models.demo.yaml --demo --reference $(OUT)/leaderboard.json
+	$(BIN)/openarena serve --demo --reference $(OUT)/leaderboard.json
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q

@@ -13,9 +13,11 @@ DATA = SHARED / "data"
 
 
 def shared_file(rel: str) -> Path:
-    """Path of a file under shared/data; skips the test if the folder is not there."""
+    """Path of a file under shared/data; skips the test if it is not there (fails under CI)."""
     path = DATA / rel
     if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data not found in CI: {path} (set OPENARENA_SHARED)")
         pytest.skip(f"shared data not found: {path} (set OPENARENA_SHARED)")
     return path
 

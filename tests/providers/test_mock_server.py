@@ -114,7 +114,7 @@ def test_standalone_serves_the_demo_registry(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 assert proc.poll() is None and time.monotonic() < deadline, "mock server did not start"
                 time.sleep(0.05)
-        demo = Path(__file__).resolve().parents[2] / "examples" / "models.demo.yaml"
+        from openarena.providers.registry import DEMO_REGISTRY as demo
         reg = load_registry(demo)
         echo = reg.get("demo-echo").model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})
         flaky = reg.get("demo-flaky").model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})

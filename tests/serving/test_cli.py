@@ -5,13 +5,14 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from openarena.cli.main import app
+from openarena.providers.registry import DEMO_REGISTRY
 from tests.serving.conftest import ROOT
 
 runner = CliRunner()
 
 
 def test_models_check_pings_every_demo_model():
-    res = runner.invoke(app, ["models", "check", str(ROOT / "examples" / "models.demo.yaml"), "--demo", "--timeout", "10"])
+    res = runner.invoke(app, ["models", "check", str(DEMO_REGISTRY), "--demo", "--timeout", "10"])
     # demo-flaky fails its first call by design, and a ping does not retry
     assert res.exit_code == 1, res.output
     for name in ("demo-echo", "demo-poet", "demo-markdown", "demo-judge", "demo-flaky"):
@@ -22,7 +23,7 @@ def test_models_check_pings_every_demo_model():
 def test_serve_reports_bad_input_on_one_line(tmp_path):
     res = runner.invoke(app, ["serve", "--registry", str(tmp_path / "missing.yaml"), "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "file not found" in res.output
-    res = runner.invoke(app, ["serve", "--registry", str(ROOT / "examples" / "models.demo.yaml"), "--policy", "nope", "--data-dir", str(tmp_path)])
+    res = runner.invoke(app, ["serve", "--registry", str(DEMO_REGISTRY), "--policy", "nope", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "unknown sampling policy" in res.output
     res = runner.invoke(app, ["export", str(tmp_path / "x.json"), "--db", f"sqlite:///{tmp_path / 'empty.db'}"])
     assert res.exit_code == 2

@@ -11,11 +11,12 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
+from openarena.providers.registry import DEMO_REGISTRY
 from openarena.cli.main import app
 from tests.serving.conftest import ROOT
 
 runner = CliRunner()
-DEMO = str(ROOT / "examples" / "models.demo.yaml")
+DEMO = str(DEMO_REGISTRY)
 
 
 def one_error(res, *words: str) -> str:

@@ -43,7 +43,7 @@ class Leaderboard:
     """A computed leaderboard.
 
     Attributes:
-        table: DataFrame sorted by rating (descending) with columns :data:`COLUMNS`, then
+        table: DataFrame sorted by rank (UB), then rating (descending), with columns :data:`COLUMNS`, then
             ``variance`` (Elo points^2, NaN without intervals) and ``win_rate`` (share of the
             model's votes it won, ties as half).
         rating_system: 'bt' or 'elo'; ties: the tie model; ci: interval method; level: coverage.
@@ -221,7 +221,8 @@ def build_leaderboard(
         table["rank_ub"] = rank_ub(ratings, ratings)
     table["win_rate"] = _win_rate(counts)
     table["num_battles"] = table["num_battles"].round().astype("int64") if np.allclose(num, np.round(num)) else table["num_battles"]
-    table = table[COLUMNS + ["variance", "win_rate"]].sort_values(["rating", "model"], ascending=[False, True], ignore_index=True)
+    # the arena's order: rank (UB), then rating (FastChat get_arena_table)
+    table = table[COLUMNS + ["variance", "win_rate"]].sort_values(["rank_ub", "rating", "model"], ascending=[True, False, True], ignore_index=True)
 
     provenance = {
         "source": counts.source,

@@ -1,4 +1,4 @@
-"""``--demo``: start the mock OpenAI-compatible server that ``examples/models.demo.yaml`` points
+"""``--demo``: start the mock OpenAI-compatible server that the demo registry (openarena/providers/demo_models.yaml) points
 at (``OPENARENA_MOCK_URL``), so the arena works with no key and no network."""
 
 from __future__ import annotations

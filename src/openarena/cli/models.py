@@ -9,16 +9,17 @@ import typer
 from rich.table import Table
 
 from openarena.cli.common import out_console, user_errors
+from openarena.providers.registry import DEMO_REGISTRY
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
 
 
 @app.command("check")
 def check(
-    registry: Path = typer.Argument(Path("examples/models.demo.yaml"), help="Model registry YAML."),
+    registry: Path = typer.Argument(DEMO_REGISTRY, help="Model registry YAML."),
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds per ping."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Pings in flight."),
-    demo: bool = typer.Option(False, "--demo", help="Start the demo mock server first (for examples/models.demo.yaml)."),
+    demo: bool = typer.Option(False, "--demo", help="Start the demo mock server first (for the demo registry)."),
 ) -> None:
     """Ping each model (one 1-token completion, no retry) and print a table; exit status 1 if any failed."""
     from openarena.providers.client import map_bounded, ping

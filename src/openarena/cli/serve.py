@@ -12,11 +12,12 @@ from typing import Optional
 import typer
 
 from openarena.cli.common import err_console, fail, user_errors
+from openarena.providers.registry import DEMO_REGISTRY as _DEMO
 
 #: uvicorn's log levels (``uvicorn.config.LOG_LEVELS``).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: The registry of ``--demo`` when no --registry is given: models served by the mock server.
-DEMO_REGISTRY = Path("examples/models.demo.yaml")
+DEMO_REGISTRY = _DEMO  # shipped inside the package, found from any working folder
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -46,10 +47,10 @@ def check_port_free(host: str, port: int) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
-    registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Model registry YAML (required, except with --demo: then examples/models.demo.yaml)."),
+    registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Model registry YAML (required, except with --demo: then the packaged demo registry)."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default: $OPENARENA_DATABASE_URL, else SQLite in --data-dir)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database and the secret key (default: $OPENARENA_DATA_DIR or ./arena-data)."),
-    demo: bool = typer.Option(False, "--demo", help="Also start the mock model server of examples/models.demo.yaml (no API key needed)."),
+    demo: bool = typer.Option(False, "--demo", help="Also start the mock model server of the demo models (no API key needed)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Uvicorn worker processes (for PostgreSQL; with SQLite one worker is fastest: there is one writer)."),
     policy: str = typer.Option("fastchat", "--policy", help="Pair sampling: fastchat, uniform or active."),
     outage: list[str] = typer.Option([], "--outage", help="Model not to sample in anonymous battles (repeatable)."),

@@ -26,7 +26,7 @@ In a test::
         result = asyncio.run(complete_chat(model, [{"role": "user", "content": "hi"}]))
         assert result.text == "Hello there" and len(srv.requests) == 1
 
-Standalone (for the demo registry ``examples/models.demo.yaml``)::
+Standalone (for the demo registry ``openarena/providers/demo_models.yaml``)::
 
     python -m openarena.providers.mock_server --port 8101 [--config behaviours.yaml]
 
@@ -220,7 +220,7 @@ DEMO_BEHAVIOURS: dict[str, Behaviour] = {
     ),
 }
 """Behaviours served by ``python -m openarena.providers.mock_server`` without ``--config``;
-their ids are the ``model_id``s of ``examples/models.demo.yaml``."""
+their ids are the ``model_id``s of ``openarena/providers/demo_models.yaml``."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
 
 __all__ = ["ServeSettings", "load_secret"]
@@ -50,7 +51,7 @@ class ServeSettings:
         retry_attempts: attempts per model call before its first token.
     """
 
-    registry: str = "examples/models.demo.yaml"
+    registry: str = str(DEMO_REGISTRY)
     database_url: str | None = None
     data_dir: str | None = None
     secret_key: str | None = None
