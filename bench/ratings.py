@@ -271,10 +271,13 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    cols = ["system", "task", "input", "wall s", "cpu s", "peak RSS MB", "target", "note"]
+COLUMNS = ["system", "task", "input", "wall s", "cpu s", "peak RSS MB", "target", "note"]
+
+
+def print_table(header: list[str], rows: list[list[str]], cols: list[str] = COLUMNS, right: set[int] = frozenset({3, 4, 5})) -> None:
+    """Print the header lines, then ``rows`` as a plain-text table under ``cols`` (columns whose
+    index is in ``right`` right-aligned). Shared by the bench scripts."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    right = {3, 4, 5}
 
     def line(cells):
         return " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()

@@ -224,21 +224,6 @@ def plain(ratings: dict) -> dict[str, float]:
     return {m: (v["rating"] if isinstance(v, dict) else v) for m, v in ratings.items()}
 
 
-def print_table(header: list[str], cols: list[str], rows: list[list[str]], right: set[int]) -> None:
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-
-    def line(cells):
-        return " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    for h in header:
-        print(h)
-    print()
-    print(line(cols))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(line(r))
-
-
 def build_rows(R: dict, truth: dict, ref: Reference | None, ref_variant: Reference | None = None) -> list[list[str]]:
     beta_true = np.array([truth["beta"][f] for f in STYLE])
     rows: list[list[str]] = []
@@ -508,7 +493,7 @@ def main() -> None:
         R = saved["results"]
         ref = Reference(PARQUET)
         ref_v = Reference(VARIANT) if ok(R.get("variant_arena_default")) else None
-        print_table(saved["header"], cols, build_rows(R, saved["truth"], ref, ref_v), right={2, 3, 4})
+        rb.print_table(saved["header"], build_rows(R, saved["truth"], ref, ref_v), cols, right={2, 3, 4})
         return
 
     load_before = os.getloadavg()
@@ -572,7 +557,7 @@ def main() -> None:
     rows = build_rows(R, stamp["truth"], ref, ref_v)
     header = header_lines(stamp, load_before, R)
     args.json_out.write_text(json.dumps({"header": header, "results": R, "truth": stamp["truth"], "recipe": RECIPE}, indent=1, default=float))
-    print_table(header, cols, rows, right={2, 3, 4})
+    rb.print_table(header, rows, cols, right={2, 3, 4})
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ coefficients, removal of a planted style confound, interval coverage and input e
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -6,7 +6,6 @@ from typer.testing import CliRunner
 
 from openarena.cli.main import app
 from openarena.providers.registry import DEMO_REGISTRY
-from tests.serving.conftest import ROOT
 
 runner = CliRunner()
 

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from openarena.providers.registry import DEMO_REGISTRY
 from openarena.cli.main import app
-from tests.serving.conftest import ROOT
 
 runner = CliRunner()
 DEMO = str(DEMO_REGISTRY)

@@ -12,6 +12,7 @@ from openarena.cli.common import err_console, user_errors
 
 
 class ExportFormat(str, Enum):
+    """--format choices of ``openarena export``."""
     clean_battle = "clean_battle"
     jsonl = "jsonl"
     parquet = "parquet"

@@ -32,12 +32,14 @@ app = typer.Typer(
 
 
 class Mode(str, Enum):
+    """Judging mode: pairwise against a baseline, single-answer grading, or chosen from the input."""
     auto = "auto"
     pairwise = "pairwise"
     single = "single"
 
 
 class Control(str, Enum):
+    """Style covariates of ``judge show``."""
     none = "none"
     length = "length"
     markdown = "markdown"
@@ -45,6 +47,7 @@ class Control(str, Enum):
 
 
 class Fmt(str, Enum):
+    """Output formats of the judge tables."""
     table = "table"
     csv = "csv"
     json = "json"

@@ -14,23 +14,27 @@ from openarena.cli.common import download_progress, err_console, fail, out_conso
 
 
 class CI(str, Enum):
+    """--ci choices."""
     sandwich = "sandwich"
     bootstrap = "bootstrap"
     none = "none"
 
 
 class Ties(str, Enum):
+    """--ties choices."""
     half = "half"
     rao_kupper = "rao-kupper"
     davidson = "davidson"
 
 
 class Rating(str, Enum):
+    """--rating choices."""
     bt = "bt"
     elo = "elo"
 
 
 class Format(str, Enum):
+    """--format choices."""
     table = "table"
     csv = "csv"
     json = "json"
@@ -60,7 +64,7 @@ def read_source(source: str, quiet: bool = False):
     from openarena.data.readers import read_battles
     from openarena.data.registry import resolve
 
-    if source == "db" or "://" in source and not source.startswith("hf://"):
+    if source == "db" or ("://" in source and not source.startswith("hf://")):
         from openarena.storage.battles import read_battles as read_db
         from openarena.storage.db import open_database
 
@@ -112,6 +116,7 @@ def load_battles(
 
 
 def report_steps(data, since_index: int, quiet: bool) -> None:
+    """Print, one line each, the filter steps added after position ``since_index`` (stderr)."""
     for step in list(data.steps)[since_index:]:
         detail = f" ({step.detail})" if step.detail else ""
         _say(quiet, f"filter {step.name}: removed {step.removed:,.0f}, kept {step.remaining:,.0f}{detail}")
@@ -135,25 +140,22 @@ def ensure_style_columns(data, control: str | None, quiet: bool):
 
 
 def ensure_category_columns(data, quiet: bool):
-    """Category columns from the file's own tags, else from the rule-based taggers when the
-    battles carry conversations."""
+    """Category columns for SOURCE's rows (openarena.data.categories.ensure_categories)."""
     from openarena.data.battles import BattleTable
-    from openarena.data.categories import categories_from_tags, tag_battles
+    from openarena.data.categories import ensure_categories
 
     if not isinstance(data, BattleTable):
         raise fail(f"{data.source}: categories need battle rows; this source is aggregated pair counts")
-    frame = data.frame
-    if "category_tag" in frame.columns or "is_code" in frame.columns:
-        data = categories_from_tags(data)
-    if "conversation_a" in frame.columns:
-        missing = [t for t, col in (("coding", "category_coding"), ("multiturn", "category_multiturn"), ("long_user", "category_long_user"), ("no_short", "category_no_short"), ("no_refusal", "category_no_refusal"), ("language", "language")) if col not in data.frame.columns]
-        if missing:
-            _say(quiet, f"tagging categories with the rule-based taggers: {', '.join(missing)}")
-            data = tag_battles(data, missing)
+    before = set(data.frame.columns)
+    data = ensure_categories(data)
+    added = sorted(set(data.frame.columns) - before)
+    if added:
+        _say(quiet, f"category columns added: {', '.join(added)}")
     return data
 
 
 def print_table(lb, top: int | None, title: str | None = None) -> None:
+    """The leaderboard as a rich table on stdout (first ``top`` rows), then the tie parameter and the style coefficients when there are any."""
     from openarena.analysis.report import display_frame
 
     d = display_frame(lb)

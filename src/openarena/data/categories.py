@@ -75,7 +75,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1018,3 +1018,34 @@ def category_mask(battles: BattleTable, name: str) -> np.ndarray:
     if hasattr(Language, key.upper()) or key == "unknown":
         return _language_mask(frame, key, battles.source)
     raise DataError(f"unknown category {name!r}", battles.source, field="category", expected=", ".join(CATEGORY_NAMES) + ", or a language name")
+
+
+#: The column each rule tagger writes (the category it feeds).
+RULE_COLUMNS: dict[str, str] = {
+    "coding": "category_coding",
+    "math_rule": "category_math",
+    "multiturn": "category_multiturn",
+    "long_user": "category_long_user",
+    "no_short": "category_no_short",
+    "language": "language",
+    "no_refusal": "category_no_refusal",
+}
+
+
+def ensure_categories(battles: BattleTable, taggers: Sequence[str] = DEFAULT_RULE_TAGGERS) -> BattleTable:
+    """The battles with their category columns: first from the labels the source carries
+    (:func:`categories_from_tags` on ``category_tag`` / ``is_code``), then, when the battles
+    have conversations, from the rule ``taggers`` whose column is still missing.
+
+    Parameters: battles (N rows); taggers, names from :data:`RULE_TAGGERS`.
+    Returns: a BattleTable with the same rows (unchanged when nothing is missing or there is
+    nothing to tag from).
+    Raises: DataError from the taggers (a malformed conversation, naming its row).
+    """
+    frame = battles.frame
+    if "category_tag" in frame.columns or "is_code" in frame.columns:
+        battles = categories_from_tags(battles)
+    if "conversation_a" not in battles.frame.columns:
+        return battles
+    missing = [t for t in taggers if RULE_COLUMNS[t] not in battles.frame.columns]
+    return run_taggers(battles, missing)[0] if missing else battles

@@ -151,7 +151,6 @@ def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
     outside the main group and why.
     Source: Ford (1957); Hunter (2004), Assumption 1.
     """
-    n = counts.n_models
     g, _, _ = _win_graph(counts)
     n_weak, weak = connected_components(g, directed=True, connection="weak")
     if n_weak > 1:

@@ -25,8 +25,6 @@ and ``fit_mle_elo``); arena-rank ``ContextualBradleyTerry`` (sandwich structure)
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -36,6 +34,7 @@ from scipy.special import expit, log_expit
 from threadpoolctl import threadpool_limits
 
 from openarena.errors import ConvergenceError, DataError
+from openarena.ratings.parallel import map_threads
 
 STEP_TOL = 1e-10
 MAX_ITER = 100
@@ -345,7 +344,6 @@ def bootstrap_contextual(
     N = d.n
     base = d.w()
     children = np.random.SeedSequence(seed).spawn(rounds)
-    n_jobs = max(1, n_jobs or os.cpu_count() or 1)
     # the same Newton fit as fit_contextual_bt(weights=..., start=fit), without what a round does
     # not use: the covariate check (same covariates every round) and the sandwich meat
     prob = _ContextualProblem(d, fit.ref, fit.prior, fit.coef_prior)
@@ -361,10 +359,5 @@ def bootstrap_contextual(
             progress(1)
         return theta - theta.mean(), beta.copy()
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        if n_jobs == 1:
-            res = [one(r) for r in range(rounds)]
-        else:
-            with ThreadPoolExecutor(n_jobs) as pool:
-                res = list(pool.map(one, range(rounds)))
+    res = map_threads(one, range(rounds), n_jobs)
     return np.vstack([r[0] for r in res]), np.vstack([r[1] for r in res])

@@ -15,17 +15,15 @@ Chatbot Arena, section 5 (rank from non-overlapping intervals).
 
 from __future__ import annotations
 
-import os
 from statistics import NormalDist
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from openarena.ratings.bradley_terry import BTFit, fit_bradley_terry_batch
 from openarena.ratings.contextual import ContextualFit
+from openarena.ratings.parallel import map_threads, workers
 from openarena.ratings.scale import POINTS_PER_LOGIT, Anchor
 
 
@@ -97,7 +95,7 @@ def bootstrap_thetas(
     """
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
-    n_jobs = max(1, n_jobs or os.cpu_count() or 1)
+    n_jobs = workers(n_jobs)
     chunk = chunk or min(50, -(-rounds // (2 * n_jobs)))
     starts = list(range(0, rounds, chunk))
 
@@ -111,11 +109,7 @@ def bootstrap_thetas(
             progress(size)
         return res
 
-    if n_jobs == 1 or len(starts) == 1:
-        results = [work(s) for s in starts]
-    else:
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            results = list(pool.map(work, starts))
+    results = map_threads(work, starts, n_jobs)
     theta = np.concatenate([r[0] for r in results])
     k = None if results[0][1] is None else np.concatenate([r[1] for r in results])
     return theta, k

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from openarena.errors import OpenArenaError
+
 log = logging.getLogger("openarena.serving")
 
 __all__ = ["Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "load_reference"]
@@ -255,7 +257,8 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
     for the table's columns."""
     import numpy as np
 
-    from openarena.data.categories import category_mask, run_taggers
+    from openarena.data.battles import aggregate
+    from openarena.data.categories import category_mask, ensure_categories
     from openarena.data.style import add_style_columns
     from openarena.errors import DataError
     from openarena.storage.battles import read_battles
@@ -274,13 +277,11 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
         snap.error = "No anonymous votes yet: only anonymous battles count for the leaderboard."
         return snap, None
     snap.n_votes = len(table)
-    votes: dict[str, int] = {}
-    for col in ("model_a", "model_b"):
-        for m, n in table.frame[col].value_counts().items():
-            votes[m] = votes.get(m, 0) + int(n)
+    counts = aggregate(table)
+    votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
     snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
     try:
-        table, _ = run_taggers(table, ("coding", "math_rule", "multiturn"))
+        table = ensure_categories(table, ("coding", "math_rule", "multiturn"))
     except Exception:  # noqa: BLE001
         log.exception("category tagging failed")
     try:
@@ -306,10 +307,8 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
                     continue
                 src = styled.with_frame(styled.frame.loc[mask]) if cat != "full" else styled
             snap.boards[(cat, style)] = _board(src, cat, style, int(np.sum(mask)), models)
-    pairs: dict[frozenset[str], float] = {}
-    for a, b in zip(table.frame["model_a"], table.frame["model_b"]):
-        k = frozenset((a, b))
-        pairs[k] = pairs.get(k, 0.0) + 1.0
+    per_pair = counts.counts.sum(axis=1)
+    pairs = {frozenset((counts.models[i], counts.models[j])): float(n) for (i, j), n in zip(counts.pairs.tolist(), per_pair)}
     return snap, pairs
 
 
@@ -320,8 +319,12 @@ def _board(data, cat: str, style: bool, n: int, models: dict[str, tuple[str, str
     board = Board(cat, style, n_votes=n)
     try:
         lb = build_leaderboard(data, ci="sandwich", control="style" if style else None, anchor="mean")
-    except Exception as e:  # noqa: BLE001 - too few votes, disconnected graph, no MLE...
+    except OpenArenaError as e:  # too few votes, disconnected graph, no finite MLE...
         board.error = f"this board cannot be fitted yet ({type(e).__name__}: {str(e)[:300]})"
+        return board
+    except Exception as e:  # noqa: BLE001 - a bug: logged with its traceback, the page stays up
+        log.exception("leaderboard board %s (style=%s) failed", cat, style)
+        board.error = f"this board failed ({type(e).__name__}); see the server log"
         return board
     for r in lb.table.itertuples(index=False):
         org, lic = models.get(r.model, ("", ""))

@@ -43,10 +43,12 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """Declarative base of the arena's tables (SQLAlchemy 2)."""
     metadata = MetaData(naming_convention=NAMING)
 
 
 class Battle(Base):
+    """One battle: both models, mode, sampling probability and policy, both conversations (JSON), state and timestamps; see the module docstring for the columns."""
     __tablename__ = "battles"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -74,6 +76,7 @@ class Battle(Base):
 
 
 class Vote(Base):
+    """The vote on a battle; ``battle_id`` is unique, so the database itself refuses a second vote."""
     __tablename__ = "votes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

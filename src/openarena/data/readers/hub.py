@@ -53,6 +53,7 @@ class HubRef:
 
 
 def is_hub_url(source: object) -> bool:
+    """True when ``source`` is an ``hf://datasets/OWNER/NAME[...]`` address."""
     return isinstance(source, str) and source.startswith("hf://")
 
 

@@ -22,10 +22,12 @@ class ApiError(HTTPException):
 
 
 def error_response(exc: ApiError) -> JSONResponse:
+    """A JSON error body {error, message} with ``status``."""
     return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
 def state(request: Request):
+    """The app's shared state (registry, database, sampler, caches) from the request."""
     return request.app.state.arena
 
 

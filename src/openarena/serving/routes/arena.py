@@ -12,4 +12,5 @@ router = APIRouter()
 
 @router.get("/", include_in_schema=False)
 def arena_page(request: Request):
+    """GET /: the anonymous battle page (no model identity in it)."""
     return render_page(request, "arena.html", {"mode": "anony", "title": "Arena (battle)"})

@@ -104,6 +104,7 @@ def _guard(handler):
 @router.post("/battles")
 @_guard
 async def new_battle(request: Request):
+    """POST /api/battles (CSRF, rate-limited): sample a pair, store the battle; returns its id only."""
     st = state(request)
     sid, judge = api_session(request)
     rate_limit(request, "battle", sid)
@@ -173,6 +174,7 @@ async def _start_turn(request: Request, battle_id: str, prompt: str | None):
 @router.post("/battles/{battle_id}/turns")
 @_guard
 async def battle_turn(request: Request, battle_id: str):
+    """POST /api/battles/{id}/turns: stream both answers (SSE) for a new user turn."""
     body = await _json(request)
     prompt = body.get("prompt")
     if not isinstance(prompt, str):
@@ -183,6 +185,7 @@ async def battle_turn(request: Request, battle_id: str):
 @router.post("/battles/{battle_id}/regenerate")
 @_guard
 async def battle_regenerate(request: Request, battle_id: str):
+    """POST /api/battles/{id}/regenerate: stream both answers to the last turn again."""
     return await _start_turn(request, battle_id, None)
 
 
@@ -207,6 +210,7 @@ def _vote_payload(res, winner: str) -> dict[str, Any]:
 @router.post("/battles/{battle_id}/vote")
 @_guard
 async def battle_vote(request: Request, battle_id: str):
+    """POST /api/battles/{id}/vote: record the vote in one transaction; the only response that names the models."""
     st = state(request)
     sid, judge = api_session(request)
     rate_limit(request, "vote", sid)

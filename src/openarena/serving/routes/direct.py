@@ -11,5 +11,6 @@ router = APIRouter()
 
 @router.get("/direct", include_in_schema=False)
 def direct_page(request: Request):
+    """GET /direct: chat with one named model."""
     names = state(request).registry.names()
     return render_page(request, "arena.html", {"mode": "direct", "title": "Direct chat", "models": names})

@@ -26,6 +26,7 @@ def _board(request: Request, category: str, style: bool):
 
 @router.get("/leaderboard", include_in_schema=False)
 def leaderboard_page(request: Request, category: str = "full", style: int = 0):
+    """GET /leaderboard: the cached board of a category, with or without style control."""
     snap, category, board = _board(request, category, bool(style))
     age = time.time() - snap.created if snap.created else None
     return render_page(
@@ -37,6 +38,7 @@ def leaderboard_page(request: Request, category: str = "full", style: int = 0):
 
 @router.get("/leaderboard/plot.png", include_in_schema=False)
 def leaderboard_plot(request: Request, category: str = "full", style: int = 0):
+    """GET /leaderboard/plot.png: the CI whisker plot of a cached board."""
     _, _, board = _board(request, category, bool(style))
     if board is None or board.plot is None:
         return Response(status_code=404)
@@ -45,6 +47,7 @@ def leaderboard_plot(request: Request, category: str = "full", style: int = 0):
 
 @router.get("/leaderboard/reference.png", include_in_schema=False)
 def reference_plot(request: Request):
+    """GET the whisker plot of the public reference board (--reference)."""
     ref = state(request).leaderboard.snapshot.reference
     if not ref or not ref.get("plot"):
         return Response(status_code=404)
@@ -53,6 +56,7 @@ def reference_plot(request: Request):
 
 @router.get("/leaderboard.json")
 def leaderboard_json(request: Request, category: str = "full", style: int = 0):
+    """GET /leaderboard.json: the cached boards as JSON."""
     snap, category, board = _board(request, category, bool(style))
     return {
         "created": snap.created, "n_votes": snap.n_votes, "category": category, "style_control": bool(style),
@@ -63,6 +67,7 @@ def leaderboard_json(request: Request, category: str = "full", style: int = 0):
 
 @router.post("/leaderboard/refresh")
 def leaderboard_refresh(request: Request):
+    """POST /leaderboard/refresh (CSRF): ask for a recomputation, at most once per interval."""
     try:
         api_session(request)
     except ApiError as e:

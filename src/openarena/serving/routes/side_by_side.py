@@ -12,5 +12,6 @@ router = APIRouter()
 
 @router.get("/side-by-side", include_in_schema=False)
 def side_by_side_page(request: Request):
+    """GET /side-by-side: two named models answer the same prompt."""
     names = state(request).registry.names()
     return render_page(request, "arena.html", {"mode": "named", "title": "Side by side", "models": names})
