@@ -40,7 +40,11 @@ def test_readers_do_not_create_a_database_or_its_folder(tmp_path, monkeypatch):
 def test_writers_still_create_and_readers_then_open(tmp_path):
     url = f"sqlite:///{tmp_path / 'sub' / 'a.db'}"
     Database.open(url).dispose()  # serve: folder and database created, migrated
+    assert (tmp_path / "sub" / "a.db").stat().st_size > 0
     db = Database.open(url, run_migrations=False)  # export: reads it
+    from sqlalchemy import inspect
+
+    assert {"battles", "votes"} <= set(inspect(db.engine).get_table_names())
     db.dispose()
     mem = Database.open("sqlite://", run_migrations=True, create=False)  # in memory: nothing to refuse
     mem.dispose()
