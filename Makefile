@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-dev clean vendor-frontend
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q
+
+# Re-create src/openarena/serving/static/vendor (committed) from pinned npm packages; needs npm.
+vendor-frontend:
+	bash scripts/vendor-frontend.sh
 
 clean:
 	rm -rf $(VENV) $(OUT)
