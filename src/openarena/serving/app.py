@@ -2,7 +2,7 @@
 
 Pages (server-rendered Jinja2, a little plain JavaScript in ``static/arena.js``, no build step):
 ``/`` Arena (anonymous battle), ``/side-by-side`` (named models), ``/direct`` (one model),
-``/leaderboard``, ``/about`` (data policy). JSON/SSE API under ``/api`` (see
+``/leaderboard``, ``/about`` (data policy), an HTML error page for browsers (404). JSON/SSE API under ``/api`` (see
 :mod:`openarena.serving.routes.battles`). ``/healthz`` for probes.
 
 Every response carries a strict Content-Security-Policy (scripts and styles from this origin
@@ -135,7 +135,8 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     start_background, start the leaderboard refresh thread with the app.
     Raises: what :func:`build_state` raises.
     """
-    from openarena.serving.routes import about, arena, battles, direct, leaderboard, side_by_side
+    from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, side_by_side
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     state = state or build_state(settings or ServeSettings())
 
@@ -160,6 +161,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # HTML 404 page for browsers
     app.add_middleware(SecurityHeaders)
     return app
 

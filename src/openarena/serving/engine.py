@@ -40,6 +40,15 @@ log = logging.getLogger("openarena.serving")
 
 EMIT_EVERY_S = 0.06
 FAILED_MESSAGE = "This model's endpoint failed ({kind}). This battle cannot be voted on: start a new round."
+FAILED_MESSAGE_DIRECT = "The model's endpoint failed ({kind}), so it could not answer. Try again with a new chat, or pick another model."
+
+
+def failure_messages(mode: str) -> tuple[str, str]:
+    """(message of the ``failed`` event, with ``{kind}``; message of the ``end`` event) for a
+    battle of ``mode``: a direct chat talks about the chat, a battle about its vote."""
+    if mode == "direct":
+        return FAILED_MESSAGE_DIRECT, "The model could not answer: start a new chat."
+    return FAILED_MESSAGE, "A model failed: this battle cannot be voted on. Start a new round."
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -144,7 +153,7 @@ async def stream_turn(
             else:
                 errors[side] = value
                 yield sse("answer", {"side": side, "html": render_markdown(texts[side]), "done": True})
-                yield sse("failed", {"side": side, "message": FAILED_MESSAGE.format(kind=value.kind.replace("_", " "))})
+                yield sse("failed", {"side": side, "message": failure_messages(battle.mode)[0].format(kind=value.kind.replace("_", " "))})
         await asyncio.to_thread(save)
         saved = True
         votable = not errors and battle.mode != "direct"
@@ -156,7 +165,7 @@ async def stream_turn(
                 "failed": bool(errors),
                 "turns": turns_done,
                 "turns_left": max(max_turns - turns_done, 0),
-                "message": "A model failed: this battle cannot be voted on. Start a new round." if errors else "",
+                "message": failure_messages(battle.mode)[1] if errors else "",
             },
         )
     finally:

@@ -120,17 +120,64 @@ class RateLimiter:
 
 
 _ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6",
-    "hr", "i", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td", "th",
-    "thead", "tr", "ul",
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5",
+    "h6", "hr", "i", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody",
+    "td", "th", "thead", "tr", "ul",
 }
 _ALLOWED_ATTRS = {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}}
+# classes only where the page needs them: math markers, table column alignment; code keeps its
+# language-* class (any) for highlighting.
+_ALIGN = {"left", "center", "right"}
+_ALLOWED_CLASSES = {
+    "span": {"math", "inline", "block"}, "div": {"math", "block"},
+    "th": {f"align-{a}" for a in _ALIGN}, "td": {f"align-{a}" for a in _ALIGN},
+}
+
+
+def _math(tokens, idx, options, env, display: bool) -> str:
+    from markdown_it.common.utils import escapeHtml
+
+    tag = "div" if display and tokens[idx].block else "span"
+    kind = "block" if display else "inline"
+    return f'<{tag} class="math {kind}">{escapeHtml(tokens[idx].content.strip())}</{tag}>' + ("\n" if tag == "div" else "")
+
+
+def _align_classes(state) -> None:
+    """Table column alignment as a class (``align-left|center|right``) instead of markdown-it's
+    ``style="text-align:..."``, which the page's Content-Security-Policy (style-src 'self') would block."""
+    for tok in state.tokens:
+        if tok.type in ("th_open", "td_open"):
+            style = tok.attrGet("style") or ""
+            if style.startswith("text-align:"):
+                align = style.split(":", 1)[1].strip()
+                tok.attrs.pop("style", None)
+                if align in _ALIGN:
+                    tok.attrSet("class", f"align-{align}")
 
 
 @lru_cache(maxsize=1)
 def _md() -> MarkdownIt:
-    # commonmark + tables + strikethrough; html=False: raw HTML in an answer is shown as text.
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable(["table", "strikethrough"])
+    """CommonMark + tables + strikethrough, raw HTML off (an answer's ``<script>`` is text), and
+    TeX math as models write it: ``$...$`` and ``$$...$$`` (mdit-py-plugins dollarmath, with
+    Pandoc's rules so that prices such as "$5 and $10" stay text: no space inside the dollars,
+    no digit right after the closing one) and ``\\(...\\)``, ``\\[...\\]`` (texmath, brackets).
+    Math comes out as ``<span class="math inline">`` / ``<div class="math block">`` holding
+    the TeX source as escaped text, untouched by markdown (``\\\\``, ``_``, ``*`` survive); the
+    page typesets those nodes with KaTeX."""
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    from mdit_py_plugins.texmath import texmath_plugin
+    from mdit_py_plugins.texmath.index import make_inline_func
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable(["table", "strikethrough"])
+    md.use(texmath_plugin, delimiters="brackets")
+    md.use(dollarmath_plugin, allow_labels=False, allow_space=False, allow_digits=False, allow_blank_lines=False, double_inline=True)
+    # \[...\] inside a paragraph (as chat models write it, on its own lines right after text)
+    display_rule = {"name": "math_inline_double", "rex": re.compile(r"^\\\[(.+?)\\\]", re.DOTALL), "tmpl": "", "tag": "\\["}
+    md.inline.ruler.before("escape", "math_inline_brackets_display", make_inline_func(display_rule))
+    md.core.ruler.push("table_align_classes", _align_classes)
+    for rule, display in (("math_inline", False), ("math_inline_double", True), ("math_block", True), ("math_block_eqno", True)):
+        md.add_render_rule(rule, lambda self, tokens, idx, options, env, _d=display: _math(tokens, idx, options, env, _d))
+    return md
 
 
 def render_markdown(text: str) -> str:
@@ -138,13 +185,16 @@ def render_markdown(text: str) -> str:
 
     Returns: HTML containing only the tags of the allow-list; links only http, https, mailto
     (or relative), with rel="noopener noreferrer nofollow"; no event handlers, no script, no
-    style elements, no images or iframes. Safe to assign to ``innerHTML``.
+    style elements, no images or iframes; classes only ``math``/``inline``/``block`` on span
+    and div, ``align-*`` on table cells and ``language-*`` on code; no style attributes. Math is
+    marked as described in :func:`_md`. Safe to assign to ``innerHTML``.
     """
     html = _md().render(text or "")
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRS,
+        allowed_classes=_ALLOWED_CLASSES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )

@@ -154,11 +154,16 @@ async def _start_turn(request: Request, battle_id: str, prompt: str | None):
         if b.status == "voted":
             raise ApiError(409, "already_voted", "This battle is over (voted): start a new round.")
         if b.status == "failed":
-            raise ApiError(409, "failed", "A model failed in this battle: start a new round.")
+            raise ApiError(409, "failed", "The model failed in this chat: start a new chat." if b.mode == "direct" else "A model failed in this battle: start a new round.")
+        if b.mode == "direct":
+            raise ApiError(409, "busy", "The answer is still being written: wait, or start a new chat.")
         raise ApiError(409, "busy", "Answers are still being written for this battle: wait or start a new round.")
     refusal = None
     if prompt is not None and lease.turns >= st.settings.max_turns:
-        refusal = ApiError(409, "turn_limit", f"This battle reached its {st.settings.max_turns} turns: vote, or start a new round.")
+        if lease.mode == "direct":
+            refusal = ApiError(409, "turn_limit", f"This chat reached its {st.settings.max_turns} turns: start a new chat.")
+        else:
+            refusal = ApiError(409, "turn_limit", f"This battle reached its {st.settings.max_turns} turns: vote, or start a new round.")
     elif prompt is None and lease.turns < 1:
         refusal = ApiError(409, "no_answer", "Nothing to regenerate yet.")
     if refusal is not None:

@@ -1,6 +1,10 @@
 // OpenArena battle page: Arena (anonymous), Side by side (named) and Direct chat.
 // The server owns the battle: this script only sends the prompt, the vote and the battle id it
 // was given, and inserts answer HTML that the server already sanitised (markdown-it + nh3).
+// Rendering of an answer goes through one function, renderAnswer(); the server-sent events of a
+// turn are handled in one function, onStreamEvent(). When an answer is final, enhance() typesets
+// its math (KaTeX, on the nodes the server marked as math) and highlights its code blocks
+// (highlight.js) with a copy button. Both libraries are vendored under /static/vendor/.
 "use strict";
 (function () {
   const root = document.getElementById("arena");
@@ -56,8 +60,97 @@
     const div = document.createElement("div");
     div.className = "msg error";
     div.setAttribute("role", "alert");
-    div.textContent = message;
+    div.appendChild(icon("alert"));
+    div.appendChild(document.createElement("span")).textContent = message;
     $("chat-" + side).appendChild(div);
+  }
+  function icon(name) {   // an inline SVG icon from the page's <template id="icon-NAME">
+    const t = $("icon-" + name);
+    return t ? t.content.firstElementChild.cloneNode(true) : document.createTextNode("");
+  }
+
+  // ---- Rendering an answer: the single entry point ---------------------------------------
+  // html: the answer (so far) as sanitised HTML from the server; done: the answer is final.
+  function renderAnswer(bubble, html, done) {
+    bubble.innerHTML = html;   // sanitised by the server
+    if (done) {
+      bubble.classList.add("done");
+      enhance(bubble);
+    }
+    const chat = bubble.parentElement;
+    if (chat) chat.scrollTop = chat.scrollHeight;
+  }
+  function enhance(el) {
+    renderMath(el);
+    highlightCode(el);
+  }
+  // The server marks math as <span class="math inline"> / <div class="math block"> holding the
+  // TeX source as text ($...$, $$...$$, \(...\), \[...\]); KaTeX typesets it, untrusted
+  // (trust: false: no \href, \url, \includegraphics, \htmlClass...), errors shown in place.
+  const KATEX_OPTIONS = { throwOnError: false, trust: false, strict: "ignore", maxSize: 20, maxExpand: 500, output: "htmlAndMathml" };
+  function renderMath(el) {
+    if (!window.katex) return;
+    el.querySelectorAll(".math").forEach((node) => {
+      const tex = node.textContent;
+      try {
+        window.katex.render(tex, node, Object.assign({ displayMode: node.classList.contains("block") }, KATEX_OPTIONS));
+      } catch (e) {
+        node.textContent = tex;   // leave the source readable
+      }
+    });
+  }
+  function highlightCode(el) {
+    el.querySelectorAll("pre > code").forEach((code) => {
+      const pre = code.parentElement;
+      if (pre.parentElement && pre.parentElement.classList.contains("codeblock")) return;
+      const m = /(?:^|\s)language-([\w+#.-]+)/.exec(code.className);
+      const lang = m ? m[1] : "";
+      const text = code.textContent;
+      if (window.hljs) {
+        if (lang && !window.hljs.getLanguage(lang)) code.classList.add("nohighlight");
+        else window.hljs.highlightElement(code);   // escapes the text itself; no HTML is parsed
+      }
+      const box = document.createElement("div");
+      box.className = "codeblock";
+      const head = document.createElement("div");
+      head.className = "codeblock-head";
+      head.appendChild(document.createElement("span")).textContent = lang || (code.result && code.result.language) || "code";
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "copy";
+      btn.setAttribute("aria-label", "Copy code");
+      setCopyLabel(btn, false);
+      btn.addEventListener("click", () => copyCode(btn, text));
+      head.appendChild(btn);
+      pre.replaceWith(box);
+      box.appendChild(head);
+      box.appendChild(pre);
+    });
+  }
+  function setCopyLabel(btn, copied) {
+    btn.replaceChildren(icon(copied ? "check" : "copy"), document.createTextNode(copied ? "Copied" : "Copy"));
+    btn.classList.toggle("copied", copied);
+  }
+  async function copyCode(btn, text) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+      } else {   // plain http on a LAN address: no async clipboard API
+        const ta = document.createElement("textarea");
+        ta.value = text;
+        ta.setAttribute("readonly", "");
+        ta.className = "offscreen";
+        document.body.appendChild(ta);
+        ta.select();
+        const ok = document.execCommand("copy");
+        ta.remove();
+        if (!ok) throw new Error("copy refused");
+      }
+      setCopyLabel(btn, true);
+      setTimeout(() => setCopyLabel(btn, false), 1500);
+    } catch (e) {
+      btn.lastChild.textContent = "Copy failed";
+    }
   }
 
   async function ensureBattle() {
@@ -98,6 +191,31 @@
     }
   }
 
+  // ---- The events of one turn (text/event-stream; see serving/engine.py) -------------------
+  // Returns true on the final "end" event.
+  function onStreamEvent(name, d) {
+    if (name === "answer") {
+      renderAnswer(bubbles[d.side], d.html, d.done);
+    } else if (name === "failed") {
+      panelError(d.side, d.message);
+      failed = true;
+      root.dataset.battle = "failed";
+    } else if (name === "end") {
+      turnsLeft = d.turns_left;
+      if (d.failed) {
+        failed = true;
+        setStatus(d.message, "error");
+      } else if (mode === "direct") {
+        setStatus(turnsLeft === 0 ? "Turn limit reached: start a new chat." : "");
+      } else {
+        setStatus(turnsLeft === 0 ? "Turn limit reached: vote now." : "Vote now, or keep chatting to learn more.");
+        showVotes(d.votable);
+      }
+      return true;
+    }
+    return false;
+  }
+
   async function runTurn(url, body) {
     streaming = true;
     showVotes(false);
@@ -112,29 +230,8 @@
         for (const s of sides) if (bubbles[s] && !bubbles[s].innerHTML) bubbles[s].remove();
         return;
       }
-      await readEvents(resp, (name, d) => {
-        if (name === "answer") {
-          bubbles[d.side].innerHTML = d.html;   // sanitised by the server
-          if (d.done) bubbles[d.side].classList.add("done");
-        } else if (name === "failed") {
-          panelError(d.side, d.message);
-          failed = true;
-          root.dataset.battle = "failed";
-        } else if (name === "end") {
-          ended = true;
-          turnsLeft = d.turns_left;
-          if (d.failed) {
-            failed = true;
-            setStatus(d.message, "error");
-          } else if (mode === "direct") {
-            setStatus(turnsLeft === 0 ? "Turn limit reached: start a new round." : "");
-          } else {
-            setStatus(turnsLeft === 0 ? "Turn limit reached: vote now." : "Vote now, or keep chatting to learn more.");
-            showVotes(d.votable);
-          }
-        }
-      });
-      if (!ended && !failed) setStatus("The connection was interrupted; start a new round.", "error");
+      await readEvents(resp, (name, d) => { if (onStreamEvent(name, d)) ended = true; });
+      if (!ended && !failed) setStatus("The connection was interrupted; " + (mode === "direct" ? "start a new chat." : "start a new round."), "error");
     } catch (e) {
       if (e.name === "AbortError") {
         setStatus(mode === "direct" ? "Stopped." : "Stopped. You can vote on what was written, or keep chatting.");
@@ -168,10 +265,32 @@
 
   function stop() { if (controller) controller.abort(); }
 
+  // Panel headings: "Model A"/"Model B" in a battle until the vote; the chosen model's name in
+  // side by side ("Model A: name") and direct chat ("name").
+  function setLabel(side, name) {
+    const label = $("label-" + side);
+    if (!label) return;
+    const prefix = mode === "direct" ? "" : "Model " + side.toUpperCase() + (name ? ": " : "");
+    label.replaceChildren(document.createTextNode(prefix));
+    if (name) {
+      const span = document.createElement("span");
+      span.className = "model-name";
+      span.textContent = name;
+      label.appendChild(span);
+    }
+  }
+  function resetLabels() {
+    for (const s of sides) {
+      const picker = $("model-" + s);
+      setLabel(s, mode === "anony" ? "" : (picker ? picker.value : ""));
+    }
+  }
+
   function newRound() {
     stop();
     battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {};
-    for (const s of sides) { $("chat-" + s).innerHTML = ""; const l = $("label-" + s); if (l) l.textContent = mode === "direct" ? "Model" : "Model " + s.toUpperCase(); }
+    for (const s of sides) $("chat-" + s).innerHTML = "";
+    resetLabels();
     if (reveal) { reveal.hidden = true; reveal.textContent = ""; }
     showVotes(false);
     setStatus("");
@@ -195,8 +314,8 @@
     const j = await resp.json();
     voted = true;
     root.dataset.battle = "voted";
-    $("label-a").textContent = "Model A: " + j.model_a;
-    $("label-b").textContent = "Model B: " + j.model_b;
+    setLabel("a", j.model_a);
+    setLabel("b", j.model_b);
     reveal.hidden = false;
     reveal.textContent = j.message;
     reveal.className = "reveal" + (j.counted ? "" : " not-counted");
@@ -204,11 +323,13 @@
     updateButtons();
   }
 
+  document.querySelectorAll(".pickers select").forEach((sel) => sel.addEventListener("change", resetLabels));
   $("prompt-form").addEventListener("submit", send);
   promptBox.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(e); });
   stopBtn.addEventListener("click", stop);
   regenBtn.addEventListener("click", regenerate);
   newBtn.addEventListener("click", newRound);
   if (votesBox) votesBox.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => vote(b.dataset.winner)));
+  resetLabels();
   updateButtons();
 })();
