@@ -30,8 +30,8 @@ RICH = (
     f"```python\n{CODE}\n```\n\n"
     "| model | arena score | 95% CI | votes | win rate | organisation | licence | notes |\n"
     "|:------|------:|:-----:|------:|------:|:------|:------|:------|\n"
-    "| alpha | 1203 | +5/-4 | 12,345 | 61% | Zeta Labs | Apache 2.0 | a long cell to make the table wide |\n"
-    "| beta  | 1187 | +6/-6 | 11,002 | 55% | Omicron Works | MIT | another long cell |\n\n"
+    "| alpha | 1203 | +5/-4 | 12,345 | 61% | Acme Research | Apache 2.0 | a long cell to make the table wide |\n"
+    "| beta  | 1187 | +6/-6 | 11,002 | 55% | Globex | MIT | another long cell |\n\n"
     "Euler: $e^{i\\pi} + 1 = 0$, and a sum with a subscript $a_1 * b_2$. It costs $5 and $10.\n\n"
     "$$\n\\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix} \\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}\n$$\n\n"
     "Also written as\n\\[\n\\int_0^1 x^2\\,dx = \\tfrac{1}{3}\n\\]\nin brackets."
@@ -174,6 +174,7 @@ def test_no_sideways_scrolling_at_390px_on_every_page(rich, open_page):
         for i in range(4):
             play(c, h, f"q{i}", winner=["model_a", "model_b", "tie", "model_a"][i])
     rich.state.leaderboard.refresh()
+    assert rich.state.leaderboard.snapshot.n_votes == 4  # the board has rows to lay out
     for dark in (False, True):
         page = open_page(viewport=PHONE, dark=dark)
         for path in PAGES:
@@ -284,4 +285,35 @@ def test_direct_chat_error_talks_about_the_chat(arena_factory, open_page):
     shot(page, "direct_error_desktop")
     page.click("#new-round")
     assert page.locator(".msg").count() == 0 and page.is_enabled("#send")
+    assert page.problems == []
+
+
+UNTRUSTED_TEX = (
+    "Links: $\\href{javascript:alert('href')}{click}$ and $\\url{javascript:alert('url')}$, "
+    "HTML: $\\htmlClass{x}{y}$ $\\htmlData{foo=bar}{z}$, image: $\\includegraphics{/static/favicon.svg}$.\n\n"
+    "$$\\def\\loop{\\loop}\\loop$$\n\n"
+    "Fine: $x^2$"
+)
+
+
+def test_math_from_models_is_untrusted(arena_factory, open_page):
+    live = arena_factory({"zephyrine-alpha-7b": Behaviour.fixed(UNTRUSTED_TEX), "orcanova-beta-13b": Behaviour.fixed(UNTRUSTED_TEX)})
+    page = open_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(live.url + "/")
+    send(page, "math please", 2)
+    chats = page.locator(".chat")
+    for link in page.locator(".chat .katex a").all():
+        link.click(no_wait_after=True)
+    assert dialogs == []
+    assert page.locator(".chat .katex a, .chat img, .chat [data-foo], .chat .x").count() == 0
+    # untrusted commands are typeset as their names (KaTeX's unsupported-command colour), the
+    # endless macro is refused and stays as its source, marked as an error
+    assert page.locator(".chat .katex").count() == 2 * 6
+    assert all(cmd in chats.first.text_content() for cmd in ("\\href", "\\url", "\\htmlClass", "\\includegraphics"))
+    assert page.locator(".chat .katex-error").count() == 2
+    assert "\\def\\loop" in page.locator(".chat .katex-error").first.text_content()
+    colour = page.locator(".chat .katex-error").first.evaluate("e => getComputedStyle(e).color")
+    assert colour == "rgb(180, 35, 24)"  # --err in the light theme
     assert page.problems == []

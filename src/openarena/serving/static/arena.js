@@ -86,8 +86,10 @@
   }
   // The server marks math as <span class="math inline"> / <div class="math block"> holding the
   // TeX source as text ($...$, $$...$$, \(...\), \[...\]); KaTeX typesets it, untrusted
-  // (trust: false: no \href, \url, \includegraphics, \htmlClass...), errors shown in place.
-  const KATEX_OPTIONS = { throwOnError: false, trust: false, strict: "ignore", maxSize: 20, maxExpand: 500, output: "htmlAndMathml" };
+  // (trust: false: no \href, \url, \includegraphics, \htmlClass...). A formula KaTeX refuses
+  // stays as its source, marked .katex-error (KaTeX's own error node would set an inline style,
+  // which the page's CSP blocks).
+  const KATEX_OPTIONS = { throwOnError: true, trust: false, strict: "ignore", maxSize: 20, maxExpand: 500, output: "htmlAndMathml" };
   function renderMath(el) {
     if (!window.katex) return;
     el.querySelectorAll(".math").forEach((node) => {
@@ -96,6 +98,8 @@
         window.katex.render(tex, node, Object.assign({ displayMode: node.classList.contains("block") }, KATEX_OPTIONS));
       } catch (e) {
         node.textContent = tex;   // leave the source readable
+        node.classList.add("katex-error");
+        node.title = String(e && e.message || e);
       }
     });
   }

@@ -1,0 +1,56 @@
+"""Server-side rendering of answers (markdown-it + mdit-py-plugins math + nh3): the TeX of
+math reaches the page intact, marked for KaTeX, and nothing else gets through the sanitiser."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+
+import pytest
+
+from openarena.serving.safety import render_markdown
+
+MATH = re.compile(r'<(span|div) class="math (inline|block)">(.*?)</\1>', re.DOTALL)
+
+
+def math_of(text: str) -> list[tuple[str, str]]:
+    """[(inline|block, TeX source)] of the rendered answer, unescaped as the browser reads it."""
+    return [(kind, htmllib.unescape(tex)) for _, kind, tex in MATH.findall(render_markdown(text))]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # markdown would eat these: \\ (escape), _ and * (emphasis), \{ (escape)
+        ("inline $a_1 * b_2 \\{x\\}$ here", [("inline", "a_1 * b_2 \\{x\\}")]),
+        ("$$\n\\begin{matrix} a \\\\ b \\end{matrix}\n$$", [("block", "\\begin{matrix} a \\\\ b \\end{matrix}")]),
+        ("so $$x^2$$ inline", [("block", "x^2")]),
+        ("brackets \\(x^2\\) and\n\\[\n\\int_0^1 f\n\\]\ndone", [("inline", "x^2"), ("block", "\\int_0^1 f")]),
+        ("\\[\nE = mc^2\n\\]", [("block", "E = mc^2")]),
+        ("$x < y$ and $a&b$", [("inline", "x < y"), ("inline", "a&b")]),
+        # prices and shell variables are not math (Pandoc's rules)
+        ("It costs $5 and $10.", []),
+        ("Between $ 5 and $ 6", []),
+        ("echo $HOME and $PATH", []),
+        ("```\n$x$ in code\n```\n`$y$`", []),
+    ],
+)
+def test_math_survives_markdown(text, expected):
+    assert math_of(text) == expected
+
+
+def test_math_is_escaped_text_not_html():
+    html = render_markdown("$<img src=x onerror=alert(1)>$ and $</span><script>alert(2)</script>$")
+    assert "<img" not in html and "<script" not in html
+    assert [t for _, t in math_of("$<b>x</b>$")] == ["<b>x</b>"]  # shown to KaTeX as text
+
+
+def test_only_the_page_classes_pass_the_sanitiser():
+    # a model cannot forge the math marker or any other class or style in its output
+    html = render_markdown('<span class="math inline">x</span> <div class="katex">y</div> <p style="color:red">z</p>')
+    assert math_of('<span class="math inline">x</span>') == [] and "<span" not in html and "<div" not in html and "&lt;span" in html
+    assert "style=" not in render_markdown("| a | b |\n|:-|-:|\n| 1 | 2 |")
+    table = render_markdown("| a | b | c |\n|:-|:-:|-:|\n| 1 | 2 | 3 |")
+    assert table.count('class="align-left"') == 2 and table.count('class="align-center"') == 2 and table.count('class="align-right"') == 2
+    code = render_markdown("```python\nprint(1)\n```")
+    assert '<code class="language-python">' in code
