@@ -18,7 +18,7 @@ import pytest
 
 from openarena.providers.mock_server import Behaviour
 from tests.serving.conftest import GOOD, MODELS, SCREENSHOTS
-from tests.serving.helpers import open_session, play
+from tests.serving.helpers import new_battle, open_session, play
 from tests.serving.test_browser import browser  # noqa: F401  (one Chromium for this module)
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -200,6 +200,7 @@ def test_icons_are_inline_svg_not_emoji(arena, open_page):
         page.goto(arena.url + path)
         text = page.evaluate("() => document.body.innerText")
         assert not EMOJI.search(text), f"{path}: emoji {EMOJI.findall(text)}"
+        shot(page, "desktop" + (path.strip("/").replace("-", "_") or "arena"))
     page.goto(arena.url + "/")
     send(page, "hello", 2)
     page.wait_for_selector("#votes:not([hidden])")
@@ -317,3 +318,17 @@ def test_math_from_models_is_untrusted(arena_factory, open_page):
     colour = page.locator(".chat .katex-error").first.evaluate("e => getComputedStyle(e).color")
     assert colour == "rgb(180, 35, 24)"  # --err in the light theme
     assert page.problems == []
+
+
+def test_direct_chat_refusals_talk_about_the_chat(arena_factory):
+    live = arena_factory(GOOD, max_turns=1)
+    with live.client() as c:
+        h = open_session(c, "/direct")
+        bid = c.post("/api/battles", json={"mode": "direct", "model_a": list(MODELS)[0]}, headers=h).json()["battle_id"]
+        assert c.post(f"/api/battles/{bid}/turns", json={"prompt": "hi"}, headers=h).status_code == 200
+        r = c.post(f"/api/battles/{bid}/turns", json={"prompt": "again"}, headers=h)
+        assert r.status_code == 409 and r.json()["error"] == "This chat reached its 1 turns: start a new chat."
+        bid = new_battle(c, h)  # an anonymous battle keeps the battle wording
+        c.post(f"/api/battles/{bid}/turns", json={"prompt": "hi"}, headers=h)
+        r = c.post(f"/api/battles/{bid}/turns", json={"prompt": "again"}, headers=h)
+        assert r.status_code == 409 and "vote" in r.json()["error"]
