@@ -43,7 +43,7 @@ def _prior(text: str) -> float | str:
 
 @app.command("leaderboard")
 def leaderboard(
-    source: str = typer.Argument(..., help="A rounds file (.csv or .parquet: player, model, target, outcome win|loss[, tstamp])."),
+    source: str = typer.Argument(..., help="A rounds file (.csv or .parquet: player, model, target, outcome win|loss[, tstamp]), or 'db' / a database URL for the arena's own rounds."),
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of the terminal."),
     ci: CI = typer.Option(CI.auto, "--ci", help="auto: posterior quantiles for players, sandwich for models and targets; sandwich; bootstrap; none."),
@@ -63,10 +63,9 @@ def leaderboard(
         raise fail(f"--seed {seed}: expected a number >= 0")
     prior = _prior(player_prior)
     from openarena.analysis.redteam import redteam_leaderboard
-    from openarena.data.rounds import read_rounds
 
     with user_errors():
-        table = read_rounds(source)
+        table = _read(source)
         with progress_bar("bootstrap", rounds if ci == CI.bootstrap else 0) as advance:
             board = redteam_leaderboard(table, ci=ci.value, level=level, player_prior=prior, bootstrap_rounds=rounds, seed=seed, online=online, progress=advance)
         if fmt == Format.csv:
@@ -85,6 +84,42 @@ def leaderboard(
         _print_tables(board, top)
         if output is not None:
             output.write_text(board.to_csv(), encoding="utf-8")
+
+
+def _read(source: str):
+    """SOURCE -> RoundTable: a file, or the arena's database ('db' = the configured one)."""
+    from openarena.data.rounds import read_rounds
+
+    if source == "db" or "://" in source:
+        from openarena.storage.db import open_database
+        from openarena.storage.rounds import read_rounds as read_db
+
+        return read_db(open_database(None if source == "db" else source, create=False))
+    return read_rounds(source)
+
+
+@app.command("export")
+def export(
+    output: Path = typer.Option(..., "-o", "--output", help="A .csv or .parquet file."),
+    db: str = typer.Option("db", "--db", help="'db' (the configured database) or a database URL."),
+) -> None:
+    """Write the arena's ended red-team rounds (player handle, model, target, outcome, turns, times) to a file that `redteam leaderboard` reads."""
+    from openarena.storage.db import open_database
+    from openarena.storage.rounds import round_rows
+
+    suffix = output.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise fail(f"-o {output}: expected a .csv or .parquet file")
+    with user_errors():
+        rows = round_rows(open_database(None if db == "db" else db, create=False))
+        frame = rows.rename(columns={"handle": "player", "id": "round_id", "ended_at": "tstamp"})
+        frame["outcome"] = (frame["status"] == "won").map({True: "win", False: "loss"})
+        frame = frame.drop(columns=["player_hash", "lease_until", "version"], errors="ignore")
+        if suffix == ".csv":
+            frame.to_csv(output, index=False)
+        else:
+            frame.to_parquet(output, index=False)
+    err_console.print(f"wrote {len(frame):,} rounds to {output}", highlight=False)
 
 
 def _print_tables(board, top: int) -> None:
