@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from bench.ratings import print_table
+import ratings as rb  # noqa: E402  (bench/ratings.py: the shared table printer)
 from openarena.data.rounds import aggregate_rounds
 from openarena.ratings.extended_bt import fit_extended_bt, online_extended_bt, simulate_rounds
 
@@ -95,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     inside, taus, secs = coverage(args.seeds)
     rows = [[k, f"{len(v):,}", f"{np.mean(v):.3f}", f"{np.sqrt(np.mean(v) * (1 - np.mean(v)) / len(v)):.3f}"] for k, v in inside.items()]
-    print_table([f"Red-team ratings: 95% interval coverage over {args.seeds} seeded games (150 players, 8 models, 6 targets)",
+    rb.print_table([f"Red-team ratings: 95% interval coverage over {args.seeds} seeded games (150 players, 8 models, 6 targets)",
                  f"prior sd recovered: mean {np.mean(taus):.3f} (true 1.000), sd {np.std(taus):.3f}; one fit + player intervals {np.median(secs):.2f} s (median)"],
                 rows, cols=["parameters", "intervals", "coverage", "binomial se"], right={1, 2, 3})
     print()
