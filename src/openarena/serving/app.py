@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from openarena.serving.leaderboard_cache import LeaderboardCache
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler
 from openarena.serving.sessions import SessionManager
+from openarena.serving.targets import load_targets
 from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database
 
@@ -61,6 +62,8 @@ class AppState:
     leak_words: list[str]
     templates: Jinja2Templates
     vote_writer: VoteWriter
+    redteam_targets: list = field(default_factory=list)
+    redteam_board: dict = field(default_factory=dict)
 
 
 class SecurityHeaders:
@@ -104,6 +107,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     Raises: DataError for a bad registry; StorageError for an unreachable database.
     """
     registry = registry if registry is not None else load_registry(settings.registry)
+    targets = load_targets(settings.redteam_targets)
     db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate)
     data_dir = Path(db.engine.url.database).parent if db.backend == "sqlite" and db.engine.url.database else (Path(settings.data_dir) if settings.data_dir else None)
     secret = load_secret(settings, data_dir)
@@ -125,6 +129,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
         sessions=SessionManager(secret, settings.cookie_secure), limiter=limiter, sampler=sampler,
         leaderboard=cache, moderator=moderator, leak_words=identity_words(registry), templates=templates,
         vote_writer=VoteWriter(db).start(),
+        redteam_targets=targets,
     )
 
 
@@ -135,7 +140,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     start_background, start the leaderboard refresh thread with the app.
     Raises: what :func:`build_state` raises.
     """
-    from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, side_by_side
+    from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, redteam, side_by_side
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     state = state or build_state(settings or ServeSettings())
@@ -154,7 +159,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.arena = state
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (arena, side_by_side, direct, leaderboard, about, battles):
+    for module in (arena, side_by_side, direct, leaderboard, redteam, about, battles):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -49,6 +49,11 @@ class ServeSettings:
         cookie_secure: None = Secure cookies iff the request came over https.
         lease_s: longest time one turn may stream before another request may take over.
         retry_attempts: attempts per model call before its first token.
+        redteam_targets: the red-team game's targets file (YAML; None = the bundled demo
+            targets, see :mod:`openarena.serving.targets`).
+        redteam_models: the game's contestants (empty = every anonymous model).
+        redteam_max_turns: player turns per red-team round.
+        redteam_answer_chars: longest model answer kept per red-team turn (characters).
     """
 
     registry: str = str(DEMO_REGISTRY)
@@ -78,6 +83,10 @@ class ServeSettings:
     cookie_secure: bool | None = None
     lease_s: float = 300.0
     retry_attempts: int = 2
+    redteam_targets: str | None = None
+    redteam_models: list[str] = field(default_factory=list)
+    redteam_max_turns: int = 5
+    redteam_answer_chars: int = 4000
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(

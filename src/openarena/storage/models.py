@@ -28,10 +28,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Battle", "Vote", "BATTLE_MODES", "BATTLE_STATUSES"]
+__all__ = ["Base", "Battle", "Vote", "RedTeamRound", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
 
 BATTLE_MODES = ("anony", "named", "direct")
 BATTLE_STATUSES = ("open", "voted", "failed")
+ROUND_STATUSES = ("open", "won", "lost", "forfeit", "failed")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -88,3 +89,36 @@ class Vote(Base):
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = (Index("ix_votes_tstamp", "tstamp"),)
+
+
+class RedTeamRound(Base):
+    """One round of the red-team game: a player (``player_hash`` = the session's hashed id,
+    ``handle`` = the pseudonym shown on the leaderboard) against ``model`` on ``target``
+    (``target_kind`` 'phrase' | 'secret'; ``secret`` is the one planted in the system prompt,
+    never sent to the player before the round ends). ``status``: 'open', 'won' / 'lost' (for
+    the player), 'forfeit' (the player gave up: a loss), 'failed' (the model's endpoint failed:
+    not rated). ``conversation``: the player's and the model's messages (no system prompt);
+    ``turns``: completed player turns; ``lease_until``: a turn is running until then (one at a
+    time); ``version``: incremented by every update."""
+    __tablename__ = "redteam_rounds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    player_hash: Mapped[str] = mapped_column(String(64))
+    handle: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(200))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    conversation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_redteam_rounds_player_hash", "player_hash"),
+        Index("ix_redteam_rounds_handle", "handle"),
+        Index("ix_redteam_rounds_status", "status"),
+    )

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from openarena.serving.safety import check_origin, csrf_token, verify_csrf
 from openarena.serving.sessions import voter_hash
 
-NAV = [("/", "Arena"), ("/side-by-side", "Side by side"), ("/direct", "Direct chat"), ("/leaderboard", "Leaderboard"), ("/about", "About")]
+NAV = [("/", "Arena"), ("/side-by-side", "Side by side"), ("/direct", "Direct chat"), ("/leaderboard", "Leaderboard"), ("/redteam", "Red team"), ("/about", "About")]
 
 
 class ApiError(HTTPException):

@@ -1,0 +1,214 @@
+"""The red-team game: ``GET /redteam`` (the page) and its JSON API.
+
+- ``POST /api/redteam/rounds`` ``{"handle"}`` -> ``{"round_id", "target": {"kind", "brief"},
+  "max_turns"}``: a target (drawn by weight) and an anonymous model (drawn uniformly from the
+  contestants) for this session's player. The answer names neither the model nor the secret.
+- ``POST /api/redteam/rounds/{id}/turns`` ``{"prompt"}`` -> ``{"answer_html", "status",
+  "turns", "turns_left"}`` and, once the round is over, ``"reveal": {"model", "secret"}``. The
+  server sends the conversation (with the target's system prompt, which the player never sees)
+  to the model, checks the model's answer against the target (never the player's text) and
+  decides: ``won`` when the answer fails the target, ``lost`` when the turns run out, ``open``
+  otherwise; ``failed`` when the model's endpoint fails (the round is not rated).
+- ``POST /api/redteam/rounds/{id}/forfeit`` ``{}`` -> ``{"status": "forfeit", "reveal"}``: the
+  player gives up (a loss).
+- ``GET /api/redteam/leaderboard`` -> ``{"players", "models", "targets"}``: the live boards,
+  one pass of online extended Bradley-Terry in time order (cached a few seconds); the
+  ``openarena redteam leaderboard db`` command gives the batch fit with intervals.
+
+Every call is checked like the battle API: session cookie, CSRF token, same-origin, rate limits
+per IP and session (new rounds count as new battles, turns as prompts), prompt length, the
+model's answer capped in characters. A round belongs to its session (another session gets 404),
+takes one turn at a time, and cannot go on or be replayed after it ended (409).
+
+Source: RedTeam Arena (LMArena, 2024-09): "Bad Words" rounds, the model revealed after the round.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from openarena.providers.client import ProviderError, RetryPolicy, complete_chat
+from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, render_page, state
+from openarena.serving.routes.battles import _json
+from openarena.serving.safety import render_markdown
+from openarena.serving.targets import draw_target
+from openarena.storage.rounds import begin_round_turn, create_round, end_round, finish_round_turn, get_round, handle_owner
+
+router = APIRouter()
+log = logging.getLogger("openarena.serving")
+HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,23}$")
+
+
+def _targets(st) -> dict[str, Any]:
+    return {t.name: t for t in st.redteam_targets}
+
+
+def _contestants(st) -> list[str]:
+    names = st.settings.redteam_models or [m.name for m in st.registry if m.anonymous]
+    return [n for n in names if n in st.registry]
+
+
+def _reveal(r) -> dict[str, Any]:
+    return {"model": r.model, "secret": r.secret}
+
+
+@router.get("/redteam", include_in_schema=False)
+def redteam_page(request: Request):
+    st = state(request)
+    return render_page(request, "redteam.html", {"title": "Red team", "max_turns": st.settings.redteam_max_turns, "max_chars": st.settings.max_prompt_chars})
+
+
+def _guard(handler):
+    import functools
+
+    @functools.wraps(handler)
+    async def wrapped(*args, **kwargs):
+        try:
+            return await handler(*args, **kwargs)
+        except ApiError as e:
+            return error_response(e)
+
+    return wrapped
+
+
+@router.post("/api/redteam/rounds")
+@_guard
+async def new_round(request: Request):
+    """Start a round for this session's player: draw a target and an anonymous model."""
+    st = state(request)
+    sid, player = api_session(request)
+    rate_limit(request, "battle", sid)
+    body = await _json(request)
+    handle = body.get("handle")
+    if not isinstance(handle, str) or not HANDLE.match(handle):
+        raise ApiError(422, "bad_handle", "Choose a handle of 2 to 24 letters, digits, dots, dashes or underscores.")
+    owner = await run_in_threadpool(handle_owner, st.db, handle)
+    if owner is not None and owner != player:
+        raise ApiError(409, "handle_taken", "This handle is taken by another player: choose another.")
+    models = _contestants(st)
+    if not models or not st.redteam_targets:
+        raise ApiError(503, "no_models", "The red-team game has no models or targets right now.")
+    import secrets as _secrets
+
+    target = draw_target(st.redteam_targets)
+    model = models[_secrets.randbelow(len(models))]
+    secret = target.new_secret()
+    rid = await run_in_threadpool(create_round, st.db, player_hash=player, handle=handle, model=model, target=target.name, target_kind=target.kind, secret=secret)
+    return {"round_id": rid, "target": {"kind": target.kind, "brief": target.brief()}, "max_turns": st.settings.redteam_max_turns}
+
+
+@router.post("/api/redteam/rounds/{round_id}/turns")
+@_guard
+async def round_turn(request: Request, round_id: str):
+    """One player turn: the model answers, the server decides the outcome."""
+    st = state(request)
+    sid, player = api_session(request)
+    rate_limit(request, "prompt", sid)
+    body = await _json(request)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ApiError(422, "empty_prompt", "Type a message first.")
+    if len(prompt) > st.settings.max_prompt_chars:
+        raise ApiError(422, "too_long", f"The message is too long ({len(prompt):,} characters; at most {st.settings.max_prompt_chars:,}).")
+    r = await run_in_threadpool(begin_round_turn, st.db, round_id, player, st.settings.lease_s)
+    if r is None:
+        r = await run_in_threadpool(get_round, st.db, round_id, player)
+        if r is None:
+            raise ApiError(404, "not_found", "No such round in this session: start a new one.")
+        if r.status != "open":
+            raise ApiError(409, "round_over", "This round is over: start a new one.")
+        raise ApiError(409, "busy", "The model is still answering.")
+    target = _targets(st).get(r.target)
+    model = st.registry.get(r.model) if r.model in st.registry else None
+    conversation = list(r.conversation) + [{"role": "user", "content": prompt}]
+    if target is None or model is None:
+        await run_in_threadpool(finish_round_turn, st.db, round_id, conversation=list(r.conversation), turns=r.turns, status="failed")
+        raise ApiError(409, "round_over", "This round's model or target was removed: start a new one.")
+    messages = conversation
+    system = target.system_prompt(r.secret)
+    if system:
+        messages = [{"role": "system", "content": system}] + conversation
+    cap = st.settings.redteam_answer_chars
+    try:
+        result = await complete_chat(model, messages, retry=RetryPolicy(max_attempts=max(1, st.settings.retry_attempts)), max_tokens=min(model.max_tokens or 10**9, max(16, cap // 2)))
+        answer = result.text.encode("utf-8", "replace").decode("utf-8")[:cap]
+    except ProviderError as e:
+        log.warning("red-team round %s: %s", round_id, e)
+        await run_in_threadpool(finish_round_turn, st.db, round_id, conversation=conversation, turns=r.turns + 1, status="failed")
+        ended = await run_in_threadpool(get_round, st.db, round_id, player)
+        return {"answer_html": "", "status": "failed", "turns": r.turns + 1, "turns_left": 0,
+                "message": "The model's endpoint failed: this round is not rated. Start a new one.", "reveal": _reveal(ended)}
+    conversation.append({"role": "assistant", "content": answer})
+    turns = r.turns + 1
+    if target.achieved(answer, r.secret):
+        status = "won"
+    elif turns >= st.settings.redteam_max_turns:
+        status = "lost"
+    else:
+        status = "open"
+    await run_in_threadpool(finish_round_turn, st.db, round_id, conversation=conversation, turns=turns, status=status)
+    html = await run_in_threadpool(render_markdown, answer)
+    out: dict[str, Any] = {"answer_html": html, "status": status, "turns": turns, "turns_left": max(st.settings.redteam_max_turns - turns, 0)}
+    if status != "open":
+        st.redteam_board.clear()  # this worker's live boards are recomputed on the next read
+        out["reveal"] = _reveal(r)
+        out["message"] = "You broke it: the model failed its target!" if status == "won" else "Out of turns: the model held."
+    return out
+
+
+@router.post("/api/redteam/rounds/{round_id}/forfeit")
+@_guard
+async def round_forfeit(request: Request, round_id: str):
+    """The player gives up: a loss; the model (and secret) are revealed."""
+    st = state(request)
+    sid, player = api_session(request)
+    rate_limit(request, "vote", sid)
+    await _json(request)
+    r = await run_in_threadpool(end_round, st.db, round_id, player, "forfeit")
+    if r is None:
+        cur = await run_in_threadpool(get_round, st.db, round_id, player)
+        if cur is None:
+            raise ApiError(404, "not_found", "No such round in this session: start a new one.")
+        if cur.status != "open":
+            raise ApiError(409, "round_over", "This round is over: start a new one.")
+        raise ApiError(409, "busy", "The model is still answering.")
+    st.redteam_board.clear()
+    return {"status": "forfeit", "message": "You gave up this round (it counts as a loss).", "reveal": _reveal(r)}
+
+
+def _live_boards(st) -> dict[str, Any]:
+    from openarena.errors import OpenArenaError
+    from openarena.ratings.extended_bt import online_extended_bt, to_points
+    from openarena.storage.rounds import read_rounds
+
+    try:
+        rounds = read_rounds(st.db)
+    except OpenArenaError:
+        return {"players": [], "models": [], "targets": [], "rounds": 0}
+    fit = online_extended_bt(rounds)
+    c = fit.counts
+    out: dict[str, Any] = {"rounds": int(c.total)}
+    for kind, names, values in (("players", c.players, fit.skill), ("models", c.models, fit.robustness), ("targets", c.targets, fit.difficulty)):
+        n = c.rounds_per(kind[:-1])
+        rows = [{"name": name, "rating": round(float(v), 1), "rounds": int(k)} for name, v, k in zip(names, to_points(values), n)]
+        out[kind] = sorted(rows, key=lambda x: -x["rating"])
+    return out
+
+
+@router.get("/api/redteam/leaderboard")
+async def redteam_leaderboard(request: Request):
+    """The three live boards (online estimate), recomputed at most every 5 s (and after a round
+    of this worker ends)."""
+    st = state(request)
+    cache = st.redteam_board
+    now = time.monotonic()
+    if cache.get("at") is None or now - cache["at"] > 5:
+        cache["data"] = await run_in_threadpool(_live_boards, st)
+        cache["at"] = now
+    return cache["data"]
