@@ -21,8 +21,8 @@ def _two_periods(seed: int, change: float = 0.0, votes: int = 6000) -> BattleTab
     """Votes over 2 x 7 days; model m03 gains ``change`` logits in the second week."""
     t2 = THETA.copy()
     t2[3] += change
-    f1 = simulate_battles(THETA, votes, model="davidson", k=0.05, seed=2 * seed).frame
-    f2 = simulate_battles(t2, votes, model="davidson", k=0.05, seed=2 * seed + 1).frame
+    f1 = simulate_battles(THETA, votes, seed=2 * seed).frame
+    f2 = simulate_battles(t2, votes, seed=2 * seed + 1).frame
     rng = np.random.default_rng(seed)
     f1["tstamp"] = 1.7e9 + rng.uniform(0, 7 * DAY, votes)
     f2["tstamp"] = 1.7e9 + rng.uniform(7 * DAY, 14 * DAY, votes)

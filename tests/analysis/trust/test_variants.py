@@ -28,24 +28,23 @@ def test_parametric_bias_of_equal_variants_is_expected_max_of_normals():
     assert abs(selection_bias(np.array([100.0, 0, 0]), np.eye(3), draws=50_000)) < 0.02
 
 
-def _variant_arena(seed: int, k: int = 8, votes: int = 1500):
-    rng = np.random.default_rng(seed)
+def _variant_arena(seed: int, k: int = 12, votes: int = 1000):
     n_pub = 8
-    theta = np.concatenate([np.linspace(-0.8, 0.8, n_pub), np.full(k, 0.1) + rng.normal(0, 0.02, k)])
+    theta = np.concatenate([np.linspace(-0.8, 0.8, n_pub), np.full(k, 0.1)])  # equally strong variants
     n = len(theta)
     names = [f"p{i}" for i in range(n_pub)] + [f"v{i}" for i in range(k)]
     w = np.zeros((n, n))
     w[:n_pub, :] = w[:, :n_pub] = 1.0
     w[n_pub:, n_pub:] = 0.0
     votes_total = votes * k * 2
-    b = simulate_battles(theta, votes_total, model="davidson", k=0.05, seed=seed, models=names, pair_weights=w)
+    b = simulate_battles(theta, votes_total, seed=seed, models=names, pair_weights=w)
     return b, names[n_pub:], theta, names
 
 
 def test_bonferroni_covers_the_selected_variant_and_the_marginal_interval_does_not():
     """Truth known: coverage of the released (best-rated) variant's true rating."""
     hit_adj = hit_raw = 0
-    sims = 120
+    sims = 100
     for s in range(sims):
         b, variants, theta, names = _variant_arena(s)
         rep = variant_report(b, variants, anchor="p0=1000", draws=2000)
