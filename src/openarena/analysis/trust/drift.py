@@ -269,3 +269,57 @@ def history_moves(history: pd.DataFrame, *, z: float = 3.0) -> pd.DataFrame:
     out["z"] = out["move"] / out["expected_sd"]
     out["exceeds"] = out["z"].abs() > z
     return out.reset_index(drop=True)
+
+
+def read_board_history(path: str) -> pd.DataFrame:
+    """Published leaderboard snapshots -> DataFrame model, date, rating, votes, ci_half.
+
+    Reads a folder of fboulnois/llm-leaderboard-csv scrapes (``lmsys_YYYY.MM.DD.csv``: model
+    display name, arena_score rounded to integers, ``95_pct_ci`` as '+5/-4', votes), or
+    jasontrigg0's ``alltime.csv`` (key, rating, date; no votes or intervals: votes and ci_half
+    are NaN). Raises: DataError naming the file, row and field.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.csv"))
+        if not files:
+            raise DataError("no CSV snapshots in this folder", str(p), expected="files like lmsys_2024.07.07.csv")
+        parts = []
+        for f in files:
+            try:
+                date = pd.Timestamp(f.stem.split("_")[-1].replace(".", "-"))
+            except ValueError:
+                raise DataError("cannot read the date in the file name", str(f), expected="NAME_YYYY.MM.DD.csv") from None
+            t = pd.read_csv(f)
+            for col in ("model", "arena_score", "95_pct_ci", "votes"):
+                if col not in t.columns:
+                    raise DataError(f"no column {col!r}", str(f), field=col, expected="rank, model, arena_score, 95_pct_ci, votes")
+            ci = t["95_pct_ci"].astype(str).str.extract(r"\+\s*([\d.]+)\s*/\s*-\s*([\d.]+)").astype(float)
+            parts.append(pd.DataFrame({"model": t["model"].astype(str), "date": date, "rating": pd.to_numeric(t["arena_score"], errors="coerce"), "votes": pd.to_numeric(t["votes"].astype(str).str.replace(",", ""), errors="coerce"), "ci_half": ci.mean(axis=1)}))
+        h = pd.concat(parts, ignore_index=True)
+        return h.dropna(subset=["rating", "votes", "ci_half"]).drop_duplicates(["model", "date"]).reset_index(drop=True)
+    try:
+        t = pd.read_csv(p)
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror}", str(p)) from None
+    for col in ("key", "rating", "date"):
+        if col not in t.columns:
+            raise DataError(f"no column {col!r}", str(p), field=col, expected="key, rating, date (alltime.csv)")
+    return pd.DataFrame({"model": t["key"].astype(str), "date": pd.to_datetime(t["date"].astype(str), format="%Y%m%d"), "rating": t["rating"].astype(float), "votes": np.nan, "ci_half": np.nan})
+
+
+def board_moves(history: pd.DataFrame, *, z: float = 3.0, rounding: float = 1.0) -> pd.DataFrame:
+    """:func:`history_moves` on a published board, relative to the board: the median move of
+    all models between the two snapshots (a shift of the anchor or of the whole scale) is
+    subtracted, and ratings rounded to ``rounding`` points add 2 * rounding^2 / 12 to the
+    variance. Columns as history_moves plus board_shift."""
+    m = history_moves(history, z=np.inf)
+    shift = m.groupby(["date_from", "date_to"])["move"].transform("median")
+    m["board_shift"] = shift
+    m["move"] = m["move"] - shift
+    m["expected_sd"] = np.sqrt(m["expected_sd"] ** 2 + 2 * rounding**2 / 12)
+    m["z"] = m["move"] / m["expected_sd"]
+    m["exceeds"] = m["z"].abs() > z
+    return m

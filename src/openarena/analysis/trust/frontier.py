@@ -225,7 +225,7 @@ def frontier_png(fr: Frontier, path: str | Path | None = None, title: str = "Are
         ax.errorbar(gx, g["rating"], yerr=[g["rating"] - g["rating_q025"], g["rating_q975"] - g["rating"]], fmt="o", ms=4, color=colors[status], alpha=0.85, label=status, capsize=2, lw=1)
     f = t[t["on_frontier"]]
     ax.step(np.maximum(f["price"], 0.01), f["rating"], where="post", color=colors[FRONTIER], lw=1.5)
-    for _, r in t[t["status"] != DOMINATED].iterrows():
+    for _, r in t[t["on_frontier"]].iterrows():
         ax.annotate(r["model"], (max(r["price"], 0.01), r["rating"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     wi, wo = fr.weights
@@ -295,7 +295,8 @@ def price_control(data, prices: pd.DataFrame, *, weights: tuple[float, float] = 
     Parameters: data, battle rows (the models without a price are left out); prices, from
     :func:`read_prices`; prior, L2 penalty on the model strengths (needed: a per-model
     covariate is collinear with the model identities, so only the prior identifies it).
-    Returns: (Leaderboard, excluded models). The coefficient is in ``lb.coefficients``
+    Returns: (controlled Leaderboard, plain Leaderboard on the same models and prior, excluded
+    models). The coefficient is in ``lb.coefficients``
     (logits per root-mean-square difference of log10 price).
     """
     from openarena.analysis.leaderboard import build_leaderboard
@@ -310,4 +311,5 @@ def price_control(data, prices: pd.DataFrame, *, weights: tuple[float, float] = 
         data = filter_exclude(data, excluded)
     values = {"log_price": {m: float(np.log10(blended[m])) for m in data.models}}
     lb = build_leaderboard(data, model_values=values, prior=prior, level=level)
-    return lb, excluded
+    plain = build_leaderboard(data, prior=prior, level=level)
+    return lb, plain, excluded

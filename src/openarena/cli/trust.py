@@ -1,0 +1,247 @@
+"""``openarena trust ...``: the analyses that answer an arena's critics (private variants,
+drift, cost-vs-score frontier, price control, audits, provider transparency) and
+``openarena snapshot`` / ``openarena verify`` (reproducible leaderboards). Parsing and printing
+only; the statistics live in openarena.ratings.simultaneous / weighting and
+openarena.analysis.trust."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+
+app = typer.Typer(help="Trust analyses: selection bias of private variants, drift, cost-vs-score frontier, price control, audits, provider shares.", no_args_is_help=True)
+
+
+class Out(str, Enum):
+    """--format choices of the tabular trust commands."""
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class Adjust(str, Enum):
+    """--adjust choices."""
+    holm = "holm"
+    bh = "bh"
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        err_console.print(text, highlight=False)
+
+
+def _load(source: str, quiet: bool, aliases: list[str] | None = None, **filters):
+    from openarena.cli.leaderboard import load_battles, parse_aliases
+
+    return load_battles(source, aliases=parse_aliases(aliases or []), quiet=quiet, **filters)
+
+
+def _emit(frame, fmt: Out, output: Optional[Path], quiet: bool, title: str, extra: dict | None = None) -> None:
+    """Write ``frame`` as CSV/JSON to ``output`` (or stdout), or print it as a rich table."""
+    import json
+
+    if fmt == Out.table and output is None:
+        t = Table(title=title)
+        for col in frame.columns:
+            t.add_column(str(col), justify="left" if frame[col].dtype == object else "right")
+        for row in frame.itertuples(index=False):
+            t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        out_console.print(t)
+        return
+    if fmt == Out.json:
+        doc = {"rows": json.loads(frame.to_json(orient="records"))}
+        doc.update(extra or {})
+        text = json.dumps(doc, indent=1, default=str) + "\n"
+    else:
+        text = frame.to_csv(index=False, float_format="%.10g")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        _say(quiet, f"wrote {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("variants")
+def variants(
+    source: str = typer.Argument(..., help="Battle file, registry name or `db` (as for `openarena leaderboard`)."),
+    variants: str = typer.Option(..., "--variants", help="The provider's variants, comma-separated model keys (k >= 2)."),
+    released: Optional[str] = typer.Option(None, "--released", help="The variant that was released (default: the best-rated one)."),
+    level: float = typer.Option(0.95, "--level", help="Interval coverage 1 - alpha; the adjusted interval uses 1 - alpha/k."),
+    released_at: Optional[str] = typer.Option(None, "--released-at", help="Release date: votes of the released model from then on are fresh (needs timestamps)."),
+    provisional_votes: int = typer.Option(2000, "--provisional-votes", min=1, help="Fresh votes needed before the score is final (LMArena: 2,000)."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", help="MODEL=VALUE (as for the leaderboard)."),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Private variants: each variant's rating, its interval, the Bonferroni interval at level
+    1 - alpha/k, the expected selection bias of the best of k and the corrected rating."""
+    from openarena.analysis.trust.variants import variant_report
+
+    if not 0 < level < 1:
+        raise fail(f"--level {level}: expected a number between 0 and 1, e.g. 0.95")
+    with user_errors():
+        data = _load(source, quiet, alias)
+        rep = variant_report(data, variants.split(","), released=released, level=level, released_at=released_at, provisional_votes=provisional_votes, anchor=anchor)
+    summary = {
+        "k": rep.k,
+        "level": rep.level,
+        "released": rep.released,
+        "selection_bias": rep.selection_bias,
+        "selection_bias_if_equal": rep.selection_bias_equal,
+        "corrected_rating": rep.corrected_rating,
+        "fresh_votes": rep.fresh_votes,
+        "provisional": rep.provisional,
+        "provisional_votes": rep.provisional_votes,
+    }
+    _emit(rep.table, fmt, output, quiet, f"{rep.k} variants; intervals at {level:g} and Bonferroni {1 - (1 - level) / rep.k:.4g}", {"summary": summary})
+    status = f"provisional ({rep.fresh_votes:,.0f} of {rep.provisional_votes:,} fresh votes)" if rep.provisional else f"final ({rep.fresh_votes:,.0f} fresh votes)"
+    _say(
+        quiet and fmt != Out.table,
+        f"released {rep.released}: expected selection bias of the best of {rep.k} +{rep.selection_bias:.1f} points "
+        f"(+{rep.selection_bias_equal:.1f} if all variants were equally strong); bias-corrected rating {rep.corrected_rating:.1f}; {status}",
+    )
+
+
+@app.command("drift")
+def drift(
+    source: str = typer.Argument(..., help="Timestamped battle rows (a tstamp column), a registry name or `db`."),
+    window: Optional[str] = typer.Option(None, "--window", help="Window length, e.g. 7d, 12h, 2w."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split date(s), comma-separated (default: the median vote time)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Family-wise (holm) or false-discovery (bh) level."),
+    adjust: Adjust = typer.Option(Adjust.holm, "--adjust", help="p-value adjustment across models: holm (family-wise) or bh (Benjamini-Hochberg)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Models to test, comma-separated (default all)."),
+    min_votes: int = typer.Option(50, "--min-votes", min=1, help="A model's window with fewer votes is left out of its test."),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the rating-over-time plot with 95% bands here (PNG)."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Did a model change? Per-window strengths fitted jointly with the other models as the
+    reference; delta with its sandwich standard error; p-values adjusted across models."""
+    from openarena.analysis.trust.drift import drift_test
+
+    if window and split:
+        raise fail("use one of --window and --split")
+    with user_errors():
+        data = _load(source, quiet, alias)
+        targets = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        n = len(targets) if targets else len(data.models) if hasattr(data, "models") else 0
+        with progress_bar("models", n, enabled=not quiet) as advance:
+            res = drift_test(data, window=window, split=split, alpha=alpha, adjustment=adjust.value, models=targets, min_votes=min_votes, progress=advance)
+        if plot is not None:
+            from openarena.analysis.trust.plots import drift_plot
+
+            drift_plot(res, plot)
+            _say(quiet, f"wrote {plot}")
+    _emit(res.table, fmt, output, quiet, f"Drift over {len(res.windows)} windows ({'Holm' if res.adjustment == 'holm' else 'Benjamini-Hochberg'}, alpha {alpha:g})")
+    _say(quiet or fmt != Out.table, f"{int(res.table['drifted'].sum())} model(s) drifted")
+
+
+@app.command("history")
+def history(
+    path: Path = typer.Argument(..., help="A folder of published snapshots (fboulnois lmsys_YYYY.MM.DD.csv: rating, CI, votes)."),
+    z: float = typer.Option(3.0, "--z", help="Flag moves beyond this many expected standard deviations."),
+    models: Optional[str] = typer.Option(None, "--models", help="Only these models (display names), comma-separated."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Moves of a published cumulative board between snapshots against the closed-form expected
+    variation se1 * sqrt(1 - n1/n2) (plus rounding), relative to the board's median move."""
+    from openarena.analysis.trust.drift import board_moves, read_board_history
+
+    with user_errors():
+        h = read_board_history(str(path))
+        if h["votes"].isna().all():
+            raise fail(f"{path}: these snapshots have no votes or intervals; the closed form needs both (use the fboulnois scrapes)")
+        m = board_moves(h, z=z)
+    if models:
+        m = m[m["model"].isin([s.strip() for s in models.split(",")])]
+    shown = m if models else m[m["exceeds"]]
+    cols = ["model", "date_from", "date_to", "move", "votes_from", "votes_to", "expected_sd", "z", "exceeds"]
+    shown = shown.sort_values("z", key=abs, ascending=False)[cols]
+    shown = shown.assign(date_from=shown["date_from"].dt.date.astype(str), date_to=shown["date_to"].dt.date.astype(str))
+    _emit(shown, fmt, output, quiet, f"Moves beyond {z:g} expected sd ({int(m['exceeds'].sum())} of {len(m)} consecutive-snapshot moves)")
+
+
+@app.command("frontier")
+def frontier(
+    leaderboard: Path = typer.Argument(..., help="Ratings: our leaderboard CSV/JSON or the arena's leaderboard-text.json."),
+    prices: list[Path] = typer.Option(..., "--prices", help="Price table(s): arena pricing_table.json/.csv, scatterplot-data.json, litellm JSON, or CSV model,input_price,output_price; repeatable, the first one listing a model wins."),
+    price_weights: str = typer.Option("3:1", "--price-weights", help="Input:output token weights of the blended price."),
+    category: str = typer.Option("full", "--category", help="Category of a leaderboard-text.json."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, html (interactive, self-contained) or png."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (html/png need one)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """The cost-vs-score Pareto frontier: blended USD per million tokens (log axis) vs rating,
+    with intervals; models whose interval reaches the frontier are 'possibly on the frontier'."""
+    from openarena.analysis.trust.frontier import build_frontier, frontier_html, frontier_png, parse_weights, read_prices, read_ratings
+
+    if fmt not in ("csv", "html", "png"):
+        raise fail(f"--format {fmt!r}: expected csv, html or png")
+    if fmt in ("html", "png") and output is None:
+        raise fail(f"--format {fmt} needs -o FILE")
+    with user_errors():
+        weights = parse_weights(price_weights)
+        fr = build_frontier(read_ratings(leaderboard, category), [read_prices(p) for p in prices], weights)
+        if fmt == "csv":
+            text = fr.table.to_csv(index=False, float_format="%.10g")
+            if output is None:
+                typer.echo(text, nl=False)
+            else:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                output.write_text(text)
+        elif fmt == "html":
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(frontier_html(fr))
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            frontier_png(fr, output)
+    n_f = int(fr.table["on_frontier"].sum())
+    n_p = int((fr.table["status"] == "possibly on the frontier").sum())
+    _say(quiet, f"{len(fr.table)} priced models: {n_f} on the frontier, {n_p} possibly on it; {len(fr.unpriced)} without a price" + (f"; wrote {output}" if output else ""))
+
+
+@app.command("price-control")
+def price_control(
+    source: str = typer.Argument(..., help="Battle rows (one per vote), a registry name or `db`."),
+    prices: list[Path] = typer.Option(..., "--prices", help="Price table(s), as for `trust frontier`."),
+    price_weights: str = typer.Option("3:1", "--price-weights"),
+    prior: float = typer.Option(1.0, "--prior", min=0.0, help="L2 prior on model strengths (a per-model covariate is only identified with one)."),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Leaderboard controlled for log10 blended price (a per-model covariate of the contextual
+    fit), with the coefficient and its interval, next to the plain board's rank."""
+    import pandas as pd
+
+    from openarena.analysis.trust.frontier import parse_weights, price_control as run, read_prices
+
+    with user_errors():
+        data = _load(source, quiet, alias)
+        if not hasattr(data, "frame"):
+            raise fail(f"{source}: price control needs one row per vote; this source is aggregated pair counts")
+        table = pd.concat([read_prices(p) for p in prices], ignore_index=True)
+        lb, plain, excluded = run(data, table, weights=parse_weights(price_weights), prior=prior)
+    if excluded:
+        _say(quiet, f"left out (no price): {', '.join(excluded)}")
+    c = lb.coefficients.iloc[0]
+    _say(quiet, f"log_price coefficient {c.coef:.4f} logits per RMS log10-price difference (se {c.se:.4f}, 95% CI [{c.coef_q025:.4f}, {c.coef_q975:.4f}]); prior {prior:g}")
+    t = lb.table[["model", "rating", "rating_q025", "rating_q975"]].copy()
+    t["rank_controlled"] = t["rating"].rank(ascending=False, method="min").astype(int)
+    plain_rank = plain.table.set_index("model")["rating"].rank(ascending=False, method="min")
+    t["rank_raw"] = t["model"].map(plain_rank).astype("Int64")
+    _emit(t, fmt, output, quiet, "Price-controlled leaderboard", {"coefficient": lb.coefficients.to_dict(orient="records")})
