@@ -65,6 +65,7 @@ def read_prices(path: str | Path) -> pd.DataFrame:
     except OSError as err:
         raise DataError(f"cannot read: {err.strerror}", str(path)) from None
     rows: list[tuple[str, float, float]] = []
+    later: list[tuple[str, float, float]] = []  # litellm provider/model keys: after the plain ones
     if path.suffix.lower() == ".json":
         try:
             doc = json.loads(text)
@@ -78,7 +79,7 @@ def read_prices(path: str | Path) -> pd.DataFrame:
                 if d.get("input_cost_per_token") is None or d.get("output_cost_per_token") is None or d.get("mode", "chat") != "chat":
                     continue
                 name = str(key).split("/")[-1]
-                rows.append((name, _num(d["input_cost_per_token"], path, r, "input_cost_per_token") * 1e6, _num(d["output_cost_per_token"], path, r, "output_cost_per_token") * 1e6))
+                (rows if "/" not in str(key) else later).append((name, _num(d["input_cost_per_token"], path, r, "input_cost_per_token") * 1e6, _num(d["output_cost_per_token"], path, r, "output_cost_per_token") * 1e6))
                 continue
             name = d.get("model_key") or d.get("model_api_name") or d.get("model") or key
             ip, op = d.get("input_token_price"), d.get("output_token_price")
@@ -99,12 +100,13 @@ def read_prices(path: str | Path) -> pd.DataFrame:
             if pcol:
                 if pd.isna(d[pcol]):
                     continue
-                p = _num(d[pcol], path, r + 2, pcol)
+                p = _num(d[pcol], path, r, pcol)
                 rows.append((str(d[mcol]), p, p))
             else:
                 if pd.isna(d[icol]) or pd.isna(d[ocol]):
                     continue
-                rows.append((str(d[mcol]), _num(d[icol], path, r + 2, icol), _num(d[ocol], path, r + 2, ocol)))
+                rows.append((str(d[mcol]), _num(d[icol], path, r, icol), _num(d[ocol], path, r, ocol)))
+    rows += later
     if not rows:
         raise DataError("no prices found", str(path), expected="a price table (arena pricing_table / scatterplot-data / litellm JSON, or CSV model,input_price,output_price)")
     out = pd.DataFrame(rows, columns=["model", "input_price", "output_price"]).drop_duplicates("model", keep="first")
