@@ -30,6 +30,8 @@ app.command("export")(export_cmd.export)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(judge_cmd.app, name="judge")
 app.add_typer(trust_cmd.app, name="trust")
+app.command("snapshot")(trust_cmd.snapshot)
+app.command("verify")(trust_cmd.verify)
 
 
 def _version(value: bool) -> None:

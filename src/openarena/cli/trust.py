@@ -51,7 +51,7 @@ def _emit(frame, fmt: Out, output: Optional[Path], quiet: bool, title: str, extr
         for col in frame.columns:
             t.add_column(str(col), justify="left" if frame[col].dtype == object else "right")
         for row in frame.itertuples(index=False):
-            t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+            t.add_row(*[(f"{v:,.0f}" if float(v).is_integer() and abs(v) >= 1000 else f"{v:.4g}") if isinstance(v, float) else str(v) for v in row])
         out_console.print(t)
         return
     if fmt == Out.json:
@@ -245,3 +245,173 @@ def price_control(
     plain_rank = plain.table.set_index("model")["rating"].rank(ascending=False, method="min")
     t["rank_raw"] = t["model"].map(plain_rank).astype("Int64")
     _emit(t, fmt, output, quiet, "Price-controlled leaderboard", {"coefficient": lb.coefficients.to_dict(orient="records")})
+
+
+@app.command("audit")
+def audit(
+    source: str = typer.Argument(..., help="Battle file, registry name or `db`."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the HTML report here."),
+    target: Optional[Path] = typer.Option(None, "--target", help="CSV model,share: the intended share of battles per model (default uniform)."),
+    top_share: float = typer.Option(0.01, "--top-share", help="Share of the most active voters examined."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Level of the intransitive-triad test (Bonferroni across triads)."),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the summary as JSON here."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Audit a vote set: connectivity, significant intransitive triads, position bias, tie
+    rates, votes per voter, sampling share vs target, sensitivity to the top voters."""
+    import json
+
+    import pandas as pd
+
+    from openarena.analysis.trust.audit import audit_html, audit_votes
+
+    if not 0 < top_share < 1:
+        raise fail(f"--top-share {top_share}: expected a share between 0 and 1, e.g. 0.01")
+    with user_errors():
+        data = _load(source, quiet, alias)
+        tgt = None
+        if target is not None:
+            t = pd.read_csv(target)
+            if not {"model", "share"} <= set(t.columns):
+                raise fail(f"{target}: expected columns model,share")
+            tgt = dict(zip(t["model"].astype(str), pd.to_numeric(t["share"], errors="coerce").fillna(0.0)))
+        res = audit_votes(data, target=tgt, top_share=top_share, alpha=alpha)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(audit_html(res))
+            _say(quiet, f"wrote {output}")
+        if json_out is not None:
+            json_out.write_text(json.dumps({"summary": res.summary, "notes": res.notes}, indent=1, default=float))
+    t = Table(title="Vote-set audit")
+    t.add_column("check")
+    t.add_column("value", justify="right")
+    for k, v in res.summary.items():
+        t.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    out_console.print(t)
+    for note in res.notes:
+        _say(quiet, f"note: {note}")
+
+
+@app.command("providers")
+def providers(
+    source: str = typer.Argument(..., help="Battle file, registry name or `db`."),
+    orgs: list[Path] = typer.Option(..., "--orgs", help="Organisation tables (key, Organization): e.g. arena_catalog/ (its leaderboard_table_*.csv) or alltime.csv; repeatable."),
+    public: Optional[Path] = typer.Option(None, "--public", help="A published leaderboard (CSV/JSON with model keys): models absent from it are 'tested privately'."),
+    period: str = typer.Option("W", "--period", help="Period of the sampling rate over time: W (weeks) or M (months)."),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    models_out: Optional[Path] = typer.Option(None, "--models-out", help="Also write the per-model table (CSV) here."),
+    over_time_out: Optional[Path] = typer.Option(None, "--over-time-out", help="Also write the share per provider and period (CSV) here."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Per-provider transparency: battles and vote shares per provider and model, sampling rate
+    over time, models tested privately, deprecations."""
+    from openarena.analysis.trust.frontier import read_ratings
+    from openarena.analysis.trust.providers import provider_report, read_org_map
+
+    if period not in ("W", "M", "D"):
+        raise fail(f"--period {period!r}: expected W, M or D")
+    with user_errors():
+        data = _load(source, quiet, alias)
+        org_map = read_org_map(list(orgs))
+        pub = set(read_ratings(public)["model"]) if public is not None else None
+        rep = provider_report(data, org_map, public=pub, period=period)
+        if models_out is not None:
+            rep.models.to_csv(models_out, index=False, float_format="%.10g")
+            _say(quiet, f"wrote {models_out}")
+        if over_time_out is not None and rep.over_time is not None:
+            rep.over_time.to_csv(over_time_out, index=False, float_format="%.10g")
+            _say(quiet, f"wrote {over_time_out}")
+    _emit(rep.providers, fmt, output, quiet, "Battles per provider")
+    unknown = rep.models[rep.models["provider"] == "(unknown)"]["model"].tolist()
+    if unknown:
+        _say(quiet, f"{len(unknown)} model(s) without an organisation: {', '.join(unknown[:8])}{' ...' if len(unknown) > 8 else ''}")
+
+
+def _source_identity(source: str, quiet: bool) -> tuple[str | None, str | None]:
+    """(path read, sha256) of SOURCE; (None, None) for a database."""
+    if source == "db" or ("://" in source and not source.startswith("hf://")):
+        return None, None
+    from openarena.analysis.trust.snapshot import sha256_path
+    from openarena.data.registry import resolve
+
+    path = resolve(source)
+    if isinstance(path, str):  # a hub URL: the reader downloads it; no local bytes to hash
+        return path, None
+    return str(path), sha256_path(path)
+
+
+def snapshot(
+    source: str = typer.Argument(..., help="Battle file, registry name or `db`."),
+    out_dir: Path = typer.Option(..., "-o", "--out-dir", help="Snapshot folder to write (manifest.json, leaderboard.csv)."),
+    ci: str = typer.Option("sandwich", "--ci", help="sandwich, bootstrap or none."),
+    rounds: int = typer.Option(100, "--rounds", min=1, max=10_000),
+    seed: int = typer.Option(0, "--seed", min=0),
+    anchor: Optional[str] = typer.Option(None, "--anchor"),
+    ties: str = typer.Option("half", "--ties"),
+    alias: list[str] = typer.Option([], "--alias"),
+    exclude: list[str] = typer.Option([], "--exclude"),
+    min_battles: int = typer.Option(0, "--min-battles", min=0),
+    anony: bool = typer.Option(False, "--anony"),
+    dedup: bool = typer.Option(False, "--dedup"),
+    since: Optional[str] = typer.Option(None, "--since"),
+    until: Optional[str] = typer.Option(None, "--until"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Write the leaderboard of SOURCE with everything needed to rebuild it (source and its
+    sha256, filters, options, version, seed); the votes themselves are not copied."""
+    from openarena.analysis.leaderboard import build_leaderboard
+    from openarena.analysis.trust.snapshot import write_snapshot
+    from openarena.cli.leaderboard import parse_aliases
+
+    read_options = dict(anony=anony, dedup=dedup, since=since, until=until, exclude=list(exclude), min_battles=min_battles, aliases=parse_aliases(alias))
+    fit_options = dict(ci=ci, rounds=rounds, seed=seed, anchor=anchor, ties=ties)
+    with user_errors():
+        path, digest = _source_identity(source, quiet)
+        data = _load_with(source, read_options, quiet)
+        with progress_bar("bootstrap", rounds if ci == "bootstrap" else 0, enabled=not quiet) as advance:
+            lb = build_leaderboard(data, progress=advance, **fit_options)
+        manifest = write_snapshot(out_dir, lb, source=source, source_path=path, source_sha256=digest, read_options=read_options, fit_options=fit_options)
+    _say(quiet, f"wrote {manifest} and {out_dir / 'leaderboard.csv'} ({len(lb.table)} models; source sha256 {digest or 'n/a (database)'})")
+
+
+def _load_with(source: str, read_options: dict, quiet: bool):
+    from openarena.cli.leaderboard import load_battles
+
+    return load_battles(source, quiet=quiet, **read_options)
+
+
+def verify(
+    snapshot_dir: Path = typer.Argument(..., help="A folder written by `openarena snapshot`."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Re-read the snapshot's source, check its sha256, rebuild the leaderboard and compare
+    every rating (exit 1 naming what differs beyond 1e-9 points; exit 0 when identical)."""
+    from openarena.analysis.leaderboard import build_leaderboard
+    from openarena.analysis.trust.snapshot import compare_tables, read_manifest
+
+    with user_errors():
+        manifest, saved = read_manifest(snapshot_dir)
+        source = manifest["source"]
+        problems = []
+        path, digest = _source_identity(source, True)
+        if manifest.get("source_sha256") and digest != manifest["source_sha256"]:
+            problems.append(f"the votes changed: {path} has sha256 {digest}, the snapshot recorded {manifest['source_sha256']}")
+        data = _load_with(source, manifest["read_options"], True)
+        lb = build_leaderboard(data, **manifest["fit_options"])
+        if manifest.get("data_sha256") and lb.provenance["data_sha256"] != manifest["data_sha256"]:
+            problems.append("the filtered pair counts differ from the snapshot's (data_sha256)")
+        problems += compare_tables(saved, lb.table)
+    from openarena import __version__
+
+    if manifest.get("openarena_version") != __version__:
+        _say(quiet, f"note: snapshot made with openarena {manifest.get('openarena_version')}, verified with {__version__}")
+    if problems:
+        for line in problems[:50]:
+            err_console.print(f"differs: {line}", highlight=False)
+        if len(problems) > 50:
+            err_console.print(f"... and {len(problems) - 50} more", highlight=False)
+        raise typer.Exit(1)
+    _say(quiet, f"verified: {len(saved)} ratings identical within 1e-9 points; source sha256 {'matches' if manifest.get('source_sha256') else 'not recorded'}")

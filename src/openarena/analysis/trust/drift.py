@@ -5,7 +5,8 @@ Windowed test (timestamped votes). For each model m in turn, its votes are split
 into pseudo-models m@0, m@1, ..., while every other model keeps one strength over the whole
 period and serves as the reference (a time-varying coefficient for m; not separate
 leaderboards, whose scales would not be comparable). One Bradley-Terry fit per model, on pair
-counts. The change delta = theta(m@last) - theta(m@first) in Elo points has a sandwich standard
+counts. A second pass refits with the models flagged by the first split by window as well, so
+that a model that did change does not move the reference of the others. The change delta = theta(m@last) - theta(m@first) in Elo points has a sandwich standard
 error; the p-value is the Wald test that all of m's window strengths are equal (chi-square
 with W - 1 df; the two-sided z-test of delta when there are two windows). p-values are adjusted
 across models by Holm (family-wise error, the default) or Benjamini-Hochberg (false discovery
@@ -122,24 +123,27 @@ def adjust_pvalues(p: np.ndarray, method: str = "holm") -> np.ndarray:
     return out
 
 
-def _split_model_counts(a, b, w, win, m: int, n: int, n_win: int) -> tuple[PairCounts, np.ndarray]:
-    """Pair counts with model m replaced by pseudo-models n + window (others unchanged)."""
-    a2 = np.where(a == m, n + win, a)
-    b2 = np.where(b == m, n + win, b)
+def _split_counts(a, b, w, win, split: list[int], n: int, n_win: int) -> tuple[PairCounts, np.ndarray]:
+    """Pair counts with each model of ``split`` replaced by pseudo-models, one per window
+    (index n + position * n_win + window); the other models are unchanged. Returns the counts
+    and, for each of their models, its index in that numbering."""
+    a2, b2 = a.copy(), b.copy()
+    for pos, m in enumerate(split):
+        a2 = np.where(a == m, n + pos * n_win + win, a2)
+        b2 = np.where(b == m, n + pos * n_win + win, b2)
     lo, hi = np.minimum(a2, b2), np.maximum(a2, b2)
     swap = a2 > b2
     ww = np.where(swap & (w < 2), 1 - w, w)
-    N = n + n_win
+    N = n + len(split) * n_win
     key = lo * N + hi
     uniq, inv = np.unique(key, return_inverse=True)
     flat = np.bincount(inv * 4 + ww, minlength=len(uniq) * 4).astype(float)
-    names = [f"#{i}" for i in range(N)]
     present = np.unique(np.concatenate([lo, hi]))
     # re-index to the models present (a pseudo-model of an empty window drops out)
     remap = np.full(N, -1)
     remap[present] = np.arange(len(present))
     pairs = np.column_stack([remap[uniq // N], remap[uniq % N]])
-    return PairCounts(tuple(names[i] for i in present), pairs, flat.reshape(-1, 4)), present
+    return PairCounts(tuple(f"#{i}" for i in present), pairs, flat.reshape(-1, 4)), present
 
 
 def drift_test(
@@ -151,6 +155,7 @@ def drift_test(
     adjustment: str = "holm",
     models: list[str] | None = None,
     min_votes: int = 50,
+    refine: bool = True,
     progress=None,
 ) -> DriftResult:
     """Per-model test of a change of strength over time, with the others as the reference.
@@ -159,7 +164,9 @@ def drift_test(
     ('2024-06-01'; default: at the median vote time); alpha, family level; adjustment, 'holm'
     or 'bh'; models, the models to test (default all); min_votes, a window with fewer votes
     of the model is merged out (the model is not split there; its votes are dropped from the
-    test); progress, called with 1 per model tested.
+    test); refine, a second pass in which the models flagged by the first are split by window
+    too, so a drifting model does not shift the reference of the others; progress, called
+    with 1 per model and pass.
     Returns: DriftResult. Raises: DataError without a tstamp column or a malformed option.
     """
     if not isinstance(data, BattleTable) or "tstamp" not in data.frame.columns:
@@ -183,46 +190,55 @@ def drift_test(
     for m in targets:
         if m not in names:
             raise DataError(f"model {m!r} is not in the data", data.source, field="--models", expected="model keys present in the battles")
-    rows, path = [], []
-    for name in targets:
-        m = names.index(name)
-        mine = (a == m) | (b == m)
-        votes = np.bincount(win[mine], minlength=n_win)
-        good = votes >= min_votes
-        keep = ~mine | good[win]
-        if progress:
-            progress(1)
-        if good.sum() < 2:
-            rows.append((name, np.nan, np.nan, np.nan, int(good.sum()), int(votes[good][0]) if good.any() else 0, 0))
-            continue
-        counts, present = _split_model_counts(a[keep], b[keep], w[keep], win[keep], m, n, n_win)
-        fit = fit_bradley_terry(counts)
-        V = fit.covariance(robust=True)
-        cols = [int(np.flatnonzero(present == n + k)[0]) for k in np.flatnonzero(good)]
-        others = np.array([i for i, p in enumerate(present) if p < n])
-        # ratings relative to the mean of the other models (anchor-free contrasts)
-        C = np.zeros((len(cols), len(present)))
-        for r_, c in enumerate(cols):
-            C[r_, c] = 1.0
-            C[r_, others] -= 1.0 / len(others)
-        est = C @ fit.theta
-        cov = C @ V @ C.T
-        for r_, k in enumerate(np.flatnonzero(good)):
-            path.append((name, int(k), starts[k], 1000 + POINTS_PER_LOGIT * est[r_], POINTS_PER_LOGIT * np.sqrt(max(cov[r_, r_], 0)), int(votes[k])))
-        d = est[-1] - est[0]
-        var_d = cov[0, 0] + cov[-1, -1] - 2 * cov[0, -1]
-        # Wald test of equal window strengths: differences to the first window
-        D = np.zeros((len(cols) - 1, len(cols)))
-        D[:, 0] = -1.0
-        D[np.arange(len(cols) - 1), np.arange(1, len(cols))] = 1.0
-        diffs = D @ est
-        S = D @ cov @ D.T
-        stat = float(diffs @ np.linalg.solve(S, diffs))
-        p = float(chi2.sf(stat, len(cols) - 1)) if len(cols) > 2 else float(2 * norm.sf(abs(d) / np.sqrt(var_d)))
-        rows.append((name, d * POINTS_PER_LOGIT, np.sqrt(var_d) * POINTS_PER_LOGIT, p, len(cols), int(votes[good][0]), int(votes[good][-1])))
-    table = pd.DataFrame(rows, columns=["model", "delta", "se", "p_value", "n_windows", "votes_first", "votes_last"])
-    table["p_adjusted"] = adjust_pvalues(table["p_value"].to_numpy(), adjustment)
-    table["drifted"] = (table["p_adjusted"] <= alpha).fillna(False).astype(bool)
+    def one_pass(drifting: set[int]):
+        rows, path = [], []
+        for name in targets:
+            m = names.index(name)
+            mine = (a == m) | (b == m)
+            votes = np.bincount(win[mine], minlength=n_win)
+            good = votes >= min_votes
+            keep = ~mine | good[win]
+            if progress:
+                progress(1)
+            if good.sum() < 2:
+                rows.append((name, np.nan, np.nan, np.nan, int(good.sum()), int(votes[good][0]) if good.any() else 0, 0))
+                continue
+            split_set = [m] + sorted(drifting - {m})
+            counts, present = _split_counts(a[keep], b[keep], w[keep], win[keep], split_set, n, n_win)
+            fit = fit_bradley_terry(counts)
+            V = fit.covariance(robust=True)
+            cols = [int(np.flatnonzero(present == n + k)[0]) for k in np.flatnonzero(good)]
+            others = np.flatnonzero(present < n)
+            # ratings relative to the mean of the unsplit models (anchor-free contrasts)
+            C = np.zeros((len(cols), len(present)))
+            for r_, c in enumerate(cols):
+                C[r_, c] = 1.0
+                C[r_, others] -= 1.0 / len(others)
+            est = C @ fit.theta
+            cov = C @ V @ C.T
+            for r_, k in enumerate(np.flatnonzero(good)):
+                path.append((name, int(k), starts[k], 1000 + POINTS_PER_LOGIT * est[r_], POINTS_PER_LOGIT * np.sqrt(max(cov[r_, r_], 0)), int(votes[k])))
+            d = est[-1] - est[0]
+            var_d = cov[0, 0] + cov[-1, -1] - 2 * cov[0, -1]
+            # Wald test of equal window strengths: differences to the first window
+            D = np.zeros((len(cols) - 1, len(cols)))
+            D[:, 0] = -1.0
+            D[np.arange(len(cols) - 1), np.arange(1, len(cols))] = 1.0
+            diffs = D @ est
+            S = D @ cov @ D.T
+            stat = float(diffs @ np.linalg.solve(S, diffs))
+            p = float(chi2.sf(stat, len(cols) - 1)) if len(cols) > 2 else float(2 * norm.sf(abs(d) / np.sqrt(var_d)))
+            rows.append((name, d * POINTS_PER_LOGIT, np.sqrt(var_d) * POINTS_PER_LOGIT, p, len(cols), int(votes[good][0]), int(votes[good][-1])))
+        table = pd.DataFrame(rows, columns=["model", "delta", "se", "p_value", "n_windows", "votes_first", "votes_last"])
+        table["p_adjusted"] = adjust_pvalues(table["p_value"].to_numpy(), adjustment)
+        table["drifted"] = (table["p_adjusted"] <= alpha).fillna(False).astype(bool)
+        return table, path
+
+    table, path = one_pass(set())
+    flagged = {names.index(x) for x in table.loc[table["drifted"], "model"]}
+    if flagged and refine:
+        # second pass: the models found drifting no longer serve as a fixed reference
+        table, path = one_pass(flagged)
     table = table[COLUMNS + ["n_windows", "votes_first", "votes_last"]].sort_values(["p_value", "model"], ignore_index=True, na_position="last")
     path_df = pd.DataFrame(path, columns=["model", "window", "start", "rating", "se", "votes"])
     path_df["start"] = pd.to_datetime(path_df["start"], unit="s", utc=True)
