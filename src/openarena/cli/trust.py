@@ -152,6 +152,7 @@ def history(
     path: Path = typer.Argument(..., help="A folder of published snapshots (fboulnois lmsys_YYYY.MM.DD.csv: rating, CI, votes)."),
     z: float = typer.Option(3.0, "--z", help="Flag moves beyond this many expected standard deviations."),
     models: Optional[str] = typer.Option(None, "--models", help="Only these models (display names), comma-separated."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the published rating paths of --models (alltime.csv works too)."),
     fmt: Out = typer.Option(Out.table, "--format", "-f"),
     output: Optional[Path] = typer.Option(None, "-o", "--output"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -162,6 +163,15 @@ def history(
 
     with user_errors():
         h = read_board_history(str(path))
+        if plot is not None:
+            from openarena.analysis.trust.plots import history_plot
+
+            if not models:
+                raise fail("--plot needs --models")
+            history_plot(h, [s.strip() for s in models.split(",")], plot)
+            _say(quiet, f"wrote {plot}")
+            if h["votes"].isna().all():
+                return
         if h["votes"].isna().all():
             raise fail(f"{path}: these snapshots have no votes or intervals; the closed form needs both (use the fboulnois scrapes)")
         m = board_moves(h, z=z)
@@ -415,3 +425,78 @@ def verify(
             err_console.print(f"... and {len(problems) - 50} more", highlight=False)
         raise typer.Exit(1)
     _say(quiet, f"verified: {len(saved)} ratings identical within 1e-9 points; source sha256 {'matches' if manifest.get('source_sha256') else 'not recorded'}")
+
+
+@app.command("weighted")
+def weighted(
+    source: str = typer.Argument(..., help="Battle rows (with sampling_prob for ipw: the arena's `db` has it), a file or registry name."),
+    weighting: str = typer.Option("ipw", "--weighting", help="ipw (1 / P(pair), the Chatbot Arena paper), arena-rank (1 / max(n_pair, floor)) or none."),
+    floor: float = typer.Option(50, "--floor", min=1, help="arena-rank's minimum pair count."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", help="MODEL=VALUE (default: as for the leaderboard)."),
+    level: float = typer.Option(0.95, "--level"),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Sampling-aware Bradley-Terry: inverse-propensity or arena-rank reweighting, with sandwich
+    intervals, next to the unweighted rating."""
+    from statistics import NormalDist
+
+    import numpy as np
+    import pandas as pd
+
+    from openarena.ratings.scale import POINTS_PER_LOGIT, resolve_anchor, to_elo
+    from openarena.ratings.weighting import WEIGHTINGS, fit_weighted
+
+    if weighting not in WEIGHTINGS:
+        raise fail(f"--weighting {weighting!r}: expected one of {', '.join(WEIGHTINGS)}")
+    if not 0 < level < 1:
+        raise fail(f"--level {level}: expected a number between 0 and 1")
+    with user_errors():
+        data = _load(source, quiet, alias)
+        fit = fit_weighted(data, weighting, floor=floor)
+        plain = fit_weighted(data, "none") if weighting != "none" else fit
+    anc = resolve_anchor(anchor, fit.models)
+    A = anc.contrast(fit.models)
+    r = to_elo(fit.theta, fit.models, anc)
+    sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", A, fit.cov, A), 0)) * POINTS_PER_LOGIT
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    t = pd.DataFrame({"model": fit.models, "rating": r, "rating_q025": r - z * sd, "rating_q975": r + z * sd, "rating_unweighted": to_elo(plain.theta, plain.models, anc)})
+    t["shift"] = t["rating"] - t["rating_unweighted"]
+    t = t.sort_values("rating", ascending=False, ignore_index=True)
+    _emit(t, fmt, output, quiet, f"Bradley-Terry with {weighting} weights (sandwich {level:g} intervals, anchor {anc.describe()})")
+
+
+@app.command("frontier-history")
+def frontier_history(
+    history: Path = typer.Argument(..., help="Leaderboard history with model keys: jasontrigg0 alltime.csv (key, rating, date)."),
+    prices: list[Path] = typer.Option(..., "--prices", help="Price table(s), as for `trust frontier` (today's prices are applied to every date)."),
+    price_weights: str = typer.Option("3:1", "--price-weights"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the frontier at each date (price axis log)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="CSV date,model,rating,price of the frontier models."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """The cost-vs-score frontier at every date of a leaderboard history ('intelligence per
+    dollar' over time)."""
+    import pandas as pd
+
+    from openarena.analysis.trust.drift import read_board_history
+    from openarena.analysis.trust.frontier import frontier_over_time, parse_weights, read_prices
+    from openarena.analysis.trust.plots import frontier_history_plot
+
+    with user_errors():
+        h = read_board_history(str(history))
+        table = pd.concat([read_prices(p) for p in prices], ignore_index=True)
+        fr = frontier_over_time(h, table, parse_weights(price_weights))
+        if plot is not None:
+            frontier_history_plot(fr, plot)
+            _say(quiet, f"wrote {plot}")
+    fr = fr.assign(date=pd.to_datetime(fr["date"]).dt.date.astype(str))
+    text = fr.to_csv(index=False, float_format="%.10g")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        _say(quiet, f"wrote {output} ({fr['date'].nunique()} dates)")
+    else:
+        typer.echo(text, nl=False)

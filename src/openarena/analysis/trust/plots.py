@@ -67,3 +67,31 @@ def history_plot(history: pd.DataFrame, models: list[str], path: str | Path | No
     if path is not None:
         Path(path).write_bytes(data)
     return data
+
+
+def frontier_history_plot(frontiers: pd.DataFrame, path: str | Path | None = None, dates: int = 6) -> bytes:
+    """The Pareto frontier (score vs blended price, log axis) at ``dates`` evenly spaced dates
+    of ``frontiers`` (date, model, rating, price). Returns PNG bytes."""
+    import io
+
+    all_dates = sorted(frontiers["date"].unique())
+    pick = [all_dates[int(i)] for i in np.linspace(0, len(all_dates) - 1, min(dates, len(all_dates)))] if all_dates else []
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=100)
+    cmap = plt.get_cmap("viridis")
+    for k, d in enumerate(pick):
+        g = frontiers[frontiers["date"] == d].sort_values("price")
+        ax.step(np.maximum(g["price"], 0.01), g["rating"], where="post", marker="o", ms=3, color=cmap(k / max(len(pick) - 1, 1)), label=str(pd.Timestamp(d).date()))
+    ax.set_xscale("log")
+    ax.set_xlabel("blended price, USD per million tokens (log scale; today's prices)")
+    ax.set_ylabel("arena score")
+    ax.set_title("Cost-vs-score frontier over time")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
