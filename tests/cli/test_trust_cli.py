@@ -122,3 +122,27 @@ def test_snapshot_verify_and_tampering(tmp_path):
     assert "votes changed" in r.output and frame.loc[0, "model_a"] in r.output
     r = run("verify", tmp_path)
     assert r.exit_code == 2 and "manifest.json" in r.output
+
+
+def test_weighted_price_control_and_frontier_history(tmp_path):
+    src = shared_file(TEN_K)
+    r = run("trust", "weighted", src, "--weighting", "arena-rank", "--format", "csv", "-q")
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(__import__("io").StringIO(r.stdout))
+    assert {"rating", "rating_q025", "rating_q975", "rating_unweighted", "shift"} <= set(t.columns)
+    assert (t.rating_q025 <= t.rating).all() and (t.rating_q025 < t.rating).sum() == len(t) - 1  # the anchor is fixed
+    assert t["shift"].abs().max() > 0
+    r = run("trust", "weighted", src, "--weighting", "ipw")
+    assert r.exit_code == 2 and "sampling_prob" in r.output
+    d = shared_file("arena_catalog/data")
+    r = run("trust", "price-control", src, "--prices", d / "scatterplot-data.json", "--prices", d / "pricing_table.csv", "--format", "json", "-q")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["coefficient"][0]["name"] == "log_price" and doc["coefficient"][0]["coef"] > 0
+    out = tmp_path / "fh.csv"
+    r = run("trust", "frontier-history", shared_file("jasontrigg0_chatbot_arena_history/alltime.csv"), "--prices", d / "pricing_table.csv", "-o", out, "--plot", tmp_path / "fh.png", "-q")
+    assert r.exit_code == 0, r.output
+    fh = pd.read_csv(out)
+    assert fh.date.nunique() > 50
+    best = fh.groupby("date").rating.max()
+    assert best.iloc[-1] > best.iloc[0] + 200  # the frontier rises over two years
