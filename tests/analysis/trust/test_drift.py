@@ -77,3 +77,24 @@ def test_cumulative_board_closed_form_matches_simulation():
     h = pd.DataFrame({"model": ["x", "x", "y", "y"], "date": [1, 2, 1, 2], "rating": [1000, 1030, 1000, 1001], "votes": [2000, 5000, 2000, 5000], "ci_half": [10, 6, 10, 6]})
     moves = history_moves(h).set_index("model")
     assert moves.loc["x", "exceeds"] and not moves.loc["y", "exceeds"]
+
+
+def test_a_cumulative_board_dilutes_a_change_the_windowed_test_sees_it():
+    """m03 gains 0.4 logits (69 points) after the first week; the second week has as many
+    votes. The cumulative board moves m03 by about half the change (its later votes are half
+    of all its votes); the windowed delta recovers the whole change."""
+    from openarena.analysis.leaderboard import build_leaderboard
+
+    moves, deltas = [], []
+    for s in range(6):
+        b = _two_periods(300 + s, change=0.4)
+        first = b.with_frame(b.frame[b.frame.tstamp < 1.7e9 + 7 * DAY])
+        r1 = build_leaderboard(first, anchor="mean").table.set_index("model")
+        r2 = build_leaderboard(b, anchor="mean").table.set_index("model")
+        # relative to the other models (the mean moves with m03)
+        rel = lambda r: r.loc["m03", "rating"] - r.drop("m03")["rating"].mean()  # noqa: E731
+        moves.append(rel(r2) - rel(r1))
+        deltas.append(drift_test(b, window="7d", models=["m03"]).table.iloc[0].delta)
+    change = 0.4 * 400 / np.log(10)
+    assert np.mean(moves) == pytest.approx(change / 2, abs=8)
+    assert np.mean(deltas) == pytest.approx(change, abs=8)
