@@ -246,15 +246,7 @@ def price_control(
             raise fail(f"{source}: price control needs one row per vote; this source is aggregated pair counts")
         table = pd.concat([read_prices(p) for p in prices], ignore_index=True)
         lb, plain, excluded = run(data, table, weights=parse_weights(price_weights), prior=prior)
-    if excluded:
-        _say(quiet, f"left out (no price): {', '.join(excluded)}")
-    c = lb.coefficients.iloc[0]
-    _say(quiet, f"log_price coefficient {c.coef:.4f} logits per RMS log10-price difference (se {c.se:.4f}, 95% CI [{c.coef_q025:.4f}, {c.coef_q975:.4f}]); prior {prior:g}")
-    t = lb.table[["model", "rating", "rating_q025", "rating_q975"]].copy()
-    t["rank_controlled"] = t["rating"].rank(ascending=False, method="min").astype(int)
-    plain_rank = plain.table.set_index("model")["rating"].rank(ascending=False, method="min")
-    t["rank_raw"] = t["model"].map(plain_rank).astype("Int64")
-    _emit(t, fmt, output, quiet, "Price-controlled leaderboard", {"coefficient": lb.coefficients.to_dict(orient="records")})
+    _report_control(lb, plain, excluded, fmt, output, quiet, prior)
 
 
 @app.command("audit")
@@ -500,3 +492,41 @@ def frontier_history(
         _say(quiet, f"wrote {output} ({fr['date'].nunique()} dates)")
     else:
         typer.echo(text, nl=False)
+
+
+@app.command("control")
+def control(
+    source: str = typer.Argument(..., help="Battle rows (one per vote), a registry name or `db`."),
+    values: Path = typer.Option(..., "--values", help="CSV with a model (or key) column and per-model columns (latency, parameters, price, ...)."),
+    column: str = typer.Option(..., "--column", help="The per-model column to control for."),
+    log: bool = typer.Option(False, "--log", help="Use log10 of the column (prices, parameter counts)."),
+    prior: float = typer.Option(1.0, "--prior", min=0.0, help="L2 prior on model strengths (a per-model covariate is only identified with one)."),
+    alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
+    fmt: Out = typer.Option(Out.table, "--format", "-f"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Leaderboard controlled for any per-model covariate (latency, parameter count, ...), with
+    the coefficient and its interval, next to the plain board's rank."""
+    from openarena.analysis.trust.frontier import covariate_control, read_model_values
+
+    with user_errors():
+        data = _load(source, quiet, alias)
+        if not hasattr(data, "frame"):
+            raise fail(f"{source}: covariate control needs one row per vote; this source is aggregated pair counts")
+        vals = read_model_values(values, column, log=log)
+        name = f"log10_{column}" if log else column
+        lb, plain, excluded = covariate_control(data, vals, name, prior=prior)
+    _report_control(lb, plain, excluded, fmt, output, quiet, prior)
+
+
+def _report_control(lb, plain, excluded, fmt, output, quiet, prior) -> None:
+    if excluded:
+        _say(quiet, f"left out (no value): {', '.join(excluded)}")
+    c = lb.coefficients.iloc[0]
+    _say(quiet, f"{c['name']} coefficient {c.coef:.4f} logits per RMS difference (se {c.se:.4f}, 95% CI [{c.coef_q025:.4f}, {c.coef_q975:.4f}]); prior {prior:g}")
+    t = lb.table[["model", "rating", "rating_q025", "rating_q975"]].copy()
+    t["rank_controlled"] = t["rating"].rank(ascending=False, method="min").astype(int)
+    plain_rank = plain.table.set_index("model")["rating"].rank(ascending=False, method="min")
+    t["rank_raw"] = t["model"].map(plain_rank).astype("Int64")
+    _emit(t, fmt, output, quiet, f"Leaderboard controlled for {c['name']}", {"coefficient": lb.coefficients.to_dict(orient="records")})

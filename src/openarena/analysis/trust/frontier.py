@@ -315,3 +315,45 @@ def price_control(data, prices: pd.DataFrame, *, weights: tuple[float, float] = 
     lb = build_leaderboard(data, model_values=values, prior=prior, level=level)
     plain = build_leaderboard(data, prior=prior, level=level)
     return lb, plain, excluded
+
+
+def read_model_values(path: str | Path, column: str, *, log: bool = False) -> dict[str, float]:
+    """{model: value} of one per-model column (latency, parameter count, price, ...) of a CSV
+    with a ``model`` (or ``key``) column; log=True takes log10 (values must be > 0).
+    Rows with an empty value are skipped. Raises: DataError naming the file, row and field."""
+    path = Path(path)
+    try:
+        t = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError) as err:
+        raise DataError(f"cannot read ({err})", str(path)) from None
+    low = {c.lower(): c for c in t.columns}
+    mcol = low.get("model") or low.get("key") or low.get("model_key")
+    if mcol is None or column not in t.columns:
+        raise DataError(f"no column {'model' if mcol is None else column!r}", str(path), field="header", expected=f"model and {column}")
+    out = {}
+    for r, (m, v) in enumerate(zip(t[mcol].astype(str), t[column])):
+        if pd.isna(v):
+            continue
+        x = _num(v, path, r, column)
+        if log:
+            if x <= 0:
+                raise DataError(f"{column} {v!r} cannot be logged", str(path), row=r, field=column, expected="a value > 0 with --log")
+            x = float(np.log10(x))
+        out[m] = x
+    if not out:
+        raise DataError(f"no values in column {column!r}", str(path), field=column)
+    return out
+
+
+def covariate_control(data, values: dict[str, float], name: str, *, prior: float = 1.0, level: float = 0.95):
+    """Leaderboard controlled for one per-model covariate (see :func:`price_control`); models
+    without a value are left out. Returns (controlled, plain, excluded)."""
+    from openarena.analysis.leaderboard import build_leaderboard
+    from openarena.data.filters import filter_exclude
+
+    excluded = sorted(m for m in data.models if m not in values)
+    if excluded:
+        data = filter_exclude(data, excluded)
+    lb = build_leaderboard(data, model_values={name: {m: values[m] for m in data.models}}, prior=prior, level=level)
+    plain = build_leaderboard(data, prior=prior, level=level)
+    return lb, plain, excluded
