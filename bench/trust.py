@@ -86,7 +86,7 @@ def main() -> None:
         for method in ("maxz", "chi2"):
             t = build_leaderboard(data, rank_intervals=method).table
             w = t.rank_upper - t.rank_lower
-            rows.append((f"real 1.67M votes, 129 models: rank-interval width ({method})", "median / max; rank (UB) spread for comparison", f"{w.median():.0f} / {w.max()}"))
+            rows.append((f"real 1.67M votes, 129 models: rank-interval width ({method})", "median / max of rank_upper - rank_lower", f"{w.median():.0f} / {w.max()}"))
     print(f"{'figure':<72} {'setting':<66} value")
     for r in rows:
         print(f"{r[0]:<72} {r[1]:<66} {r[2]}")

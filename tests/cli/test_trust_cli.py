@@ -146,3 +146,15 @@ def test_weighted_price_control_and_frontier_history(tmp_path):
     assert fh.date.nunique() > 50
     best = fh.groupby("date").rating.max()
     assert best.iloc[-1] > best.iloc[0] + 200  # the frontier rises over two years
+
+
+def test_control_for_a_per_model_column(tmp_path):
+    vals = tmp_path / "params.csv"
+    vals.write_text("model,params_b\nllama-3-70b-instruct,70\nllama-3-8b-instruct,8\nmixtral-8x7b-instruct-v0.1,47\ngemma-2-9b-it,9\ngemma-2-27b-it,27\nqwen2-72b-instruct,72\nphi-3-mini-4k-instruct,3.8\n")
+    r = run("trust", "control", shared_file(TEN_K), "--values", vals, "--column", "params_b", "--log", "--format", "json", "-q")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["coefficient"][0]["name"] == "log10_params_b" and len(doc["rows"]) == 7
+    vals.write_text("model,params_b\nllama-3-70b-instruct,big\n")
+    r = run("trust", "control", shared_file(TEN_K), "--values", vals, "--column", "params_b")
+    assert r.exit_code == 2 and "params.csv: row 1, field 'params_b'" in r.output
