@@ -29,10 +29,10 @@ def read_org_map(paths: list[str | Path]) -> dict[str, str]:
 
     Raises: DataError naming a file without a key or organisation column."""
     out: dict[str, str] = {}
-    files: list[Path] = []
+    files: list[tuple[Path, bool]] = []
     for p in map(Path, paths):
-        files += sorted(p.glob("*.csv")) if p.is_dir() else [p]
-    for f in files:
+        files += [(f, True) for f in sorted(p.glob("*.csv"))] if p.is_dir() else [(p, False)]
+    for f, in_folder in files:
         try:
             t = pd.read_csv(f)
         except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
@@ -41,7 +41,7 @@ def read_org_map(paths: list[str | Path]) -> dict[str, str]:
         k = low.get("key") or low.get("model_key") or low.get("model")
         o = low.get("organization") or low.get("organisation") or low.get("org")
         if k is None or o is None:
-            if p.is_dir() if (p := Path(f).parent) else False:
+            if in_folder:
                 continue  # a folder may hold other tables
             raise DataError("no model key or organization column", str(f), field="header", expected="key (or model) and Organization")
         for key, org in zip(t[k].astype(str), t[o]):
