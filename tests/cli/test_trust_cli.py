@@ -158,3 +158,20 @@ def test_control_for_a_per_model_column(tmp_path):
     vals.write_text("model,params_b\nllama-3-70b-instruct,big\n")
     r = run("trust", "control", shared_file(TEN_K), "--values", vals, "--column", "params_b")
     assert r.exit_code == 2 and "params.csv: row 1, field 'params_b'" in r.output
+
+
+def test_registry_prices_and_organisations(tmp_path):
+    """A model registry YAML serves as a price table, an organisation map and a sampling target."""
+    from pathlib import Path
+
+    reg = Path(__file__).resolve().parents[2] / "examples" / "models.yaml"
+    lb = tmp_path / "lb.json"
+    assert run("leaderboard", shared_file(TEN_K), "--format", "json", "-o", lb, "-q").exit_code == 0
+    r = run("trust", "frontier", lb, "--prices", reg, "-q")
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(__import__("io").StringIO(r.stdout))
+    assert set(t.model) == {"gpt-4o-2024-05-13", "gpt-4o-mini-2024-07-18", "claude-3-5-sonnet-20240620", "mistral-large-2407"}
+    assert t.set_index("model").loc["gpt-4o-mini-2024-07-18", "price"] == pytest.approx((3 * 0.15 + 0.60) / 4)
+    r = run("trust", "providers", shared_file(TEN_K), "--orgs", reg, "--format", "csv", "-q")
+    assert r.exit_code == 0, r.output
+    assert "OpenAI" in r.stdout and "(unknown)" in r.stdout

@@ -42,6 +42,44 @@ def _load(source: str, quiet: bool, aliases: list[str] | None = None, **filters)
     return load_battles(source, aliases=parse_aliases(aliases or []), quiet=quiet, **filters)
 
 
+def _is_registry(path: Path) -> bool:
+    return path.suffix.lower() in (".yaml", ".yml")
+
+
+def _prices(path: Path):
+    """A price table (see read_prices), or the prices of a model registry YAML (model names,
+    price.input_per_million / output_per_million)."""
+    import pandas as pd
+
+    from openarena.analysis.trust.frontier import read_prices
+
+    if not _is_registry(path):
+        return read_prices(path)
+    from openarena.errors import DataError
+    from openarena.providers.registry import load_registry
+
+    rows = [(m.name, m.price.input_per_million, m.price.output_per_million) for m in load_registry(path) if m.price is not None]
+    if not rows:
+        raise DataError("no model in this registry has a price", str(path), field="price", expected="price: {input_per_million, output_per_million}")
+    return pd.DataFrame(rows, columns=["model", "input_price", "output_price"]).assign(source=path.name)
+
+
+def _orgs(paths: list[Path]) -> dict[str, str]:
+    """Organisation map from metadata tables and/or model registry YAML files."""
+    from openarena.analysis.trust.providers import read_org_map
+
+    out: dict[str, str] = {}
+    tables = [p for p in paths if not _is_registry(p)]
+    if tables:
+        out.update(read_org_map(tables))
+    for p in paths:
+        if _is_registry(p):
+            from openarena.providers.registry import load_registry
+
+            out.update({m.name: m.organization for m in load_registry(p) if m.organization})
+    return out
+
+
 def _emit(frame, fmt: Out, output: Optional[Path], quiet: bool, title: str, extra: dict | None = None) -> None:
     """Write ``frame`` as CSV/JSON to ``output`` (or stdout), or print it as a rich table."""
     import json
@@ -187,7 +225,7 @@ def history(
 @app.command("frontier")
 def frontier(
     leaderboard: Path = typer.Argument(..., help="Ratings: our leaderboard CSV/JSON or the arena's leaderboard-text.json."),
-    prices: list[Path] = typer.Option(..., "--prices", help="Price table(s): arena pricing_table.json/.csv, scatterplot-data.json, litellm JSON, or CSV model,input_price,output_price; repeatable, the first one listing a model wins."),
+    prices: list[Path] = typer.Option(..., "--prices", help="Price table(s): arena pricing_table.json/.csv, scatterplot-data.json, litellm JSON, CSV model,input_price,output_price, or a model registry YAML; repeatable, the first one listing a model wins."),
     price_weights: str = typer.Option("3:1", "--price-weights", help="Input:output token weights of the blended price."),
     category: str = typer.Option("full", "--category", help="Category of a leaderboard-text.json."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv, html (interactive, self-contained) or png."),
@@ -196,7 +234,7 @@ def frontier(
 ) -> None:
     """The cost-vs-score Pareto frontier: blended USD per million tokens (log axis) vs rating,
     with intervals; models whose interval reaches the frontier are 'possibly on the frontier'."""
-    from openarena.analysis.trust.frontier import build_frontier, frontier_html, frontier_png, parse_weights, read_prices, read_ratings
+    from openarena.analysis.trust.frontier import build_frontier, frontier_html, frontier_png, parse_weights, read_ratings
 
     if fmt not in ("csv", "html", "png"):
         raise fail(f"--format {fmt!r}: expected csv, html or png")
@@ -204,7 +242,7 @@ def frontier(
         raise fail(f"--format {fmt} needs -o FILE")
     with user_errors():
         weights = parse_weights(price_weights)
-        fr = build_frontier(read_ratings(leaderboard, category), [read_prices(p) for p in prices], weights)
+        fr = build_frontier(read_ratings(leaderboard, category), [_prices(p) for p in prices], weights)
         if fmt == "csv":
             text = fr.table.to_csv(index=False, float_format="%.10g")
             if output is None:
@@ -238,13 +276,13 @@ def price_control(
     fit), with the coefficient and its interval, next to the plain board's rank."""
     import pandas as pd
 
-    from openarena.analysis.trust.frontier import parse_weights, price_control as run, read_prices
+    from openarena.analysis.trust.frontier import parse_weights, price_control as run
 
     with user_errors():
         data = _load(source, quiet, alias)
         if not hasattr(data, "frame"):
             raise fail(f"{source}: price control needs one row per vote; this source is aggregated pair counts")
-        table = pd.concat([read_prices(p) for p in prices], ignore_index=True)
+        table = pd.concat([_prices(p) for p in prices], ignore_index=True)
         lb, plain, excluded = run(data, table, weights=parse_weights(price_weights), prior=prior)
     _report_control(lb, plain, excluded, fmt, output, quiet, prior)
 
@@ -253,7 +291,7 @@ def price_control(
 def audit(
     source: str = typer.Argument(..., help="Battle file, registry name or `db`."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the HTML report here."),
-    target: Optional[Path] = typer.Option(None, "--target", help="CSV model,share: the intended share of battles per model (default uniform)."),
+    target: Optional[Path] = typer.Option(None, "--target", help="CSV model,share, or a model registry YAML (its sampling weights): the intended share of battles per model (default uniform)."),
     top_share: float = typer.Option(0.01, "--top-share", help="Share of the most active voters examined."),
     alpha: float = typer.Option(0.05, "--alpha", help="Level of the intransitive-triad test (Bonferroni across triads)."),
     alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
@@ -273,7 +311,11 @@ def audit(
     with user_errors():
         data = _load(source, quiet, alias)
         tgt = None
-        if target is not None:
+        if target is not None and _is_registry(target):
+            from openarena.providers.registry import load_registry
+
+            tgt = {m.name: float(m.weight) for m in load_registry(target) if m.anonymous}
+        elif target is not None:
             t = pd.read_csv(target)
             if not {"model", "share"} <= set(t.columns):
                 raise fail(f"{target}: expected columns model,share")
@@ -298,7 +340,7 @@ def audit(
 @app.command("providers")
 def providers(
     source: str = typer.Argument(..., help="Battle file, registry name or `db`."),
-    orgs: list[Path] = typer.Option(..., "--orgs", help="Organisation tables (key, Organization): e.g. arena_catalog/ (its leaderboard_table_*.csv) or alltime.csv; repeatable."),
+    orgs: list[Path] = typer.Option(..., "--orgs", help="Organisation tables (key, Organization): e.g. arena_catalog/ (its leaderboard_table_*.csv), alltime.csv, or a model registry YAML; repeatable."),
     public: Optional[Path] = typer.Option(None, "--public", help="A published leaderboard (CSV/JSON with model keys): models absent from it are 'tested privately'."),
     period: str = typer.Option("W", "--period", help="Period of the sampling rate over time: W (weeks) or M (months)."),
     alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
@@ -311,13 +353,13 @@ def providers(
     """Per-provider transparency: battles and vote shares per provider and model, sampling rate
     over time, models tested privately, deprecations."""
     from openarena.analysis.trust.frontier import read_ratings
-    from openarena.analysis.trust.providers import provider_report, read_org_map
+    from openarena.analysis.trust.providers import provider_report
 
     if period not in ("W", "M", "D"):
         raise fail(f"--period {period!r}: expected W, M or D")
     with user_errors():
         data = _load(source, quiet, alias)
-        org_map = read_org_map(list(orgs))
+        org_map = _orgs(list(orgs))
         pub = set(read_ratings(public)["model"]) if public is not None else None
         rep = provider_report(data, org_map, public=pub, period=period)
         if models_out is not None:
@@ -474,12 +516,12 @@ def frontier_history(
     import pandas as pd
 
     from openarena.analysis.trust.drift import read_board_history
-    from openarena.analysis.trust.frontier import frontier_over_time, parse_weights, read_prices
+    from openarena.analysis.trust.frontier import frontier_over_time, parse_weights
     from openarena.analysis.trust.plots import frontier_history_plot
 
     with user_errors():
         h = read_board_history(str(history))
-        table = pd.concat([read_prices(p) for p in prices], ignore_index=True)
+        table = pd.concat([_prices(p) for p in prices], ignore_index=True)
         fr = frontier_over_time(h, table, parse_weights(price_weights))
         if plot is not None:
             frontier_history_plot(fr, plot)
