@@ -166,7 +166,7 @@ def drift_test(
     of the model is merged out (the model is not split there; its votes are dropped from the
     test); refine, a second pass in which the models flagged by the first are split by window
     too, so a drifting model does not shift the reference of the others; progress, called
-    with 1 per model and pass.
+    with 1 per model (first pass).
     Returns: DriftResult. Raises: DataError without a tstamp column or a malformed option.
     """
     if not isinstance(data, BattleTable) or "tstamp" not in data.frame.columns:
@@ -190,7 +190,7 @@ def drift_test(
     for m in targets:
         if m not in names:
             raise DataError(f"model {m!r} is not in the data", data.source, field="--models", expected="model keys present in the battles")
-    def one_pass(drifting: set[int]):
+    def one_pass(drifting: set[int], report: bool):
         rows, path = [], []
         for name in targets:
             m = names.index(name)
@@ -198,7 +198,7 @@ def drift_test(
             votes = np.bincount(win[mine], minlength=n_win)
             good = votes >= min_votes
             keep = ~mine | good[win]
-            if progress:
+            if progress and report:
                 progress(1)
             if good.sum() < 2:
                 rows.append((name, np.nan, np.nan, np.nan, int(good.sum()), int(votes[good][0]) if good.any() else 0, 0))
@@ -234,11 +234,11 @@ def drift_test(
         table["drifted"] = (table["p_adjusted"] <= alpha).fillna(False).astype(bool)
         return table, path
 
-    table, path = one_pass(set())
+    table, path = one_pass(set(), True)
     flagged = {names.index(x) for x in table.loc[table["drifted"], "model"]}
     if flagged and refine:
         # second pass: the models found drifting no longer serve as a fixed reference
-        table, path = one_pass(flagged)
+        table, path = one_pass(flagged, False)
     table = table[COLUMNS + ["n_windows", "votes_first", "votes_last"]].sort_values(["p_value", "model"], ignore_index=True, na_position="last")
     path_df = pd.DataFrame(path, columns=["model", "window", "start", "rating", "se", "votes"])
     path_df["start"] = pd.to_datetime(path_df["start"], unit="s", utc=True)
