@@ -109,6 +109,7 @@ def build_leaderboard(
     drop_unrated: bool = False,
     n_jobs: int | None = None,
     progress: Callable[[float], None] | None = None,
+    rank_intervals: str | None = None,
 ) -> Leaderboard:
     """Fit the ratings of ``data`` and assemble the leaderboard.
 
@@ -127,6 +128,9 @@ def build_leaderboard(
         drop_unrated: leave out (and report as a filter step) the models without a finite
             rating, e.g. a model that never lost in a small category; default False = error.
         n_jobs: bootstrap workers. progress: called with rounds done, for a progress bar.
+        rank_intervals: 'maxz' | 'chi2' | 'bonferroni' adds simultaneous rank intervals
+            (columns rank_lower, rank_upper after the six standard ones; see
+            :mod:`openarena.ratings.simultaneous`); needs ci='sandwich' or 'bootstrap'.
     Returns: Leaderboard.
     Raises: OpenArenaError for an invalid option combination; DataError / ConvergenceError
         from the data and the fit.
@@ -222,7 +226,15 @@ def build_leaderboard(
     table["win_rate"] = _win_rate(counts)
     table["num_battles"] = table["num_battles"].round().astype("int64") if np.allclose(num, np.round(num)) else table["num_battles"]
     # the arena's order: rank (UB), then rating (FastChat get_arena_table)
-    table = table[COLUMNS + ["variance", "win_rate"]].sort_values(["rank_ub", "rating", "model"], ascending=[True, False, True], ignore_index=True)
+    extra = []
+    if rank_intervals:
+        if intervals is None:
+            raise OpenArenaError("rank intervals need confidence intervals (--ci sandwich or --ci bootstrap)")
+        from openarena.ratings.simultaneous import fit_rank_intervals
+
+        ri = fit_rank_intervals(models, ratings, fit=fit, samples=intervals.samples, method=rank_intervals, level=level, seed=seed, anchor=anchor)
+        table["rank_lower"], table["rank_upper"], extra = ri.rank_lower, ri.rank_upper, ["rank_lower", "rank_upper"]
+    table = table[COLUMNS + extra + ["variance", "win_rate"]].sort_values(["rank_ub", "rating", "model"], ascending=[True, False, True], ignore_index=True)
 
     provenance = {
         "source": counts.source,
@@ -243,6 +255,7 @@ def build_leaderboard(
             "prior": prior,
             "control": list(fit.names) if controlled else None,
             "coef_prior": coef_prior if controlled else None,
+            "rank_intervals": rank_intervals,
         },
         "fit_seconds": round(elapsed, 4),
         "openarena_version": __version__,

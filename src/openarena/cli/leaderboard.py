@@ -243,6 +243,8 @@ def leaderboard(
     min_votes_shown: Optional[int] = typer.Option(None, "--min-votes-shown", help="In category views, hide models with at most this many votes (default 300; 0 with --by)."),
     drop_unrated: bool = typer.Option(False, "--drop-unrated", help="Leave out (and report) models without a finite rating instead of failing."),
     level: float = typer.Option(0.95, "--level", help="Interval coverage."),
+    rank_intervals: bool = typer.Option(False, "--rank-intervals", help="Add rank_lower,rank_upper: simultaneous rank intervals (all true ranks inside at once with probability >= --level)."),
+    rank_method: str = typer.Option("maxz", "--rank-method", help="Simultaneous critical value for --rank-intervals: maxz, chi2 (the Chatbot Arena paper's uniform set) or bonferroni."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the output here instead of stdout."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Also write leaderboard.csv/.json/.html and the CI plot here (one set per category)."),
@@ -262,6 +264,10 @@ def leaderboard(
         data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, quiet=quiet)
         data = ensure_style_columns(data, control, quiet)
         options = dict(rating=rating.value, ties=ties.value, ci=ci.value, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
+        if rank_intervals:
+            if rank_method not in ("maxz", "chi2", "bonferroni"):
+                raise fail(f"--rank-method {rank_method!r}: expected maxz, chi2 or bonferroni")
+            options["rank_intervals"] = rank_method
 
         if categories is not None or by is not None or category is not None:
             # category views leave out (and report) models without a finite rating there

@@ -11,6 +11,7 @@ from openarena.cli import judge as judge_cmd
 from openarena.cli import models as models_cmd
 from openarena.cli import redteam as redteam_cmd
 from openarena.cli import serve as serve_cmd
+from openarena.cli import trust as trust_cmd
 
 app = typer.Typer(
     name="openarena",
@@ -30,6 +31,9 @@ app.command("export")(export_cmd.export)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(judge_cmd.app, name="judge")
 app.add_typer(redteam_cmd.app, name="redteam")
+app.add_typer(trust_cmd.app, name="trust")
+app.command("snapshot")(trust_cmd.snapshot)
+app.command("verify")(trust_cmd.verify)
 
 
 def _version(value: bool) -> None:
