@@ -15,6 +15,7 @@ from pathlib import Path
 
 from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
+from openarena.storage.integrity import IntegrityPolicy
 
 __all__ = ["ServeSettings", "load_secret"]
 
@@ -49,6 +50,10 @@ class ServeSettings:
         cookie_secure: None = Secure cookies iff the request came over https.
         lease_s: longest time one turn may stream before another request may take over.
         retry_attempts: attempts per model call before its first token.
+        votes_per_day_session / votes_per_day_ip, abandon_ratio, abandon_min_battles,
+            selective_alpha, selective_min_votes, integrity_window_s: the vote-integrity checks
+            (votes stored but not counted; 0 turns a check off), see
+            :class:`~openarena.storage.integrity.IntegrityPolicy` for their meaning and defaults.
     """
 
     registry: str = str(DEMO_REGISTRY)
@@ -78,6 +83,21 @@ class ServeSettings:
     cookie_secure: bool | None = None
     lease_s: float = 300.0
     retry_attempts: int = 2
+    votes_per_day_session: int = IntegrityPolicy.max_votes_session
+    votes_per_day_ip: int = IntegrityPolicy.max_votes_ip
+    abandon_ratio: float = IntegrityPolicy.abandon_ratio
+    abandon_min_battles: int = IntegrityPolicy.abandon_min_battles
+    selective_alpha: float = IntegrityPolicy.selective_alpha
+    selective_min_votes: int = IntegrityPolicy.selective_min_votes
+    integrity_window_s: float = IntegrityPolicy.window_s
+
+    def integrity_policy(self) -> IntegrityPolicy:
+        """The vote-integrity thresholds. Raises: ValueError for a negative limit."""
+        return IntegrityPolicy(
+            window_s=self.integrity_window_s, max_votes_session=self.votes_per_day_session, max_votes_ip=self.votes_per_day_ip,
+            abandon_ratio=self.abandon_ratio, abandon_min_battles=self.abandon_min_battles,
+            selective_alpha=self.selective_alpha, selective_min_votes=self.selective_min_votes,
+        )
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(
