@@ -15,6 +15,7 @@ from scipy.stats import kstest
 
 from openarena.analysis.selective_voting import (
     adjust_pvalues,
+    hypergeom_sf,
     selective_voting_report,
     selective_voting_test,
     vote_through_rates,
@@ -59,6 +60,19 @@ def test_exact_against_enumeration():
     assert res.model == best == "a"
     assert res.p == pytest.approx(min(1.0, 3 * p_m[best]), rel=1e-12)
     assert (res.shown, res.voted, res.shown_with, res.voted_with) == (9, 4, 5, 4)
+
+
+def test_hypergeometric_tail_agrees_with_scipy():
+    from scipy.stats import hypergeom
+
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        N = int(rng.integers(1, 3000))
+        K = int(rng.integers(0, N + 1))
+        n = int(rng.integers(0, N + 1))
+        k = int(rng.integers(0, min(K, n) + 2))
+        ours, ref = hypergeom_sf(k, N, K, n), float(hypergeom.sf(k - 1, N, K, n))
+        assert ours == pytest.approx(ref, rel=1e-9, abs=1e-300), (k, N, K, n)
 
 
 def test_nothing_abandoned_or_too_few_votes_is_not_evidence():

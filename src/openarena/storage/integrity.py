@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, text, update
 
+from openarena.analysis.selective_voting import selective_voting_test
 from openarena.storage.models import Battle, Vote
 
 __all__ = ["INTEGRITY_CODES", "IntegrityPolicy", "decide_votes", "reason_code", "voter_activity"]
@@ -180,7 +181,6 @@ def decide_votes(conn: Any, backend: str, votes: Sequence[tuple[Any, float]], po
     caps = {"session": policy.max_votes_session, "ip": policy.max_votes_ip}
     reasons: list[str | None] = []
     of_key: dict[tuple[str, str], list[int]] = defaultdict(list)
-    from openarena.analysis.selective_voting import selective_voting_test
 
     for i, (b, now) in enumerate(votes):
         mine = [("session", b.session_hash)] + ([("ip", b.ip_hash)] if b.ip_hash else [])
