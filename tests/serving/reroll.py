@@ -17,6 +17,7 @@ Used by tests/serving/test_vote_integrity.py and bench/reroll_attack.py.
 from __future__ import annotations
 
 import os
+import random
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,9 +53,9 @@ class Arena:
 
 
 @contextmanager
-def demo_arena(tmp_path: Path, **settings):
+def demo_arena(tmp_path: Path, seed: int = 0, **settings):
     """The demo registry behind instant mock answers; rate limits per minute off (the replay
-    stands for a day of patient traffic); yields an :class:`Arena`."""
+    stands for a day of patient traffic); the pair sampler seeded; yields an :class:`Arena`."""
     mock = MockServer({mid: Behaviour.fixed(text) for mid, text in ANSWERS.items()} | {"mock-judge": Behaviour.fixed("[[A=B]]")}).start()
     old = os.environ.get("OPENARENA_MOCK_URL")
     os.environ["OPENARENA_MOCK_URL"] = f"http://127.0.0.1:{mock.port}/v1"
@@ -68,6 +69,7 @@ def demo_arena(tmp_path: Path, **settings):
     s = ServeSettings(database_url=f"sqlite:///{tmp_path / 'arena.db'}", leaderboard_interval_s=3600, leaderboard_min_refresh_s=0,
                       leaderboard_process=False, retry_attempts=1, **{**NO_LIMITS, **settings})
     state = build_state(s, registry=registry)
+    state.sampler._rng = random.Random(seed)
     app = create_app(state=state, start_background=False)
     names = {ANSWERS[m.model_id]: m.name for m in registry if m.model_id in ANSWERS}
     try:
