@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from openarena.storage import Database, migrate
 from openarena.storage.battles import VoteWriter, acquire_turn, create_battle, finish_turn, read_battles, record_vote
-from openarena.storage.integrity import IntegrityPolicy, reason_code, voter_activity
+from openarena.serving.vote_integrity import IntegrityPolicy
+from openarena.storage.integrity import reason_code, voter_activity
 
 OFF = dict(max_votes_session=0, max_votes_ip=0, abandon_ratio=0, selective_alpha=0)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
-from openarena.storage.integrity import IntegrityPolicy
+from openarena.serving.vote_integrity import IntegrityPolicy
 
 __all__ = ["ServeSettings", "load_secret"]
 
@@ -53,7 +53,7 @@ class ServeSettings:
         votes_per_day_session / votes_per_day_ip, abandon_ratio, abandon_min_battles,
             selective_alpha, selective_min_votes, integrity_window_s: the vote-integrity checks
             (votes stored but not counted; 0 turns a check off), see
-            :class:`~openarena.storage.integrity.IntegrityPolicy` for their meaning and defaults.
+            :class:`~openarena.serving.vote_integrity.IntegrityPolicy` for their meaning and defaults.
     """
 
     registry: str = str(DEMO_REGISTRY)

@@ -31,7 +31,7 @@ from openarena.data.battles import BattleTable, FilterStep
 from openarena.data.schema import WINNERS
 from openarena.errors import DataError, OpenArenaError
 from openarena.storage.db import Database
-from openarena.storage.integrity import REASON_DETAILS, IntegrityPolicy, decide_votes, reason_code
+from openarena.storage.integrity import REASON_DETAILS, reason_code
 from openarena.storage.models import BATTLE_MODES, Battle, Vote
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "read_battles",
     "record_vote",
     "release_turn",
+    "VoteDecider",
     "VoteWriter",
     "record_vote_async",
     "vote_counts",
@@ -53,6 +54,12 @@ __all__ = [
 
 B = Battle.__table__
 V = Vote.__table__
+
+
+#: The vote-integrity hook: called inside the vote transaction with (connection, backend,
+#: [(battle, vote time)]) for the votes about to be recorded, returns one reason not to count
+#: each (None: counts). :class:`openarena.serving.vote_integrity.IntegrityPolicy` is one.
+VoteDecider = Callable[[Any, str, Sequence[tuple["BattleRecord", float]]], list[str | None]]
 
 
 class VoteRefused(OpenArenaError):
@@ -280,14 +287,14 @@ def _votable(b: BattleRecord | None, r: _VoteRequest) -> bool:
     )
 
 
-def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: IntegrityPolicy | None = None) -> list[VoteResult | None | Exception]:
+def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: VoteDecider | None = None) -> list[VoteResult | None | Exception]:
     """The votes of ``reqs`` inside one open write transaction, in four statements whatever
     their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held),
     decide each vote in Python, close the battles (compare-and-set on status and version) and
     insert the votes. Returns one entry per request: its VoteResult, None when the battle is not
     votable (also for a second vote on the same battle in the batch), or the exception its
-    ``check`` raised. With an ``integrity`` policy, the votes that pass are then decided by
-    :func:`~openarena.storage.integrity.decide_votes` (counted or not, with the reason; a vote
+    ``check`` raised. With an ``integrity`` hook (:data:`VoteDecider`), the votes that pass are
+    then decided by it (counted or not, with the reason; a vote
     already not counted for an identity leak keeps that reason). Raises: _BatchConflict or
     IntegrityError (the caller rolls back and redoes the batch one vote per savepoint, where
     each vote fails alone).
@@ -320,7 +327,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         taken.add(r.battle_id)
         accepted.append((len(out), r, b, counted, reason))
         out.append(None)
-    withheld = decide_votes(conn, db.backend, [(b, r.now) for _, r, b, _, _ in accepted], integrity) if integrity is not None else [None] * len(accepted)
+    withheld = integrity(conn, db.backend, [(b, r.now) for _, r, b, _, _ in accepted]) if integrity is not None and accepted else [None] * len(accepted)
     for (i, r, b, counted, reason), why in zip(accepted, withheld):
         if counted and why is not None:
             counted, reason = False, why
@@ -338,7 +345,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     return out
 
 
-def _vote_in(conn: Any, db: Database, r: _VoteRequest, integrity: IntegrityPolicy | None = None) -> VoteResult | None:
+def _vote_in(conn: Any, db: Database, r: _VoteRequest, integrity: VoteDecider | None = None) -> VoteResult | None:
     """The vote of ``r`` inside an open write transaction; None if the battle is not votable.
     Raises: what ``r.check`` raises; IntegrityError (a vote row already there)."""
     try:
@@ -362,7 +369,7 @@ def record_vote(
     check: Callable[[BattleRecord], str | None] | None = None,
     now: float | None = None,
     writer: "VoteWriter | None" = None,
-    integrity: IntegrityPolicy | None = None,
+    integrity: VoteDecider | None = None,
 ) -> VoteResult:
     """Record the vote on a battle and close it, in one durable write transaction.
 
@@ -424,8 +431,8 @@ class VoteWriter:
     then answers every caller; the asyncio callers of a batch are woken with one call into their
     event loop. Under load this turns N fsyncs into one; alone, a vote waits for nothing. A vote
     whose row conflicts sends its batch through one savepoint per vote, so it fails alone.
-    Start with :meth:`start`, stop with :meth:`stop`. ``integrity``: the vote-integrity policy
-    applied to every batch (:func:`~openarena.storage.integrity.decide_votes`), or None.
+    Start with :meth:`start`, stop with :meth:`stop`. ``integrity``: the vote-integrity hook
+    (:data:`VoteDecider`) applied to every batch, or None.
 
     Why batches of statements rather than one savepoint per vote: the statements are Python
     work holding the GIL, shared with the event loop serving the requests; with five statements
@@ -433,7 +440,7 @@ class VoteWriter:
     as the HTTP handling itself, and each statement is a GIL hand-off with the event loop.
     """
 
-    def __init__(self, db: Database, max_batch: int = 256, integrity: IntegrityPolicy | None = None) -> None:
+    def __init__(self, db: Database, max_batch: int = 256, integrity: VoteDecider | None = None) -> None:
         self.db = db
         self.max_batch = max_batch
         self.integrity = integrity

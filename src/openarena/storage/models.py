@@ -19,7 +19,7 @@ vote). Columns: id, battle_id, winner ('model_a' | 'model_b' | 'tie' | 'tie (bot
 tstamp (Unix seconds), judge (= the battle's session_hash), counted (False when the battle
 leaked a model identity or a vote-integrity check withheld it), reason (why not counted; the
 integrity reasons start with a code: ``daily_cap``, ``abandon_ratio``, ``selective_voting``, see
-:mod:`openarena.storage.integrity`).
+:mod:`openarena.serving.vote_integrity`).
 
 FastChat keeps the same facts in JSON log files (fastchat/serve/gradio_block_arena_anony.py
 ``vote_last_response``); it does not store the sampling probability.

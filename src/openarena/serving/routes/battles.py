@@ -11,7 +11,7 @@ header; the client sends only its prompt or its vote, and the battle id it was g
 - ``POST /api/battles/{id}/regenerate`` ``{}`` -> the same stream, answering the last prompt again.
 - ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
   ``{"model_a", "model_b", "counted", "message"}``: the reveal (``counted`` is False only for an
-  identity leak; the vote-integrity checks of :mod:`openarena.storage.integrity` are not
+  identity leak; the vote-integrity checks of :mod:`openarena.serving.vote_integrity` are not
   revealed). Refusals (4xx) carry
   ``{"error", "code"}``: not_found (forged or other session's id), already_voted, failed,
   no_answer, busy, rate_limited, csrf, no_session, bad_text (a string of the body that is not
