@@ -47,24 +47,31 @@ def test_withheld_vote_gets_the_acknowledgement_of_a_counted_one(tmp_path):
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-    """One day of the demo arena: 16 honest voters (one IP each, 10 battles, a random 70% voted),
-    attacker A re-rolling from one IP with 4 sessions x 5 votes, attacker B from 6 IPs with one
-    session x 3 votes each (each IP below the selective test's power), both for TARGET."""
+    """One day of the demo arena: 14 honest voters (one IP each, 10 battles, a random 70% voted),
+    re-roll attackers for TARGET: A from one IP with 4 sessions x 5 votes; B from 6 IPs with 3
+    votes each (each IP below the selective test's power); C from 3 IPs with 8 votes each."""
     rng = np.random.default_rng(8)
     with demo_arena(tmp_path_factory.mktemp("replay")) as arena:
-        for i in range(16):
+        for i in range(14):
             honest_voter(arena, f"192.0.2.{i + 1}", 10, rng)
         for s in range(4):
             reroll_attacker(arena, "203.0.113.7", TARGET, 5, "A")
         for i in range(6):
             reroll_attacker(arena, f"198.51.100.{i + 1}", TARGET, 3, "B")
+        for i in range(3):
+            reroll_attacker(arena, f"198.51.101.{i + 1}", TARGET, 8, "C")
         yield arena
 
 
 def test_reroll_attack_is_bounded(replay):
+    """The bound: a re-roll attacker gets no vote counted from a network once its evidence
+    reaches p <= 1e-4 (Bonferroni over the 5 models), which for the demo's target (in about a
+    quarter of the battles) takes 5-8 votes: 1 IP with 4 sessions -> 0 points; 3 IPs x 8 votes ->
+    0 votes counted. Below that, per network, the votes count (B)."""
     by_role = counted_by_role(replay)
     assert by_role["A"] == (20, 0)  # one IP, any number of sessions: every vote withheld, retroactively
-    assert by_role["honest"][0] == by_role["honest"][1] > 80  # no honest vote withheld
+    assert by_role["C"] == (24, 0)  # 8 votes per IP: every IP caught
+    assert by_role["honest"][0] == by_role["honest"][1] > 70  # no honest vote withheld
     honest = ratings(replay, roles={"honest"})[TARGET]
     before = ratings(replay, roles={"honest", "A"})[TARGET]  # every stored vote counted (no safeguards)
     after = ratings(replay, roles={"honest", "A"}, counted_only=True)[TARGET]
@@ -96,7 +103,7 @@ def test_voters_command_and_leaderboard_provenance(replay):
     assert re.search(r"Voters \(sessions\): \d+, [1-9]\d* flagged", res.output)
     snap = replay.state.leaderboard.refresh()
     stored, counted = map(sum, zip(*counted_by_role(replay).values()))
-    assert snap.excluded["selective_voting"] >= 20 and sum(snap.excluded.values()) == stored - counted
+    assert snap.excluded["selective_voting"] >= 44 and sum(snap.excluded.values()) == stored - counted
     assert snap.n_votes == counted
     from fastapi.testclient import TestClient
 
