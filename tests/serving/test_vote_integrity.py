@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -91,16 +92,21 @@ def test_reroll_attack_is_bounded(replay):
     assert rates["p"].idxmin() == TARGET and rates.loc[TARGET, "p"] < 0.01
 
 
-def test_voters_command_and_leaderboard_provenance(replay):
+def test_voters_command_and_leaderboard_provenance(replay, tmp_path):
     from openarena.cli.main import app
 
-    res = CliRunner().invoke(app, ["voters", replay.state.db.url, "--no-shift", "-q"], env={"COLUMNS": "200"})
+    out = tmp_path / "voters.csv"
+    res = CliRunner().invoke(app, ["voters", replay.state.db.url, "--no-shift", "-q", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    ip_a = network_hash(replay.state.secret, "203.0.113.7")[:12]
-    line = next(ln for ln in res.output.splitlines() if ip_a in ln)
-    assert "yes" in line and "selective_voting: 20" in line
-    assert "Vote-through rate per model" in res.output and TARGET in res.output
-    assert re.search(r"Voters \(sessions\): \d+, [1-9]\d* flagged", res.output)
+    for title in ("Voters (sessions)", "Voters (IP addresses, hashed)", "Vote-through rate per model"):
+        assert title in res.output
+    table = pd.read_csv(out).set_index(["kind", "voter"])
+    row = table.loc[("ip", network_hash(replay.state.secret, "203.0.113.7"))]
+    assert bool(row.flagged) and row.reasons == "selective_voting: 20" and row.votes == 20 and row.selective_model == TARGET
+    assert row.selective_p < 1e-4 and row.holm_p < 0.05 and row.abandon_ratio > 1
+    honest = [table.loc[("ip", network_hash(replay.state.secret, f"192.0.2.{i + 1}"))] for i in range(14)]
+    assert not any(bool(r.flagged) for r in honest)
+    assert int(table.loc["session"]["flagged"].sum()) >= 4 + 3  # A's sessions and C's
     snap = replay.state.leaderboard.refresh()
     stored, counted = map(sum, zip(*counted_by_role(replay).values()))
     assert snap.excluded["selective_voting"] >= 44 and sum(snap.excluded.values()) == stored - counted

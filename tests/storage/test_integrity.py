@@ -202,7 +202,8 @@ def test_migration_from_0001_keeps_votes_and_adds_the_ip_key(tmp_path):
     try:
         cols = {c["name"] for c in inspect(db.engine).get_columns("battles")}
         assert "ip_hash" in cols
-        assert {"ix_votes_judge_tstamp"} <= {i["name"] for i in inspect(db.engine).get_indexes("votes")}
+        assert {"ix_votes_judge_tstamp", "ix_votes_ip_tstamp"} <= {i["name"] for i in inspect(db.engine).get_indexes("votes")}
+        assert "ip_hash" in {c["name"] for c in inspect(db.engine).get_columns("votes")}
         t = read_battles(db)
         assert len(t) == 1 and t.frame.iloc[0].model_a == "m1"
         with db.read() as conn:

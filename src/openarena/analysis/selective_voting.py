@@ -74,21 +74,44 @@ def model_tallies(pairs: Mapping[tuple[str, str], tuple[int, int]]) -> tuple[int
 
 
 def hypergeom_sf(k: int, N: int, K: int, n: int) -> float:
-    """P(X >= k) for X ~ Hypergeometric(N battles, K of them with the model, n drawn), summed
-    term by term in log space (lgamma), exact to rounding for p down to 1e-300. Written out
-    because the vote path calls it and importing scipy.stats there would stall the first vote
-    of a server for seconds; tests check it against scipy.stats.hypergeom."""
+    """P(X >= k) for X ~ Hypergeometric(N battles, K of them with the model, n drawn).
+
+    The first term from log-gamma functions, the next ones by the ratio of successive terms,
+    (K - x)(n - x) / ((x + 1)(N - K - n + x + 1)), stopping once a term is below 1e-17 of the
+    sum (the terms decrease beyond the mode): a few dozen steps even for thousands of battles.
+    Written out because the vote path calls it for every model at every vote, and importing
+    scipy.stats there would stall the first vote of a server for seconds; tests check it
+    against scipy.stats.hypergeom.
+    """
     lo, hi = max(k, 0, n - (N - K)), min(K, n)
     if lo > hi:
         return 0.0 if k > 0 else 1.0
+    if lo == max(0, n - (N - K)):
+        return 1.0  # the whole support
 
     def lcomb(a: int, b: int) -> float:
         return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
 
-    base = lcomb(N, n)
-    logs = [lcomb(K, x) + lcomb(N - K, n - x) - base for x in range(lo, hi + 1)]
-    top = max(logs)
-    return float(min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs)))
+    mode = int((n + 1) * (K + 1) / (N + 2))
+    if lo <= mode:  # the upper tail holds the mode: 1 - P(X < lo), summed from lo - 1 down
+        return max(0.0, 1.0 - _tail_sum(lo - 1, N, K, n, lcomb, step=-1))
+    return min(1.0, _tail_sum(lo, N, K, n, lcomb, step=1))
+
+
+def _tail_sum(start: int, N: int, K: int, n: int, lcomb, step: int) -> float:
+    """Sum of the hypergeometric pmf from ``start`` outwards (step +1: up to min(K, n); step -1:
+    down to max(0, n - N + K)), from the mode's side, where the terms only decrease."""
+    term = math.exp(lcomb(K, start) + lcomb(N - K, n - start) - lcomb(N, n))
+    total, x = term, start
+    end = min(K, n) if step > 0 else max(0, n - (N - K))
+    while x != end and term > 1e-17 * total:
+        if step > 0:
+            term *= (K - x) * (n - x) / ((x + 1) * (N - K - n + x + 1))
+        else:
+            term *= x * (N - K - n + x) / ((K - x + 1) * (n - x + 1))
+        x += step
+        total += term
+    return total
 
 
 def selective_voting_test(pairs: Mapping[tuple[str, str], tuple[int, int]], min_votes: int = 5) -> SelectiveTest:

@@ -193,7 +193,7 @@ def _integrity_tables(source: str, alpha: float, output: Optional[Path]) -> None
             cur = pairs.get(k, (0, 0))
             pairs[k] = (cur[0] + s_, cur[1] + v_)
     rates = vote_through_rates(pairs)
-    t = Table(title="Vote-through rate per model (answered anonymous battles that got a vote; a re-roll attack raises its target's)")
+    t = Table(title="Vote-through rate per model", caption="share of the answered anonymous battles that got a vote; re-rolling raises its target's")
     for col in ("model", "battles", "voted", "rate", "rate of the others", "p (Fisher, Bonferroni)"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for r in rates.itertuples(index=False):

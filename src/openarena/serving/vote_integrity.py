@@ -110,6 +110,7 @@ def decide_votes(conn: Any, backend: str, votes: Sequence[tuple[Any, float]], po
     since = min(now for _, now in votes) - policy.window_s
     keys = load_voter_keys(conn, backend, [b.session_hash for b, _ in votes], [b.ip_hash for b, _ in votes if b.ip_hash], since)
     newly: dict[tuple[str, str], str] = {}
+    tested: dict[tuple[str, str], object] = {}
     caps = {"session": policy.max_votes_session, "ip": policy.max_votes_ip}
     reasons: list[str | None] = []
     of_key: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -136,7 +137,9 @@ def decide_votes(conn: Any, backend: str, votes: Sequence[tuple[Any, float]], po
                 reason = reason or f"selective_voting: this {kind} was flagged earlier in the window"
                 continue
             if policy.selective_alpha > 0:
-                res = selective_voting_test({p: tuple(sv) for p, sv in st.pairs.items()}, policy.selective_min_votes)
+                if (kind, key) not in tested:  # the tallies hold the whole batch already: once per key
+                    tested[(kind, key)] = selective_voting_test({p: tuple(sv) for p, sv in st.pairs.items()}, policy.selective_min_votes)
+                res = tested[(kind, key)]
                 if res.p <= policy.selective_alpha:
                     st.flagged = True
                     newly[(kind, key)] = (

@@ -262,7 +262,7 @@ _COLUMNS = tuple(c.name for c in B.columns)
 _JSON_COLUMNS = tuple(i for i, c in enumerate(B.columns) if isinstance(c.type, JSON))
 _SQLITE_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM battles WHERE id IN ({{}})"
 _SQLITE_CLOSE = "UPDATE battles SET status = 'voted', updated_at = ?, version = version + 1 WHERE id = ? AND status = 'open' AND version = ?"
-_SQLITE_INSERT = "INSERT INTO votes (battle_id, winner, tstamp, judge, counted, reason) VALUES (?, ?, ?, ?, ?, ?)"
+_SQLITE_INSERT = "INSERT INTO votes (battle_id, winner, tstamp, judge, counted, reason, ip_hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def _sqlite_record(row: tuple) -> BattleRecord:
@@ -332,12 +332,12 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         if counted and why is not None:
             counted, reason = False, why
         closes.append({"b_id": r.battle_id, "b_version": b.version, "b_now": r.now})
-        votes.append({"battle_id": r.battle_id, "winner": r.winner, "tstamp": r.now, "judge": r.session_hash, "counted": counted, "reason": reason})
+        votes.append({"battle_id": r.battle_id, "winner": r.winner, "tstamp": r.now, "judge": r.session_hash, "counted": counted, "reason": reason, "ip_hash": b.ip_hash})
         out[i] = VoteResult(r.battle_id, r.winner, b.model_a, b.model_b, counted, reason, r.now)
     if closes and sqlite:
         if conn.exec_driver_sql(_SQLITE_CLOSE, [(c["b_now"], c["b_id"], c["b_version"]) for c in closes]).rowcount != len(closes):
             raise _BatchConflict()
-        conn.exec_driver_sql(_SQLITE_INSERT, [(v["battle_id"], v["winner"], v["tstamp"], v["judge"], int(v["counted"]), v["reason"]) for v in votes])
+        conn.exec_driver_sql(_SQLITE_INSERT, [(v["battle_id"], v["winner"], v["tstamp"], v["judge"], int(v["counted"]), v["reason"], v["ip_hash"]) for v in votes])
     elif closes:
         if conn.execute(_CLOSE_BATTLE, closes).rowcount != len(closes):
             raise _BatchConflict()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, text, update
 
 from openarena.storage.models import Battle, Vote
 
@@ -68,28 +68,43 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
-def _load(conn: Any, col, keys: list[str], since: float) -> dict[str, VoterKey]:
+def _shown_statement(col):
+    return (
+        select(col, B.c.model_a, B.c.model_b, B.c.status, func.count())
+        .where(col.in_(bindparam("keys", expanding=True)), B.c.created_at >= bindparam("since"), B.c.mode == "anony", B.c.turns > 0, B.c.status != "failed")
+        .group_by(col, B.c.model_a, B.c.model_b, B.c.status)
+    )
+
+
+def _votes_statement(col):
+    flagged = func.sum(case((V.c.reason.like("selective_voting%"), 1), else_=0))
+    return select(col, func.count(), flagged).where(col.in_(bindparam("keys", expanding=True)), V.c.tstamp >= bindparam("since")).group_by(col)
+
+
+# Built once (SQLAlchemy then reuses their compiled form): a key's battles of the window are one
+# range of ix_battles_session_created / ix_battles_ip_created, its votes one range of
+# ix_votes_judge_tstamp / ix_votes_ip_tstamp.
+_SHOWN = {"session": _shown_statement(B.c.session_hash), "ip": _shown_statement(B.c.ip_hash)}
+_VOTES = {"session": _votes_statement(V.c.judge), "ip": _votes_statement(V.c.ip_hash)}
+_WITHDRAW = {
+    kind: update(V).where(col == bindparam("key"), V.c.tstamp >= bindparam("since"), V.c.counted.is_(True)).values(counted=False, reason=bindparam("why"))
+    for kind, col in (("session", V.c.judge), ("ip", V.c.ip_hash))
+}
+
+
+def _load(conn: Any, kind: str, keys: list[str], since: float) -> dict[str, VoterKey]:
     out = {k: VoterKey() for k in keys}
     if not keys:
         return out
-    answered = and_(col.in_(keys), B.c.mode == "anony", B.c.created_at >= since, B.c.turns > 0, B.c.status != "failed")
-    q = select(col, B.c.model_a, B.c.model_b, B.c.status, func.count()).where(answered).group_by(col, B.c.model_a, B.c.model_b, B.c.status)
-    for key, a, b, status, n in conn.execute(q):
+    params = {"keys": keys, "since": since}
+    for key, a, b, status, n in conn.execute(_SHOWN[kind], params):
         sv = out[key].pairs.setdefault(pair_key(a, b), [0, 0])
         sv[0] += int(n)
         if status == "voted":
             sv[1] += int(n)
-    if col is B.c.session_hash:  # the judge column is the session hash, with its own index
-        q = select(V.c.judge, V.c.reason, func.count()).where(V.c.judge.in_(keys), V.c.tstamp >= since).group_by(V.c.judge, V.c.reason)
-    else:
-        q = (
-            select(col, V.c.reason, func.count()).select_from(V.join(B, V.c.battle_id == B.c.id))
-            .where(col.in_(keys), V.c.tstamp >= since).group_by(col, V.c.reason)
-        )
-    for key, reason, n in conn.execute(q):
-        out[key].votes += int(n)
-        if reason_code(reason) == "selective_voting":
-            out[key].flagged = True
+    for key, n, flagged in conn.execute(_VOTES[kind], params):
+        out[key].votes = int(n)
+        out[key].flagged = bool(flagged)
     return out
 
 
@@ -107,17 +122,15 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
     if backend == "postgresql":
         for k in sorted([f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]):
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"), {"k": k})
-    out = {("session", k): v for k, v in _load(conn, B.c.session_hash, sessions, since).items()}
-    out.update({("ip", k): v for k, v in _load(conn, B.c.ip_hash, ips, since).items()})
+    out = {("session", k): v for k, v in _load(conn, "session", sessions, since).items()}
+    out.update({("ip", k): v for k, v in _load(conn, "ip", ips, since).items()})
     return out
 
 
 def withdraw_votes(conn: Any, kind: str, key: str, since: float, reason: str) -> int:
     """Mark every counted vote of the voter key (kind 'session' | 'ip') cast at or after
     ``since`` not counted, with ``reason``; returns how many."""
-    col = B.c.session_hash if kind == "session" else B.c.ip_hash
-    ids = select(B.c.id).where(col == key)
-    res = conn.execute(update(V).where(V.c.counted.is_(True), V.c.tstamp >= since, V.c.battle_id.in_(ids)).values(counted=False, reason=reason[:200]))
+    res = conn.execute(_WITHDRAW[kind], {"key": key, "since": since, "why": reason[:200]})
     return int(res.rowcount or 0)
 
 

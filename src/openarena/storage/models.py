@@ -19,7 +19,8 @@ vote). Columns: id, battle_id, winner ('model_a' | 'model_b' | 'tie' | 'tie (bot
 tstamp (Unix seconds), judge (= the battle's session_hash), counted (False when the battle
 leaked a model identity or a vote-integrity check withheld it), reason (why not counted; the
 integrity reasons start with a code: ``daily_cap``, ``abandon_ratio``, ``selective_voting``, see
-:mod:`openarena.serving.vote_integrity`).
+:mod:`openarena.serving.vote_integrity`), ip_hash (the battle's, copied so that a voter key's votes
+in a window are one index range; migration 0002).
 
 FastChat keeps the same facts in JSON log files (fastchat/serve/gradio_block_arena_anony.py
 ``vote_last_response``); it does not store the sampling probability.
@@ -93,5 +94,6 @@ class Vote(Base):
     judge: Mapped[str] = mapped_column(String(64))
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ip_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (Index("ix_votes_tstamp", "tstamp"), Index("ix_votes_judge_tstamp", "judge", "tstamp"))
+    __table_args__ = (Index("ix_votes_tstamp", "tstamp"), Index("ix_votes_judge_tstamp", "judge", "tstamp"), Index("ix_votes_ip_tstamp", "ip_hash", "tstamp"))
