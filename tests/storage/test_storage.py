@@ -45,7 +45,7 @@ def test_migrations_create_tables_and_are_idempotent(db):
     names = set(inspect(db.engine).get_table_names())
     assert {"battles", "votes", "alembic_version"} <= names
     with db.read() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
     uniques = inspect(db.engine).get_unique_constraints("votes")
     assert any(u["column_names"] == ["battle_id"] for u in uniques)
 

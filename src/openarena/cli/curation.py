@@ -107,7 +107,12 @@ def voters(
     shift: bool = typer.Option(True, "--shift/--no-shift", help="Also show how the leaderboard moves without the flagged voters."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
-    """Flag anomalous voters (exchangeability p-values, Fisher combination, Bonferroni over looks)."""
+    """Flag anomalous voters (exchangeability p-values, Fisher combination, Bonferroni over looks).
+
+    On the arena's database (``db`` or a database URL) it first prints the vote-integrity table:
+    per session and per IP, votes, battles, abandoned ratio, selective-voting p-value (Holm
+    across voters), flagged and the reasons votes were not counted, then the vote-through rate
+    per model."""
     from openarena.analysis.voters import detect_anomalous_voters, leaderboard_shift
 
     try:
@@ -117,6 +122,9 @@ def voters(
     if not look_list or min(look_list) < 1:
         raise fail(f"--looks {looks!r}: expected comma-separated positive vote counts, e.g. 5,10,20")
     with user_errors():
+        if source == "db" or ("://" in source and not source.startswith("hf://")):
+            _integrity_tables(source, alpha, output)
+            output = output.with_name(output.stem + "_anomalous" + output.suffix) if output is not None else None
         data = _rows(load_battles(source, quiet=quiet), source, "voter analysis")
         report = detect_anomalous_voters(data, alpha=alpha, looks=look_list)
         v = report.voters
@@ -141,6 +149,56 @@ def voters(
                 for r in s.itertuples(index=False):
                     t.add_row(r.model, f"{r.rating_before:.1f}", f"{r.rating_after:.1f}", f"{r.delta:+.1f}")
                 out_console.print(t)
+
+
+def _integrity_tables(source: str, alpha: float, output: Optional[Path]) -> None:
+    """For the arena's database: per voter key (session and IP), votes, battles, abandoned
+    ratio, selective-voting p-value (Holm across voters), flagged and why; then the vote-through
+    rate per model (what a distributed attacker leaves behind)."""
+    import numpy as np
+
+    from openarena.analysis.selective_voting import selective_voting_report, vote_through_rates
+    from openarena.storage.db import open_database
+    from openarena.storage.integrity import INTEGRITY_CODES, voter_activity
+
+    db = open_database(None if source == "db" else source, create=False, run_migrations=False, checkpoints=False)
+    try:
+        activity = voter_activity(db)
+    finally:
+        db.dispose()
+    if activity.empty:
+        out_console.print("no anonymous battles in the database yet")
+        return
+    rep = selective_voting_report(activity, alpha=alpha)
+    withheld = rep["reasons"].map(lambda r: any(code in r for code in INTEGRITY_CODES))
+    rep["flagged"] = withheld | rep["selective"]
+    rep = rep.sort_values(["flagged", "selective_p", "votes"], ascending=[False, True, False], na_position="last")
+    if output is not None:
+        rep.to_csv(output, index=False)
+        err_console.print(f"wrote {output}", highlight=False)
+    for kind, title in (("session", "Voters (sessions)"), ("ip", "Voters (IP addresses, hashed)")):
+        part = rep[rep["kind"] == kind]
+        t = Table(title=f"{title}: {len(part):,}, {int(part['flagged'].sum()):,} flagged")
+        for col in ("voter", "votes", "battles", "abandoned ratio", "selective p", "Holm p", "flagged", "reason"):
+            t.add_column(col, justify="left" if col in ("voter", "reason") else "right")
+        for r in part.head(30).itertuples(index=False):
+            sel = "" if np.isnan(r.selective_p) else f"{r.selective_p:.1e} ({r.selective_model})"
+            holm = "" if np.isnan(r.holm_p) else f"{r.holm_p:.1e}"
+            why = r.reasons or ("selective voting (offline test)" if r.selective else "")
+            t.add_row(r.voter[:12], str(r.votes), str(r.battles), f"{r.abandon_ratio:.2f}", sel, holm, "yes" if r.flagged else "", why)
+        out_console.print(t)
+    pairs: dict = {}
+    for d in activity.loc[activity["kind"] == "session", "pairs"]:
+        for k, (s_, v_) in d.items():
+            cur = pairs.get(k, (0, 0))
+            pairs[k] = (cur[0] + s_, cur[1] + v_)
+    rates = vote_through_rates(pairs)
+    t = Table(title="Vote-through rate per model", caption="share of the answered anonymous battles that got a vote; re-rolling raises its target's")
+    for col in ("model", "battles", "voted", "rate", "rate of the others", "p (Fisher, Bonferroni)"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for r in rates.itertuples(index=False):
+        t.add_row(r.model, str(r.shown), str(r.voted), f"{r.vote_rate:.2f}", f"{r.rate_without:.2f}", f"{r.p:.1e}")
+    out_console.print(t)
 
 
 def release(

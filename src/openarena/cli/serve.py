@@ -57,6 +57,9 @@ def serve(
     max_turns: int = typer.Option(10, "--max-turns", min=1, help="User turns per battle."),
     max_prompt_chars: int = typer.Option(12000, "--max-prompt-chars", min=1, help="Longest prompt accepted."),
     rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits", help="Per-IP and per-session rate limits."),
+    votes_per_day: int = typer.Option(100, "--votes-per-day", min=0, help="Votes per session per 24 h that count (0 = no cap); later ones are stored, not counted."),
+    votes_per_day_ip: int = typer.Option(300, "--votes-per-day-ip", min=0, help="Votes per client network (IPv4 address, IPv6 /64) per 24 h that count (0 = no cap)."),
+    vote_integrity: bool = typer.Option(True, "--vote-integrity/--no-vote-integrity", help="Abandoned-battle ratio and selective-voting checks (votes they flag are stored, not counted)."),
     leaderboard_interval: float = typer.Option(300.0, "--leaderboard-interval", min=1.0, help="Seconds between leaderboard recomputations."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="leaderboard.json of public votes (openarena leaderboard --out-dir) shown beside the arena's own."),
     moderation_url: Optional[str] = typer.Option(None, "--moderation-url", help="OpenAI-compatible base URL (…/v1) whose /moderations screens prompts."),
@@ -94,7 +97,10 @@ def serve(
             outage=list(outage), max_turns=max_turns, max_prompt_chars=max_prompt_chars,
             leaderboard_interval_s=leaderboard_interval, reference_leaderboard=str(reference) if reference else None,
             moderation_url=moderation_url, moderation_key_env=moderation_key_env, cookie_secure=secure_cookies,
+            votes_per_day_session=votes_per_day, votes_per_day_ip=votes_per_day_ip,
         )
+        if not vote_integrity:
+            settings.abandon_ratio = settings.selective_alpha = 0
         if not rate_limits:
             settings.prompts_per_minute_session = settings.prompts_per_minute_ip = 0
             settings.battles_per_minute_session = settings.battles_per_minute_ip = 0

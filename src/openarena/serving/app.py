@@ -128,7 +128,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
         settings=settings, registry=registry, db=db, secret=secret,
         sessions=SessionManager(secret, settings.cookie_secure), limiter=limiter, sampler=sampler,
         leaderboard=cache, moderator=moderator, leak_words=identity_words(registry), templates=templates,
-        vote_writer=VoteWriter(db).start(),
+        vote_writer=VoteWriter(db, integrity=settings.integrity_policy()).start(),
         redteam_targets=targets,
     )
 

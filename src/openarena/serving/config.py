@@ -15,6 +15,7 @@ from pathlib import Path
 
 from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
+from openarena.serving.vote_integrity import IntegrityPolicy
 
 __all__ = ["ServeSettings", "load_secret"]
 
@@ -54,6 +55,10 @@ class ServeSettings:
         redteam_models: the game's contestants (empty = every anonymous model).
         redteam_max_turns: player turns per red-team round.
         redteam_answer_chars: longest model answer kept per red-team turn (characters).
+        votes_per_day_session / votes_per_day_ip, abandon_ratio, abandon_min_battles,
+            selective_alpha, selective_min_votes, integrity_window_s: the vote-integrity checks
+            (votes stored but not counted; 0 turns a check off), see
+            :class:`~openarena.serving.vote_integrity.IntegrityPolicy` for their meaning and defaults.
     """
 
     registry: str = str(DEMO_REGISTRY)
@@ -87,6 +92,21 @@ class ServeSettings:
     redteam_models: list[str] = field(default_factory=list)
     redteam_max_turns: int = 5
     redteam_answer_chars: int = 4000
+    votes_per_day_session: int = IntegrityPolicy.max_votes_session
+    votes_per_day_ip: int = IntegrityPolicy.max_votes_ip
+    abandon_ratio: float = IntegrityPolicy.abandon_ratio
+    abandon_min_battles: int = IntegrityPolicy.abandon_min_battles
+    selective_alpha: float = IntegrityPolicy.selective_alpha
+    selective_min_votes: int = IntegrityPolicy.selective_min_votes
+    integrity_window_s: float = IntegrityPolicy.window_s
+
+    def integrity_policy(self) -> IntegrityPolicy:
+        """The vote-integrity thresholds. Raises: ValueError for a negative limit."""
+        return IntegrityPolicy(
+            window_s=self.integrity_window_s, max_votes_session=self.votes_per_day_session, max_votes_ip=self.votes_per_day_ip,
+            abandon_ratio=self.abandon_ratio, abandon_min_battles=self.abandon_min_battles,
+            selective_alpha=self.selective_alpha, selective_min_votes=self.selective_min_votes,
+        )
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(

@@ -73,6 +73,9 @@ class Snapshot:
     seconds: float = 0.0
     error: str | None = None
     reference: dict[str, Any] | None = None
+    #: anonymous votes stored but not counted, per reason code (identity_leak, selective_voting,
+    #: abandon_ratio, daily_cap), from the provenance of the votes read
+    excluded: dict[str, int] = field(default_factory=dict)
 
 
 class LeaderboardCache:
@@ -277,6 +280,7 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
         snap.error = "No anonymous votes yet: only anonymous battles count for the leaderboard."
         return snap, None
     snap.n_votes = len(table)
+    snap.excluded = {s.name: int(s.removed) for s in table.steps if s.removed}
     counts = aggregate(table)
     votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
     snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))

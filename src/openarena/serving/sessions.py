@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["COOKIE", "SessionManager", "voter_hash"]
+__all__ = ["COOKIE", "SessionManager", "network_hash", "voter_hash"]
 
 COOKIE = "oa_session"
 MAX_AGE_S = 30 * 24 * 3600
@@ -34,6 +35,27 @@ def voter_hash(secret: bytes, session_id: str) -> str:
     """The published voter id: first 32 hex digits of HMAC-SHA256(secret, 'voter:' + id).
     Cached (a pure function; every API call of a session asks for it)."""
     return hmac.new(secret, f"voter:{session_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=8192)
+def network_hash(secret: bytes, ip: str) -> str:
+    """The second voter key of the vote-integrity checks: first 32 hex digits of
+    HMAC-SHA256(secret, 'ip:' + network), where network is the IPv4 address, or the /64 prefix
+    of an IPv6 address (one subscriber usually holds a whole /64, so its addresses would
+    otherwise be free new keys); anything else (a test client's name) is used as it is. Stored
+    with each battle (``battles.ip_hash``), never published."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        net = ip
+    else:
+        if addr.version == 6 and addr.ipv4_mapped is not None:
+            net = str(addr.ipv4_mapped)
+        elif addr.version == 6:
+            net = str(ipaddress.ip_network(f"{addr}/64", strict=False))
+        else:
+            net = str(addr)
+    return hmac.new(secret, f"ip:{net}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass

@@ -7,6 +7,8 @@ programmatically, repository functions and the export to public formats.
 - :mod:`openarena.storage.battles`: create battles, save turns, record votes in one transaction,
   read the voted battles back as a :class:`~openarena.data.battles.BattleTable`.
 - :mod:`openarena.storage.export`: public formats (FastChat clean_battle JSON, JSONL, Parquet, CSV).
+- :mod:`openarena.storage.integrity`: what the vote-integrity checks read and write (a voter
+  key's battles and votes in a window, advisory locks, withdrawal of a flagged key's votes).
 
 This layer imports the data layer and nothing above it (never :mod:`openarena.serving`).
 """

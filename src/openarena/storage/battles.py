@@ -31,6 +31,7 @@ from openarena.data.battles import BattleTable, FilterStep
 from openarena.data.schema import WINNERS
 from openarena.errors import DataError, OpenArenaError
 from openarena.storage.db import Database
+from openarena.storage.integrity import REASON_DETAILS, reason_code
 from openarena.storage.models import BATTLE_MODES, Battle, Vote
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "read_battles",
     "record_vote",
     "release_turn",
+    "VoteDecider",
     "VoteWriter",
     "record_vote_async",
     "vote_counts",
@@ -52,6 +54,12 @@ __all__ = [
 
 B = Battle.__table__
 V = Vote.__table__
+
+
+#: The vote-integrity hook: called inside the vote transaction with (connection, backend,
+#: [(battle, vote time)]) for the votes about to be recorded, returns one reason not to count
+#: each (None: counts). :class:`openarena.serving.vote_integrity.IntegrityPolicy` is one.
+VoteDecider = Callable[[Any, str, Sequence[tuple["BattleRecord", float]]], list[str | None]]
 
 
 class VoteRefused(OpenArenaError):
@@ -88,6 +96,7 @@ class BattleRecord:
     lease_until: float | None
     error: str | None
     meta: dict[str, Any] | None = field(default=None)
+    ip_hash: str | None = field(default=None)
 
     @property
     def streaming(self) -> bool:
@@ -129,11 +138,13 @@ def create_battle(
     sampling_prob: float | None = None,
     battle_id: str | None = None,
     now: float | None = None,
+    ip_hash: str | None = None,
 ) -> str:
     """Insert a new open battle with empty conversations; returns its id.
 
     Parameters: mode, 'anony' | 'named' | 'direct' (model_b None only for 'direct');
-    sampling_prob, probability in (0, 1] of the unordered pair under ``sampling_policy``.
+    sampling_prob, probability in (0, 1] of the unordered pair under ``sampling_policy``;
+    ip_hash, the hashed client address (the second voter key of :mod:`openarena.storage.integrity`).
     Raises: ValueError for an unknown mode or a missing/identical model_b.
     """
     if mode not in BATTLE_MODES:
@@ -149,7 +160,7 @@ def create_battle(
                 session_hash=session_hash, status="open", sampling_policy=sampling_policy,
                 sampling_prob=sampling_prob, created_at=now, updated_at=now, turns=0,
                 conversation_a=[], conversation_b=[] if mode != "direct" else None, version=0,
-                lease_until=None, error=None, meta=None,
+                lease_until=None, error=None, meta=None, ip_hash=ip_hash,
             )
         )
     return bid
@@ -251,7 +262,7 @@ _COLUMNS = tuple(c.name for c in B.columns)
 _JSON_COLUMNS = tuple(i for i, c in enumerate(B.columns) if isinstance(c.type, JSON))
 _SQLITE_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM battles WHERE id IN ({{}})"
 _SQLITE_CLOSE = "UPDATE battles SET status = 'voted', updated_at = ?, version = version + 1 WHERE id = ? AND status = 'open' AND version = ?"
-_SQLITE_INSERT = "INSERT INTO votes (battle_id, winner, tstamp, judge, counted, reason) VALUES (?, ?, ?, ?, ?, ?)"
+_SQLITE_INSERT = "INSERT INTO votes (battle_id, winner, tstamp, judge, counted, reason, ip_hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def _sqlite_record(row: tuple) -> BattleRecord:
@@ -276,14 +287,17 @@ def _votable(b: BattleRecord | None, r: _VoteRequest) -> bool:
     )
 
 
-def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest]) -> list[VoteResult | None | Exception]:
+def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: VoteDecider | None = None) -> list[VoteResult | None | Exception]:
     """The votes of ``reqs`` inside one open write transaction, in four statements whatever
     their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held),
     decide each vote in Python, close the battles (compare-and-set on status and version) and
     insert the votes. Returns one entry per request: its VoteResult, None when the battle is not
     votable (also for a second vote on the same battle in the batch), or the exception its
-    ``check`` raised. Raises: _BatchConflict or IntegrityError (the caller rolls back and
-    redoes the batch one vote per savepoint, where each vote fails alone).
+    ``check`` raised. With an ``integrity`` hook (:data:`VoteDecider`), the votes that pass are
+    then decided by it (counted or not, with the reason; a vote
+    already not counted for an identity leak keeps that reason). Raises: _BatchConflict or
+    IntegrityError (the caller rolls back and redoes the batch one vote per savepoint, where
+    each vote fails alone).
     """
     ids = tuple(dict.fromkeys(r.battle_id for r in reqs))
     sqlite = db.backend == "sqlite"
@@ -296,6 +310,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest]) -> list[Vot
     closes: list[dict[str, Any]] = []
     votes: list[dict[str, Any]] = []
     taken: set[str] = set()
+    accepted: list[tuple[int, _VoteRequest, BattleRecord, bool, str | None]] = []
     for r in reqs:
         b = battles.get(r.battle_id)
         if r.battle_id in taken or not _votable(b, r):
@@ -310,13 +325,19 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest]) -> list[Vot
                 continue
             counted = reason is None
         taken.add(r.battle_id)
+        accepted.append((len(out), r, b, counted, reason))
+        out.append(None)
+    withheld = integrity(conn, db.backend, [(b, r.now) for _, r, b, _, _ in accepted]) if integrity is not None and accepted else [None] * len(accepted)
+    for (i, r, b, counted, reason), why in zip(accepted, withheld):
+        if counted and why is not None:
+            counted, reason = False, why
         closes.append({"b_id": r.battle_id, "b_version": b.version, "b_now": r.now})
-        votes.append({"battle_id": r.battle_id, "winner": r.winner, "tstamp": r.now, "judge": r.session_hash, "counted": counted, "reason": reason})
-        out.append(VoteResult(r.battle_id, r.winner, b.model_a, b.model_b, counted, reason, r.now))
+        votes.append({"battle_id": r.battle_id, "winner": r.winner, "tstamp": r.now, "judge": r.session_hash, "counted": counted, "reason": reason, "ip_hash": b.ip_hash})
+        out[i] = VoteResult(r.battle_id, r.winner, b.model_a, b.model_b, counted, reason, r.now)
     if closes and sqlite:
         if conn.exec_driver_sql(_SQLITE_CLOSE, [(c["b_now"], c["b_id"], c["b_version"]) for c in closes]).rowcount != len(closes):
             raise _BatchConflict()
-        conn.exec_driver_sql(_SQLITE_INSERT, [(v["battle_id"], v["winner"], v["tstamp"], v["judge"], int(v["counted"]), v["reason"]) for v in votes])
+        conn.exec_driver_sql(_SQLITE_INSERT, [(v["battle_id"], v["winner"], v["tstamp"], v["judge"], int(v["counted"]), v["reason"], v["ip_hash"]) for v in votes])
     elif closes:
         if conn.execute(_CLOSE_BATTLE, closes).rowcount != len(closes):
             raise _BatchConflict()
@@ -324,11 +345,11 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest]) -> list[Vot
     return out
 
 
-def _vote_in(conn: Any, db: Database, r: _VoteRequest) -> VoteResult | None:
+def _vote_in(conn: Any, db: Database, r: _VoteRequest, integrity: VoteDecider | None = None) -> VoteResult | None:
     """The vote of ``r`` inside an open write transaction; None if the battle is not votable.
     Raises: what ``r.check`` raises; IntegrityError (a vote row already there)."""
     try:
-        (res,) = _votes_in(conn, db, [r])
+        (res,) = _votes_in(conn, db, [r], integrity)
     except _BatchConflict:
         return None
     if isinstance(res, Exception):
@@ -348,6 +369,7 @@ def record_vote(
     check: Callable[[BattleRecord], str | None] | None = None,
     now: float | None = None,
     writer: "VoteWriter | None" = None,
+    integrity: VoteDecider | None = None,
 ) -> VoteResult:
     """Record the vote on a battle and close it, in one durable write transaction.
 
@@ -355,7 +377,9 @@ def record_vote(
     complete turn, hold no streaming lease and (when ``expected_version`` is given) not have
     changed since the caller looked at it. ``check(battle)``, if given, runs inside the
     transaction on the locked row and returns a reason not to count the vote (e.g. an identity
-    leak) or None; it overrides ``counted``/``reason``. With a :class:`VoteWriter` the vote is
+    leak) or None; it overrides ``counted``/``reason``. ``integrity``: the vote-integrity policy
+    (caps, abandon ratio, selective voting, :mod:`openarena.storage.integrity`) deciding in the
+    same transaction whether the vote counts; a :class:`VoteWriter` applies its own. With a :class:`VoteWriter` the vote is
     committed together with the votes arriving at the same moment (group commit); either way
     the function returns only after the commit is durable.
     Returns: VoteResult with both model names (the reveal).
@@ -371,7 +395,7 @@ def record_vote(
     else:
         try:
             with db.write(durable=True) as conn:
-                res = _vote_in(conn, db, req)
+                res = _vote_in(conn, db, req, integrity)
         except IntegrityError:
             res = None
     if res is None:
@@ -407,7 +431,8 @@ class VoteWriter:
     then answers every caller; the asyncio callers of a batch are woken with one call into their
     event loop. Under load this turns N fsyncs into one; alone, a vote waits for nothing. A vote
     whose row conflicts sends its batch through one savepoint per vote, so it fails alone.
-    Start with :meth:`start`, stop with :meth:`stop`.
+    Start with :meth:`start`, stop with :meth:`stop`. ``integrity``: the vote-integrity hook
+    (:data:`VoteDecider`) applied to every batch, or None.
 
     Why batches of statements rather than one savepoint per vote: the statements are Python
     work holding the GIL, shared with the event loop serving the requests; with five statements
@@ -415,9 +440,10 @@ class VoteWriter:
     as the HTTP handling itself, and each statement is a GIL hand-off with the event loop.
     """
 
-    def __init__(self, db: Database, max_batch: int = 256) -> None:
+    def __init__(self, db: Database, max_batch: int = 256, integrity: VoteDecider | None = None) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.integrity = integrity
         # items: (request, concurrent Future) or (request, (event loop, asyncio Future)); None stops
         self._q: "queue.Queue[tuple[_VoteRequest, Any] | None]" = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -462,7 +488,7 @@ class VoteWriter:
         reqs = [req for req, _ in batch]
         try:
             with self.db.write(durable=True) as conn:
-                return _votes_in(conn, self.db, reqs)
+                return _votes_in(conn, self.db, reqs, self.integrity)
         except (_BatchConflict, IntegrityError):
             pass
         results: list[VoteResult | None | BaseException] = []
@@ -470,7 +496,7 @@ class VoteWriter:
             for req in reqs:
                 try:
                     with conn.begin_nested():
-                        results.append(_vote_in(conn, self.db, req))
+                        results.append(_vote_in(conn, self.db, req, self.integrity))
                 except IntegrityError:
                     results.append(None)
                 except Exception as e:  # noqa: BLE001 - this caller's error only
@@ -572,7 +598,9 @@ def read_battles(
     """The voted battles as a BattleTable, ordered by vote time.
 
     Parameters: modes, which battles ('anony', 'named'); counted_only, drop the votes marked not
-    counted (identity leaks) and record a FilterStep 'identity_leak' saying how many;
+    counted and record one FilterStep per reason code ('identity_leak', 'selective_voting',
+    'abandon_ratio', 'daily_cap'; :func:`~openarena.storage.integrity.reason_code`) saying how
+    many, so the leaderboard's provenance shows what was excluded and why;
     conversations, include conversation_a/b (lists of {"role", "content"}); since, Unix
     seconds, votes at or after it.
     Returns: BattleTable whose frame has :data:`READ_COLUMNS` (conversation columns only when
@@ -606,9 +634,16 @@ def read_battles(
     table = BattleTable(frame, source)
     if counted_only:
         keep = frame["counted"].to_numpy()
-        n_drop = int((~keep).sum())
         kept = frame.loc[keep].reset_index(drop=True)
+        codes = frame.loc[~keep, "reason"].map(lambda r: reason_code(r) or "other").value_counts()
         if len(kept) == 0:
-            raise DataError(f"all {len(frame)} votes are marked not counted (identity leaks)", source, expected="at least one counted vote")
-        table = table.with_frame(kept, FilterStep("identity_leak", n_drop, len(kept), "votes marked not counted when an answer named a model or vendor"))
+            why = ", ".join(f"{k} {n}" for k, n in codes.items())
+            raise DataError(f"all {len(frame)} votes are marked not counted ({why})", source, expected="at least one counted vote")
+        if not len(codes):  # provenance says the check ran and removed nothing
+            codes = pd.Series({"identity_leak": 0})
+        remaining = len(frame)
+        for code, n in sorted(codes.items(), key=lambda kv: (kv[0] != "identity_leak", kv[0])):
+            remaining -= int(n)
+            detail = REASON_DETAILS.get(code, "votes marked not counted")
+            table = table.with_frame(kept, FilterStep(code, int(n), remaining, f"{detail} (stored, not counted)"))
     return table

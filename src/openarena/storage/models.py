@@ -10,12 +10,17 @@ voter chose the models), created_at / updated_at (Unix seconds), turns (complete
 conversation_a / conversation_b (lists of {"role", "content"}), version (incremented by every
 update: the optimistic lock of a vote), lease_until (Unix seconds: a turn is streaming until
 then), error (why the battle failed; internal, never shown to the voter), meta (per-side
-latency, tokens, finish reasons).
+latency, tokens, finish reasons), ip_hash (HMAC of the client's IP address under the server's
+secret, or None: the second voter key of the vote-integrity checks, never published; added by
+migration 0002).
 
 ``votes``: at most one per battle (unique ``battle_id``: the database itself refuses a second
 vote). Columns: id, battle_id, winner ('model_a' | 'model_b' | 'tie' | 'tie (bothbad)'),
 tstamp (Unix seconds), judge (= the battle's session_hash), counted (False when the battle
-leaked a model identity), reason (why not counted).
+leaked a model identity or a vote-integrity check withheld it), reason (why not counted; the
+integrity reasons start with a code: ``daily_cap``, ``abandon_ratio``, ``selective_voting``, see
+:mod:`openarena.serving.vote_integrity`), ip_hash (the battle's, copied so that a voter key's votes
+in a window are one index range; migration 0002).
 
 FastChat keeps the same facts in JSON log files (fastchat/serve/gradio_block_arena_anony.py
 ``vote_last_response``); it does not store the sampling probability.
@@ -69,10 +74,13 @@ class Battle(Base):
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    ip_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_battles_session_hash", "session_hash"),
         Index("ix_battles_status", "status"),
+        Index("ix_battles_session_created", "session_hash", "created_at"),
+        Index("ix_battles_ip_created", "ip_hash", "created_at"),
     )
 
 
@@ -87,8 +95,9 @@ class Vote(Base):
     judge: Mapped[str] = mapped_column(String(64))
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ip_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (Index("ix_votes_tstamp", "tstamp"),)
+    __table_args__ = (Index("ix_votes_tstamp", "tstamp"), Index("ix_votes_judge_tstamp", "judge", "tstamp"), Index("ix_votes_ip_tstamp", "ip_hash", "tstamp"))
 
 
 class RedTeamRound(Base):

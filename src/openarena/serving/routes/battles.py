@@ -10,7 +10,9 @@ header; the client sends only its prompt or its vote, and the battle id it was g
   prompt length and turn caps, optional moderation, one turn at a time.
 - ``POST /api/battles/{id}/regenerate`` ``{}`` -> the same stream, answering the last prompt again.
 - ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
-  ``{"model_a", "model_b", "counted", "message"}``: the reveal. Refusals (4xx) carry
+  ``{"model_a", "model_b", "counted", "message"}``: the reveal (``counted`` is False only for an
+  identity leak; the vote-integrity checks of :mod:`openarena.serving.vote_integrity` are not
+  revealed). Refusals (4xx) carry
   ``{"error", "code"}``: not_found (forged or other session's id), already_voted, failed,
   no_answer, busy, rate_limited, csrf, no_session, bad_text (a string of the body that is not
   valid Unicode, e.g. a lone surrogate ``"\\ud800"``: refused before any model is called).
@@ -35,10 +37,12 @@ from starlette.concurrency import run_in_threadpool
 
 from openarena.data.schema import WINNERS
 from openarena.serving.engine import stream_turn
-from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
+from openarena.serving.routes import ApiError, api_session, client_ip, error_response, rate_limit, state
 from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
+from openarena.serving.sessions import network_hash
 from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote_async, release_turn
+from openarena.storage.integrity import INTEGRITY_CODES, reason_code
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")
@@ -128,7 +132,8 @@ async def new_battle(request: Request):
     else:
         raise ApiError(422, "bad_mode", "mode must be anony, named or direct.")
     bid = await run_in_threadpool(
-        create_battle, st.db, mode=mode, model_a=a, model_b=b, session_hash=judge, sampling_policy=policy, sampling_prob=prob
+        create_battle, st.db, mode=mode, model_a=a, model_b=b, session_hash=judge, sampling_policy=policy, sampling_prob=prob,
+        ip_hash=network_hash(st.secret, client_ip(request)),
     )
     return {"battle_id": bid, "max_turns": st.settings.max_turns, "max_prompt_chars": st.settings.max_prompt_chars}
 
@@ -205,11 +210,16 @@ def _leak_check(st):
 
 
 def _vote_payload(res, winner: str) -> dict[str, Any]:
-    if res.counted:
+    """The reveal. ``counted`` is False only for what the voter can see for themselves (the
+    conversation named a model); a vote withheld by the integrity checks (daily cap, abandon
+    ratio, selective voting) gets the acknowledgement of a counted vote, so the answer is not an
+    oracle for the thresholds (the reason is stored with the vote)."""
+    visible = res.counted or reason_code(res.reason) in INTEGRITY_CODES
+    if visible:
         message = f"Thanks! Your vote ({VOTE_LABELS[winner]}) was recorded."
     else:
         message = f"Your vote ({VOTE_LABELS[winner]}) was recorded, but it will not count: the conversation revealed a model's identity."
-    return {"model_a": res.model_a, "model_b": res.model_b, "counted": res.counted, "message": message, "winner": winner}
+    return {"model_a": res.model_a, "model_b": res.model_b, "counted": visible, "message": message, "winner": winner}
 
 
 @router.post("/battles/{battle_id}/vote")

@@ -61,7 +61,7 @@ def leaderboard_json(request: Request, category: str = "full", style: int = 0):
     return {
         "created": snap.created, "n_votes": snap.n_votes, "category": category, "style_control": bool(style),
         "rows": board.rows if board else [], "error": (board.error if board else snap.error),
-        "votes_per_model": snap.votes_per_model,
+        "votes_per_model": snap.votes_per_model, "excluded": snap.excluded,
     }
 
 

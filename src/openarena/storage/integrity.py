@@ -1,0 +1,183 @@
+"""What the vote-integrity checks read and write in the database: each voter key's battles and
+votes in a window (:func:`load_voter_keys`, with PostgreSQL advisory locks so workers decide one
+voter's votes one after the other), the withdrawal of a flagged key's votes
+(:func:`withdraw_votes`), the reason codes of votes not counted (:func:`reason_code`), and the
+per-voter activity behind ``openarena voters db`` (:func:`voter_activity`).
+
+The policy (thresholds and decisions) is :mod:`openarena.serving.vote_integrity`; the vote
+transaction calls it through the ``integrity`` hook of
+:func:`~openarena.storage.battles.record_vote` / :class:`~openarena.storage.battles.VoteWriter`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, text, update
+
+from openarena.storage.models import Battle, Vote
+
+__all__ = ["INTEGRITY_CODES", "REASON_DETAILS", "VoterKey", "load_voter_keys", "pair_key", "reason_code", "voter_activity", "withdraw_votes"]
+
+B = Battle.__table__
+V = Vote.__table__
+
+#: Reasons decided here (never revealed to the voter).
+INTEGRITY_CODES = ("selective_voting", "abandon_ratio", "daily_cap")
+#: What each reason code means, for provenance and reports.
+REASON_DETAILS = {
+    "identity_leak": "votes on battles where an answer or prompt named a model or vendor",
+    "selective_voting": "votes of voters whose votes concentrate on one model against the battles they were shown",
+    "abandon_ratio": "votes of voters who abandon too many answered battles per vote",
+    "daily_cap": "votes past the per-voter cap of the day",
+}
+
+
+def reason_code(reason: str | None) -> str | None:
+    """The code of a stored ``votes.reason``: the text before the first ':' with spaces as '_'
+    ('identity leak: ...' -> 'identity_leak'); None for None."""
+    if reason is None:
+        return None
+    return reason.split(":", 1)[0].strip().replace(" ", "_") or "other"
+
+
+@dataclass
+class VoterKey:
+    """What the database holds about one voter key in the window: votes (every mode), flagged
+    (a vote of the key was withheld for selective voting: the flag is sticky), pairs
+    ({(a, b): [shown, voted]} over its answered, non-failed anonymous battles, a < b)."""
+
+    votes: int = 0
+    flagged: bool = False
+    pairs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def shown_voted(self) -> tuple[int, int]:
+        """(answered battles shown, battles voted)."""
+        s = v = 0
+        for sv in self.pairs.values():
+            s += sv[0]
+            v += sv[1]
+        return s, v
+
+
+def pair_key(a: str, b: str) -> tuple[str, str]:
+    """The unordered pair as a sorted tuple."""
+    return (a, b) if a <= b else (b, a)
+
+
+def _shown_statement(col):
+    return (
+        select(col, B.c.model_a, B.c.model_b, B.c.status, func.count())
+        .where(col.in_(bindparam("keys", expanding=True)), B.c.created_at >= bindparam("since"), B.c.mode == "anony", B.c.turns > 0, B.c.status != "failed")
+        .group_by(col, B.c.model_a, B.c.model_b, B.c.status)
+    )
+
+
+def _votes_statement(col):
+    flagged = func.sum(case((V.c.reason.like("selective_voting%"), 1), else_=0))
+    return select(col, func.count(), flagged).where(col.in_(bindparam("keys", expanding=True)), V.c.tstamp >= bindparam("since")).group_by(col)
+
+
+# Built once (SQLAlchemy then reuses their compiled form): a key's battles of the window are one
+# range of ix_battles_session_created / ix_battles_ip_created, its votes one range of
+# ix_votes_judge_tstamp / ix_votes_ip_tstamp.
+_SHOWN = {"session": _shown_statement(B.c.session_hash), "ip": _shown_statement(B.c.ip_hash)}
+_VOTES = {"session": _votes_statement(V.c.judge), "ip": _votes_statement(V.c.ip_hash)}
+_WITHDRAW = {
+    kind: update(V).where(col == bindparam("key"), V.c.tstamp >= bindparam("since"), V.c.counted.is_(True)).values(counted=False, reason=bindparam("why"))
+    for kind, col in (("session", V.c.judge), ("ip", V.c.ip_hash))
+}
+
+
+def _load(conn: Any, kind: str, keys: list[str], since: float) -> dict[str, VoterKey]:
+    out = {k: VoterKey() for k in keys}
+    if not keys:
+        return out
+    params = {"keys": keys, "since": since}
+    for key, a, b, status, n in conn.execute(_SHOWN[kind], params):
+        sv = out[key].pairs.setdefault(pair_key(a, b), [0, 0])
+        sv[0] += int(n)
+        if status == "voted":
+            sv[1] += int(n)
+    for key, n, flagged in conn.execute(_VOTES[kind], params):
+        out[key].votes = int(n)
+        out[key].flagged = bool(flagged)
+    return out
+
+
+def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Sequence[str], since: float) -> dict[tuple[str, str], VoterKey]:
+    """Lock and read the voter keys of a vote transaction.
+
+    Parameters: conn, the open write transaction; backend, 'sqlite' | 'postgresql'; sessions and
+    ips, the keys (hashes); since, start of the window (Unix seconds).
+    Returns: {('session' | 'ip', key): VoterKey}. On PostgreSQL each key is first taken with a
+    transaction-scoped advisory lock, in sorted order (SQLite's write transaction already
+    excludes every other writer), so concurrent workers decide one voter's votes one after the
+    other.
+    """
+    sessions, ips = sorted(set(sessions)), sorted(set(ips))
+    if backend == "postgresql":
+        for k in sorted([f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]):
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"), {"k": k})
+    out = {("session", k): v for k, v in _load(conn, "session", sessions, since).items()}
+    out.update({("ip", k): v for k, v in _load(conn, "ip", ips, since).items()})
+    return out
+
+
+def withdraw_votes(conn: Any, kind: str, key: str, since: float, reason: str) -> int:
+    """Mark every counted vote of the voter key (kind 'session' | 'ip') cast at or after
+    ``since`` not counted, with ``reason``; returns how many."""
+    res = conn.execute(_WITHDRAW[kind], {"key": key, "since": since, "why": reason[:200]})
+    return int(res.rowcount or 0)
+
+
+def voter_activity(db, since: float | None = None):
+    """Per voter key, what the integrity checks look at, over every anonymous battle (or those
+    created at or after ``since``, Unix seconds).
+
+    Returns: DataFrame with one row per (kind, voter): kind ('session' | 'ip'), voter (the hash),
+    battles (answered, non-failed anonymous battles), voted, abandoned, abandon_ratio
+    (abandoned / max(voted, 1)), votes (all votes of the key, every mode), not_counted, reasons
+    ('code: n, ...' of the votes not counted), pairs ({(a, b): (shown, voted)}, for the
+    selective-voting test).
+    """
+    import pandas as pd
+
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(kind: str, key: str) -> dict[str, Any]:
+        return rows.setdefault((kind, key), {"kind": kind, "voter": key, "pairs": {}, "votes": 0, "not_counted": 0, "why": defaultdict(int)})
+
+    with db.read() as conn:
+        for kind, col in (("session", B.c.session_hash), ("ip", B.c.ip_hash)):
+            cond = [col.is_not(None), B.c.mode == "anony", B.c.turns > 0, B.c.status != "failed"]
+            if since is not None:
+                cond.append(B.c.created_at >= since)
+            q = select(col, B.c.model_a, B.c.model_b, B.c.status, func.count()).where(*cond).group_by(col, B.c.model_a, B.c.model_b, B.c.status)
+            for key, a, b, status, n in conn.execute(q):
+                sv = row(kind, key)["pairs"].setdefault(pair_key(a, b), [0, 0])
+                sv[0] += int(n)
+                sv[1] += int(n) if status == "voted" else 0
+            cond = [col.is_not(None)] + ([V.c.tstamp >= since] if since is not None else [])
+            q = select(col, V.c.counted, V.c.reason, func.count()).select_from(V.join(B, V.c.battle_id == B.c.id)).where(*cond).group_by(col, V.c.counted, V.c.reason)
+            for key, counted, reason, n in conn.execute(q):
+                r = row(kind, key)
+                r["votes"] += int(n)
+                if not counted:
+                    r["not_counted"] += int(n)
+                    r["why"][reason_code(reason) or "other"] += int(n)
+    out = []
+    for r in rows.values():
+        shown = sum(sv[0] for sv in r["pairs"].values())
+        voted = sum(sv[1] for sv in r["pairs"].values())
+        out.append({
+            "kind": r["kind"], "voter": r["voter"], "battles": shown, "voted": voted, "abandoned": shown - voted,
+            "abandon_ratio": (shown - voted) / max(voted, 1), "votes": r["votes"], "not_counted": r["not_counted"],
+            "reasons": ", ".join(f"{k}: {n}" for k, n in sorted(r["why"].items())),
+            "pairs": {p: tuple(sv) for p, sv in r["pairs"].items()},
+        })
+    cols = ["kind", "voter", "battles", "voted", "abandoned", "abandon_ratio", "votes", "not_counted", "reasons", "pairs"]
+    return pd.DataFrame(out, columns=cols)
