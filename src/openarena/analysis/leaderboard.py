@@ -54,6 +54,14 @@ class Leaderboard:
             coef (logits per standard deviation), se, coef_q025, coef_q975; else None.
         provenance: dict with source, data_sha256, filters (name, removed, remaining), options,
             package version and creation time.
+        notes: what a reader of the board must know, one sentence each (resamples in which a
+            model had no finite rating, intervals that depend on the prior, ...); also in
+            ``provenance['notes']``.
+        category: the category of a category board (None for the overall board);
+            min_votes_shown: for a category board, models with at most this many votes are
+            fitted but not in ``table``.
+
+    Methods: :meth:`to_frame`, :meth:`to_csv`, :meth:`to_json`, :meth:`plot`, :meth:`write`.
     """
 
     table: pd.DataFrame
@@ -67,6 +75,45 @@ class Leaderboard:
     intervals: Intervals | None = None
     provenance: dict = field(default_factory=dict)
     coefficients: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    category: str | None = None
+    min_votes_shown: int | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the table: one row per model, columns :data:`COLUMNS`, variance, win_rate
+        (and rank_delta on a category board)."""
+        return self.table.copy()
+
+    def to_csv(self, path: str | None = None) -> str:
+        """The table as CSV text (full precision); also written to ``path`` when given."""
+        from openarena.analysis.report import to_csv
+
+        text = to_csv(self)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text)
+        return text
+
+    def to_json(self) -> str:
+        """JSON text: rows, tie parameter and provenance (see :mod:`openarena.analysis.report`)."""
+        from openarena.analysis.report import to_json
+
+        return to_json(self)
+
+    def plot(self, kind: str = "ci", path: str | None = None, fmt: str = "png") -> bytes:
+        """A figure of the board: kind 'ci' (ratings with intervals, every model), 'predicted' /
+        'observed' (win-rate heatmaps) or 'counts' (battles per pair); ``fmt`` 'png' or 'svg';
+        written to ``path`` when given. Returns the image bytes (matplotlib, no display)."""
+        from openarena.analysis.report import figure
+
+        return figure(self, kind, path=path, fmt=fmt)
+
+    def write(self, out_dir, stem: str = "leaderboard") -> dict:
+        """Write the board's files into ``out_dir`` (csv, json, html, plots); returns {kind: path}."""
+        from openarena.analysis.report import write_outputs
+
+        return write_outputs(self, out_dir, stem)
 
     @property
     def models(self) -> list[str]:
@@ -138,14 +185,14 @@ def build_leaderboard(
     if not 0 < level < 1:
         raise OpenArenaError(f"interval level {level} must be between 0 and 1 (e.g. 0.95)")
     if not (np.isfinite(prior) and prior >= 0) or not (np.isfinite(coef_prior) and coef_prior >= 0):
-        raise OpenArenaError(f"--prior {prior} / coef_prior {coef_prior}: a prior must be a finite number >= 0")
+        raise OpenArenaError(f"prior={prior}, coef_prior={coef_prior}: a prior must be a finite number >= 0")
     counts = as_pair_counts(data)
     if counts.n_models < 2:
         steps = "; ".join(f"{s.name} kept {s.remaining:,.0f}" for s in counts.steps)
         raise DataError(
             f"{counts.n_models} model(s) left to rate" + (f" after the filters ({steps})" if steps else ""),
             counts.source,
-            expected="battles between at least two models (relax --min-battles, --since/--until or --exclude)",
+            expected="battles between at least two models (relax the filters: min_battles=N, since=DATE, until=DATE, exclude=MODEL)",
         )
     if drop_unrated and prior == 0:
         unrated = unrated_models(counts)
@@ -169,7 +216,7 @@ def build_leaderboard(
     t0 = time.perf_counter()
     if controlled:
         if rating != "bt" or ties != "half":
-            raise OpenArenaError("style/covariate control uses the Bradley-Terry fit with ties as half wins (--rating bt --ties half)")
+            raise OpenArenaError(f"style/covariate control uses the Bradley-Terry fit with ties as half wins (rating='bt', ties='half'), not rating='{rating}', ties='{ties}'")
         if isinstance(data, PairCounts):
             raise OpenArenaError(
                 f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
@@ -197,9 +244,9 @@ def build_leaderboard(
             intervals = bootstrap_intervals(to_elo(theta_b, models, anchor), level, k_b)
     else:
         if ties != "half":
-            raise OpenArenaError("online Elo counts ties as half a win; --ties applies to Bradley-Terry only")
+            raise OpenArenaError(f"online Elo counts ties as half a win; ties='{ties}' applies to Bradley-Terry only (rating='bt')")
         if ci == "sandwich":
-            raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use --ci bootstrap or --ci none with --rating elo")
+            raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use ci='bootstrap' or ci='none' with rating='elo'")
         rows = data if isinstance(data, BattleTable) else (BattleTable(data) if isinstance(data, pd.DataFrame) else counts.to_battles(seed))
         elo_models, raw = online_elo(rows)
         order = [elo_models.index(m) for m in models]
