@@ -46,18 +46,22 @@ def _is_database(source: str) -> bool:
     return source == "db" or ("://" in source and not source.startswith("hf://"))
 
 
-def read(source, *, named: bool = False, progress: Callable[[int, "int | None"], None] | None = None):
+def read(source, *, named: bool = False, conversations: bool = True, progress: Callable[[int, "int | None"], None] | None = None):
     """Read ``source`` without filtering it.
 
     Parameters:
         source: a path (clean_battle JSON/JSONL, CSV, Parquet, pair-counts JSON, a folder of them),
             a registry name (``openarena datasets``), ``hf://datasets/OWNER/NAME``, ``"db"`` (the
-            configured arena database) or a database URL, a pandas DataFrame with columns
+            configured arena database), a database URL or an open
+            :class:`~openarena.storage.db.Database`, a pandas DataFrame with columns
             ``model_a, model_b, winner`` (and optionally tstamp, anony, ...), a BattleTable or a
             PairCounts (returned as they are).
         named: for the arena's database only: also read the votes of named (non-anonymous)
             battles. The arena's leaderboard counts anonymous votes only (the default), as
-            LMArena does: in a named battle the voter knew the models.
+            LMArena does: in a named battle the voter knew the models. Votes marked not counted
+            (identity leaks) are left out and reported as filter step 'identity_leak'.
+        conversations: for the arena's database only: read the conversations too (needed for
+            style control and category tags).
         progress: ``progress(done_bytes, total_bytes or None)`` while downloading.
     Returns: BattleTable or PairCounts.
     Raises: DataError naming the file, row and field; SourceUnavailable when a download fails.
@@ -70,12 +74,17 @@ def read(source, *, named: bool = False, progress: Callable[[int, "int | None"],
         return source
     if isinstance(source, pd.DataFrame):
         return BattleTable(source, source="DataFrame")
+    modes = ("anony", "named") if named else ("anony",)
+    if hasattr(source, "engine") and hasattr(source, "read"):  # an open storage Database
+        from openarena.storage.battles import read_battles as read_db
+
+        return read_db(source, modes=modes, conversations=conversations, counted_only=True)
     if isinstance(source, str) and _is_database(source):
         from openarena.storage.battles import read_battles as read_db
         from openarena.storage.db import open_database
 
         db = open_database(None if source == "db" else source, create=False)  # a reader: never a new database
-        return read_db(db, modes=("anony", "named") if named else ("anony",))
+        return read_db(db, modes=modes, conversations=conversations, counted_only=True)
     from openarena.data.readers import read_battles
     from openarena.data.registry import resolve
 
@@ -139,13 +148,15 @@ def load(
     return data
 
 
-def prepare(data, *, control: "str | Sequence[str] | None" = None, categories: bool = False, notify: Notify | None = None):
+def prepare(data, *, control: "str | Sequence[str] | None" = None, categories: "bool | Sequence[str]" = False, notify: Notify | None = None):
     """Add the columns a view needs and ``data`` lacks; returns ``data`` unchanged otherwise.
 
     Parameters: control, the covariates of style control (see
     :func:`openarena.ratings.covariates.expand_controls`): the style features (tokens, headers,
     lists, bold) are computed from the conversations when asked for and missing;
-    categories, add the category columns (labels the source carries, then the rule taggers);
+    categories, add the category columns (labels the source carries, then the rule taggers:
+    True = the default set, or a list of names from
+    :data:`openarena.data.categories.RULE_TAGGERS`);
     notify, told in one line what was added.
     Returns: the same type as ``data`` (BattleTable with more columns).
     Raises: DataError when categories are asked of aggregated pair counts.
@@ -171,7 +182,7 @@ def prepare(data, *, control: "str | Sequence[str] | None" = None, categories: b
         from openarena.data.categories import ensure_categories
 
         before = set(data.frame.columns)
-        data = ensure_categories(data)
+        data = ensure_categories(data) if categories is True else ensure_categories(data, tuple(categories))
         added = sorted(set(data.frame.columns) - before)
         if added:
             say(f"category columns added: {', '.join(added)}")

@@ -195,18 +195,7 @@ def build_leaderboard(
             expected="battles between at least two models (relax the filters: min_battles=N, since=DATE, until=DATE, exclude=MODEL)",
         )
     if drop_unrated and prior == 0:
-        unrated = unrated_models(counts)
-        if unrated:
-            from openarena.data.filters import filter_exclude
-
-            data = filter_exclude(data, unrated)
-            last = data.steps[-1]
-            note = FilterStep("unrated", last.removed, last.remaining, "no finite rating: " + "; ".join(f"{m} ({why})" for m, why in unrated.items()))
-            if isinstance(data, PairCounts):
-                data = replace(data, steps=data.steps[:-1] + (note,))
-            else:
-                data.steps[-1] = note
-            counts = as_pair_counts(data)
+        data, counts = _drop_unrated(data, counts)
     models = counts.models
     anchor = resolve_anchor(anchor, models)
     fit = None
@@ -296,6 +285,44 @@ def build_leaderboard(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients)
+
+
+def _drop_unrated(data, counts: PairCounts):
+    """Leave out the models without a finite Bradley-Terry rating, repeating until every model
+    left has one (leaving out an undefeated model can leave another without a loss). Records one
+    filter step 'unrated' naming every model left out and why.
+    Raises: DataError when fewer than two models are left."""
+    from openarena.data.filters import filter_exclude
+
+    if isinstance(data, pd.DataFrame):
+        data = BattleTable(data)
+    dropped: dict[str, str] = {}
+    n_steps = len(data.steps)
+    start = data
+    while True:
+        unrated = unrated_models(counts)
+        if not unrated:
+            break
+        dropped.update(unrated)
+        if counts.n_models - len(unrated) < 2:
+            raise DataError(
+                "no model can be rated yet: " + "; ".join(f"{m} ({why})" for m, why in dropped.items()),
+                counts.source,
+                field="model_a/model_b",
+                expected="battles in which each model both wins and loses (ties count half)",
+            )
+        data = filter_exclude(data, list(unrated))
+        counts = as_pair_counts(data)
+    if not dropped:
+        return data, counts
+    last = data.steps[-1]
+    removed = sum(s.removed for s in data.steps[n_steps:])
+    note = FilterStep("unrated", removed, last.remaining, "no finite rating, left out: " + "; ".join(f"{m} ({why})" for m, why in dropped.items()))
+    if isinstance(data, PairCounts):
+        data = replace(data, steps=tuple(start.steps) + (note,))
+    else:
+        data = BattleTable(data.frame, data.source, list(start.steps) + [note], validate=False)
+    return data, as_pair_counts(data)
 
 
 def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndarray | None) -> pd.DataFrame:

@@ -236,6 +236,7 @@ def leaderboard(
 
         with progress_bar("bootstrap", rounds if ci_method == "bootstrap" and category is None else 0, enabled=not quiet) as advance:
             lb = api.leaderboard(data, category=category, min_votes_shown=min_votes_shown, progress=advance, notify=say, **options)
+        report_steps(lb.counts, len(data.steps), quiet)  # e.g. 'unrated': the models --drop-unrated left out
         if category is not None:
             n_fitted = len(lb.counts.models)
             _say(quiet, f"category {category}: {lb.counts.total:,.0f} battles; {len(lb.table)} of {n_fitted} models with more than {lb.min_votes_shown} votes shown")
