@@ -16,9 +16,12 @@ ALLOWED = {
     "analysis": {"data", "ratings"},
     "storage": {"data"},
     "judging": {"data", "ratings", "analysis", "providers"},
-    "serving": {"data", "ratings", "analysis", "providers", "storage"},
-    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging"},
+    "serving": {"data", "ratings", "analysis", "providers", "storage", "api"},
+    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "api"},
 }
+# the public API module (src/openarena/api.py): the one pipeline, above analysis and storage,
+# below serving and cli
+API_ALLOWED = {"data", "ratings", "analysis", "storage"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -46,3 +49,12 @@ def test_every_layer_imports_only_the_layers_below_it():
 def test_every_package_folder_is_a_known_layer():
     folders = {p.name for p in PKG.iterdir() if p.is_dir() and not p.name.startswith("__")}
     assert folders <= set(ALLOWED), folders - set(ALLOWED)
+
+
+def test_the_public_api_module_sits_between_analysis_and_the_entry_points():
+    assert _imports(PKG / "api.py") - API_ALLOWED - {"api", "errors"} == set()
+    top = _imports(PKG / "__init__.py")
+    assert top == set(), "openarena/__init__ imports lazily (module __getattr__), never at import time"
+    # nothing below the API imports it
+    bad = [str(p.relative_to(PKG)) for layer in ("data", "ratings", "analysis", "storage", "providers") for p in (PKG / layer).rglob("*.py") if "api" in _imports(p)]
+    assert not bad, bad
