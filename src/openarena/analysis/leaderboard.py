@@ -25,10 +25,10 @@ from openarena.ratings.elo import online_elo, online_elo_bootstrap
 from openarena.ratings.intervals import (
     Intervals,
     bootstrap_intervals,
-    bootstrap_thetas,
     rank_ub,
     sandwich_intervals,
 )
+from openarena.ratings.resampling import anchor_samples, bootstrap_thetas_sparse, percentile_intervals
 from openarena.ratings.scale import Anchor, resolve_anchor, to_elo
 from openarena.ratings.ties import tie_param_natural
 
@@ -201,6 +201,7 @@ def build_leaderboard(
     fit = None
     intervals = None
     coefficients = None
+    notes: list[str] = []
     controlled = bool(control) or bool(model_values)
     t0 = time.perf_counter()
     if controlled:
@@ -229,8 +230,12 @@ def build_leaderboard(
         if ci == "sandwich":
             intervals = sandwich_intervals(fit, ratings, anchor, level)
         elif ci == "bootstrap":
-            theta_b, k_b = bootstrap_thetas(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
-            intervals = bootstrap_intervals(to_elo(theta_b, models, anchor), level, k_b)
+            theta_b, k_b, report = bootstrap_thetas_sparse(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
+            samples, unanchored = anchor_samples(theta_b, models, anchor)
+            intervals, unbounded = percentile_intervals(samples, level, k_b)
+            note = replace(report, unanchored=unanchored).describe(level, [models[i] for i in unbounded])
+            if note:
+                notes.append(note)
     else:
         if ties != "half":
             raise OpenArenaError(f"online Elo counts ties as half a win; ties='{ties}' applies to Bradley-Terry only (rating='bt')")
@@ -241,10 +246,22 @@ def build_leaderboard(
         order = [elo_models.index(m) for m in models]
         ratings = _shift_to_anchor(raw[order], models, anchor)
         if ci == "bootstrap":
+            # FastChat (elo_analysis.report_elo_analysis_results): the rating shown is the median
+            # of the bootstrap ratings, the interval their percentiles; a model absent from a
+            # resample (NaN there) is summarised over the resamples that hold it
             _, samples = online_elo_bootstrap(rows, rounds, seed, progress=progress)
             samples = np.vstack([_shift_to_anchor(s[order], models, anchor) for s in samples])
-            intervals = bootstrap_intervals(samples, level)
+            ratings = np.nanmedian(samples, axis=0)
+            intervals, _ = percentile_intervals(samples, level)
+            notes.append(f"online Elo: the rating is the median of {rounds} bootstrap rounds (shuffled vote orders), as in FastChat; the single pass in the data's order is not shown")
     elapsed = time.perf_counter() - t0
+    if prior > 0:
+        undefeated = unrated_models(counts)
+        if undefeated:
+            notes.append(
+                f"prior={prior:g}: without it these models have no finite rating, so their ratings and intervals are set by the prior "
+                f"(a smaller prior moves them further out): " + "; ".join(f"{m} ({why})" for m, why in undefeated.items())
+            )
 
     num = counts.num_battles()
     table = pd.DataFrame({"model": list(models), "rating": ratings, "num_battles": num})
@@ -280,11 +297,12 @@ def build_leaderboard(
             "control": list(fit.names) if controlled else None,
             "coef_prior": coef_prior if controlled else None,
         },
+        "notes": list(notes),
         "fit_seconds": round(elapsed, 4),
         "openarena_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients)
+    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients, notes)
 
 
 def _drop_unrated(data, counts: PairCounts):
