@@ -128,37 +128,43 @@ def bootstrap_thetas_sparse(
     if fit.prior > 0:  # a prior makes every resample finite
         theta, k = bootstrap_thetas(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
         return theta, k, ResampleReport(rounds)
-    tables = resample_counts(fit.counts.counts, rounds, seed)
-    complete = np.array([not unrated_models(PairCounts(fit.counts.models, fit.counts.pairs, t, fit.counts.source)) for t in tables])
-    if complete.all():
-        theta, k = bootstrap_thetas(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
-        return theta, k, ResampleReport(rounds)
-    n = fit.counts.n_models
-    theta = np.full((rounds, n), np.nan)
-    k = None if fit.tie_param is None else np.full(rounds, np.nan)
-    ok = np.flatnonzero(complete)
-    if len(ok):
-        chunk = min(50, -(-len(ok) // (2 * workers(n_jobs))))
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    counts = fit.counts
+    n_jobs = workers(n_jobs)
+    chunk = min(50, -(-rounds // (2 * n_jobs)))  # as bootstrap_thetas: the same batches, the same numbers
+    children = np.random.SeedSequence(seed).spawn(rounds)
 
-        def work(s: int):
-            rows = ok[s : s + chunk]
-            res = fit_bradley_terry_batch(fit, tables[rows], check=False)
-            if progress:
-                progress(len(rows))
-            return rows, res
-
-        for rows, (th, kk) in map_threads(work, list(range(0, len(ok), chunk)), n_jobs):
-            theta[rows] = th
+    def work(s: int):
+        size = min(chunk, rounds - s)
+        tables = resample_counts(counts.counts, size, seeds=children[s : s + size])
+        complete = np.array([not unrated_models(PairCounts(counts.models, counts.pairs, t, counts.source)) for t in tables])
+        theta = np.full((size, counts.n_models), np.nan)
+        k = None if fit.tie_param is None else np.full(size, np.nan)
+        if complete.any():
+            th, kk = fit_bradley_terry_batch(fit, tables[complete], check=False)
+            theta[complete] = th
             if k is not None and kk is not None:
-                k[rows] = kk
-    per_model: dict[str, int] = {}
-    for r in np.flatnonzero(~complete):
-        theta[r], why = _partial_theta(fit, tables[r])
-        for m in why:
-            per_model[m] = per_model.get(m, 0) + 1
+                k[complete] = kk
+        why_all = []
+        for r in np.flatnonzero(~complete):
+            theta[r], why = _partial_theta(fit, tables[r])
+            why_all.append(why)
         if progress:
-            progress(1)
-    return theta, k, ResampleReport(rounds, int((~complete).sum()), 0, per_model)
+            progress(size)
+        return theta, k, why_all
+
+    results = map_threads(work, list(range(0, rounds, chunk)), n_jobs)
+    theta = np.concatenate([r[0] for r in results])
+    k = None if results[0][1] is None else np.concatenate([r[1] for r in results])
+    per_model: dict[str, int] = {}
+    partial = 0
+    for _, _, whys in results:
+        partial += len(whys)
+        for why in whys:
+            for m in why:
+                per_model[m] = per_model.get(m, 0) + 1
+    return theta, k, ResampleReport(rounds, partial, 0, per_model)
 
 
 def anchor_samples(theta: np.ndarray, models: tuple[str, ...], anchor: Anchor) -> tuple[np.ndarray, int]:
