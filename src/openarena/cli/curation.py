@@ -75,9 +75,9 @@ def curate(
     output: Path = typer.Option(..., "-o", "--output", help="Curated battles (.parquet, .jsonl, .json)."),
     identity_leak: bool = typer.Option(True, "--identity-leak/--no-identity-leak", help="Drop battles whose prompt or answers name a model or vendor."),
     dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Tag over-repeated prompts (FastChat dedup_tag) and keep the sampled ones."),
-    percentile: float = typer.Option(0.999, "--percentile", help="Prompt-frequency percentile above which prompts are down-sampled."),
+    percentile: float = typer.Option(0.999, "--percentile", min=0.0, max=1.0, help="Prompt-frequency percentile above which prompts are down-sampled."),
     near_dup: bool = typer.Option(False, "--near-duplicates", help="Report near-duplicate prompts (MinHash)."),
-    threshold: float = typer.Option(0.8, "--threshold", help="MinHash Jaccard threshold for near duplicates."),
+    threshold: float = typer.Option(0.8, "--threshold", min=0.0, max=1.0, help="MinHash Jaccard similarity threshold for near duplicates, between 0 and 1."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Curate votes before they are rated: identity leaks, prompt deduplication, near duplicates."""

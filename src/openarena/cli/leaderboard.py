@@ -135,6 +135,9 @@ def _print_category_summary(boards, min_votes_shown: int, quiet: bool) -> None:
             leader, rating = r.leader, f"{r.leader_rating:.1f}"
         t.add_row(str(r.category), f"{r.battles:,}", str(r.models_shown), leader, rating)
     out_console.print(t)
+    empty = int((s["models_shown"] == 0).sum())
+    if empty:
+        _say(quiet, f"{empty} of {len(s)} categories show no model: every model there has at most {min_votes_shown} votes (--min-votes-shown); use --min-votes-shown 0 to show them")
 
 
 def _write_category_table(boards, fmt: "Format", output: Path | None, quiet: bool) -> None:
