@@ -130,3 +130,28 @@ def test_rating_elo_with_sandwich_names_the_flags(tmp_path, flag):
     simulate_battles(THETA, 200, seed=6).frame[["model_a", "model_b", "winner"]].to_csv(f, index=False)
     r = CliRunner().invoke(app, ["leaderboard", str(f), "--rating", "elo", *flag, "-q"])
     assert r.exit_code == 2 and "--ci bootstrap" in r.stderr and "ci=" not in r.stderr
+
+
+def test_every_method_exposes_one_rating_protocol():
+    from openarena.ratings.protocol import RatingFit
+
+    battles = simulate_battles(THETA, 1500, model="davidson", k=0.0, seed=7)  # with ties, for the tie models
+    frame = battles.frame.copy()
+    frame["len_a"], frame["len_b"] = np.arange(len(frame)) % 7, np.arange(len(frame)) % 5
+    rows = BattleTable(frame)
+    for kw in ({}, {"ties": "davidson"}, {"control": ["len"]}, {"rating": "elo", "ci": "bootstrap", "rounds": 5}):
+        lb = build_leaderboard(rows, anchor="mean", **kw)
+        r = lb.result
+        assert isinstance(r, RatingFit)
+        assert r.models == lb.counts.models and r.strengths.shape == (5,)
+        boot = r.bootstrap(3, 0, n_jobs=1)
+        assert boot.theta.shape == (3, 5)
+        assert (boot.coef is not None) == ("control" in kw) and (boot.tie_param is not None) == ("ties" in kw)
+        if kw.get("rating") == "elo":
+            assert np.isnan(r.loglik)
+            with pytest.raises(NotImplementedError):
+                r.covariance()
+        else:
+            assert np.isfinite(r.loglik)
+            V, M = r.covariance(robust=True), r.covariance(robust=False)
+            assert V.shape == M.shape == (5, 5) and not np.allclose(V, M)

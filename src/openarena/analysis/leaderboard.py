@@ -19,16 +19,16 @@ from openarena import __version__
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_counts
 from openarena.errors import DataError, OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
-from openarena.ratings.contextual import ContextualFit, bootstrap_contextual, fit_contextual_bt
+from openarena.ratings.contextual import ContextualFit, fit_contextual_bt
 from openarena.ratings.covariates import contextual_data
-from openarena.ratings.elo import online_elo, online_elo_bootstrap
+from openarena.ratings.elo import online_elo
+from openarena.ratings.protocol import BradleyTerryResult, ContextualResult, OnlineEloResult, RatingFit
 from openarena.ratings.intervals import (
     Intervals,
-    bootstrap_intervals,
     rank_ub,
     sandwich_intervals,
 )
-from openarena.ratings.resampling import anchor_samples, bootstrap_thetas_sparse, percentile_intervals
+from openarena.ratings.resampling import anchor_samples, percentile_intervals
 from openarena.ratings.scale import Anchor, resolve_anchor, to_elo
 from openarena.ratings.ties import tie_param_natural
 
@@ -49,6 +49,8 @@ class Leaderboard:
         rating_system: 'bt' or 'elo'; ties: the tie model; ci: interval method; level: coverage.
         anchor: the Anchor of the scale.
         fit: the BTFit (None for online Elo); intervals: the Intervals (None for ci='none').
+        result: the fitted :class:`~openarena.ratings.protocol.RatingFit` (models, strengths,
+            loglik, covariance(robust), bootstrap) whatever the method.
         counts: the PairCounts behind it.
         coefficients: for a controlled (contextual) fit, one row per covariate: name, kind,
             coef (logits per standard deviation), se, coef_q025, coef_q975; else None.
@@ -78,6 +80,7 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
     category: str | None = None
     min_votes_shown: int | None = None
+    result: RatingFit | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the table: one row per model, columns :data:`COLUMNS`, variance, win_rate
@@ -204,56 +207,29 @@ def build_leaderboard(
     notes: list[str] = []
     controlled = bool(control) or bool(model_values)
     t0 = time.perf_counter()
-    if controlled:
-        if rating != "bt" or ties != "half":
-            raise OpenArenaError(f"style/covariate control uses the Bradley-Terry fit with ties as half wins (rating='bt', ties='half'), not rating='{rating}', ties='{ties}'")
-        if isinstance(data, PairCounts):
-            raise OpenArenaError(
-                f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
-            )
-        rows = data if isinstance(data, BattleTable) else BattleTable(data)
-        if prior == 0:
-            check_identifiable(counts)
-        cdata, infos = contextual_data(rows, control, model_values)
-        fit = fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)
-        ratings = to_elo(fit.theta, models, anchor)
-        beta_samples = None
-        if ci == "sandwich":
-            intervals = sandwich_intervals(fit, ratings, anchor, level)
-        elif ci == "bootstrap":
-            theta_b, beta_samples = bootstrap_contextual(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
-            intervals = bootstrap_intervals(to_elo(theta_b, models, anchor), level)
-        coefficients = _coefficient_table(fit, infos, level, beta_samples)
-    elif rating == "bt":
-        fit = fit_bradley_terry(counts, ties=ties, prior=prior)
-        ratings = to_elo(fit.theta, models, anchor)
-        if ci == "sandwich":
-            intervals = sandwich_intervals(fit, ratings, anchor, level)
-        elif ci == "bootstrap":
-            theta_b, k_b, report = bootstrap_thetas_sparse(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
-            samples, unanchored = anchor_samples(theta_b, models, anchor)
-            intervals, unbounded = percentile_intervals(samples, level, k_b)
-            note = replace(report, unanchored=unanchored).describe(level, [models[i] for i in unbounded])
+    result, infos = _fit(data, counts, rating=rating, ties=ties, prior=prior, control=control if controlled else None,
+                         model_values=model_values, coef_prior=coef_prior, seed=seed, ci=ci)
+    fit = getattr(result, "fit", None)  # BTFit / ContextualFit (None for online Elo)
+    samples = None
+    if ci == "bootstrap":
+        samples = result.bootstrap(rounds, seed, n_jobs=n_jobs, progress=progress)
+        anchored, unanchored = anchor_samples(samples.theta, models, anchor)
+        intervals, unbounded = percentile_intervals(anchored, level, samples.tie_param)
+        if samples.report is not None:
+            note = replace(samples.report, unanchored=unanchored).describe(level, [models[i] for i in unbounded])
             if note:
                 notes.append(note)
+    if samples is not None and result.bootstrap_median:
+        # FastChat (elo_analysis.report_elo_analysis_results): the rating shown is the median of
+        # the anchored bootstrap ratings; a model absent from a resample is left out there
+        ratings = np.nanmedian(anchored, axis=0)
+        notes.append(f"the rating is the median of {rounds} bootstrap rounds, as in FastChat; the single fit on the data as given is not shown")
     else:
-        if ties != "half":
-            raise OpenArenaError(f"online Elo counts ties as half a win; ties='{ties}' applies to Bradley-Terry only (rating='bt')")
-        if ci == "sandwich":
-            raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use ci='bootstrap' or ci='none' with rating='elo'")
-        rows = data if isinstance(data, BattleTable) else (BattleTable(data) if isinstance(data, pd.DataFrame) else counts.to_battles(seed))
-        elo_models, raw = online_elo(rows)
-        order = [elo_models.index(m) for m in models]
-        ratings = _shift_to_anchor(raw[order], models, anchor)
-        if ci == "bootstrap":
-            # FastChat (elo_analysis.report_elo_analysis_results): the rating shown is the median
-            # of the bootstrap ratings, the interval their percentiles; a model absent from a
-            # resample (NaN there) is summarised over the resamples that hold it
-            _, samples = online_elo_bootstrap(rows, rounds, seed, progress=progress)
-            samples = np.vstack([_shift_to_anchor(s[order], models, anchor) for s in samples])
-            ratings = np.nanmedian(samples, axis=0)
-            intervals, _ = percentile_intervals(samples, level)
-            notes.append(f"online Elo: the rating is the median of {rounds} bootstrap rounds (shuffled vote orders), as in FastChat; the single pass in the data's order is not shown")
+        ratings = to_elo(result.strengths, models, anchor)
+    if ci == "sandwich":
+        intervals = sandwich_intervals(result, ratings, anchor, level)
+    if infos is not None:
+        coefficients = _coefficient_table(result.fit, infos, level, None if samples is None else samples.coef)
     elapsed = time.perf_counter() - t0
     if prior > 0:
         undefeated = unrated_models(counts)
@@ -302,7 +278,36 @@ def build_leaderboard(
         "openarena_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients, notes)
+    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients, notes, result=result)
+
+
+def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, control, model_values, coef_prior: float, seed, ci: str):
+    """The one dispatch from options to a fitted :class:`~openarena.ratings.protocol.RatingFit`:
+    contextual Bradley-Terry when covariates are asked for, else Bradley-Terry (with its tie
+    model) or online Elo. Returns (result, covariate infos or None).
+    Raises: OpenArenaError for options the method does not support (naming them)."""
+    if control or model_values:
+        if rating != "bt" or ties != "half":
+            raise OpenArenaError(f"style/covariate control uses the Bradley-Terry fit with ties as half wins (rating='bt', ties='half'), not rating='{rating}', ties='{ties}'")
+        if isinstance(data, PairCounts):
+            raise OpenArenaError(
+                f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
+            )
+        rows = data if isinstance(data, BattleTable) else BattleTable(data)
+        if prior == 0:
+            check_identifiable(counts)
+        cdata, infos = contextual_data(rows, control, model_values)
+        return ContextualResult(fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)), infos
+    if rating == "bt":
+        return BradleyTerryResult(fit_bradley_terry(counts, ties=ties, prior=prior)), None
+    if ties != "half":
+        raise OpenArenaError(f"online Elo counts ties as half a win; ties='{ties}' applies to Bradley-Terry only (rating='bt')")
+    if ci == "sandwich":
+        raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use ci='bootstrap' or ci='none' with rating='elo'")
+    rows = data if isinstance(data, BattleTable) else (BattleTable(data) if isinstance(data, pd.DataFrame) else counts.to_battles(seed))
+    elo_models, raw = online_elo(rows)
+    order = [elo_models.index(m) for m in counts.models]
+    return OnlineEloResult(counts.models, raw[order], rows), None
 
 
 def _drop_unrated(data, counts: PairCounts):
@@ -364,13 +369,6 @@ def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndar
             "coef_q975": hi,
         }
     )
-
-
-def _shift_to_anchor(raw: np.ndarray, models: tuple[str, ...], anchor: Anchor) -> np.ndarray:
-    """Shift online-Elo ratings so that the anchor (model or mean) has its value; NaN-safe."""
-    if anchor.model is None:
-        return raw - np.nanmean(raw) + anchor.value
-    return raw - raw[list(models).index(anchor.model)] + anchor.value
 
 
 def _win_rate(counts: PairCounts) -> np.ndarray:
