@@ -79,3 +79,21 @@ def test_example_registry_does_not_use_the_arenas_own_port(monkeypatch):
     hosts = [urlparse(m.base_url) for m in reg.models()]
     local = [u for u in hosts if u.hostname in ("127.0.0.1", "localhost")]
     assert local and all(u.port != port for u in local), [u.geturl() for u in local]
+
+
+def test_tag_and_leaderboard_categories_count_no_refusal_alike(tmp_path):
+    from openarena import api
+    from tests.conftest import shared_file
+
+    src = shared_file("fastchat/fastchat/serve/monitor/classify/refusal_test/labeled.jsonl")
+    out = tmp_path / "tagged.parquet"
+    r = run("tag", src, "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    tagged = pd.read_parquet(out)
+    board_view = api.prepare(api.load(str(src)), categories=True).frame
+    assert int(tagged["category_no_refusal"].fillna(False).sum()) == int(board_view["category_no_refusal"].fillna(False).sum()) == 88
+    assert "kept the file's own labels" in r.stderr and "no_refusal" in r.stderr
+    # --retag: our rule tagger instead of the file's LLM labels (it finds 6 refusals fewer)
+    r = run("tag", src, "-o", out, "-q", "--retag", "--taggers", "no_refusal")
+    assert r.exit_code == 0, r.output
+    assert int(pd.read_parquet(out)["category_no_refusal"].fillna(False).sum()) == 94
