@@ -27,13 +27,14 @@ PARAMETER_FLAGS = {
     "category": "--category", "seed": "--seed", "identity_leak": "--identity-leak", "anony": "--anony", "dedup": "--dedup",
 }
 _PARAM = re.compile(r"\b(" + "|".join(PARAMETER_FLAGS) + r")=('[^']*'|[^\s,;)]*)")
-_FIELD = re.compile(r"field '(" + "|".join(PARAMETER_FLAGS) + r")'")
+_FIELD = re.compile(r"(row \d+, )?field '(" + "|".join(PARAMETER_FLAGS) + r")'")
 
 
 def as_flags(text: str) -> str:
     """Rewrite the parameters named in an error of the library (``min_battles=N``,
     ``ci='bootstrap'``, ``drop_unrated=True``, ``field 'anchor'``) as this CLI's options
-    (``--min-battles N``, ``--ci bootstrap``, ``--drop-unrated``, ``option --anchor``)."""
+    (``--min-battles N``, ``--ci bootstrap``, ``--drop-unrated``, ``option --anchor``); a field
+    of a row (``row 3, field 'rating'``) is a column of the input and stays as it is."""
 
     def flag(m: re.Match) -> str:
         name, value = m.group(1), m.group(2).strip("'")
@@ -42,7 +43,8 @@ def as_flags(text: str) -> str:
         return f"{PARAMETER_FLAGS[name]} {value}" if value else PARAMETER_FLAGS[name]
 
     text = _PARAM.sub(flag, text)
-    return _FIELD.sub(lambda m: f"option {PARAMETER_FLAGS[m.group(1)]}", text)
+    # a field of a row is a column of the input file (e.g. 'rating' of a leaderboard JSON), not an option
+    return _FIELD.sub(lambda m: m.group(0) if m.group(1) else f"option {PARAMETER_FLAGS[m.group(2)]}", text)
 
 
 def fail(message: str) -> "typer.Exit":
