@@ -211,9 +211,10 @@ def build_leaderboard(
                          model_values=model_values, coef_prior=coef_prior, seed=seed, ci=ci)
     fit = getattr(result, "fit", None)  # BTFit / ContextualFit (None for online Elo)
     samples = None
+    ratings = to_elo(result.strengths, models, anchor)
     if ci == "bootstrap":
         samples = result.bootstrap(rounds, seed, n_jobs=n_jobs, progress=progress)
-        anchored, unanchored = anchor_samples(samples.theta, models, anchor)
+        anchored, unanchored = anchor_samples(samples.theta, models, anchor, reference=ratings)
         intervals, unbounded = percentile_intervals(anchored, level, samples.tie_param)
         if samples.report is not None:
             note = replace(samples.report, unanchored=unanchored).describe(level, [models[i] for i in unbounded])
@@ -224,8 +225,6 @@ def build_leaderboard(
         # the anchored bootstrap ratings; a model absent from a resample is left out there
         ratings = np.nanmedian(anchored, axis=0)
         notes.append(f"the rating is the median of {rounds} bootstrap rounds, as in FastChat; the single fit on the data as given is not shown")
-    else:
-        ratings = to_elo(result.strengths, models, anchor)
     if ci == "sandwich":
         intervals = sandwich_intervals(result, ratings, anchor, level)
     if infos is not None:

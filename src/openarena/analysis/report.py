@@ -48,9 +48,12 @@ def to_json(lb: Leaderboard, indent: int | None = 2) -> str:
 
 def _fmt_ci(row: pd.Series) -> str:
     lo, hi, r = row["rating_q025"], row["rating_q975"], row["rating"]
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if np.isnan(lo) or np.isnan(hi):
         return ""
-    return f"+{hi - r:.1f}/-{r - lo:.1f}"
+    # an unbounded side (no finite rating in enough bootstrap resamples) shows as inf
+    up = "+inf" if np.isinf(hi) else f"+{hi - r:.1f}"
+    down = "-inf" if np.isinf(lo) else f"-{r - lo:.1f}"
+    return f"{up}/{down}"
 
 
 def display_frame(lb: Leaderboard) -> pd.DataFrame:

@@ -167,12 +167,15 @@ def bootstrap_thetas_sparse(
     return theta, k, ResampleReport(rounds, partial, 0, per_model)
 
 
-def anchor_samples(theta: np.ndarray, models: tuple[str, ...], anchor: Anchor) -> tuple[np.ndarray, int]:
+def anchor_samples(theta: np.ndarray, models: tuple[str, ...], anchor: Anchor, reference: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Elo-scale ratings of bootstrap ``theta`` (R, n_models) that may hold +/-inf and NaN.
 
     Complete rows go through :func:`openarena.ratings.scale.to_elo` unchanged; in a partial row
-    the anchor applies to the finite entries (the anchor model's value, or their mean), the
-    infinite ones stay infinite. Rows in which the anchor model is not finite become NaN.
+    the infinite entries stay infinite and the finite ones are placed by the anchor model's value,
+    or, for the mean anchor, so that their mean equals the mean of the same models in
+    ``reference`` (the board's point ratings, shape (n_models,)): the mean of a subset would
+    otherwise shift every rating of that resample by the missing models' share. Rows in which
+    the anchor model is not finite become NaN.
     Returns: (ratings (R, n_models), number of rows dropped for the anchor)."""
     theta = np.asarray(theta, float)
     finite = np.isfinite(theta)
@@ -189,8 +192,11 @@ def anchor_samples(theta: np.ndarray, models: tuple[str, ...], anchor: Anchor) -
         if a is not None and not fin[a]:
             dropped += 1
             continue
-        ref = row[a] if a is not None else row[fin].mean()
-        vals = np.where(fin, POINTS_PER_LOGIT * (row - np.where(fin, ref, 0.0)) + anchor.value, row)
+        if a is not None:
+            vals = np.where(fin, POINTS_PER_LOGIT * (row - np.where(fin, row[a], 0.0)) + anchor.value, row)
+        else:
+            target = anchor.value if reference is None else float(np.mean(np.asarray(reference)[fin]))
+            vals = np.where(fin, POINTS_PER_LOGIT * (row - np.where(fin, row[fin].mean(), 0.0)) + target, row)
         out[r] = vals
     return out, dropped
 
