@@ -1,13 +1,14 @@
 """The leaderboard the web page shows: recomputed on a schedule and on demand, in a background
 thread, and served from memory. A page view never fits anything.
 
-One recomputation (:meth:`LeaderboardCache.refresh`) reads the counted anonymous votes from the
-database, tags the cheap rule categories (coding, math, multiturn; :mod:`openarena.data.categories`),
-adds the style features (:func:`openarena.data.style.add_style_columns`) and builds, for each
-category with enough votes, the Bradley-Terry leaderboard with sandwich intervals with and
-without style control (:func:`openarena.analysis.leaderboard.build_leaderboard`), plus its
-whisker plot. A board that cannot be fitted yet (too few votes, a disconnected comparison
-graph) carries the reason instead. The result also feeds the pair sampler (votes per model for
+One recomputation (:meth:`LeaderboardCache.refresh`) goes through the public pipeline
+(:mod:`openarena.api`, as ``openarena leaderboard db`` does): it reads the counted anonymous
+votes, tags the cheap rule categories (coding, math, multiturn) and adds the style features
+(:func:`openarena.api.prepare`), and builds, for each category with enough votes, the
+Bradley-Terry leaderboard with sandwich intervals with and without style control
+(:func:`openarena.api.leaderboard`), plus its whisker plot of every model. Models without a
+finite rating yet are listed as "not enough votes"; a board that cannot be fitted at all
+carries a plain message for visitors (the details go to the server log, never to the page). The result also feeds the pair sampler (votes per model for
 the new-model boost; pair counts and ratings for the active policy).
 
 Where it runs: by default in a child process (``spawn``, started on the first refresh and kept,
