@@ -387,7 +387,13 @@ def test_empty_files(tmp_path):
 def test_truncated_json_list(tmp_path):
     text = json.dumps([rec(), rec(), rec()])
     p = write(tmp_path, "cut.json", text[: text.rindex('"anony"') + 3])
-    expect_error(p, row=2, words=("truncated file",))
+    expect_error(p, row=2, words=("truncated file", "not valid JSON at line 1, column "))
+    pretty = json.dumps([rec(), rec()], indent=1)
+    p = write(tmp_path, "pretty.json", pretty[: pretty.rindex('"anony"') + 3])
+    n_lines = pretty[: pretty.rindex('"anony"') + 3].count("\n") + 1
+    expect_error(p, row=1, words=(f"not valid JSON at line {n_lines}, column ",))
+    p = write(tmp_path, "counts.json", '{"models": ["a", "b"],\n "X": [[0, 1], [2, 0]],\n "Y": [[0, 1]')
+    expect_error(p, row=None, words=("truncated file", "not valid JSON at line 3, column "))
     p = write(tmp_path, "unclosed.json", text[:-1])
     expect_error(p, row=3, words=("truncated file", "without ']'"))
 
@@ -397,7 +403,7 @@ def test_truncated_jsonl_line(tmp_path):
     p = write(tmp_path, "cut.jsonl", "\n".join(lines)[:-10])
     expect_error(p, row=2, words=("truncated last line",))
     p = write(tmp_path, "broken.jsonl", "\n".join([lines[0], lines[1][:-5], lines[2]]) + "\n")
-    expect_error(p, row=1, words=("invalid JSON",))
+    expect_error(p, row=1, words=("not valid JSON at line 2, column",))
 
 
 def test_truncated_parquet(tmp_path):

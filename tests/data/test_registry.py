@@ -27,7 +27,6 @@ from openarena.data.registry import (
     fetch_dataset,
     get_dataset,
     list_datasets,
-    load,
     resolve,
 )
 from openarena.errors import DataError, SourceUnavailable
@@ -285,12 +284,14 @@ def test_list_datasets():
 
 
 def test_load_reads_and_filters(monkeypatch, arena_20240814):
+    import openarena
+
     monkeypatch.setenv("OPENARENA_DATA_CHATBOT_ARENA_20240814", str(arena_20240814))
-    pc = load(DEFAULT_DATASET, aliases={"chatgpt-4o-latest": "chatgpt-4o-latest-2024-08-08"}, min_battles=1000)
+    pc = openarena.load(DEFAULT_DATASET, aliases={"chatgpt-4o-latest": "chatgpt-4o-latest-2024-08-08"}, min_battles=1000)
     assert isinstance(pc, PairCounts)
     assert [s.name for s in pc.steps] == ["aliases", "min_battles"]
     assert "chatgpt-4o-latest-2024-08-08" in pc.models
-    t = load(FIXTURES / "clean_battle_sample.json", anony_only=True, dedup=True)
+    t = openarena.load(str(FIXTURES / "clean_battle_sample.json"), anony=True, dedup=True)
     assert len(t) == 8
 
 

@@ -12,11 +12,12 @@ runner = CliRunner()
 
 def test_models_check_pings_every_demo_model():
     res = runner.invoke(app, ["models", "check", str(DEMO_REGISTRY), "--demo", "--timeout", "10"])
-    # demo-flaky fails its first call by design, and a ping does not retry
-    assert res.exit_code == 1, res.output
+    # demo-flaky fails its first call by design: the check retries once, as the arena's client
+    # does, says so, and the demo checks clean
+    assert res.exit_code == 0, res.output
     for name in ("demo-echo", "demo-poet", "demo-markdown", "demo-judge", "demo-flaky"):
         assert name in res.output
-    assert res.output.count("yes") == 5 and "500" in res.output
+    assert res.output.count("yes") == 6 and res.output.count("yes (on retry)") == 1 and "500" in res.output
 
 
 def test_serve_reports_bad_input_on_one_line(tmp_path):

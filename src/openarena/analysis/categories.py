@@ -12,7 +12,7 @@ Source: FastChat ``elo_analysis.py`` (--category) and the LMArena leaderboard's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,7 @@ def _board(name: str, sub: BattleTable, overall: pd.DataFrame | None, min_votes_
         ranks = overall.set_index("model")["rank_ub"]
         table["rank_delta"] = table["model"].map(ranks) - table["rank_ub"]
     shown = table[table["num_battles"] > min_votes_shown].reset_index(drop=True)
+    lb = replace(lb, category=None if name == "full" else name, min_votes_shown=min_votes_shown)
     return CategoryBoard(name, lb, shown, len(sub))
 
 
@@ -168,6 +169,8 @@ def summary_table(boards: dict[str, CategoryBoard], top: int = 1) -> pd.DataFram
     estimate alone."""
     rows = []
     for name, b in boards.items():
+        # b.table holds the shown models only (more than min_votes_shown votes): the leader is
+        # one of them, never a model with a handful of votes
         leaders = b.table.sort_values(["rank_ub", "rating"], ascending=[True, False]).head(top)
         rows.append(
             {

@@ -19,16 +19,16 @@ from openarena import __version__
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_counts
 from openarena.errors import DataError, OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
-from openarena.ratings.contextual import ContextualFit, bootstrap_contextual, fit_contextual_bt
+from openarena.ratings.contextual import ContextualFit, fit_contextual_bt
 from openarena.ratings.covariates import contextual_data
-from openarena.ratings.elo import online_elo, online_elo_bootstrap
+from openarena.ratings.elo import online_elo
+from openarena.ratings.protocol import BradleyTerryResult, ContextualResult, OnlineEloResult, RatingFit
 from openarena.ratings.intervals import (
     Intervals,
-    bootstrap_intervals,
-    bootstrap_thetas,
     rank_ub,
     sandwich_intervals,
 )
+from openarena.ratings.resampling import anchor_samples, percentile_intervals
 from openarena.ratings.scale import Anchor, resolve_anchor, to_elo
 from openarena.ratings.ties import tie_param_natural
 
@@ -49,11 +49,21 @@ class Leaderboard:
         rating_system: 'bt' or 'elo'; ties: the tie model; ci: interval method; level: coverage.
         anchor: the Anchor of the scale.
         fit: the BTFit (None for online Elo); intervals: the Intervals (None for ci='none').
+        result: the fitted :class:`~openarena.ratings.protocol.RatingFit` (models, strengths,
+            loglik, covariance(robust), bootstrap) whatever the method.
         counts: the PairCounts behind it.
         coefficients: for a controlled (contextual) fit, one row per covariate: name, kind,
             coef (logits per standard deviation), se, coef_q025, coef_q975; else None.
         provenance: dict with source, data_sha256, filters (name, removed, remaining), options,
             package version and creation time.
+        notes: what a reader of the board must know, one sentence each (resamples in which a
+            model had no finite rating, intervals that depend on the prior, ...); also in
+            ``provenance['notes']``.
+        category: the category of a category board (None for the overall board);
+            min_votes_shown: for a category board, models with at most this many votes are
+            fitted but not in ``table``.
+
+    Methods: :meth:`to_frame`, :meth:`to_csv`, :meth:`to_json`, :meth:`plot`, :meth:`write`.
     """
 
     table: pd.DataFrame
@@ -67,6 +77,46 @@ class Leaderboard:
     intervals: Intervals | None = None
     provenance: dict = field(default_factory=dict)
     coefficients: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    category: str | None = None
+    min_votes_shown: int | None = None
+    result: RatingFit | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the table: one row per model, columns :data:`COLUMNS`, variance, win_rate
+        (and rank_delta on a category board)."""
+        return self.table.copy()
+
+    def to_csv(self, path: str | None = None) -> str:
+        """The table as CSV text (full precision); also written to ``path`` when given."""
+        from openarena.analysis.report import to_csv
+
+        text = to_csv(self)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(text)
+        return text
+
+    def to_json(self) -> str:
+        """JSON text: rows, tie parameter and provenance (see :mod:`openarena.analysis.report`)."""
+        from openarena.analysis.report import to_json
+
+        return to_json(self)
+
+    def plot(self, kind: str = "ci", path: str | None = None, fmt: str = "png") -> bytes:
+        """A figure of the board: kind 'ci' (ratings with intervals, every model), 'predicted' /
+        'observed' (win-rate heatmaps) or 'counts' (battles per pair); ``fmt`` 'png' or 'svg';
+        written to ``path`` when given. Returns the image bytes (matplotlib, no display)."""
+        from openarena.analysis.report import figure
+
+        return figure(self, kind, path=path, fmt=fmt)
+
+    def write(self, out_dir, stem: str = "leaderboard") -> dict:
+        """Write the board's files into ``out_dir`` (csv, json, html, plots); returns {kind: path}."""
+        from openarena.analysis.report import write_outputs
+
+        return write_outputs(self, out_dir, stem)
 
     @property
     def models(self) -> list[str]:
@@ -142,77 +192,55 @@ def build_leaderboard(
     if not 0 < level < 1:
         raise OpenArenaError(f"interval level {level} must be between 0 and 1 (e.g. 0.95)")
     if not (np.isfinite(prior) and prior >= 0) or not (np.isfinite(coef_prior) and coef_prior >= 0):
-        raise OpenArenaError(f"--prior {prior} / coef_prior {coef_prior}: a prior must be a finite number >= 0")
+        raise OpenArenaError(f"prior={prior}, coef_prior={coef_prior}: a prior must be a finite number >= 0")
     counts = as_pair_counts(data)
     if counts.n_models < 2:
         steps = "; ".join(f"{s.name} kept {s.remaining:,.0f}" for s in counts.steps)
         raise DataError(
             f"{counts.n_models} model(s) left to rate" + (f" after the filters ({steps})" if steps else ""),
             counts.source,
-            expected="battles between at least two models (relax --min-battles, --since/--until or --exclude)",
+            expected="battles between at least two models (relax the filters: min_battles=N, since=DATE, until=DATE, exclude=MODEL)",
         )
     if drop_unrated and prior == 0:
-        unrated = unrated_models(counts)
-        if unrated:
-            from openarena.data.filters import filter_exclude
-
-            data = filter_exclude(data, unrated)
-            last = data.steps[-1]
-            note = FilterStep("unrated", last.removed, last.remaining, "no finite rating: " + "; ".join(f"{m} ({why})" for m, why in unrated.items()))
-            if isinstance(data, PairCounts):
-                data = replace(data, steps=data.steps[:-1] + (note,))
-            else:
-                data.steps[-1] = note
-            counts = as_pair_counts(data)
+        data, counts = _drop_unrated(data, counts)
     models = counts.models
     anchor = resolve_anchor(anchor, models)
     fit = None
     intervals = None
     coefficients = None
+    notes: list[str] = []
     controlled = bool(control) or bool(model_values)
     t0 = time.perf_counter()
-    if controlled:
-        if rating != "bt" or ties != "half":
-            raise OpenArenaError("style/covariate control uses the Bradley-Terry fit with ties as half wins (--rating bt --ties half)")
-        if isinstance(data, PairCounts):
-            raise OpenArenaError(
-                f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
-            )
-        rows = data if isinstance(data, BattleTable) else BattleTable(data)
-        if prior == 0:
-            check_identifiable(counts)
-        cdata, infos = contextual_data(rows, control, model_values)
-        fit = fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)
-        ratings = to_elo(fit.theta, models, anchor)
-        beta_samples = None
-        if ci == "sandwich":
-            intervals = sandwich_intervals(fit, ratings, anchor, level)
-        elif ci == "bootstrap":
-            theta_b, beta_samples = bootstrap_contextual(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
-            intervals = bootstrap_intervals(to_elo(theta_b, models, anchor), level)
-        coefficients = _coefficient_table(fit, infos, level, beta_samples)
-    elif rating == "bt":
-        fit = fit_bradley_terry(counts, ties=ties, prior=prior)
-        ratings = to_elo(fit.theta, models, anchor)
-        if ci == "sandwich":
-            intervals = sandwich_intervals(fit, ratings, anchor, level)
-        elif ci == "bootstrap":
-            theta_b, k_b = bootstrap_thetas(fit, rounds, seed, n_jobs=n_jobs, progress=progress)
-            intervals = bootstrap_intervals(to_elo(theta_b, models, anchor), level, k_b)
-    else:
-        if ties != "half":
-            raise OpenArenaError("online Elo counts ties as half a win; --ties applies to Bradley-Terry only")
-        if ci == "sandwich":
-            raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use --ci bootstrap or --ci none with --rating elo")
-        rows = data if isinstance(data, BattleTable) else (BattleTable(data) if isinstance(data, pd.DataFrame) else counts.to_battles(seed))
-        elo_models, raw = online_elo(rows)
-        order = [elo_models.index(m) for m in models]
-        ratings = _shift_to_anchor(raw[order], models, anchor)
-        if ci == "bootstrap":
-            _, samples = online_elo_bootstrap(rows, rounds, seed, progress=progress)
-            samples = np.vstack([_shift_to_anchor(s[order], models, anchor) for s in samples])
-            intervals = bootstrap_intervals(samples, level)
+    result, infos = _fit(data, counts, rating=rating, ties=ties, prior=prior, control=control if controlled else None,
+                         model_values=model_values, coef_prior=coef_prior, seed=seed, ci=ci)
+    fit = getattr(result, "fit", None)  # BTFit / ContextualFit (None for online Elo)
+    samples = None
+    ratings = to_elo(result.strengths, models, anchor)
+    if ci == "bootstrap":
+        samples = result.bootstrap(rounds, seed, n_jobs=n_jobs, progress=progress)
+        anchored, unanchored = anchor_samples(samples.theta, models, anchor, reference=ratings)
+        intervals, unbounded = percentile_intervals(anchored, level, samples.tie_param)
+        if samples.report is not None:
+            note = replace(samples.report, unanchored=unanchored).describe(level, [models[i] for i in unbounded])
+            if note:
+                notes.append(note)
+    if samples is not None and result.bootstrap_median:
+        # FastChat (elo_analysis.report_elo_analysis_results): the rating shown is the median of
+        # the anchored bootstrap ratings; a model absent from a resample is left out there
+        ratings = np.nanmedian(anchored, axis=0)
+        notes.append(f"the rating is the median of {rounds} bootstrap rounds, as in FastChat; the single fit on the data as given is not shown")
+    if ci == "sandwich":
+        intervals = sandwich_intervals(result, ratings, anchor, level)
+    if infos is not None:
+        coefficients = _coefficient_table(result.fit, infos, level, None if samples is None else samples.coef)
     elapsed = time.perf_counter() - t0
+    if prior > 0:
+        undefeated = unrated_models(counts)
+        if undefeated:
+            notes.append(
+                f"prior={prior:g}: without it these models have no finite rating, so their ratings and intervals are set by the prior "
+                f"(a smaller prior moves them further out): " + "; ".join(f"{m} ({why})" for m, why in undefeated.items())
+            )
 
     num = counts.num_battles()
     table = pd.DataFrame({"model": list(models), "rating": ratings, "num_battles": num})
@@ -257,11 +285,79 @@ def build_leaderboard(
             "coef_prior": coef_prior if controlled else None,
             "rank_intervals": rank_intervals,
         },
+        "notes": list(notes),
         "fit_seconds": round(elapsed, 4),
         "openarena_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients)
+    return Leaderboard(table, rating, ties, ci, level, anchor, counts, fit, intervals, provenance, coefficients, notes, result=result)
+
+
+def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, control, model_values, coef_prior: float, seed, ci: str):
+    """The one dispatch from options to a fitted :class:`~openarena.ratings.protocol.RatingFit`:
+    contextual Bradley-Terry when covariates are asked for, else Bradley-Terry (with its tie
+    model) or online Elo. Returns (result, covariate infos or None).
+    Raises: OpenArenaError for options the method does not support (naming them)."""
+    if control or model_values:
+        if rating != "bt" or ties != "half":
+            raise OpenArenaError(f"style/covariate control uses the Bradley-Terry fit with ties as half wins (rating='bt', ties='half'), not rating='{rating}', ties='{ties}'")
+        if isinstance(data, PairCounts):
+            raise OpenArenaError(
+                f"{counts.source or 'this source'} holds aggregated pair counts; control for covariates needs one row per battle"
+            )
+        rows = data if isinstance(data, BattleTable) else BattleTable(data)
+        if prior == 0:
+            check_identifiable(counts)
+        cdata, infos = contextual_data(rows, control, model_values)
+        return ContextualResult(fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)), infos
+    if rating == "bt":
+        return BradleyTerryResult(fit_bradley_terry(counts, ties=ties, prior=prior)), None
+    if ties != "half":
+        raise OpenArenaError(f"online Elo counts ties as half a win; ties='{ties}' applies to Bradley-Terry only (rating='bt')")
+    if ci == "sandwich":
+        raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use ci='bootstrap' or ci='none' with rating='elo'")
+    rows = data if isinstance(data, BattleTable) else (BattleTable(data) if isinstance(data, pd.DataFrame) else counts.to_battles(seed))
+    elo_models, raw = online_elo(rows)
+    order = [elo_models.index(m) for m in counts.models]
+    return OnlineEloResult(counts.models, raw[order], rows), None
+
+
+def _drop_unrated(data, counts: PairCounts):
+    """Leave out the models without a finite Bradley-Terry rating, repeating until every model
+    left has one (leaving out an undefeated model can leave another without a loss). Records one
+    filter step 'unrated' naming every model left out and why.
+    Raises: DataError when fewer than two models are left."""
+    from openarena.data.filters import filter_exclude
+
+    if isinstance(data, pd.DataFrame):
+        data = BattleTable(data)
+    dropped: dict[str, str] = {}
+    n_steps = len(data.steps)
+    start = data
+    while True:
+        unrated = unrated_models(counts)
+        if not unrated:
+            break
+        dropped.update(unrated)
+        if counts.n_models - len(unrated) < 2:
+            raise DataError(
+                "no model can be rated yet: " + "; ".join(f"{m} ({why})" for m, why in dropped.items()),
+                counts.source,
+                field="model_a/model_b",
+                expected="battles in which each model both wins and loses (ties count half)",
+            )
+        data = filter_exclude(data, list(unrated))
+        counts = as_pair_counts(data)
+    if not dropped:
+        return data, counts
+    last = data.steps[-1]
+    removed = sum(s.removed for s in data.steps[n_steps:])
+    note = FilterStep("unrated", removed, last.remaining, "no finite rating, left out: " + "; ".join(f"{m} ({why})" for m, why in dropped.items()))
+    if isinstance(data, PairCounts):
+        data = replace(data, steps=tuple(start.steps) + (note,))
+    else:
+        data = BattleTable(data.frame, data.source, list(start.steps) + [note], validate=False)
+    return data, as_pair_counts(data)
 
 
 def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndarray | None) -> pd.DataFrame:
@@ -285,13 +381,6 @@ def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndar
             "coef_q975": hi,
         }
     )
-
-
-def _shift_to_anchor(raw: np.ndarray, models: tuple[str, ...], anchor: Anchor) -> np.ndarray:
-    """Shift online-Elo ratings so that the anchor (model or mean) has its value; NaN-safe."""
-    if anchor.model is None:
-        return raw - np.nanmean(raw) + anchor.value
-    return raw - raw[list(models).index(anchor.model)] + anchor.value
 
 
 def _win_rate(counts: PairCounts) -> np.ndarray:

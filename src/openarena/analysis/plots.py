@@ -3,6 +3,9 @@
 - :func:`whisker_plot`: rating and confidence interval of each model, best at the top, the
   view of FastChat's "bootstrap_elo_rating" figure.
 - :func:`win_rate_heatmap`: a pairwise matrix (observed or predicted win rates).
+- :func:`count_heatmap`: the battle-count matrix (FastChat's "battle count" figure).
+- :func:`coefficient_plot`: style-control coefficients with their intervals.
+- :func:`interactive_heatmap`: any of the matrices as an interactive HTML page (plotly).
 """
 
 from __future__ import annotations
@@ -71,3 +74,66 @@ def win_rate_heatmap(matrix: pd.DataFrame, title: str = "Win rate of model A ove
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return _finish(fig, path, fmt)
+
+
+def count_heatmap(matrix: pd.DataFrame, title: str = "Battles between model A and model B", path: str | Path | None = None, fmt: str = "png") -> bytes:
+    """Heat map of the battle counts (model x model, symmetric); numbers written in the cells up
+    to 30 models. Returns image bytes."""
+    n = len(matrix)
+    size = max(4.0, 0.28 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    values = matrix.to_numpy(float)
+    im = ax.imshow(values, cmap="viridis")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(matrix.columns, rotation=90, fontsize=7)
+    ax.set_yticklabels(matrix.index, fontsize=7)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if values[i, j] > 0:
+                    ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
+    ax.set_xlabel("model B")
+    ax.set_ylabel("model A")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return _finish(fig, path, fmt)
+
+
+def coefficient_plot(coefficients: pd.DataFrame, level: float = 0.95, path: str | Path | None = None, fmt: str = "png") -> bytes:
+    """Style-control coefficients (logits per standard deviation) with their intervals
+    (columns name, coef, coef_q025, coef_q975). Returns image bytes."""
+    c = coefficients
+    n = len(c)
+    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.45 * n + 1.2)), dpi=90)
+    y = np.arange(n)[::-1]
+    coef = c["coef"].to_numpy(float)
+    err = np.vstack([coef - c["coef_q025"].to_numpy(float), c["coef_q975"].to_numpy(float) - coef])
+    ax.errorbar(coef, y, xerr=err, fmt="o", color="#1f5fa8", ecolor="#7aa6d6", elinewidth=2, capsize=3)
+    ax.axvline(0, color="#999", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(c["name"].tolist(), fontsize=9)
+    ax.set_xlabel(f"coefficient (logits per standard deviation), {level * 100:g}% interval")
+    ax.set_title("Style control coefficients", fontsize=11)
+    return _finish(fig, path, fmt)
+
+
+def interactive_heatmap(matrix: pd.DataFrame, title: str, path: str | Path, counts: bool = False) -> Path:
+    """Write ``matrix`` as an interactive heat map (hover shows model A, model B, value): a
+    HTML page made with plotly, whose JavaScript is written once beside it (plotly.min.js in the
+    same folder; works offline, keep the two together).
+    Returns the path written."""
+    import plotly.graph_objects as go
+
+    z = matrix.to_numpy(float)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=list(matrix.columns), y=list(matrix.index),
+            colorscale="Viridis" if counts else "RdBu", zmin=None if counts else 0, zmax=None if counts else 1,
+            hovertemplate="model A: %{y}<br>model B: %{x}<br>" + ("battles: %{z:.0f}" if counts else "win rate: %{z:.3f}") + "<extra></extra>",
+        )
+    )
+    size = max(500, 14 * len(matrix) + 250)
+    fig.update_layout(title=title, width=size, height=size, xaxis_title="model B", yaxis_title="model A", yaxis_autorange="reversed")
+    fig.write_html(str(path), include_plotlyjs="directory", full_html=True)
+    return Path(path)

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from openarena.analysis.leaderboard import Leaderboard
-from openarena.analysis.plots import whisker_plot
 
 FORMATS = ("table", "csv", "json", "markdown", "html")
 
@@ -49,16 +48,20 @@ def to_json(lb: Leaderboard, indent: int | None = 2) -> str:
 
 def _fmt_ci(row: pd.Series) -> str:
     lo, hi, r = row["rating_q025"], row["rating_q975"], row["rating"]
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if np.isnan(lo) or np.isnan(hi):
         return ""
-    return f"+{hi - r:.1f}/-{r - lo:.1f}"
+    # an unbounded side (no finite rating in enough bootstrap resamples) shows as inf
+    up = "+inf" if np.isinf(hi) else f"+{hi - r:.1f}"
+    down = "-inf" if np.isinf(lo) else f"-{r - lo:.1f}"
+    return f"{up}/{down}"
 
 
 def display_frame(lb: Leaderboard) -> pd.DataFrame:
-    """The human view: Rank (UB), Model, Arena Score, 95% CI, Votes, as strings."""
+    """The human view: Rank (UB), Model, Arena Score, 95% CI, Votes, as strings (and Rank
+    change, overall rank (UB) - category rank (UB), on a category board)."""
     pct = f"{lb.level * 100:g}% CI"
     t = lb.table
-    return pd.DataFrame(
+    d = pd.DataFrame(
         {
             "Rank (UB)": t["rank_ub"].astype(str),
             "Model": t["model"],
@@ -67,6 +70,9 @@ def display_frame(lb: Leaderboard) -> pd.DataFrame:
             "Votes": t["num_battles"].map(lambda v: f"{v:,.0f}"),
         }
     )
+    if "rank_delta" in t.columns:
+        d["Rank change"] = t["rank_delta"].map(lambda v: "" if pd.isna(v) else f"{int(v):+d}" if v else "0")
+    return d
 
 
 def to_markdown(lb: Leaderboard) -> str:
@@ -87,7 +93,9 @@ def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in d.columns)
     figure = ""
     if plot and lb.intervals is not None:
-        png = png or whisker_plot(lb.table, fmt="png")
+        from openarena.analysis.plots import whisker_plot
+
+        png = png or whisker_plot(lb.table, title=_plot_title(lb), top=None, fmt="png")
         figure = f'<figure><img alt="ratings with confidence intervals" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
     prov = html.escape(json.dumps(lb.provenance, indent=2, default=_clean))
     opts = lb.provenance.get("options", {})
@@ -96,6 +104,9 @@ def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = 
         f"{'Bradley-Terry' if lb.rating_system == 'bt' else 'online Elo'}, ties: {lb.ties}, "
         f"intervals: {lb.ci}, anchor: {opts.get('anchor', '')}"
     )
+    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in lb.notes)
+    if lb.category:
+        title = f"{title}: category {lb.category}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -107,6 +118,7 @@ figure{{margin:1.5rem 0}} img{{max-width:100%}} pre{{background:#f6f6f6;padding:
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(subtitle)}</p>
+{notes}
 <table><thead><tr>{head}</tr></thead><tbody>
 {rows}
 </tbody></table>
@@ -129,12 +141,68 @@ def render(lb: Leaderboard, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+#: figure kinds of :func:`figure` / :meth:`Leaderboard.plot`
+FIGURES = ("ci", "predicted", "observed", "counts")
+
+
+def _plot_title(lb: Leaderboard) -> str:
+    what = "Arena score with confidence interval" if lb.intervals is not None else "Arena score"
+    if lb.category:
+        what += f": category {lb.category}"
+    if lb.coefficients is not None:
+        what += " (style control)"
+    return what
+
+
+def matrices(lb: Leaderboard) -> dict[str, pd.DataFrame]:
+    """The pairwise matrices of the board, models in leaderboard order (rows = model A):
+    'predicted' (P(A beats B) from the ratings: 1 / (1 + 10^((R_B - R_A) / 400)), ties aside),
+    'observed' (A's share of the decisive votes against B, NaN where they never met) and
+    'counts' (votes between A and B)."""
+    from openarena.analysis.matrices import battle_counts, observed_win_rates
+
+    order = lb.models
+    r = lb.table["rating"].to_numpy(float)
+    pred = 1.0 / (1.0 + 10.0 ** ((r[None, :] - r[:, None]) / 400.0))
+    np.fill_diagonal(pred, np.nan)
+    predicted = pd.DataFrame(pred, index=order, columns=order)
+    predicted.index.name, predicted.columns.name = "model_a", "model_b"
+    return {
+        "predicted": predicted,
+        "observed": observed_win_rates(lb.counts, order),
+        "counts": battle_counts(lb.counts, order),
+    }
+
+
+def figure(lb: Leaderboard, kind: str = "ci", *, path=None, fmt: str = "png") -> bytes:
+    """Render one figure of the board as PNG/SVG bytes: 'ci' (every model's rating and
+    interval), 'predicted' / 'observed' (win-rate heatmaps), 'counts' (battle-count matrix).
+    Raises: ValueError for an unknown kind."""
+    from openarena.analysis import plots
+
+    if kind == "ci":
+        return plots.whisker_plot(lb.table, title=_plot_title(lb), top=None, path=path, fmt=fmt)
+    if kind not in FIGURES:
+        raise ValueError(f"unknown figure {kind!r}; expected one of {', '.join(FIGURES)}")
+    m = matrices(lb)[kind]
+    suffix = f" (category {lb.category})" if lb.category else ""
+    if kind == "counts":
+        return plots.count_heatmap(m, title=f"Battles between model A and model B{suffix}", path=path, fmt=fmt)
+    title = ("Predicted win rate of model A over model B" if kind == "predicted" else "Observed win rate of model A over model B (ties excluded)") + suffix
+    return plots.win_rate_heatmap(m, title=title, path=path, fmt=fmt)
+
+
 def write_outputs(lb: Leaderboard, out_dir: str | Path, stem: str = "leaderboard") -> dict[str, Path]:
-    """Write <stem>.csv, <stem>.json, <stem>.html, <stem>_ci.png (with intervals) and
-    <stem>_coefficients.csv (style control) into ``out_dir``.
+    """Write into ``out_dir``: <stem>.csv, <stem>.json, <stem>.html; the CI whisker plot of every
+    model <stem>_ci.png (with intervals); the predicted and observed win-rate heatmaps and the
+    battle-count matrix as PNG and interactive HTML (<stem>_predicted.png/.html,
+    <stem>_observed.*, <stem>_counts.*); <stem>_coefficients.csv and
+    <stem>_coefficients.png (style control: coefficients with their intervals).
 
     Returns: {kind: path} of the files written.
     """
+    from openarena.analysis import plots
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -142,14 +210,25 @@ def write_outputs(lb: Leaderboard, out_dir: str | Path, stem: str = "leaderboard
         "json": out / f"{stem}.json",
         "html": out / f"{stem}.html",
     }
-    png = whisker_plot(lb.table) if lb.intervals is not None else None
+    png = plots.whisker_plot(lb.table, title=_plot_title(lb), top=None) if lb.intervals is not None else None
     paths["csv"].write_text(to_csv(lb))
     paths["json"].write_text(to_json(lb))
     paths["html"].write_text(to_html(lb, png=png))
     if png is not None:
         paths["plot"] = out / f"{stem}_ci.png"
         paths["plot"].write_bytes(png)
+    for kind, m in matrices(lb).items():
+        paths[f"{kind} heatmap"] = out / f"{stem}_{kind}.png"
+        figure(lb, kind, path=paths[f"{kind} heatmap"])
+        paths[f"{kind} heatmap (interactive)"] = out / f"{stem}_{kind}.html"
+        title = {"predicted": "Predicted win rate of model A over model B", "observed": "Observed win rate of model A over model B (ties excluded)",
+                 "counts": "Battles between model A and model B"}[kind]
+        if lb.category:
+            title += f" (category {lb.category})"
+        plots.interactive_heatmap(m, title, paths[f"{kind} heatmap (interactive)"], counts=(kind == "counts"))
     if lb.coefficients is not None:
         paths["coefficients"] = out / f"{stem}_coefficients.csv"
         lb.coefficients.to_csv(paths["coefficients"], index=False, float_format="%.10g")
+        paths["coefficients plot"] = out / f"{stem}_coefficients.png"
+        plots.coefficient_plot(lb.coefficients, level=lb.level, path=paths["coefficients plot"])
     return paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from typing import Callable, Iterator
 
@@ -16,6 +17,34 @@ err_console = Console(stderr=True, soft_wrap=True)
 out_console = Console()
 
 EXIT_INPUT_ERROR = 2
+
+#: parameters of openarena.api that the command line spells as options (lower layers name the
+#: parameter, ``min_battles=N``; the CLI shows its option, ``--min-battles N``)
+PARAMETER_FLAGS = {
+    "min_battles": "--min-battles", "exclude": "--exclude", "drop_unrated": "--drop-unrated", "prior": "--prior",
+    "since": "--since", "until": "--until", "anchor": "--anchor", "ci": "--ci", "rating": "--rating", "ties": "--ties",
+    "rounds": "--rounds", "level": "--level", "control": "--control", "min_votes_shown": "--min-votes-shown",
+    "category": "--category", "seed": "--seed", "identity_leak": "--identity-leak", "anony": "--anony", "dedup": "--dedup",
+}
+_PARAM = re.compile(r"\b(" + "|".join(PARAMETER_FLAGS) + r")=('[^']*'|[^\s,;)]*)")
+_FIELD = re.compile(r"(row \d+, )?field '(" + "|".join(PARAMETER_FLAGS) + r")'")
+
+
+def as_flags(text: str) -> str:
+    """Rewrite the parameters named in an error of the library (``min_battles=N``,
+    ``ci='bootstrap'``, ``drop_unrated=True``, ``field 'anchor'``) as this CLI's options
+    (``--min-battles N``, ``--ci bootstrap``, ``--drop-unrated``, ``option --anchor``); a field
+    of a row (``row 3, field 'rating'``) is a column of the input and stays as it is."""
+
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2).strip("'")
+        if value == "True":
+            return PARAMETER_FLAGS[name]
+        return f"{PARAMETER_FLAGS[name]} {value}" if value else PARAMETER_FLAGS[name]
+
+    text = _PARAM.sub(flag, text)
+    # a field of a row is a column of the input file (e.g. 'rating' of a leaderboard JSON), not an option
+    return _FIELD.sub(lambda m: m.group(0) if m.group(1) else f"option {PARAMETER_FLAGS[m.group(2)]}", text)
 
 
 def fail(message: str) -> "typer.Exit":
@@ -31,7 +60,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except OpenArenaError as err:
-        raise fail(str(err).replace("\n", " ")) from None
+        raise fail(as_flags(str(err).replace("\n", " "))) from None
     except OSError as err:
         # a path that cannot be read or written (permissions, missing folder, a file where a
         # folder is expected): the user's environment, not a bug

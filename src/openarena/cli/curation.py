@@ -32,15 +32,30 @@ def tag(
     model: Optional[str] = typer.Option(None, "--model", help="Registry model that labels (for LLM taggers), e.g. gpt-4o-mini."),
     cache: Path = typer.Option(Path(".openarena/tag_cache.sqlite"), "--cache", help="Persistent cache of LLM labels (a re-run costs nothing)."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="LLM calls in flight."),
+    retag: bool = typer.Option(False, "--retag", help="Recompute with the rule taggers the columns the file's own labels (category_tag, is_code, language) already give; by default those labels are kept, as `leaderboard --categories` does."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
-    """Add category columns (coding, math, hard prompts, instruction following, language, ...)."""
-    from openarena.data.categories import LLM_TAGGERS, run_taggers
+    """Add category columns (coding, math, hard prompts, instruction following, language, ...).
+    Labels the file already carries (FastChat's category_tag and is_code, a language column)
+    are kept, exactly as `openarena leaderboard --categories` reads them, unless --retag."""
+    from openarena.data.categories import LLM_TAGGERS, RULE_COLUMNS, categories_from_tags, run_taggers
     from openarena.data.writers import write_battles
 
     names = [t.strip() for t in taggers.split(",") if t.strip()]
     with user_errors():
         data = _rows(load_battles(source, quiet=quiet), source, "tagging")
+        if not retag:
+            before = set(data.frame.columns)
+            if "category_tag" in before or "is_code" in before:
+                data = categories_from_tags(data)
+            kept = [t for t in names if t in RULE_COLUMNS and RULE_COLUMNS[t] in data.frame.columns]
+            if kept:
+                names = [t for t in names if t not in kept]
+                err_console.print(
+                    "kept the file's own labels for " + ", ".join(f"{t} ({RULE_COLUMNS[t]})" for t in kept)
+                    + "; the leaderboard's categories read the same; --retag recomputes them with the rule taggers",
+                    highlight=False,
+                )
         client = None
         if any(t in LLM_TAGGERS for t in names):
             if registry is None or model is None:
@@ -75,9 +90,9 @@ def curate(
     output: Path = typer.Option(..., "-o", "--output", help="Curated battles (.parquet, .jsonl, .json)."),
     identity_leak: bool = typer.Option(True, "--identity-leak/--no-identity-leak", help="Drop battles whose prompt or answers name a model or vendor."),
     dedup: bool = typer.Option(True, "--dedup/--no-dedup", help="Tag over-repeated prompts (FastChat dedup_tag) and keep the sampled ones."),
-    percentile: float = typer.Option(0.999, "--percentile", help="Prompt-frequency percentile above which prompts are down-sampled."),
+    percentile: float = typer.Option(0.999, "--percentile", min=0.0, max=1.0, help="Prompt-frequency percentile above which prompts are down-sampled."),
     near_dup: bool = typer.Option(False, "--near-duplicates", help="Report near-duplicate prompts (MinHash)."),
-    threshold: float = typer.Option(0.8, "--threshold", help="MinHash Jaccard threshold for near duplicates."),
+    threshold: float = typer.Option(0.8, "--threshold", min=0.0, max=1.0, help="MinHash Jaccard similarity threshold for near duplicates, between 0 and 1."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Curate votes before they are rated: identity leaks, prompt deduplication, near duplicates."""

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from openarena.cli.common import download_progress, err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import as_flags, download_progress, err_console, fail, out_console, progress_bar, user_errors
 
 
 class CI(str, Enum):
@@ -58,23 +58,6 @@ def _say(quiet: bool, text: str) -> None:
         err_console.print(text, highlight=False)
 
 
-def read_source(source: str, quiet: bool = False):
-    """SOURCE -> BattleTable | PairCounts: a file or folder, a registry name, hf://datasets/...,
-    or the arena's database ('db' = the configured one, or a database URL)."""
-    from openarena.data.readers import read_battles
-    from openarena.data.registry import resolve
-
-    if source == "db" or ("://" in source and not source.startswith("hf://")):
-        from openarena.storage.battles import read_battles as read_db
-        from openarena.storage.db import open_database
-
-        db = open_database(None if source == "db" else source, create=False)  # a reader: never a new database
-        return read_db(db)
-    with download_progress(f"fetching {source}", enabled=not quiet) as progress:
-        path = resolve(source, progress=progress)
-    return read_battles(path)
-
-
 def load_battles(
     source: str,
     *,
@@ -86,31 +69,18 @@ def load_battles(
     min_battles: int = 0,
     aliases: dict[str, str] | None = None,
     identity_leak: bool = False,
+    named: bool = False,
     quiet: bool = False,
 ):
-    """Read SOURCE and apply the filters (and the identity-leak curation when asked), printing
-    what each step removed to stderr unless ``quiet``."""
-    from openarena.data.filters import apply_filters
+    """:func:`openarena.api.load` with a download progress bar, printing what each filter
+    step removed to stderr unless ``quiet``."""
+    from openarena.api import load, read
 
-    data = read_source(source, quiet)
-    n_before = len(data.steps)
-    data = apply_filters(
-        data,
-        anony_only=anony,
-        dedup=dedup,
-        since=since,
-        until=until,
-        exclude=tuple(exclude),
-        min_battles=min_battles,
-        aliases=aliases or None,
-    )
-    if identity_leak:
-        from openarena.data.battles import BattleTable
-        from openarena.data.curation import identity_leak as leak
-
-        if not isinstance(data, BattleTable):
-            raise fail(f"{source}: identity-leak filtering needs battle rows with conversations; this source is aggregated")
-        data, _ = leak(data)
+    with download_progress(f"fetching {source}", enabled=not quiet) as progress:
+        data = read(source, named=named, progress=progress)
+    n_before = len(data.steps)  # steps of the reader itself are not filters the user asked for
+    data = load(data, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles,
+                aliases=aliases, identity_leak=identity_leak)
     report_steps(data, n_before, quiet)
     return data
 
@@ -122,38 +92,6 @@ def report_steps(data, since_index: int, quiet: bool) -> None:
         _say(quiet, f"filter {step.name}: removed {step.removed:,.0f}, kept {step.remaining:,.0f}{detail}")
 
 
-def ensure_style_columns(data, control: str | None, quiet: bool):
-    """Compute the style columns when style control asks for them and they are missing."""
-    from openarena.data.battles import BattleTable
-    from openarena.data.schema import STYLE_FEATURES
-    from openarena.ratings.covariates import expand_controls
-
-    wanted = [f for f in expand_controls(control) if f in STYLE_FEATURES]
-    if not wanted or not isinstance(data, BattleTable):
-        return data
-    if all(f"{f}_a" in data.frame.columns for f in wanted):
-        return data
-    from openarena.data.style import add_style_columns
-
-    _say(quiet, "computing style features (tokens, headers, lists, bold) from the conversations")
-    return add_style_columns(data)
-
-
-def ensure_category_columns(data, quiet: bool):
-    """Category columns for SOURCE's rows (openarena.data.categories.ensure_categories)."""
-    from openarena.data.battles import BattleTable
-    from openarena.data.categories import ensure_categories
-
-    if not isinstance(data, BattleTable):
-        raise fail(f"{data.source}: categories need battle rows; this source is aggregated pair counts")
-    before = set(data.frame.columns)
-    data = ensure_categories(data)
-    added = sorted(set(data.frame.columns) - before)
-    if added:
-        _say(quiet, f"category columns added: {', '.join(added)}")
-    return data
-
-
 def print_table(lb, top: int | None, title: str | None = None) -> None:
     """The leaderboard as a rich table on stdout (first ``top`` rows), then the tie parameter and the style coefficients when there are any."""
     from openarena.analysis.report import display_frame
@@ -161,7 +99,12 @@ def print_table(lb, top: int | None, title: str | None = None) -> None:
     d = display_frame(lb)
     if top:
         d = d.head(top)
-    t = Table(title=title or f"{'Bradley-Terry' if lb.rating_system == 'bt' else 'Online Elo'} leaderboard ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})")
+    what = f"{'Bradley-Terry' if lb.rating_system == 'bt' else 'Online Elo'} leaderboard"
+    if lb.category:
+        what += f", category {lb.category}"
+    if lb.coefficients is not None:
+        what += ", style control"
+    t = Table(title=title or f"{what} ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})")
     for col in d.columns:
         t.add_column(col, justify="left" if col == "Model" else "right")
     for row in d.itertuples(index=False):
@@ -178,16 +121,23 @@ def print_table(lb, top: int | None, title: str | None = None) -> None:
         out_console.print(c)
 
 
-def _print_category_summary(boards, quiet: bool) -> None:
+def _print_category_summary(boards, min_votes_shown: int, quiet: bool) -> None:
     from openarena.analysis.categories import summary_table
 
     s = summary_table(boards)
-    t = Table(title="Leaderboards by category")
+    t = Table(title=f"Leaderboards by category (models with more than {min_votes_shown} votes shown; leader by rank (UB), then rating)")
     for col in ("category", "battles", "models shown", "leader", "rating"):
         t.add_column(col, justify="left" if col in ("category", "leader") else "right")
     for r in s.itertuples(index=False):
-        t.add_row(str(r.category), f"{r.battles:,}", str(r.models_shown), r.leader, f"{r.leader_rating:.1f}")
+        if r.models_shown == 0:
+            leader, rating = f"(none: every model has at most {min_votes_shown} votes)", "-"
+        else:
+            leader, rating = r.leader, f"{r.leader_rating:.1f}"
+        t.add_row(str(r.category), f"{r.battles:,}", str(r.models_shown), leader, rating)
     out_console.print(t)
+    empty = int((s["models_shown"] == 0).sum())
+    if empty:
+        _say(quiet, f"{empty} of {len(s)} categories show no model: every model there has at most {min_votes_shown} votes (--min-votes-shown); use --min-votes-shown 0 to show them")
 
 
 def _write_category_table(boards, fmt: "Format", output: Path | None, quiet: bool) -> None:
@@ -221,7 +171,7 @@ def _slug(name: str) -> str:
 
 def leaderboard(
     source: str = typer.Argument(..., help="Battle file (clean_battle JSON/JSONL, CSV, Parquet, pair counts JSON), a registry name (see `openarena datasets`), hf://datasets/OWNER/NAME, or `db` / a database URL for the arena's own votes."),
-    ci: CI = typer.Option(CI.sandwich, "--ci", help="Confidence intervals: sandwich (robust CLT), bootstrap or none."),
+    ci: Optional[CI] = typer.Option(None, "--ci", help="Confidence intervals: sandwich (robust CLT; the default for bt), bootstrap (the default for elo, as in FastChat) or none."),
     rounds: int = typer.Option(100, "--rounds", min=1, max=10_000, help="Bootstrap rounds (at most 10,000)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (a non-negative integer)."),
     anchor: Optional[str] = typer.Option(None, "--anchor", help="MODEL=VALUE pins a model's rating (default mixtral-8x7b-instruct-v0.1=1114 when present, else mean=1000)."),
@@ -235,12 +185,13 @@ def leaderboard(
     since: Optional[str] = typer.Option(None, "--since", help="Keep votes at or after this UTC date/time (ISO)."),
     until: Optional[str] = typer.Option(None, "--until", help="Keep votes before this UTC date/time (ISO)."),
     identity_leak: bool = typer.Option(False, "--identity-leak", help="Invalidate battles whose prompt or answers name a model or vendor."),
+    named: bool = typer.Option(False, "--named", help="For `db` / a database URL: also count the votes of named (non-anonymous) battles; by default only anonymous votes count, as on the web leaderboard."),
     control: Optional[str] = typer.Option(None, "--control", help="Style control: style, length, markdown, or column names, comma-separated."),
     prior: float = typer.Option(0.0, "--prior", min=0.0, help="L2 prior on model strengths (0 = plain MLE; needed for per-model covariates)."),
     category: Optional[str] = typer.Option(None, "--category", help="Leaderboard of one category (coding, math, hard_6, english, ...)."),
     categories: Optional[str] = typer.Option(None, "--categories", help="'all' or a comma list: one leaderboard per category (written to --out-dir)."),
     by: Optional[str] = typer.Option(None, "--by", help="One leaderboard per value of this column (e.g. a topic cluster)."),
-    min_votes_shown: Optional[int] = typer.Option(None, "--min-votes-shown", help="In category views, hide models with at most this many votes (default 300; 0 with --by)."),
+    min_votes_shown: Optional[int] = typer.Option(None, "--min-votes-shown", min=0, help="In category views (--category, --categories, --by), hide models with at most this many votes (default 300); they are still fitted."),
     drop_unrated: bool = typer.Option(False, "--drop-unrated", help="Leave out (and report) models without a finite rating instead of failing."),
     level: float = typer.Option(0.95, "--level", help="Interval coverage."),
     rank_intervals: bool = typer.Option(False, "--rank-intervals", help="Add rank_lower,rank_upper: simultaneous rank intervals (all true ranks inside at once with probability >= --level)."),
@@ -253,68 +204,55 @@ def leaderboard(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No filter report or progress bar."),
 ) -> None:
     """Build the leaderboard of SOURCE: Bradley-Terry ratings on the Elo scale with confidence
-    intervals and rank (UB); optionally style-controlled and per category."""
-    from openarena.analysis.leaderboard import build_leaderboard
+    intervals and rank (UB); optionally style-controlled and per category. The arena's own
+    votes (`db`) count anonymous battles only, as the web leaderboard does (--named adds the
+    named ones). Rank (UB) is computed at the anchor's scale: the anchored model's interval is
+    a point, which can move models near it by a place or two; compare boards with one anchor."""
+    from openarena import api
     from openarena.analysis.report import render, write_outputs
 
     aliases = parse_aliases(alias)
     if sum(x is not None for x in (category, categories, by)) > 1:
         raise fail("use one of --category, --categories and --by")
+    ci_method = (ci or (CI.bootstrap if rating == Rating.elo else CI.sandwich)).value
+    say = lambda text: _say(quiet, text)  # noqa: E731
     with user_errors():
-        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, quiet=quiet)
-        data = ensure_style_columns(data, control, quiet)
-        options = dict(rating=rating.value, ties=ties.value, ci=ci.value, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
+        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet)
+        data = api.prepare(data, control=control, notify=say)
+        options = dict(rating=rating.value, ties=ties.value, ci=ci_method, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
         if rank_intervals:
             if rank_method not in ("maxz", "chi2", "bonferroni"):
                 raise fail(f"--rank-method {rank_method!r}: expected maxz, chi2 or bonferroni")
             options["rank_intervals"] = rank_method
 
-        if categories is not None or by is not None or category is not None:
-            # category views leave out (and report) models without a finite rating there
-            options["drop_unrated"] = True
         if categories is not None or by is not None:
-            from openarena.analysis.categories import category_leaderboards, column_leaderboards
-
-            if by is None:
-                data = ensure_category_columns(data, quiet)
-                names = "all" if categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
-                shown = 300 if min_votes_shown is None else min_votes_shown
-                boards = category_leaderboards(data, names, min_votes_shown=shown, **options)
-            else:
-                from openarena.data.battles import BattleTable
-
-                if not isinstance(data, BattleTable):
-                    raise fail(f"{source}: --by needs battle rows; this source is aggregated pair counts")
-                boards = column_leaderboards(data, by, min_votes_shown=min_votes_shown or 0, **options)
+            names = "all" if by is not None or categories.strip() == "all" else [c.strip() for c in categories.split(",") if c.strip()]
+            shown = api.MIN_VOTES_SHOWN if min_votes_shown is None else min_votes_shown
+            boards = api.category_leaderboards(data, names, by=by, min_votes_shown=shown, notify=say, **options)
             for name, why in getattr(boards, "skipped", {}).items():
-                _say(quiet, f"skipped category {name}: {why}")
+                _say(quiet, f"skipped category {name}: {as_flags(why)}")
             if output is not None or fmt != Format.table:
                 _write_category_table(boards, fmt, output, quiet)
             else:
-                _print_category_summary(boards, quiet)
+                _print_category_summary(boards, shown, quiet)
             if out_dir is not None:
                 for name, board in boards.items():
                     sub = out_dir / _slug(name)
                     write_outputs(board.leaderboard, sub)
                     board.table.to_csv(sub / "shown.csv", index=False, float_format="%.10g")
-                _say(quiet, f"wrote {len(boards)} leaderboards under {out_dir}/<category>/ (leaderboard.csv, shown.csv with rank_delta, .html, CI plot)")
+                _say(quiet, f"wrote {len(boards)} leaderboards under {out_dir}/<category>/ (leaderboard.csv, shown.csv with rank_delta, .html, CI plot, heatmaps)")
             return
 
+        with progress_bar("bootstrap", rounds if ci_method == "bootstrap" and category is None else 0, enabled=not quiet) as advance:
+            lb = api.leaderboard(data, category=category, min_votes_shown=min_votes_shown, progress=advance, notify=say, **options)
+        report_steps(lb.counts, len(data.steps), quiet)  # e.g. 'unrated': the models --drop-unrated left out
         if category is not None:
-            from openarena.analysis.categories import category_leaderboards
-
-            data = ensure_category_columns(data, quiet)
-            shown = 300 if min_votes_shown is None else min_votes_shown
-            board = category_leaderboards(data, [category], min_votes_shown=shown, **options)[category]
-            from dataclasses import replace
-
-            lb = replace(board.leaderboard, table=board.table)
-            _say(quiet, f"category {category}: {board.n_battles:,} battles; {len(board.table)} models with more than {shown} votes shown")
-        else:
-            lb = None
-        with progress_bar("bootstrap", rounds if ci == CI.bootstrap and lb is None else 0, enabled=not quiet) as advance:
-            if lb is None:
-                lb = build_leaderboard(data, progress=advance, **options)
+            n_fitted = len(lb.counts.models)
+            _say(quiet, f"category {category}: {lb.counts.total:,.0f} battles; {len(lb.table)} of {n_fitted} models with more than {lb.min_votes_shown} votes shown")
+            if lb.table.empty:
+                raise fail(f"category {category}: every one of its {n_fitted} models has at most {lb.min_votes_shown} votes (--min-votes-shown); nothing to show. Lower --min-votes-shown (e.g. 0) to see them")
+        for note in lb.notes:
+            _say(quiet, f"note: {as_flags(note)}")
         if out_dir is not None:
             paths = write_outputs(lb, out_dir)
             for kind, p in paths.items():

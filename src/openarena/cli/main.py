@@ -70,7 +70,22 @@ def run(argv: list[str] | None = None) -> None:
     except click_error as err:
         err_console.print(f"[bold red]error:[/] {err.format_message()}", highlight=False)
         sys.exit(err.exit_code)
+    except ModuleNotFoundError as err:
+        extra = MISSING_EXTRA.get((err.name or "").split(".")[0])
+        if extra is None:
+            raise
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] " + escape(f"this command needs {err.name}, part of the {extra!r} extra: pip install 'openarena[{extra}]'"), highlight=False)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+#: optional dependency -> the extra of pyproject.toml that installs it
+MISSING_EXTRA = {
+    "fastapi": "serve", "uvicorn": "serve", "jinja2": "serve", "markdown_it": "serve", "nh3": "serve", "itsdangerous": "serve",
+    "sqlalchemy": "db", "alembic": "db", "psycopg": "db", "openai": "judge", "anyio": "judge",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,7 @@
 """Named public datasets and where to fetch them.
 
 :func:`resolve` turns a name (or a path, or an ``hf://`` URL) into something
-:func:`openarena.data.readers.read_battles` reads; :func:`load` also reads and filters;
+:func:`openarena.data.readers.read_battles` reads (:func:`openarena.load` reads and filters);
 :func:`list_datasets` feeds ``openarena datasets``.
 
 Order of precedence for a name:
@@ -39,7 +39,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 from urllib.parse import urljoin
 
 from openarena.data.readers.hub import HubRef, is_hub_url, parse_hf_url
@@ -404,29 +404,6 @@ def resolve(name_or_path: str | os.PathLike, *, cache: str | Path | None = None,
     return fetch_dataset(spec, cache=cache, progress=progress)
 
 
-def load(
-    name_or_path: str | os.PathLike,
-    *,
-    fmt: str | None = None,
-    columns: Sequence[str] | None = None,
-    cache: str | Path | None = None,
-    progress: ProgressCallback | None = None,
-    **filters,
-):
-    """:func:`resolve`, :func:`~openarena.data.readers.read_battles`, then
-    :func:`~openarena.data.filters.apply_filters` with ``filters`` (anony_only, dedup, since,
-    until, exclude, min_battles, aliases, lenient).
-
-    Returns: BattleTable or PairCounts with one FilterStep per requested filter.
-    Raises: what those functions raise (DataError, SourceUnavailable).
-    """
-    from openarena.data.filters import apply_filters
-    from openarena.data.readers import read_battles
-
-    data = read_battles(resolve(name_or_path, cache=cache, progress=progress), fmt=fmt, columns=columns)
-    return apply_filters(data, **filters)
-
-
 __all__ = [
     "DEFAULT_DATASET",
     "DatasetSpec",
@@ -440,7 +417,6 @@ __all__ = [
     "fetch_dataset",
     "get_dataset",
     "list_datasets",
-    "load",
     "register",
     "resolve",
 ]

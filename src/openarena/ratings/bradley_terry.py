@@ -162,7 +162,7 @@ def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
             "never battle the rest, so their ratings cannot be compared",
             counts.source,
             field="model_a/model_b",
-            expected="a connected comparison graph (filter with --min-battles or exclude models)",
+            expected="a connected comparison graph (leave models out: min_battles=N or exclude=MODEL)",
         )
     bad = unrated_models(counts)
     if bad:
@@ -170,7 +170,7 @@ def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
         shown = "; ".join(f"{m} {why}" for m, why in items[:4]) + (f"; and {len(items) - 4} more" if len(items) > 4 else "")
         raise ConvergenceError(
             f"{counts.source + ': ' if counts.source else ''}no finite Bradley-Terry estimate: {shown}; "
-            "exclude them (--exclude / --min-battles / --drop-unrated) or use a prior (--prior)"
+            "leave them out (exclude=MODEL, min_battles=N or drop_unrated=True) or use a prior (prior=0.01 or more)"
         )
 
 

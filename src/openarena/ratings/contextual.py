@@ -242,14 +242,14 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: i
                 raise ConvergenceError(
                     "the contextual fit is not identified: a covariate is (nearly) collinear with the "
                     "model identities (a per-model covariate such as price always is); add a prior on "
-                    "the model strengths (--prior) or drop the covariate"
+                    "the model strengths (prior=0.01 or more) or drop the covariate"
                 )
         try:
             step = np.linalg.solve(-H, g)
         except np.linalg.LinAlgError:
             raise ConvergenceError(
                 "singular Hessian in the contextual fit: a covariate is collinear with the model "
-                "identities (e.g. a per-model covariate); add --prior to regularise the model strengths"
+                "identities (e.g. a per-model covariate); add a prior (prior=0.01 or more) to regularise the model strengths"
             ) from None
         t = 1.0
         for _ in range(60):

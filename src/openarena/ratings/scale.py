@@ -45,7 +45,7 @@ class Anchor:
         try:
             a = list(models).index(self.model)
         except ValueError:
-            raise DataError(f"anchor model {self.model!r} is not in the data", field="--anchor", expected="a model present in the battles") from None
+            raise DataError(f"anchor model {self.model!r} is not in the data", field="anchor", expected="a model present in the battles") from None
         A[:, a] -= 1.0
         return A
 
@@ -68,11 +68,11 @@ def resolve_anchor(spec: str | Anchor | None, models: tuple[str, ...] | list[str
         try:
             val = float(value) if value.strip() else INIT_RATING
         except ValueError:
-            raise DataError(f"cannot read anchor {spec!r}", field="--anchor", expected="MODEL=VALUE, e.g. mixtral-8x7b-instruct-v0.1=1114") from None
+            raise DataError(f"cannot read anchor {spec!r}", field="anchor", expected="MODEL=VALUE, e.g. mixtral-8x7b-instruct-v0.1=1114") from None
         if not name:
-            raise DataError(f"cannot read anchor {spec!r}", field="--anchor", expected="MODEL=VALUE")
+            raise DataError(f"cannot read anchor {spec!r}", field="anchor", expected="MODEL=VALUE")
         if not np.isfinite(val):
-            raise DataError(f"anchor value {value.strip()!r} is not a finite number", field="--anchor", expected="MODEL=VALUE with a finite VALUE, e.g. 1114")
+            raise DataError(f"anchor value {value.strip()!r} is not a finite number", field="anchor", expected="MODEL=VALUE with a finite VALUE, e.g. 1114")
         anchor = Anchor(None if name == "mean" else name, val)
     anchor.contrast(models)  # validates the model
     return anchor

@@ -1,13 +1,14 @@
 """The leaderboard the web page shows: recomputed on a schedule and on demand, in a background
 thread, and served from memory. A page view never fits anything.
 
-One recomputation (:meth:`LeaderboardCache.refresh`) reads the counted anonymous votes from the
-database, tags the cheap rule categories (coding, math, multiturn; :mod:`openarena.data.categories`),
-adds the style features (:func:`openarena.data.style.add_style_columns`) and builds, for each
-category with enough votes, the Bradley-Terry leaderboard with sandwich intervals with and
-without style control (:func:`openarena.analysis.leaderboard.build_leaderboard`), plus its
-whisker plot. A board that cannot be fitted yet (too few votes, a disconnected comparison
-graph) carries the reason instead. The result also feeds the pair sampler (votes per model for
+One recomputation (:meth:`LeaderboardCache.refresh`) goes through the public pipeline
+(:mod:`openarena.api`, as ``openarena leaderboard db`` does): it reads the counted anonymous
+votes, tags the cheap rule categories (coding, math, multiturn) and adds the style features
+(:func:`openarena.api.prepare`), and builds, for each category with enough votes, the
+Bradley-Terry leaderboard with sandwich intervals with and without style control
+(:func:`openarena.api.leaderboard`), plus its whisker plot of every model. Models without a
+finite rating yet are listed as "not enough votes"; a board that cannot be fitted at all
+carries a plain message for visitors (the details go to the server log, never to the page). The result also feeds the pair sampler (votes per model for
 the new-model boost; pair counts and ratings for the active policy).
 
 Where it runs: by default in a child process (``spawn``, started on the first refresh and kept,
@@ -49,7 +50,9 @@ MIN_VOTES = 3
 @dataclass
 class Board:
     """One leaderboard view. rows: list of dicts (rank_ub, model, rating, lower, upper, votes,
-    win_rate, organization, license); plot: PNG bytes or None; error: why there is no table."""
+    win_rate, organization, license); unrated: the models that cannot be rated yet (model,
+    votes, status 'not enough votes', organization, license); plot: PNG bytes or None; error:
+    why there is no table, in plain words for visitors (the details go to the server log)."""
 
     category: str
     style: bool
@@ -58,6 +61,7 @@ class Board:
     n_votes: int = 0
     error: str | None = None
     coefficients: list[dict[str, Any]] = field(default_factory=list)
+    unrated: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -152,9 +156,9 @@ class LeaderboardCache:
             t0 = time.perf_counter()
             try:
                 snap, pairs = self._compute_isolated() if self.process else compute_snapshot(self.db, self._model_info())
-            except Exception as e:  # noqa: BLE001 - the page shows the reason, the server lives on
+            except Exception:  # noqa: BLE001 - the log has the details, the page a plain message
                 log.exception("leaderboard refresh failed")
-                snap, pairs = Snapshot(error=f"{type(e).__name__}: {e}"), None
+                snap, pairs = Snapshot(error=REFRESH_FAILED), None
             snap.created = time.time()
             snap.seconds = time.perf_counter() - t0
             snap.reference = self.snapshot.reference
@@ -254,28 +258,34 @@ def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"rows": rows, "provenance": provenance, "plot": plot.read_bytes() if plot.is_file() else None, "path": source}
 
 
+#: what a visitor reads when a board cannot be shown (never an exception, a flag or a path)
+NOT_ENOUGH_VOTES = "Not enough votes yet to rate these models against each other; keep voting and this board appears."
+BOARD_FAILED = "This board could not be computed this time; it will be retried at the next refresh."
+REFRESH_FAILED = "The leaderboard could not be recomputed just now; it will be retried shortly."
+
+
 def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
     """One recomputation (see the module docstring): the snapshot and the anonymous votes per
     unordered pair (None when there is no vote). ``models``: name -> (organization, license)
-    for the table's columns."""
+    for the table's columns. The boards come from :func:`openarena.api.leaderboard` on the
+    counted anonymous votes, the same data and defaults as ``openarena leaderboard db``."""
     import numpy as np
 
+    from openarena import api
     from openarena.data.battles import aggregate
-    from openarena.data.categories import category_mask, ensure_categories
-    from openarena.data.style import add_style_columns
+    from openarena.data.categories import category_mask
     from openarena.errors import DataError
-    from openarena.storage.battles import read_battles
 
     snap = Snapshot()
     try:
-        allv = read_battles(db, conversations=False, counted_only=True)
+        allv = api.read(db, named=True, conversations=False)
     except DataError:
         snap.error = "No votes yet: battle in the Arena tab, and the leaderboard appears here."
         return snap, None
     f = allv.frame
     snap.n_named = int((~f["anony"]).sum())
     try:
-        table = read_battles(db, modes=("anony",), conversations=True, counted_only=True)
+        table = api.read(db)  # counted anonymous votes, as `openarena leaderboard db`
     except DataError:
         snap.error = "No anonymous votes yet: only anonymous battles count for the leaderboard."
         return snap, None
@@ -285,11 +295,11 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
     votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
     snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
     try:
-        table = ensure_categories(table, ("coding", "math_rule", "multiturn"))
+        table = api.prepare(table, categories=("coding", "math_rule", "multiturn"))
     except Exception:  # noqa: BLE001
         log.exception("category tagging failed")
     try:
-        styled = add_style_columns(table)
+        styled = api.prepare(table, control="style")
     except Exception:  # noqa: BLE001
         log.exception("style features failed")
         styled = None
@@ -307,7 +317,7 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
             src = sub
             if style:
                 if styled is None:
-                    snap.boards[(cat, True)] = Board(cat, True, error="style features unavailable")
+                    snap.boards[(cat, True)] = Board(cat, True, error="Style control is not available for this board right now.")
                     continue
                 src = styled.with_frame(styled.frame.loc[mask]) if cat != "full" else styled
             snap.boards[(cat, style)] = _board(src, cat, style, int(np.sum(mask)), models)
@@ -317,18 +327,23 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
 
 
 def _board(data, cat: str, style: bool, n: int, models: dict[str, tuple[str, str]]) -> Board:
-    from openarena.analysis.leaderboard import build_leaderboard
+    from openarena import api
     from openarena.analysis.plots import whisker_plot
+    from openarena.data.battles import aggregate
 
     board = Board(cat, style, n_votes=n)
     try:
-        lb = build_leaderboard(data, ci="sandwich", control="style" if style else None, anchor="mean")
+        # models without a finite rating yet (e.g. undefeated) are left out of the fit and listed
+        # as "not enough votes"
+        lb = api.leaderboard(data, ci="sandwich", control="style" if style else None, anchor="mean", drop_unrated=True)
     except OpenArenaError as e:  # too few votes, disconnected graph, no finite MLE...
-        board.error = f"this board cannot be fitted yet ({type(e).__name__}: {str(e)[:300]})"
+        log.info("leaderboard board %s (style=%s) cannot be fitted yet: %s", cat, style, e)
+        board.error = NOT_ENOUGH_VOTES
+        _list_unrated(board, aggregate(data), set(), models)
         return board
-    except Exception as e:  # noqa: BLE001 - a bug: logged with its traceback, the page stays up
+    except Exception:  # noqa: BLE001 - a bug: logged with its traceback, the page stays up
         log.exception("leaderboard board %s (style=%s) failed", cat, style)
-        board.error = f"this board failed ({type(e).__name__}); see the server log"
+        board.error = BOARD_FAILED
         return board
     for r in lb.table.itertuples(index=False):
         org, lic = models.get(r.model, ("", ""))
@@ -339,13 +354,23 @@ def _board(data, cat: str, style: bool, n: int, models: dict[str, tuple[str, str
                 "win_rate": float(r.win_rate), "organization": org, "license": lic,
             }
         )
+    _list_unrated(board, aggregate(data), set(lb.models), models)
     if lb.coefficients is not None:
         board.coefficients = [{"name": c.name, "coef": float(c.coef), "lower": float(c.coef_q025), "upper": float(c.coef_q975)} for c in lb.coefficients.itertuples(index=False)]
     try:
-        board.plot = whisker_plot(lb.table, title=f"{CATEGORIES.get(cat, cat)}{' (style control)' if style else ''}")
+        board.plot = whisker_plot(lb.table, title=f"{CATEGORIES.get(cat, cat)}{' (style control)' if style else ''}", top=None)
     except Exception:  # noqa: BLE001
         log.exception("whisker plot failed")
     return board
+
+
+def _list_unrated(board: Board, counts, rated: set[str], models: dict[str, tuple[str, str]]) -> None:
+    """Append the models of ``counts`` that are not in ``rated`` as rows without a rating
+    (``rating`` None, ``status`` 'not enough votes'), most votes first."""
+    votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
+    for m in sorted(set(votes) - rated, key=lambda m: (-votes[m], m)):
+        org, lic = models.get(m, ("", ""))
+        board.unrated.append({"model": m, "votes": votes[m], "status": "not enough votes", "organization": org, "license": lic})
 
 
 class _ChildGone(RuntimeError):

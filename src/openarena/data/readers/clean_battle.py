@@ -155,11 +155,20 @@ def iter_json_list(path: Path, source: str, intern_keys: bool = False) -> Iterat
                     incomplete = err.pos >= len(w.buf) - 6 or err.msg.startswith("Unterminated string")
                     if incomplete and len(w.buf) - w.pos <= MAX_RECORD_CHARS and w.fill():
                         continue
-                    what = "truncated file" if incomplete and w.eof else "invalid JSON"
-                    raise DataError(f"{what}: {err.msg} at character {w.base + err.pos}", source, row=index, expected="a complete JSON object") from None
+                    line, col = line_column(path, w.base + err.pos)
+                    what = "truncated file: " if incomplete and w.eof else ""
+                    raise DataError(f"{what}not valid JSON at line {line}, column {col}: {err.msg}", source, row=index, expected="a complete JSON object") from None
             w.pos = end
             yield index, obj
             index += 1
+
+
+def line_column(path: Path, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of character ``offset`` of the UTF-8 text file at ``path`` (read
+    again on this error path only)."""
+    text = Path(path).read_bytes().decode("utf-8-sig", errors="replace")[:offset]
+    line = text.count("\n") + 1
+    return line, offset - (text.rfind("\n") + 1) + 1
 
 
 def iter_jsonl(path: Path, source: str, intern_keys: bool = False) -> Iterator[tuple[int, dict]]:
@@ -189,9 +198,9 @@ def iter_jsonl(path: Path, source: str, intern_keys: bool = False) -> Iterator[t
                 obj = loads(text)
             except json.JSONDecodeError as err:
                 if not raw.endswith(b"\n") and fh.read(1) == b"":
-                    msg = f"truncated last line: {err.msg} at column {err.colno}"
+                    msg = f"truncated last line: not valid JSON at line {lineno + 1}, column {err.colno}: {err.msg}"
                 else:
-                    msg = f"invalid JSON: {err.msg} at column {err.colno}"
+                    msg = f"not valid JSON at line {lineno + 1}, column {err.colno}: {err.msg}"
                 raise DataError(msg, source, row=lineno, expected="one complete JSON object per line") from None
             if not isinstance(obj, dict):
                 raise DataError(f"line holds a JSON {type(obj).__name__}, not an object", source, row=lineno, expected="one JSON object per line")

@@ -104,6 +104,6 @@ def read_pair_counts_json(path: str | Path, source: str | None = None) -> PairCo
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
-        what = "truncated file" if err.pos >= len(text.rstrip()) - 6 or err.msg.startswith("Unterminated string") else "invalid JSON"
-        raise DataError(f"{what}: {err.msg} at character {err.pos}", source, expected="a complete JSON object with keys models, X, Y") from None
+        what = "truncated file: " if not text[err.pos:].strip() or err.msg.startswith("Unterminated string") else ""
+        raise DataError(f"{what}not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}", source, expected="a complete JSON object with keys models, X, Y") from None
     return pair_counts_from_obj(obj, source)

@@ -1,0 +1,306 @@
+"""The public face of OpenArena and the one leaderboard pipeline.
+
+Every entry point goes through these functions: the command line (``openarena leaderboard``), the
+web leaderboard (:mod:`openarena.serving.leaderboard_cache`) and scripts::
+
+    >>> import openarena
+    >>> battles = openarena.load("battles.csv", anony=True)          # doctest: +SKIP
+    >>> board = openarena.leaderboard(battles, ci="sandwich")         # doctest: +SKIP
+    >>> board.to_frame().head()                                       # doctest: +SKIP
+
+The pipeline, in order (see ARCHITECTURE.md):
+
+1. :func:`load`: read a source (file, folder, registry name, ``hf://`` URL, the arena's database,
+   or a pandas DataFrame) into a :class:`~openarena.data.battles.BattleTable` (one row per battle)
+   or :class:`~openarena.data.battles.PairCounts` (aggregated), then apply the filters in FastChat's
+   order (aliases, dates, exclude, anony, dedup, min_battles), each recorded as a FilterStep.
+2. :func:`prepare`: add the columns a view needs and the rows lack (style features for style
+   control, category tags for category boards).
+3. :func:`leaderboard` / :func:`category_leaderboards`: fit (Bradley-Terry, tie models, contextual
+   BT, online Elo), intervals, rank (UB), provenance: a
+   :class:`~openarena.analysis.leaderboard.Leaderboard`.
+
+This module sits above analysis/ and storage/ and below cli/ and serving/ (tests/test_layers.py).
+Errors raised here name fields and values (``min_battles=5``), never command-line flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:  # keep ``import openarena`` cheap: pandas & co. load on first use
+    import pandas as pd
+
+    from openarena.analysis.categories import CategoryBoards
+    from openarena.analysis.leaderboard import Leaderboard
+    from openarena.data.battles import BattleTable, PairCounts
+
+#: ``notify(text)``: one line for people about what a step did (the CLI prints it to stderr).
+Notify = Callable[[str], None]
+#: default of the category views: models with at most this many votes are fitted, not shown
+MIN_VOTES_SHOWN = 300
+
+
+def _is_database(source: str) -> bool:
+    return source == "db" or ("://" in source and not source.startswith("hf://"))
+
+
+def read(source, *, named: bool = False, conversations: bool = True, progress: Callable[[int, "int | None"], None] | None = None):
+    """Read ``source`` without filtering it.
+
+    Parameters:
+        source: a path (clean_battle JSON/JSONL, CSV, Parquet, pair-counts JSON, a folder of them),
+            a registry name (``openarena datasets``), ``hf://datasets/OWNER/NAME``, ``"db"`` (the
+            configured arena database), a database URL or an open
+            :class:`~openarena.storage.db.Database`, a pandas DataFrame with columns
+            ``model_a, model_b, winner`` (and optionally tstamp, anony, ...), a BattleTable or a
+            PairCounts (returned as they are).
+        named: for the arena's database only: also read the votes of named (non-anonymous)
+            battles. The arena's leaderboard counts anonymous votes only (the default), as
+            LMArena does: in a named battle the voter knew the models. Votes marked not counted
+            (identity leaks) are left out and reported as filter step 'identity_leak'.
+        conversations: for the arena's database only: read the conversations too (needed for
+            style control and category tags).
+        progress: ``progress(done_bytes, total_bytes or None)`` while downloading.
+    Returns: BattleTable or PairCounts.
+    Raises: DataError naming the file, row and field; SourceUnavailable when a download fails.
+    """
+    import pandas as pd
+
+    from openarena.data.battles import BattleTable, PairCounts
+
+    if isinstance(source, (BattleTable, PairCounts)):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return BattleTable(source, source="DataFrame")
+    modes = ("anony", "named") if named else ("anony",)
+    if hasattr(source, "engine") and hasattr(source, "read"):  # an open storage Database
+        from openarena.storage.battles import read_battles as read_db
+
+        return read_db(source, modes=modes, conversations=conversations, counted_only=True)
+    if isinstance(source, str) and _is_database(source):
+        from openarena.storage.battles import read_battles as read_db
+        from openarena.storage.db import open_database
+
+        db = open_database(None if source == "db" else source, create=False)  # a reader: never a new database
+        return read_db(db, modes=modes, conversations=conversations, counted_only=True)
+    from openarena.data.readers import read_battles
+    from openarena.data.registry import resolve
+
+    return read_battles(resolve(source, progress=progress))
+
+
+def load(
+    source: "str | Path | pd.DataFrame | BattleTable | PairCounts",
+    *,
+    anony: bool = False,
+    dedup: bool = False,
+    since=None,
+    until=None,
+    exclude: Iterable[str] = (),
+    min_battles: float = 0,
+    aliases: Mapping[str, str] | None = None,
+    identity_leak: bool = False,
+    named: bool = False,
+    progress: Callable[[int, "int | None"], None] | None = None,
+) -> "BattleTable | PairCounts":
+    """Read ``source`` (see :func:`read`) and apply the filters; every filter asked for adds a
+    FilterStep (name, removed, remaining, detail) to the result's ``steps``.
+
+    Parameters:
+        anony: keep anonymous battles only (rows need an ``anony`` column).
+        dedup: keep ``dedup_tag.sampled`` battles only (FastChat's prompt de-duplication).
+        since, until: UTC bounds (ISO strings, dates or Unix seconds); since inclusive, until
+            exclusive.
+        exclude: model keys to leave out. min_battles: drop models with fewer votes (one pass).
+        aliases: {old model key: new model key}.
+        identity_leak: invalidate battles whose prompt or answers name a model or vendor (needs
+            conversations).
+        named: database sources only, see :func:`read`.
+    Returns: BattleTable (one row per battle) or PairCounts (aggregated sources).
+    Raises: DataError for unreadable input, a filter the rows cannot support (naming the
+        column), or identity_leak on aggregated counts.
+    Source: filter order of FastChat's ``elo_analysis.py``.
+    """
+    from openarena.data.battles import BattleTable
+    from openarena.data.filters import apply_filters
+    from openarena.errors import DataError
+
+    data = read(source, named=named, progress=progress)
+    data = apply_filters(
+        data,
+        anony_only=anony,
+        dedup=dedup,
+        since=since,
+        until=until,
+        exclude=tuple(exclude or ()),
+        min_battles=min_battles,
+        aliases=dict(aliases) if aliases else None,
+    )
+    if identity_leak:
+        from openarena.data.curation import identity_leak as leak
+
+        if not isinstance(data, BattleTable):
+            raise DataError("identity-leak filtering needs battle rows with conversations; this source is aggregated pair counts",
+                            data.source, field="identity_leak", expected="battle rows with conversation_a/conversation_b")
+        data, _ = leak(data)
+    return data
+
+
+def prepare(data, *, control: "str | Sequence[str] | None" = None, categories: "bool | Sequence[str]" = False, notify: Notify | None = None):
+    """Add the columns a view needs and ``data`` lacks; returns ``data`` unchanged otherwise.
+
+    Parameters: control, the covariates of style control (see
+    :func:`openarena.ratings.covariates.expand_controls`): the style features (tokens, headers,
+    lists, bold) are computed from the conversations when asked for and missing;
+    categories, add the category columns (labels the source carries, then the rule taggers:
+    True = the default set, or a list of names from
+    :data:`openarena.data.categories.RULE_TAGGERS`);
+    notify, told in one line what was added.
+    Returns: the same type as ``data`` (BattleTable with more columns).
+    Raises: DataError when categories are asked of aggregated pair counts.
+    """
+    from openarena.data.battles import BattleTable
+    from openarena.errors import DataError
+
+    say = notify or (lambda text: None)
+    if control and isinstance(data, BattleTable):
+        from openarena.data.schema import STYLE_FEATURES
+        from openarena.ratings.covariates import expand_controls
+
+        wanted = [f for f in expand_controls(control) if f in STYLE_FEATURES]
+        if wanted and not all(f"{f}_a" in data.frame.columns for f in wanted):
+            from openarena.data.style import add_style_columns
+
+            say("computing style features (tokens, headers, lists, bold) from the conversations")
+            data = add_style_columns(data)
+    if categories:
+        if not isinstance(data, BattleTable):
+            raise DataError("categories need battle rows; this source is aggregated pair counts", data.source, field="category",
+                            expected="battle rows (clean_battle JSON, CSV or Parquet with conversations or category tags)")
+        from openarena.data.categories import ensure_categories
+
+        before = set(data.frame.columns)
+        data = ensure_categories(data) if categories is True else ensure_categories(data, tuple(categories))
+        added = sorted(set(data.frame.columns) - before)
+        if added:
+            say(f"category columns added: {', '.join(added)}")
+    return data
+
+
+def leaderboard(
+    data: "str | Path | pd.DataFrame | BattleTable | PairCounts",
+    *,
+    ci: str = "sandwich",
+    ties: str = "half",
+    control: "str | Sequence[str] | None" = None,
+    anchor: str | None = None,
+    rating: str = "bt",
+    rounds: int = 100,
+    seed: int | None = 0,
+    level: float = 0.95,
+    prior: float = 0.0,
+    category: str | None = None,
+    min_votes_shown: int | None = None,
+    drop_unrated: bool = False,
+    n_jobs: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    notify: Notify | None = None,
+    **fit_options: Any,
+) -> "Leaderboard":
+    """The leaderboard of ``data``: ratings on the Elo scale, confidence intervals, rank (UB).
+
+    Parameters:
+        data: what :func:`load` returns, or anything it reads (a pandas DataFrame with
+            ``model_a, model_b, winner``; winner is model_a, model_b, tie or tie (bothbad)).
+        ci: 'sandwich' (robust CLT intervals, Bradley-Terry only), 'bootstrap' or 'none'.
+        ties: 'half' (FastChat), 'rao-kupper' or 'davidson' (Bradley-Terry only).
+        control: style control: 'style', 'length', 'markdown' or column names (comma-separated or
+            a list); the style columns are computed when missing.
+        anchor: 'MODEL=VALUE', 'mean' (mean = 1000) or None: mixtral-8x7b-instruct-v0.1 = 1114
+            when present (LMSYS's anchor), else mean = 1000. Rank (UB) does not depend on it for
+            the sandwich and bootstrap intervals of Bradley-Terry up to the anchor model's own
+            uncertainty: the anchored model's interval is a point, which can move models near it
+            by a place or two; compare boards with the same anchor.
+        rating: 'bt' (Bradley-Terry maximum likelihood) or 'elo' (online Elo, K=4; with
+            ci='bootstrap' the rating is the median of the bootstrap, as in FastChat).
+        rounds, seed: bootstrap rounds and seed. level: interval coverage (0.95).
+        prior: L2 penalty on the strengths (0 = plain MLE).
+        category: one category's board (coding, math, hard_6, english, ...): category columns are
+            added when missing, models with at most ``min_votes_shown`` votes (default 300) are
+            fitted but not shown; the result's ``category`` names it and its table has
+            ``rank_delta`` (overall rank (UB) - category rank (UB)).
+        drop_unrated: leave out (and report as filter step 'unrated') models without a finite
+            rating, e.g. a model that never lost; default False = DataError naming them.
+        n_jobs: bootstrap workers. progress: called with the rounds done. notify: one-line notes.
+        fit_options: model_values, coef_prior (see
+            :func:`openarena.analysis.leaderboard.build_leaderboard`).
+    Returns: Leaderboard (``to_frame()``, ``to_csv()``, ``plot()``, ``write(out_dir)``).
+    Raises: OpenArenaError for invalid options (naming the parameter and value), DataError for
+        data that cannot be rated (naming the models), ConvergenceError when a fit fails.
+    Source: Bradley & Terry (1952); Chiang et al. (2024), Chatbot Arena; FastChat elo_analysis.
+    """
+    from dataclasses import replace
+
+    from openarena.analysis.leaderboard import build_leaderboard
+
+    if not _is_loaded(data):
+        data = load(data)
+    data = prepare(data, control=control, categories=category is not None, notify=notify)
+    options = dict(rating=rating, ties=ties, ci=ci, rounds=rounds, seed=seed, anchor=anchor, level=level, prior=prior,
+                   control=control, drop_unrated=drop_unrated, n_jobs=n_jobs, **fit_options)
+    if category is None:
+        return build_leaderboard(data, progress=progress, **options)
+    from openarena.analysis.categories import category_leaderboards as boards_of
+
+    options["drop_unrated"] = True  # category views leave out (and report) models without a finite rating there
+    shown = MIN_VOTES_SHOWN if min_votes_shown is None else min_votes_shown
+    board = boards_of(data, [category], min_votes_shown=shown, **options)[category]
+    return replace(board.leaderboard, table=board.table)
+
+
+def category_leaderboards(
+    data,
+    categories: "str | Sequence[str]" = "all",
+    *,
+    by: str | None = None,
+    min_votes_shown: int | None = None,
+    notify: Notify | None = None,
+    progress: Callable[[float], None] | None = None,
+    **options: Any,
+) -> "CategoryBoards":
+    """One leaderboard per category ('all' = every category the rows allow), or, with ``by``,
+    per value of that column (e.g. a topic cluster), each with its rank delta against 'full'.
+
+    Parameters: data (as :func:`leaderboard`); categories, 'all' or names; by, a column name;
+    min_votes_shown, models with at most this many votes are fitted but not shown (default 300
+    for categories, 0 for ``by``); options, as :func:`leaderboard` (ci, anchor, control, ...).
+    Returns: CategoryBoards {name: CategoryBoard} with ``skipped`` {name: reason}.
+    Raises: DataError for aggregated data, an unknown category or a missing column.
+    """
+    from openarena.analysis.categories import category_leaderboards as by_category
+    from openarena.analysis.categories import column_leaderboards
+    from openarena.data.battles import BattleTable
+    from openarena.errors import DataError
+
+    if not _is_loaded(data):
+        data = load(data)
+    data = prepare(data, control=options.get("control"), categories=by is None, notify=notify)
+    options["drop_unrated"] = True
+    if by is not None:
+        if not isinstance(data, BattleTable):
+            raise DataError("a board per column value needs battle rows; this source is aggregated pair counts", data.source, field=by)
+        return column_leaderboards(data, by, min_votes_shown=min_votes_shown or 0, progress=progress, **options)
+    names = "all" if categories in ("all", ["all"]) else [categories] if isinstance(categories, str) else list(categories)
+    shown = MIN_VOTES_SHOWN if min_votes_shown is None else min_votes_shown
+    return by_category(data, names, min_votes_shown=shown, progress=progress, **options)
+
+
+def _is_loaded(data) -> bool:
+    from openarena.data.battles import BattleTable, PairCounts
+
+    return isinstance(data, (BattleTable, PairCounts))
+
+
+__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "prepare", "read"]
