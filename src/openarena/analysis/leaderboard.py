@@ -257,7 +257,7 @@ def build_leaderboard(
     extra = []
     if rank_intervals:
         if intervals is None:
-            raise OpenArenaError("rank intervals need confidence intervals (--ci sandwich or --ci bootstrap)")
+            raise OpenArenaError("rank intervals need confidence intervals (ci='sandwich' or ci='bootstrap')")
         from openarena.ratings.simultaneous import fit_rank_intervals
 
         ri = fit_rank_intervals(models, ratings, fit=fit, samples=intervals.samples, method=rank_intervals, level=level, seed=seed, anchor=anchor)

@@ -108,7 +108,7 @@ def vote_weights(data: BattleTable, method: str, floor: float = ARENA_RANK_FLOOR
         n_pair = key.map(key.value_counts()).to_numpy(dtype=float)
         w = 1.0 / np.maximum(n_pair, floor)
     else:
-        raise DataError(f"unknown weighting {method!r}", data.source, field="--weighting", expected="none, ipw or arena-rank")
+        raise DataError(f"unknown weighting {method!r}", data.source, field="weighting", expected="none, ipw or arena-rank")
     return w / w.mean()
 
 
@@ -120,7 +120,7 @@ def fit_weighted(data: BattleTable | PairCounts, method: str = "ipw", *, floor: 
     Returns: WeightedFit. Raises: DataError (weights), ConvergenceError (no finite MLE).
     """
     if method not in WEIGHTINGS:
-        raise DataError(f"unknown weighting {method!r}", field="--weighting", expected="none, ipw or arena-rank")
+        raise DataError(f"unknown weighting {method!r}", field="weighting", expected="none, ipw or arena-rank")
     if isinstance(data, PairCounts):
         if method == "ipw":
             raise DataError("inverse-propensity weights need one row per vote with sampling_prob", data.source, field="sampling_prob")

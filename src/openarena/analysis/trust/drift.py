@@ -56,16 +56,16 @@ class DriftResult:
 
 
 def parse_window(spec: str) -> float:
-    """'7d', '12h', '2w', '3600s' -> seconds. Raises DataError (field --window)."""
+    """'7d', '12h', '2w', '3600s' -> seconds. Raises DataError (field window)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
     s = spec.strip().lower()
     try:
         value = float(s[:-1]) if s[-1] in units else float(s)
         unit = units.get(s[-1], 86400)
     except (ValueError, IndexError):
-        raise DataError(f"cannot read window {spec!r}", field="--window", expected="a length like 7d, 12h or 2w") from None
+        raise DataError(f"cannot read window {spec!r}", field="window", expected="a length like 7d, 12h or 2w") from None
     if not value > 0:
-        raise DataError(f"window {spec!r} is not positive", field="--window", expected="a length like 7d")
+        raise DataError(f"window {spec!r} is not positive", field="window", expected="a length like 7d")
     return value * unit
 
 
@@ -87,7 +87,7 @@ def window_index(tstamp: np.ndarray, *, window: str | None = None, split: str | 
     """
     t = np.asarray(tstamp, dtype=float)
     if split:
-        cuts = sorted(_timestamp(s.strip(), "--split") for s in split.split(",") if s.strip())
+        cuts = sorted(_timestamp(s.strip(), "split") for s in split.split(",") if s.strip())
         return np.searchsorted(np.asarray(cuts), t, side="right").astype(np.int64), [float(t.min())] + cuts
     if window:
         w = parse_window(window)
@@ -173,9 +173,9 @@ def drift_test(
         src = getattr(data, "source", "")
         raise DataError("drift needs one row per vote with a timestamp", src, field="tstamp", expected="a tstamp column (Unix seconds)")
     if adjustment not in ADJUSTMENTS:
-        raise DataError(f"unknown adjustment {adjustment!r}", field="--adjust", expected="holm or bh")
+        raise DataError(f"unknown adjustment {adjustment!r}", field="adjust", expected="holm or bh")
     if not 0 < alpha < 1:
-        raise DataError(f"alpha {alpha}", field="--alpha", expected="a number between 0 and 1, e.g. 0.05")
+        raise DataError(f"alpha {alpha}", field="alpha", expected="a number between 0 and 1, e.g. 0.05")
     f = data.frame
     t = pd.to_numeric(f["tstamp"], errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(t).all():
@@ -189,7 +189,7 @@ def drift_test(
     targets = models or names
     for m in targets:
         if m not in names:
-            raise DataError(f"model {m!r} is not in the data", data.source, field="--models", expected="model keys present in the battles")
+            raise DataError(f"model {m!r} is not in the data", data.source, field="models", expected="model keys present in the battles")
     def one_pass(drifting: set[int], report: bool):
         rows, path = [], []
         for name in targets:

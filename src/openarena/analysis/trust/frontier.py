@@ -33,13 +33,13 @@ FRONTIER, POSSIBLY, DOMINATED = "frontier", "possibly on the frontier", "dominat
 
 
 def parse_weights(spec: str) -> tuple[float, float]:
-    """'3:1' -> (3.0, 1.0). Raises DataError (field --price-weights)."""
+    """'3:1' -> (3.0, 1.0). Raises DataError (field price_weights)."""
     try:
         a, b = (float(x) for x in spec.split(":"))
     except ValueError:
-        raise DataError(f"cannot read price weights {spec!r}", field="--price-weights", expected="INPUT:OUTPUT, e.g. 3:1") from None
+        raise DataError(f"cannot read price weights {spec!r}", field="price_weights", expected="INPUT:OUTPUT, e.g. 3:1") from None
     if a < 0 or b < 0 or a + b <= 0 or not np.isfinite(a + b):
-        raise DataError(f"price weights {spec!r}", field="--price-weights", expected="two non-negative numbers, not both zero")
+        raise DataError(f"price weights {spec!r}", field="price_weights", expected="two non-negative numbers, not both zero")
     return a, b
 
 
@@ -199,7 +199,7 @@ def build_frontier(ratings: pd.DataFrame, prices: pd.DataFrame | list[pd.DataFra
     unpriced = t.loc[t["input_price"].isna(), "model"].tolist()
     t = t.dropna(subset=["input_price"]).copy()
     if len(t) < 2:
-        raise DataError(f"only {len(t)} model(s) of the leaderboard have a price", expected="price tables whose model keys match the leaderboard's (see --prices)")
+        raise DataError(f"only {len(t)} model(s) of the leaderboard have a price", expected="price tables whose model keys match the leaderboard's (see prices)")
     wi, wo = weights
     t["price"] = (wi * t["input_price"] + wo * t["output_price"]) / (wi + wo)
     t["status"] = pareto_frontier(t["price"].to_numpy(), t["rating"].to_numpy(), t["rating_q975"].to_numpy())
@@ -337,7 +337,7 @@ def read_model_values(path: str | Path, column: str, *, log: bool = False) -> di
         x = _num(v, path, r, column)
         if log:
             if x <= 0:
-                raise DataError(f"{column} {v!r} cannot be logged", str(path), row=r, field=column, expected="a value > 0 with --log")
+                raise DataError(f"{column} {v!r} cannot be logged", str(path), row=r, field=column, expected="a value > 0 with log=True")
             x = float(np.log10(x))
         out[m] = x
     if not out:

@@ -101,14 +101,14 @@ def variant_report(
     counts = as_pair_counts(data)
     variants = list(dict.fromkeys(v.strip() for v in variants if v.strip()))
     if len(variants) < 2:
-        raise DataError(f"{len(variants)} variant(s) given", counts.source, field="--variants", expected="at least two model keys, comma-separated")
+        raise DataError(f"{len(variants)} variant(s) given", counts.source, field="variants", expected="at least two model keys, comma-separated")
     missing = [v for v in variants if v not in counts.models]
     if missing:
-        raise DataError(f"variant {missing[0]!r} has no votes in the data", counts.source, field="--variants", expected="model keys present in the battles")
+        raise DataError(f"variant {missing[0]!r} has no votes in the data", counts.source, field="variants", expected="model keys present in the battles")
     if released is not None and released not in variants:
-        raise DataError(f"released model {released!r} is not one of the variants", counts.source, field="--released", expected="one of " + ", ".join(variants))
+        raise DataError(f"released model {released!r} is not one of the variants", counts.source, field="released", expected="one of " + ", ".join(variants))
     if not 0 < level < 1:
-        raise DataError(f"level {level}", field="--level", expected="a number between 0 and 1, e.g. 0.95")
+        raise DataError(f"level {level}", field="level", expected="a number between 0 and 1, e.g. 0.95")
     fit = fit_bradley_terry(counts)
     models = counts.models
     anc = resolve_anchor(anchor, models)
@@ -156,11 +156,11 @@ def _fresh_votes(data, model: str, released_at: str | None, counts: PairCounts) 
     if released_at is None:
         return float(counts.num_battles()[counts.models.index(model)])
     if not isinstance(data, BattleTable) or "tstamp" not in data.frame.columns:
-        raise DataError("--released-at needs a tstamp column (one row per vote)", counts.source, field="tstamp", expected="Unix seconds per vote")
+        raise DataError("released_at needs a tstamp column (one row per vote)", counts.source, field="tstamp", expected="Unix seconds per vote")
     try:
         t0 = pd.Timestamp(released_at, tz="UTC").timestamp() if pd.Timestamp(released_at).tzinfo is None else pd.Timestamp(released_at).timestamp()
     except (ValueError, TypeError):
-        raise DataError(f"cannot read date {released_at!r}", field="--released-at", expected="an ISO date, e.g. 2025-03-01") from None
+        raise DataError(f"cannot read date {released_at!r}", field="released_at", expected="an ISO date, e.g. 2025-03-01") from None
     f = data.frame
     mask = ((f["model_a"] == model) | (f["model_b"] == model)) & (pd.to_numeric(f["tstamp"], errors="coerce") >= t0)
     return float(mask.sum())
