@@ -20,7 +20,7 @@ sqrt(Σ_a / n_a) − sqrt(Σ_a / (n_a + 1)), Σ_a = p_a (1 − p_a) (0.5 when a 
 n_a = votes on pair a plus one; mixed with ``explore`` of the fastchat distribution.
 
 ``targeted``: aims at the leaderboard's own intervals. The design for the next ``horizon``
-votes (default: as many as so far, at least 10 per model) minimises sum_k v_k^power over the
+votes (default: a tenth of the votes so far, at least 10 per model) minimises sum_k v_k^power over the
 Bradley-Terry rating variances v given the current ratings and the information of the votes so
 far (:func:`openarena.ratings.design.optimal_design`; power 4 leans towards the widest interval
 while still caring about the others), knowing that ``explore`` of the votes come from the
@@ -58,6 +58,11 @@ POLICIES = ("fastchat", "uniform", "active", "targeted")
 DESIGN_PRIOR = (POINTS_PER_LOGIT / 200.0) ** 2
 #: Exponent of the targeted criterion sum_k v_k^power.
 TARGETED_POWER = 4.0
+#: The targeted design is for the next HORIZON_SHARE x (votes so far) votes (at least 10 per
+#: model): short enough to act on the widest intervals now (a new model), long enough not to
+#: chase the noise of one refresh. In simulation 0.05-0.25 give the same votes to target on
+#: published-rating arenas; 1.0 is twice as slow for a new model.
+HORIZON_SHARE = 0.1
 #: Multiplicative-algorithm iterations of the targeted design (warm-started when possible).
 TARGETED_ITERS = 40
 
@@ -189,7 +194,8 @@ def targeted_pairs(
         allowed: bool (n, n), the pairs that may meet (available models, anonymous-only rule).
         floor: the distribution mixed in, (..., n, n) (the fastchat distribution, with boosts).
         explore: share of the floor, 0..1.
-        horizon: votes the design is for (default: the votes so far, at least 10 per model).
+        horizon: votes the design is for (default: HORIZON_SHARE of the votes so far, at least
+            10 per model), scalar or shape (...,).
         power, prior, iters, start: see :func:`openarena.ratings.design.optimal_design`.
     Returns: the final distribution (1 - explore) design + explore floor, (..., n, n).
     Source: :mod:`openarena.ratings.design`.
@@ -207,7 +213,7 @@ def targeted_pairs(
         return np.zeros(np.broadcast_shapes(r.shape[:-1] + (n, n), floor.shape))
     if horizon is None:
         total = np.triu(votes, 1).sum(axis=(-1, -2))
-        horizon = np.maximum(total, 10.0 * n)
+        horizon = np.maximum(HORIZON_SHARE * total, 10.0 * n)
     base = fisher_information(theta, votes, prior)
     design = optimal_design(
         theta, base=base, horizon=horizon, allowed=ok, floor=floor, floor_share=explore,

@@ -166,7 +166,7 @@ def simulate_policy(
             other models, then ``new_model`` joins, and the criterion is its own interval;
             votes are counted from its arrival.
         history: see new_model (0 without it).
-        progress: called with the number of refits just done (for a progress bar).
+        progress: called with the number of votes just simulated (per refit, for a progress bar).
     Returns: SimulationResult (medians via :meth:`SimulationResult.summary`).
     Raises: OpenArenaError for an unknown policy, a bad target or an unknown new_model.
     """
@@ -263,10 +263,72 @@ def simulate_policy(
             if finished:
                 active_rows = np.setdiff1d(active_rows, finished)
             if progress:
-                progress(1)
+                progress(votes_per_refit)
     finally:
         limiter.restore_original_limits()
     for r in range(R):
         tot = tables[r].sum(axis=1)
         per_model[r] = np.bincount(iu, tot, n) + np.bincount(ju, tot, n)
     return SimulationResult(policy, seeds, votes_to_target, votes_to_median, max_hw, med_hw, float(target_halfwidth), criterion, per_model)
+
+
+def read_strengths(path: str) -> ArenaSpec:
+    """An arena from a CSV with columns ``model, rating`` (Elo scale; e.g. a leaderboard CSV)
+    and optionally ``weight`` (registry sampling weight, default 1) and ``vote_target`` (votes
+    below which FastChat boosts the model; empty = none).
+
+    Raises: DataError naming the file, row and field (missing column, duplicate model, a rating
+    that is not a finite number, a weight that is not > 0), or OSError for an unreadable file.
+    """
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"not a readable CSV ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})", str(path), expected="a CSV with columns model,rating") from None
+    for col in ("model", "rating"):
+        if col not in frame.columns:
+            raise DataError(f"no column {col!r} (columns: {', '.join(map(str, frame.columns)) or 'none'})", str(path), field=col, expected="a CSV with columns model,rating[,weight,vote_target]")
+    if len(frame) < 2:
+        raise DataError(f"{len(frame)} model(s)", str(path), expected="at least two models")
+    models = [str(m).strip() for m in frame["model"]]
+    seen: dict[str, int] = {}
+    for row, m in enumerate(models):
+        if not m or m == "nan":
+            raise DataError("empty model name", str(path), row=row, field="model", expected="a model key")
+        if m in seen:
+            raise DataError(f"model {m!r} already on row {seen[m] + 1}", str(path), row=row, field="model", expected="each model once")
+        seen[m] = row
+
+    def numbers(col: str, default: float, ok, expected: str) -> np.ndarray:
+        if col not in frame.columns:
+            return np.full(len(frame), default)
+        out = np.empty(len(frame))
+        for row, v in enumerate(frame[col]):
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                x = np.nan
+            if np.isnan(x) and col == "vote_target":
+                out[row] = np.nan
+                continue
+            if not ok(x):
+                raise DataError(f"{v!r} for model {models[row]!r}", str(path), row=row, field=col, expected=expected)
+            out[row] = x
+        return out
+
+    ratings = numbers("rating", 0.0, np.isfinite, "a finite Elo-scale rating")
+    weights = numbers("weight", 1.0, lambda x: np.isfinite(x) and x > 0, "a finite weight > 0")
+    targets = numbers("vote_target", np.nan, lambda x: np.isfinite(x) and x >= 0, "a vote count >= 0 or empty")
+    return ArenaSpec(tuple(models), ratings, weights, targets)
+
+
+def expected_votes(spec: ArenaSpec, target_halfwidth: float) -> float:
+    """Votes uniform sampling needs for the widest interval to reach ``target_halfwidth`` when
+    the strengths are known (the asymptotic Fisher-information prediction; for progress bars
+    and for choosing targets)."""
+    from openarena.ratings.design import design_variances
+
+    n = len(spec.models)
+    v = design_variances(spec.theta, (~np.eye(n, dtype=bool)).astype(float)).max()
+    return float(v * (halfwidth_points(1.0) / target_halfwidth) ** 2)

@@ -10,6 +10,7 @@ from openarena.cli import export as export_cmd
 from openarena.cli import judge as judge_cmd
 from openarena.cli import models as models_cmd
 from openarena.cli import serve as serve_cmd
+from openarena.cli import sampling as sampling_cmd
 
 app = typer.Typer(
     name="openarena",
@@ -28,6 +29,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("export")(export_cmd.export)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(judge_cmd.app, name="judge")
+app.add_typer(sampling_cmd.app, name="sampling")
 
 
 def _version(value: bool) -> None:
