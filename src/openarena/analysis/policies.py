@@ -48,6 +48,7 @@ __all__ = [
     "check_statistics",
     "fastchat_pairs",
     "mix",
+    "targeted_design",
     "targeted_pairs",
     "uniform_pairs",
 ]
@@ -64,7 +65,7 @@ TARGETED_POWER = 4.0
 #: published-rating arenas; 1.0 is twice as slow for a new model.
 HORIZON_SHARE = 0.1
 #: Multiplicative-algorithm iterations of the targeted design (warm-started when possible).
-TARGETED_ITERS = 40
+TARGETED_ITERS = 10
 
 
 def check_statistics(
@@ -171,7 +172,7 @@ def mix(main: np.ndarray, floor: np.ndarray, explore: float) -> np.ndarray:
     return np.where(has, _normalise((1 - explore) * main + explore * floor), floor)
 
 
-def targeted_pairs(
+def targeted_design(
     ratings: np.ndarray,
     pair_votes: np.ndarray,
     allowed: np.ndarray,
@@ -184,8 +185,7 @@ def targeted_pairs(
     iters: int = TARGETED_ITERS,
     start: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The ``targeted`` policy: the optimal design step for the leaderboard's intervals, with
-    a floor.
+    """The design part of the ``targeted`` policy (before the floor is mixed in).
 
     Parameters:
         ratings: Elo-scale ratings (..., n), NaN for models not fitted yet (they get the mean
@@ -193,30 +193,39 @@ def targeted_pairs(
         pair_votes: votes so far per unordered pair (..., n, n).
         allowed: bool (n, n), the pairs that may meet (available models, anonymous-only rule).
         floor: the distribution mixed in, (..., n, n) (the fastchat distribution, with boosts).
-        explore: share of the floor, 0..1.
+        explore: share of the floor, 0..1 (the design is optimised knowing it).
         horizon: votes the design is for (default: HORIZON_SHARE of the votes so far, at least
             10 per model), scalar or shape (...,).
-        power, prior, iters, start: see :func:`openarena.ratings.design.optimal_design`.
-    Returns: the final distribution (1 - explore) design + explore floor, (..., n, n).
+        power, prior, iters: see :func:`openarena.ratings.design.optimal_design`; start, the
+            previous design (warm start: the optimum moves little between two refreshes).
+    Returns: design, (..., n, n), upper triangle summing to 1 (all zero if no pair is allowed).
     Source: :mod:`openarena.ratings.design`.
     """
     r = np.asarray(ratings, dtype=float)
     n = r.shape[-1]
     known = ~np.isnan(r)
     cnt = known.sum(axis=-1, keepdims=True)
-    centre = np.where(cnt > 0, np.nansum(np.where(known, r, 0.0), axis=-1, keepdims=True) / np.maximum(cnt, 1), 0.0)
+    centre = np.where(cnt > 0, np.where(known, r, 0.0).sum(axis=-1, keepdims=True) / np.maximum(cnt, 1), 0.0)
     theta = np.where(known, r - centre, 0.0) / POINTS_PER_LOGIT
     votes = np.asarray(pair_votes, dtype=float)
     ok = np.asarray(allowed, dtype=bool) & ~np.eye(n, dtype=bool)
-    floor = _normalise(np.where(ok, np.asarray(floor, dtype=float), 0.0))
     if not ok.any():
-        return np.zeros(np.broadcast_shapes(r.shape[:-1] + (n, n), floor.shape))
+        return np.zeros(r.shape[:-1] + (n, n))
+    floor = _normalise(np.where(ok, np.asarray(floor, dtype=float), 0.0))
     if horizon is None:
         total = np.triu(votes, 1).sum(axis=(-1, -2))
         horizon = np.maximum(HORIZON_SHARE * total, 10.0 * n)
     base = fisher_information(theta, votes, prior)
-    design = optimal_design(
+    if start is not None:  # a fifth uniform, so that pairs the last design starved can come back
+        start = 0.8 * _normalise(np.where(ok, start, 0.0)) + 0.2 * _normalise(ok.astype(float))
+    return optimal_design(
         theta, base=base, horizon=horizon, allowed=ok, floor=floor, floor_share=explore,
         power=power, prior=0.0, iters=iters, start=start,
     )
-    return mix(design, floor, explore)
+
+
+def targeted_pairs(ratings: np.ndarray, pair_votes: np.ndarray, allowed: np.ndarray, floor: np.ndarray, explore: float, **kwargs) -> np.ndarray:
+    """The ``targeted`` policy: (1 - explore) :func:`targeted_design` + explore floor,
+    shape (..., n, n); keyword arguments as for :func:`targeted_design`."""
+    ok = np.asarray(allowed, dtype=bool)
+    return mix(targeted_design(ratings, pair_votes, allowed, floor, explore, **kwargs), np.where(ok, floor, 0.0), explore)

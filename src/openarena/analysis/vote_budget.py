@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from openarena.analysis.policies import POLICIES, active_pairs, fastchat_pairs, mix, targeted_pairs, uniform_pairs
+from openarena.analysis.policies import POLICIES, active_pairs, fastchat_pairs, mix, targeted_design, uniform_pairs
 from openarena.data.battles import PairCounts
 from openarena.errors import ConvergenceError, DataError, OpenArenaError
 from openarena.ratings.bradley_terry import BatchRefitter, check_identifiable
@@ -118,8 +118,9 @@ class SimulationResult:
         }
 
 
-def _policy_matrix(policy: str, spec: ArenaSpec, ratings: np.ndarray, pair_votes: np.ndarray, votes: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """The served distribution for every seed, (R, n, n), from what the server knows."""
+def _policy_matrix(policy: str, spec: ArenaSpec, ratings: np.ndarray, pair_votes: np.ndarray, votes: np.ndarray, allowed: np.ndarray, state: dict) -> np.ndarray:
+    """The served distribution for every seed, (R, n, n), from what the server knows; ``state``
+    carries the previous targeted design (the warm start the server keeps too)."""
     R = len(ratings)
     n = len(spec.models)
     boosted = np.isfinite(spec.vote_targets)[None, :] & (votes < np.nan_to_num(spec.vote_targets, nan=0.0)[None, :])
@@ -135,7 +136,9 @@ def _policy_matrix(policy: str, spec: ArenaSpec, ratings: np.ndarray, pair_votes
     if policy == "active":
         return mix(active_pairs(ratings, pair_votes, allowed), floor, spec.explore)
     if policy == "targeted":
-        return targeted_pairs(ratings, pair_votes, allowed, floor, spec.explore)
+        design = targeted_design(ratings, pair_votes, allowed, floor, spec.explore, start=state.get("design"))
+        state["design"] = design
+        return mix(design, floor, spec.explore)
     raise OpenArenaError(f"unknown sampling policy {policy!r}; expected one of {', '.join(POLICIES)}")
 
 
@@ -213,6 +216,7 @@ def simulate_policy(
     identified = np.zeros(R, bool)
     ratings = np.full((R, n), np.nan)
     active_rows = np.arange(R)
+    state: dict = {}
     done = 0
     limiter = threadpool_limits(limits=1, user_api="blas")  # small matrices: one BLAS thread is faster
     try:
@@ -223,7 +227,11 @@ def simulate_policy(
             pv[:, iu, ju] = tot
             pv[:, ju, iu] = tot
             votes = pv.sum(axis=2)
-            M = _policy_matrix(policy, spec, ratings[active_rows], pv, votes, allowed_all)
+            if "design" in state and len(state["rows"]) != len(active_rows):  # some seeds finished
+                keep = np.isin(state["rows"], active_rows)
+                state["design"] = state["design"][keep]
+            state["rows"] = active_rows
+            M = _policy_matrix(policy, spec, ratings[active_rows], pv, votes, allowed_all, state)
             probs = M[:, iu, ju]
             for a, r in enumerate(active_rows):
                 pr = probs[a] / probs[a].sum()

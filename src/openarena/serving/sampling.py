@@ -52,7 +52,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from openarena.analysis.policies import POLICIES, active_pairs, check_statistics, fastchat_pairs, mix, targeted_pairs, uniform_pairs
+from openarena.analysis.policies import POLICIES, active_pairs, check_statistics, fastchat_pairs, mix, targeted_design, uniform_pairs
 from openarena.errors import OpenArenaError
 
 __all__ = ["POLICIES", "PairSampler", "SampledPair", "SamplingConfig"]
@@ -121,6 +121,7 @@ class PairSampler:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._matrix: np.ndarray | None = None
+        self._design: np.ndarray | None = None
 
     def update(self, votes: Mapping[str, int] | None = None, pair_votes: Mapping[frozenset[str], float] | None = None, ratings: Mapping[str, float] | None = None) -> None:
         """New statistics: votes per model (boost), votes per unordered pair and Elo-scale
@@ -194,7 +195,10 @@ class PairSampler:
         return active_pairs(self._rating_vector(), self._pair_vote_matrix(), self._available())
 
     def _targeted(self) -> np.ndarray:
-        return targeted_pairs(self._rating_vector(), self._pair_vote_matrix(), self._available(), self._fastchat(), self.config.explore)
+        floor = self._fastchat()
+        design = targeted_design(self._rating_vector(), self._pair_vote_matrix(), self._available(), floor, self.config.explore, start=self._design)
+        self._design = design  # warm start of the next refresh (the optimum moves little)
+        return mix(design, np.where(self._available(), floor, 0.0), self.config.explore)
 
     def pair_matrix(self) -> np.ndarray:
         """P[i, j] = probability of the unordered pair {names[i], names[j]}; symmetric, zero
