@@ -31,7 +31,7 @@ from openarena.ratings.bradley_terry import BatchRefitter, check_identifiable
 from openarena.ratings.design import halfwidth_points
 from openarena.ratings.scale import POINTS_PER_LOGIT
 
-__all__ = ["ArenaSpec", "SimulationResult", "simulate_policy"]
+__all__ = ["ArenaSpec", "SimulationResult", "expected_votes", "read_strengths", "simulate_policy"]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ so an unseen pair has a finite, largest weight). It is mixed with the ``fastchat
 which inverse-propensity weighting needs. Kept as the paper states it.
 
 ``targeted``: aims at the leaderboard's own intervals: the optimal-design step that minimises
-sum_k v_k^4 over the Bradley-Terry rating variances v after the next votes, given the current
+sum_k v_k^3 over the Bradley-Terry rating variances v after the next votes, given the current
 ratings and the votes so far (:func:`openarena.analysis.policies.targeted_pairs`, computed by
 :mod:`openarena.ratings.design`), mixed with the same ``explore`` share of the ``fastchat``
 distribution (the floor: no allowed pair starves and boosted new models keep their boost). A
