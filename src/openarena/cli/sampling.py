@@ -79,12 +79,12 @@ def simulate(
         return
     what = f"{new_model}'s interval" if new_model else "the widest interval"
     t = Table(title=f"Votes until {what} is below +-{target_halfwidth:g} points ({len(spec.models)} models, median of {seeds} seed{'s' if seeds > 1 else ''}, refit every {votes_per_refit} votes)")
-    for col in ("policy", "votes to target", "widest +-", "median +-", "votes to median target", "vs uniform"):
+    for col in ("policy", "votes", "widest +-", "median +-", "votes, median below target", "uniform / policy votes"):
         t.add_column(col, justify="left" if col == "policy" else "right")
     base = next((r["votes_to_target"] for r in results if r["policy"] == "uniform"), None)
     for r in results:
         v = r["votes_to_target"]
-        ratio = f"{base / v:.2f}x fewer" if base and v else ""
+        ratio = f"{base / v:.2f}" if base and v else ""
         t.add_row(
             r["policy"], f"{v:,.0f}" if v is not None else f"> {max_votes:,} ({r['reached']}/{r['seeds']} reached)",
             f"{r['max_halfwidth']:.1f}", f"{r['median_halfwidth']:.1f}",
