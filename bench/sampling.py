@@ -47,13 +47,15 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ratings as rb  # noqa: E402  (bench/ratings.py: the shared table printer and paths)
 
-from openarena.analysis.policies import POLICIES  # noqa: E402
+from openarena.analysis.policies import POLICIES, fastchat_pairs  # noqa: E402
 from openarena.analysis.vote_budget import ArenaSpec, expected_votes, simulate_policy  # noqa: E402
 from openarena.ratings.design import design_bound  # noqa: E402
 from openarena.ratings.scale import POINTS_PER_LOGIT  # noqa: E402
 
 PUBLISHED = rb.SHARED / "data" / "thurstone_models" / "results" / "tables" / "published_bt_20240813.csv"
 ARENAS = ("published-20", "published-60", "normal-20", "normal-60")
+#: arenas whose optimal-design bound is also printed (--bounds-only): where it is close to 1
+EXTRA_BOUNDS = ("published-top-20", "published-all-128", "normal-tight-20")
 VOTES_PER_MODEL = 600
 EXPLORE = 0.2
 
@@ -66,6 +68,14 @@ def fastchat_weights(num_battles: np.ndarray) -> np.ndarray:
 
 
 def make_arena(name: str, published: pd.DataFrame) -> ArenaSpec:
+    if name == "published-top-20":  # the 20 best models of the board: a 127-point spread
+        sub = published.nlargest(20, "rating")
+        return ArenaSpec(tuple(sub["model"]), sub["rating"].to_numpy(float), fastchat_weights(sub["num_battles"].to_numpy(float)), explore=EXPLORE)
+    if name == "published-all-128":
+        return ArenaSpec(tuple(published["model"]), published["rating"].to_numpy(float), fastchat_weights(published["num_battles"].to_numpy(float)), explore=EXPLORE)
+    if name == "normal-tight-20":  # sd 0.3 logits (52 points)
+        rng = np.random.default_rng(2024)
+        return ArenaSpec(tuple(f"m{i:02d}" for i in range(20)), 1000 + POINTS_PER_LOGIT * rng.normal(0, 0.3, 20), explore=EXPLORE)
     kind, n = name.split("-")
     n = int(n)
     if kind == "published":
@@ -97,6 +107,21 @@ def mean_ci(x: np.ndarray) -> str:
     return f"{x.mean():,.0f} +- {h:,.0f}"
 
 
+def print_bounds(arenas: list[str], published: pd.DataFrame) -> None:
+    rows = []
+    for arena in arenas:
+        spec = make_arena(arena, published)
+        n = len(spec.models)
+        floor = fastchat_pairs(spec.weights, spec.weights, ~np.eye(n, dtype=bool))
+        b = design_bound(spec.theta, floor_share=EXPLORE, floor=floor)
+        rows.append([arena, str(n), f"{spec.ratings.std():.0f}", f"{np.ptp(spec.ratings):.0f}", f"{b.max_factor:.2f}", f"{b.floor_max_factor:.2f}",
+                     f"{b.optimal_max_median / b.uniform_median:.2f}", f"{b.median_factor:.2f}"])
+    rb.print_table(
+        ["Optimal-design bounds (asymptotic: true strengths known, many votes): uniform votes / ideal votes",
+         "widest: minimax design, alone and with targeted's 20% floor; 'median var at minimax': its median interval variance / uniform's; median: A-optimal design"],
+        rows, ["arena", "models", "sd pts", "range pts", "widest", "widest, floor", "median var at minimax", "median"], right={1, 2, 3, 4, 5, 6, 7})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=30)
@@ -104,6 +129,7 @@ def main() -> None:
     ap.add_argument("--policies", default="uniform,fastchat,active,targeted")
     ap.add_argument("--votes-per-refit", type=int, default=100)
     ap.add_argument("--json-out", default=str(rb.WORK / "sampling-results.json"))
+    ap.add_argument("--bounds-only", action="store_true", help="print the optimal-design bounds of every arena (and of a few more) and stop")
     args = ap.parse_args()
     if not PUBLISHED.exists():
         raise SystemExit(f"{PUBLISHED} not found (set OPENARENA_SHARED)")
@@ -112,6 +138,9 @@ def main() -> None:
     for p in policies:
         if p not in POLICIES:
             raise SystemExit(f"unknown policy {p!r}")
+    if args.bounds_only:
+        print_bounds(list(ARENAS) + list(EXTRA_BOUNDS), published)
+        return
     load_before = os.getloadavg()
     t_start = time.perf_counter()
     rows, out = [], []
@@ -123,7 +152,8 @@ def main() -> None:
         t1 = expected_votes(spec, 1.0)  # votes for +-1 point
         target = round(2 * np.sqrt(t1 / (VOTES_PER_MODEL * n))) / 2
         t0 = time.perf_counter()
-        bound = design_bound(spec.theta, floor_share=EXPLORE)
+        floor = fastchat_pairs(spec.weights, spec.weights, ~np.eye(n, dtype=bool))  # targeted's floor
+        bound = design_bound(spec.theta, floor_share=EXPLORE, floor=floor)
         res = {}
         for p in policies:
             r = simulate_policy(spec, p, seeds=range(args.seeds), target_halfwidth=target, votes_per_refit=args.votes_per_refit)
@@ -165,7 +195,7 @@ def main() -> None:
         f"{args.seeds} paired seeds per arena and policy; leaderboard refitted every {args.votes_per_refit} votes; "
         f"votes until the widest / the median 95% sandwich interval is below the target (mean +- 95% CI over seeds)",
         "ratio: uniform votes / policy votes, geometric mean over paired seeds [95% CI]; > 1 = fewer votes than uniform",
-        f"bound: asymptotic factor of an ideal design knowing the truth (widest: minimax design, without / with the {EXPLORE:.0%} floor; median: A-optimal)",
+        f"bound: asymptotic factor of an ideal design knowing the truth (widest: minimax design, without / with targeted's {EXPLORE:.0%} floor of the FastChat-weighted distribution; median: A-optimal)",
         f"wall time {elapsed:.0f} s; load average (1 min) before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
     ]
     cols = ["arena", "policy", "votes (widest)", "ratio widest", "votes (median)", "ratio median", "bound widest", "bound median", "target"]
