@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from openarena.errors import DataError
-from openarena.ratings.design import _normalise, fisher_information, optimal_design
+from openarena.ratings.design import fisher_information, normalise_pairs, optimal_design
 from openarena.ratings.scale import POINTS_PER_LOGIT
 
 __all__ = [
@@ -138,13 +138,13 @@ def fastchat_pairs(first: np.ndarray, rival: np.ndarray, allowed: np.ndarray, ba
         s = w.sum()
         if s > 0:
             P[i] += p1[i] * w / s
-    return _normalise(P + P.T)
+    return normalise_pairs(P + P.T)
 
 
 def uniform_pairs(allowed: np.ndarray) -> np.ndarray:
     """Every allowed pair equally likely; allowed: bool (n, n)."""
     ok = np.asarray(allowed, dtype=bool) & ~np.eye(allowed.shape[-1], dtype=bool)
-    return _normalise(ok.astype(float))
+    return normalise_pairs(ok.astype(float))
 
 
 def active_pairs(ratings: np.ndarray, pair_votes: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -164,15 +164,15 @@ def active_pairs(ratings: np.ndarray, pair_votes: np.ndarray, allowed: np.ndarra
     n_a = np.asarray(pair_votes, dtype=float) + 1.0
     W = np.sqrt(var / n_a) - np.sqrt(var / (n_a + 1.0))
     ok = np.asarray(allowed, dtype=bool) & ~np.eye(r.shape[-1], dtype=bool)
-    return _normalise(np.where(ok, W, 0.0))
+    return normalise_pairs(np.where(ok, W, 0.0))
 
 
 def mix(main: np.ndarray, floor: np.ndarray, explore: float) -> np.ndarray:
     """(1 - explore) main + explore floor, both normalised first; the floor alone where main
     is all zero."""
-    main, floor = _normalise(main), _normalise(floor)
+    main, floor = normalise_pairs(main), normalise_pairs(floor)
     has = np.triu(main, 1).sum(axis=(-1, -2), keepdims=True) > 0
-    return np.where(has, _normalise((1 - explore) * main + explore * floor), floor)
+    return np.where(has, normalise_pairs((1 - explore) * main + explore * floor), floor)
 
 
 def targeted_design(
@@ -214,13 +214,13 @@ def targeted_design(
     ok = np.asarray(allowed, dtype=bool) & ~np.eye(n, dtype=bool)
     if not ok.any():
         return np.zeros(r.shape[:-1] + (n, n))
-    floor = _normalise(np.where(ok, np.asarray(floor, dtype=float), 0.0))
+    floor = normalise_pairs(np.where(ok, np.asarray(floor, dtype=float), 0.0))
     if horizon is None:
         total = np.triu(votes, 1).sum(axis=(-1, -2))
         horizon = np.maximum(HORIZON_SHARE * total, 10.0 * n)
     base = fisher_information(theta, votes, prior)
     if start is not None:  # a fifth uniform, so that pairs the last design starved can come back
-        start = 0.8 * _normalise(np.where(ok, start, 0.0)) + 0.2 * _normalise(ok.astype(float))
+        start = 0.8 * normalise_pairs(np.where(ok, start, 0.0)) + 0.2 * normalise_pairs(ok.astype(float))
     return optimal_design(
         theta, base=base, horizon=horizon, allowed=ok, floor=floor, floor_share=explore,
         power=power, prior=0.0, iters=iters, start=start,

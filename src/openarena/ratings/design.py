@@ -46,7 +46,10 @@ __all__ = [
     "design_bound",
     "design_variances",
     "fisher_information",
+    "halfwidth_points",
     "interval_variances",
+    "laplacian",
+    "normalise_pairs",
     "one_vote_reduction",
     "optimal_design",
     "win_variance",
@@ -198,8 +201,7 @@ def optimal_design(
     ok = np.broadcast_to(ok, batch + (n, n))
     w = win_variance(theta)
     h = np.asarray(horizon, dtype=float)[..., None, None]
-    fixed = np.zeros(batch + (n, n)) if base is None else np.array(base, dtype=float)
-    fixed = fixed + 0.0
+    fixed = np.zeros(batch + (n, n)) if base is None else np.array(base, dtype=float)  # a copy
     fixed[..., np.arange(n), np.arange(n)] += prior
     if floor is not None and floor_share > 0:
         fixed = fixed + h * floor_share * laplacian(w * floor)
@@ -209,7 +211,7 @@ def optimal_design(
     else:
         design = np.where(ok, np.maximum(np.asarray(start, dtype=float), 0.0), 0.0)
         design = np.where(ok & (design.sum(axis=(-1, -2), keepdims=True) == 0), 1.0, design)
-    design = _normalise(design)
+    design = normalise_pairs(design)
     if floor_share >= 1.0:
         return design
     # exponent 1/2 is the classic, monotone for A-optimality; larger powers need smaller steps
@@ -220,14 +222,14 @@ def optimal_design(
         s = w * g
         mean = (design * s).sum(axis=(-1, -2), keepdims=True)
         mean = np.where(mean > 0, mean, 1.0)
-        design = _normalise(design * (s / mean) ** step)
+        design = normalise_pairs(design * (s / mean) ** step)
     return design
 
 
 def design_variances(theta: np.ndarray, design: np.ndarray, votes: float = 1.0, contrast: np.ndarray | None = None, prior: float = 0.0) -> np.ndarray:
     """Variances of the anchored ratings (logits^2, shape (..., n)) after ``votes`` votes drawn
     from ``design`` (a distribution over pairs, (..., n, n)) when the strengths are ``theta``."""
-    design = _normalise(np.asarray(design, dtype=float))
+    design = normalise_pairs(np.asarray(design, dtype=float))
     info = fisher_information(theta, votes * design, prior)
     return interval_variances(info, contrast)
 
@@ -267,7 +269,7 @@ def design_bound(theta: np.ndarray, *, floor_share: float = 0.0, floor: np.ndarr
     """
     theta = np.asarray(theta, dtype=float)
     n = theta.shape[-1]
-    uniform = _normalise((~np.eye(n, dtype=bool)).astype(float))
+    uniform = normalise_pairs((~np.eye(n, dtype=bool)).astype(float))
     vu = design_variances(theta, uniform, contrast=contrast)
     best = optimal_design(theta, power=power, iters=iters, contrast=contrast, prior=1e-9)
     vb = design_variances(theta, best, contrast=contrast)
@@ -278,7 +280,7 @@ def design_bound(theta: np.ndarray, *, floor_share: float = 0.0, floor: np.ndarr
     if floor_share > 0:
         fl = uniform if floor is None else floor
         floored = optimal_design(theta, power=power, iters=iters, contrast=contrast, prior=1e-9, floor=fl, floor_share=floor_share)
-        vf = design_variances(theta, (1 - floor_share) * floored + floor_share * _normalise(fl), contrast=contrast)
+        vf = design_variances(theta, (1 - floor_share) * floored + floor_share * normalise_pairs(fl), contrast=contrast)
         floor_factor = float(vu.max() / vf.max())
     return DesignBound(
         uniform_max=float(vu.max()),
@@ -301,8 +303,8 @@ def halfwidth_points(variance: np.ndarray, level: float = 0.95) -> np.ndarray:
     return z * POINTS_PER_LOGIT * np.sqrt(np.maximum(variance, 0.0))
 
 
-def _normalise(M: np.ndarray) -> np.ndarray:
-    """Scale so that the upper triangle (..., n, n) sums to 1 (all-zero stays zero)."""
-    n = M.shape[-1]
+def normalise_pairs(M: np.ndarray) -> np.ndarray:
+    """Scale symmetric pair weights (..., n, n) so that the upper triangle sums to 1 (a
+    distribution over unordered pairs); all-zero stays zero."""
     s = np.triu(M, 1).sum(axis=(-1, -2), keepdims=True)
     return np.where(s > 0, M / np.where(s > 0, s, 1.0), M)
