@@ -12,6 +12,7 @@ from openarena.cli import models as models_cmd
 from openarena.cli import redteam as redteam_cmd
 from openarena.cli import serve as serve_cmd
 from openarena.cli import trust as trust_cmd
+from openarena.cli import sampling as sampling_cmd
 
 app = typer.Typer(
     name="openarena",
@@ -34,6 +35,7 @@ app.add_typer(redteam_cmd.app, name="redteam")
 app.add_typer(trust_cmd.app, name="trust")
 app.command("snapshot")(trust_cmd.snapshot)
 app.command("verify")(trust_cmd.verify)
+app.add_typer(sampling_cmd.app, name="sampling")
 
 
 def _version(value: bool) -> None:

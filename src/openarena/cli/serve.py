@@ -52,7 +52,7 @@ def serve(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database and the secret key (default: $OPENARENA_DATA_DIR or ./arena-data)."),
     demo: bool = typer.Option(False, "--demo", help="Also start the mock model server of the demo models (no API key needed)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Uvicorn worker processes (for PostgreSQL; with SQLite one worker is fastest: there is one writer)."),
-    policy: str = typer.Option("fastchat", "--policy", help="Pair sampling: fastchat, uniform or active."),
+    policy: str = typer.Option("fastchat", "--policy", help="Pair sampling: fastchat, uniform, active (the Chatbot Arena paper's rule) or targeted (aims at the leaderboard's widest intervals; see openarena sampling simulate)."),
     outage: list[str] = typer.Option([], "--outage", help="Model not to sample in anonymous battles (repeatable)."),
     max_turns: int = typer.Option(10, "--max-turns", min=1, help="User turns per battle."),
     max_prompt_chars: int = typer.Option(12000, "--max-prompt-chars", min=1, help="Longest prompt accepted."),

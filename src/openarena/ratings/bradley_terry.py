@@ -278,8 +278,9 @@ class _Problem:
         return J
 
 
-def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MAX_ITER):
-    """Damped Newton ascent for a batch. Returns (x (R, m), loglik (R,), H (R, m, m), iters)."""
+def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MAX_ITER, tol: float = STEP_TOL):
+    """Damped Newton ascent for a batch, until the largest step is below ``tol`` logits.
+    Returns (x (R, m), loglik (R,), H (R, m, m), iters)."""
     x = x0.copy()
     ll, g, H = problem.evaluate(x, C)
     if not np.all(np.isfinite(ll)):
@@ -305,7 +306,7 @@ def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MA
         size = np.abs(t[:, None] * step).max(axis=1)
         ll_i, g_i, H_i = problem.evaluate(x[idx], C[idx])
         ll[idx], g[idx], H[idx] = ll_i, g_i, H_i
-        done = size < STEP_TOL
+        done = size < tol
         active[idx[done]] = False
         if not active.any():
             return x, ll, H, it
@@ -400,3 +401,55 @@ def fit_bradley_terry_batch(
     x, _, _, _ = _newton(problem, x0, np.asarray(tables, dtype=float))
     theta, k = problem.split(x)
     return theta - theta.mean(axis=1, keepdims=True), k
+
+
+class BatchRefitter:
+    """Refit one model on many count tables over the same pairs, each warm-started at its own
+    previous estimate: the sequential simulations of :mod:`openarena.analysis.vote_budget`
+    refit R arenas every few hundred votes with a few vectorised Newton steps.
+
+    Parameters: template, PairCounts giving models and pairs (its counts are not used);
+    ties, 'half' | 'rao-kupper' | 'davidson'; prior, L2 penalty (0 = maximum likelihood: the
+    caller must pass identifiable tables, see :func:`check_identifiable`); ref, the model held
+    at 0 during the fit; tol, Newton stops when the largest step is below it (logits; 1e-8 is
+    2e-6 Elo points, far below any interval). BLAS threads are the caller's business (the
+    simulator holds them to one around its whole loop: ``threadpool_limits`` costs milliseconds
+    per call).
+    """
+
+    def __init__(self, template: PairCounts, *, ties: str = "half", prior: float = 0.0, ref: int = 0, tol: float = 1e-8) -> None:
+        self.problem = _Problem(template, ties, ref, prior)
+        self.n = template.n_models
+        self.ref = ref
+        self.tol = tol
+
+    def fit(self, tables: np.ndarray, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Fit R tables (float, shape (R, n_pairs, 4)) starting from ``start`` (R, n_models)
+        log-strengths (default zeros).
+
+        Returns: (theta, cov): theta (R, n_models), mean zero per row, in logits; cov (R, n, n),
+        the sandwich covariance H^-1 J H^-1 of theta with theta[ref] fixed (as
+        :meth:`BTFit.covariance`; any contrast with zero sum has the right variance).
+        Raises: ConvergenceError if Newton's method fails (e.g. a table without a finite MLE
+        and prior 0).
+        """
+        tables = np.asarray(tables, dtype=float)
+        R = len(tables)
+        pb = self.problem
+        if pb.has_k:
+            raise ValueError("BatchRefitter supports ties='half' only")
+        keep = pb.keep
+        if start is None:
+            x0 = np.zeros((R, self.n - 1))
+        else:
+            start = np.asarray(start, dtype=float)
+            x0 = (start - start[:, [self.ref]])[:, keep]
+        x, _, H, _ = _newton(pb, x0, tables, tol=self.tol)
+        ps = pb.sums(x, tables, order=1, meat=True)
+        J = pb._laplacian(ps.j_ss)
+        Hinv = np.linalg.inv(-H)
+        V = Hinv @ J @ Hinv
+        theta, _ = pb.split(x)
+        cov = np.zeros((R, self.n, self.n))
+        cov[:, keep[:, None], keep[None, :]] = V
+        return theta - theta.mean(axis=1, keepdims=True), cov

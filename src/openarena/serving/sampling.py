@@ -26,12 +26,25 @@ with Σ_a = p_a (1 − p_a) the variance of one vote on pair a (p_a the Bradley-
 probability from the current leaderboard, 0.5 when unknown) and n_a its votes so far (plus one,
 so an unseen pair has a finite, largest weight). It is mixed with the ``fastchat`` distribution
 (``explore``, default 0.2) so every allowed pair keeps a probability bounded away from zero,
-which inverse-propensity weighting needs.
+which inverse-propensity weighting needs. Kept as the paper states it.
+
+``targeted``: aims at the leaderboard's own intervals: the optimal-design step that minimises
+sum_k v_k^3 over the Bradley-Terry rating variances v after the next votes, given the current
+ratings and the votes so far (:func:`openarena.analysis.policies.targeted_pairs`, computed by
+:mod:`openarena.ratings.design`), mixed with the same ``explore`` share of the ``fastchat``
+distribution (the floor: no allowed pair starves and boosted new models keep their boost). A
+model without a rating yet (the leaderboard cannot be fitted while a new model has not lost)
+gets a weak prior, so its wide interval draws the votes that resolve it.
+
+The distributions themselves are pure functions in :mod:`openarena.analysis.policies`, which the
+vote-budget simulator (``openarena sampling simulate``) calls too: what is simulated is what is
+served. Statistics that no policy can use (a NaN rating, a negative count) are rejected by
+:meth:`PairSampler.update` with a DataError naming the model and the field, so :meth:`sample`
+never meets them.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from dataclasses import dataclass, field
@@ -39,11 +52,10 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from openarena.analysis.policies import POLICIES, active_pairs, check_statistics, fastchat_pairs, mix, targeted_design, uniform_pairs
 from openarena.errors import OpenArenaError
 
 __all__ = ["POLICIES", "PairSampler", "SampledPair", "SamplingConfig"]
-
-POLICIES = ("fastchat", "uniform", "active")
 
 
 class SamplingError(OpenArenaError):
@@ -58,7 +70,7 @@ class SamplingConfig:
     boost, weight factor for a model below its vote_target (FastChat: 5); battle_targets,
     {model: [rivals favoured when it is drawn first]}; anon_only, models that may only appear
     anonymously (two of them never meet); explore, share of the fastchat distribution mixed
-    into ``active`` (0..1).
+    into ``active`` and ``targeted`` (0..1).
     """
 
     policy: str = "fastchat"
@@ -71,7 +83,7 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise OpenArenaError(f"unknown sampling policy {self.policy!r}; expected one of {', '.join(POLICIES)}")
-        if not 0 <= self.explore <= 1:
+        if not 0 <= self.explore <= 1:  # also rejects NaN
             raise OpenArenaError("explore must be between 0 and 1")
         self.outage = set(self.outage)
         self.anon_only = set(self.anon_only)
@@ -94,11 +106,13 @@ class PairSampler:
     ``[(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]``; config.
     Call :meth:`update` with vote counts (and, for ``active``, pair counts and ratings) as the
     leaderboard is recomputed; :meth:`sample` draws; :meth:`pair_matrix` gives the distribution.
+    Raises (constructor): DataError for a weight that is negative or not a finite number.
     """
 
     def __init__(self, models: Sequence[tuple[str, float, int | None]], config: SamplingConfig | None = None, seed: int | None = None) -> None:
         self.config = config or SamplingConfig()
         self.names = [m[0] for m in models]
+        check_statistics(self.names, weights=[m[1] for m in models])
         self.weights = np.array([float(m[1]) for m in models], dtype=float)
         self.targets = [m[2] for m in models]
         self.votes: dict[str, int] = {}
@@ -107,10 +121,17 @@ class PairSampler:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._matrix: np.ndarray | None = None
+        self._design: np.ndarray | None = None
 
     def update(self, votes: Mapping[str, int] | None = None, pair_votes: Mapping[frozenset[str], float] | None = None, ratings: Mapping[str, float] | None = None) -> None:
         """New statistics: votes per model (boost), votes per unordered pair and Elo-scale
-        ratings (active policy). Recomputes the distribution."""
+        ratings (active, targeted). Recomputes the distribution now (in the caller's thread, the
+        leaderboard refresher's, not in a request).
+
+        Raises: DataError naming the model (or pair) and the field for a negative or non-finite
+        count or a non-finite rating; the sampler then keeps its previous statistics.
+        """
+        check_statistics(self.names, votes=votes, pair_votes=pair_votes, ratings=ratings)
         with self._lock:
             if votes is not None:
                 self.votes = dict(votes)
@@ -119,6 +140,7 @@ class PairSampler:
             if ratings is not None:
                 self.ratings = dict(ratings)
             self._matrix = None
+        self.pair_matrix()
 
     def set_outage(self, models: Iterable[str]) -> None:
         """Replace the outage list (models not sampled)."""
@@ -144,50 +166,39 @@ class PairSampler:
         ok &= ~(anon[:, None] & anon[None, :])
         return ok
 
+    def _available(self) -> np.ndarray:
+        """Allowed pairs between models that can be drawn at all (weight > 0, not in outage)."""
+        avail = self.model_weights(boosted=False) > 0
+        return self._allowed() & avail[:, None] & avail[None, :]
+
     def _fastchat(self) -> np.ndarray:
-        n = len(self.names)
-        first = self.model_weights(boosted=True)
-        rival_base = self.model_weights(boosted=False)  # FastChat boosts the first draw only
-        total = first.sum()
-        P = np.zeros((n, n))
-        if total <= 0:
-            return P
-        ok = self._allowed()
-        p1 = first / total
-        for i in range(n):
-            if p1[i] == 0:
-                continue
-            w = np.where(ok[i], rival_base, 0.0)
-            targets = self.config.battle_targets.get(self.names[i], [])
-            if targets:
-                for j, name in enumerate(self.names):
-                    if name in targets and w[j] > 0:
-                        w[j] = 0.5 * total / len(targets)
-            s = w.sum()
-            if s > 0:
-                P[i] += p1[i] * w / s
-        return P + P.T  # unordered: P{i,j} = p1(i) p2(j|i) + p1(j) p2(i|j)
+        index = {name: i for i, name in enumerate(self.names)}
+        targets = {index[m]: [index[t] for t in ts if t in index] for m, ts in self.config.battle_targets.items() if m in index}
+        # FastChat boosts the first draw only
+        return fastchat_pairs(self.model_weights(boosted=True), self.model_weights(boosted=False), self._allowed(), targets)
 
     def _uniform(self) -> np.ndarray:
-        avail = self.model_weights(boosted=False) > 0
-        ok = self._allowed() & avail[:, None] & avail[None, :]
-        return ok.astype(float)
+        return uniform_pairs(self._available())
 
-    def _active(self) -> np.ndarray:
+    def _rating_vector(self) -> np.ndarray:
+        return np.array([self.ratings.get(m, np.nan) for m in self.names], dtype=float)
+
+    def _pair_vote_matrix(self) -> np.ndarray:
         n = len(self.names)
-        avail = self.model_weights(boosted=False) > 0
-        ok = self._allowed() & avail[:, None] & avail[None, :]
-        W = np.zeros((n, n))
+        N = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
-                if not ok[i, j]:
-                    continue
-                ri, rj = self.ratings.get(self.names[i]), self.ratings.get(self.names[j])
-                p = 0.5 if ri is None or rj is None else 1.0 / (1.0 + 10 ** ((rj - ri) / 400.0))
-                var = max(p * (1 - p), 1e-4)
-                n_a = self.pair_votes.get(frozenset((self.names[i], self.names[j])), 0.0) + 1.0
-                W[i, j] = W[j, i] = math.sqrt(var / n_a) - math.sqrt(var / (n_a + 1.0))
-        return W
+                N[i, j] = N[j, i] = self.pair_votes.get(frozenset((self.names[i], self.names[j])), 0.0)
+        return N
+
+    def _active(self) -> np.ndarray:
+        return active_pairs(self._rating_vector(), self._pair_vote_matrix(), self._available())
+
+    def _targeted(self) -> np.ndarray:
+        floor = self._fastchat()
+        design = targeted_design(self._rating_vector(), self._pair_vote_matrix(), self._available(), floor, self.config.explore, start=self._design)
+        self._design = design  # warm start of the next refresh (the optimum moves little)
+        return mix(design, np.where(self._available(), floor, 0.0), self.config.explore)
 
     def pair_matrix(self) -> np.ndarray:
         """P[i, j] = probability of the unordered pair {names[i], names[j]}; symmetric, zero
@@ -202,11 +213,9 @@ class PairSampler:
         if policy == "uniform":
             M = self._uniform()
         elif policy == "active":
-            A = self._active()
-            F = self._fastchat()
-            A = _normalise(A)
-            F = _normalise(F)
-            M = (1 - self.config.explore) * A + self.config.explore * F if A.any() else F
+            M = mix(self._active(), self._fastchat(), self.config.explore)
+        elif policy == "targeted":
+            M = self._targeted()
         else:
             M = self._fastchat()
         return _normalise(M)
