@@ -180,8 +180,15 @@ def test_interrupted_judge_run_resumes_without_repeating_calls(srv: MockServer, 
         if done == 5:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        judge_pairwise(QS, answers, ["alpha"], js, judgments, baseline="base", concurrency=1, cache=cache, progress=ctrl_c)
+    # A shell starts a background job (``make test &``, ``setsid ... &``) with SIGINT ignored,
+    # and Python then leaves it ignored: put Python's own Ctrl-C handler in place for this test,
+    # so the signal raises KeyboardInterrupt whatever the terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            judge_pairwise(QS, answers, ["alpha"], js, judgments, baseline="base", concurrency=1, cache=cache, progress=ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     first = [r.body for r in srv.requests_for("judge")]
     done = load_judgments(judgments)
     assert len(done) == 5

@@ -5,6 +5,8 @@ Pages (server-rendered Jinja2, a little plain JavaScript in ``static/arena.js``,
 ``/leaderboard``, ``/about`` (data policy). JSON/SSE API under ``/api`` (see
 :mod:`openarena.serving.routes.battles`). ``/healthz`` for probes.
 
+Request bodies and heads are size-limited (413/431, :mod:`openarena.serving.limits`).
+
 Every response carries a strict Content-Security-Policy (scripts and styles from this origin
 only, no inline script, no framing), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
 same-origin`` and ``Cache-Control: no-store`` on dynamic pages; nothing identifies a model.
@@ -25,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
 from openarena.serving.leaderboard_cache import LeaderboardCache
+from openarena.serving.limits import RequestLimits
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler
 from openarena.serving.sessions import SessionManager
@@ -160,7 +163,8 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestLimits, max_body_bytes=state.settings.body_limit(), max_header_bytes=state.settings.max_header_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: also on the limits' 413/431
     return app
 
 

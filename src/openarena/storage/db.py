@@ -33,6 +33,7 @@ programmatically by :func:`migrate` (no alembic.ini needed).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -144,9 +145,15 @@ def vote_synchronous() -> str:
     return "FULL" if os.environ.get(ENV_VOTE_SYNC, "FULL").upper() == "FULL" else _synchronous()
 
 
+_TEXT_FACTORY = functools.partial(str, encoding="utf-8", errors="replace")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     # pysqlite must not BEGIN by itself: SQLAlchemy's "begin" event below does it.
     dbapi_conn.isolation_level = None
+    # TEXT that is not valid UTF-8 (written by another program) reads as text with U+FFFD
+    # instead of failing the whole query (an export, a leaderboard) on one bad row.
+    dbapi_conn.text_factory = _TEXT_FACTORY
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA synchronous={_synchronous()}")

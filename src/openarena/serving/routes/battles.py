@@ -12,7 +12,8 @@ header; the client sends only its prompt or its vote, and the battle id it was g
 - ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
   ``{"model_a", "model_b", "counted", "message"}``: the reveal. Refusals (4xx) carry
   ``{"error", "code"}``: not_found (forged or other session's id), already_voted, failed,
-  no_answer, busy, rate_limited, csrf, no_session, bad_text (a string of the body that is not
+  no_answer, empty_answer (an answer stopped before any text), busy (a turn is still
+  streaming), rate_limited, csrf, no_session, bad_text (a string of the body that is not
   valid Unicode, e.g. a lone surrogate ``"\\ud800"``: refused before any model is called).
 
 New battles, turns (and regenerations) and votes are rate-limited per IP and per session
@@ -34,7 +35,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openarena.data.schema import WINNERS
-from openarena.serving.engine import stream_turn
+from openarena.serving.engine import TurnLimits, stream_turn
 from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
 from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
@@ -43,7 +44,7 @@ from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")
 
-REFUSAL_STATUS = {"not_found": 404, "already_voted": 409, "failed": 409, "no_answer": 409, "busy": 409, "not_votable": 409, "bad_winner": 422}
+REFUSAL_STATUS = {"not_found": 404, "already_voted": 409, "failed": 409, "no_answer": 409, "empty_answer": 409, "busy": 409, "not_votable": 409, "bad_winner": 422}
 VOTE_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "both bad"}
 
 
@@ -167,7 +168,8 @@ async def _start_turn(request: Request, battle_id: str, prompt: str | None):
     models = {"a": st.registry.get(lease.model_a)}
     if lease.model_b is not None:
         models["b"] = st.registry.get(lease.model_b)
-    gen = stream_turn(st.db, lease, models, prompt, max_turns=st.settings.max_turns, retry_attempts=st.settings.retry_attempts)
+    gen = stream_turn(st.db, lease, models, prompt, max_turns=st.settings.max_turns, retry_attempts=st.settings.retry_attempts,
+                      limits=st.settings.turn_limits())
     return StreamingResponse(gen, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
 

@@ -1,6 +1,7 @@
 // OpenArena battle page: Arena (anonymous), Side by side (named) and Direct chat.
 // The server owns the battle: this script only sends the prompt, the vote and the battle id it
-// was given, and inserts answer HTML that the server already sanitised (markdown-it + nh3).
+// was given; while an answer streams it appends the raw text deltas as text, then inserts the
+// answer HTML that the server rendered once and sanitised (markdown-it + nh3).
 "use strict";
 (function () {
   const root = document.getElementById("arena");
@@ -52,10 +53,10 @@
     chat.scrollTop = chat.scrollHeight;
     return div;
   }
-  function panelError(side, message) {
+  function panelError(side, message, kind) {
     const div = document.createElement("div");
-    div.className = "msg error";
-    div.setAttribute("role", "alert");
+    div.className = "msg " + (kind || "error");
+    div.setAttribute("role", kind ? "status" : "alert");
     div.textContent = message;
     $("chat-" + side).appendChild(div);
   }
@@ -113,9 +114,16 @@
         return;
       }
       await readEvents(resp, (name, d) => {
-        if (name === "answer") {
-          bubbles[d.side].innerHTML = d.html;   // sanitised by the server
+        if (name === "delta") {
+          // raw text while streaming: appended as a text node, never parsed as HTML
+          bubbles[d.side].style.whiteSpace = "pre-wrap";
+          bubbles[d.side].append(d.text);
+        } else if (name === "answer") {
+          bubbles[d.side].style.whiteSpace = "";
+          bubbles[d.side].innerHTML = d.html;   // the whole answer, rendered once and sanitised by the server
           if (d.done) bubbles[d.side].classList.add("done");
+        } else if (name === "note") {
+          panelError(d.side, d.message, "note");   // an answer cut by the arena's limits
         } else if (name === "failed") {
           panelError(d.side, d.message);
           failed = true;
