@@ -12,7 +12,6 @@ import pytest
 
 from openarena.providers.mock_server import Behaviour
 from openarena.providers.registry import ModelConfig
-from openarena.serving.engine import TurnLimits
 from openarena.storage.battles import get_battle
 from openarena.storage.export import EXPORT_FORMATS, export_battles
 
@@ -46,6 +45,8 @@ def test_bytes_sent_grow_with_the_answer_not_its_square(arena_factory):
         bid = new_battle(c, h)
         r = c.post(f"/api/battles/{bid}/turns", json={"prompt": "go"}, headers=h)
     assert r.status_code == 200
+    answer_bytes = 2 * len(LONG)
+    assert len(r.content) < 2.5 * answer_bytes + 8_000, len(r.content)
     ev = events(r.text)
     assert ev[-1][0] == "end" and ev[-1][1]["votable"] and not ev[-1][1]["failed"]
     for side in "ab":  # the deltas add up to the answer; one rendered answer at the end
@@ -53,8 +54,6 @@ def test_bytes_sent_grow_with_the_answer_not_its_square(arena_factory):
         finals = [d for e, d in ev if e == "answer" and d["side"] == side]
         assert len(finals) == 1 and finals[0]["done"] and finals[0]["html"].count("word") == 3000
     assert len([e for e, _ in ev if e == "delta"]) > 10  # it did stream
-    answer_bytes = 2 * len(LONG)
-    assert len(r.content) < 2.5 * answer_bytes + 8_000, len(r.content)
     assert _answers(live, bid) == (LONG, LONG)
 
 
@@ -93,6 +92,8 @@ def test_a_slow_turn_is_cut_at_the_time_cap_and_ends_cleanly(arena_factory):
 
 
 def test_max_tokens_sent_is_the_models_own_capped_by_the_server():
+    from openarena.serving.engine import TurnLimits
+
     limits = TurnLimits(max_tokens=4096)
     base = dict(name="m", base_url="http://127.0.0.1:1/v1", model_id="m", api_key_env=None)
     assert limits.tokens_for(ModelConfig(**base)) == 4096
