@@ -25,7 +25,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - httptools is a dependency; without it uvicorn runs h11
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 __all__ = ["ArenaHttpToolsProtocol", "RequestLimits", "uvicorn_options"]
 
@@ -106,7 +109,7 @@ class RequestLimits:
         await self.app(scope, limited_receive, guarded_send)
 
 
-class ArenaHttpToolsProtocol(HttpToolsProtocol):
+class ArenaHttpToolsProtocol(HttpToolsProtocol or object):  # type: ignore[misc]
     """uvicorn's httptools protocol, with a bound on an incomplete request head: when more than
     ``config.h11_max_incomplete_event_size`` bytes (default 16 KiB) arrive before the head of a
     request is complete, it answers 431 and closes the connection. Memory held per connection
@@ -149,4 +152,4 @@ def uvicorn_options(max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> dict[st
     """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` that bound a request head at
     ``max_header_bytes`` in the HTTP parser itself (httptools: :class:`ArenaHttpToolsProtocol`;
     h11: ``h11_max_incomplete_event_size``)."""
-    return {"http": ArenaHttpToolsProtocol, "h11_max_incomplete_event_size": max_header_bytes}
+    return {"http": ArenaHttpToolsProtocol if HttpToolsProtocol is not None else "h11", "h11_max_incomplete_event_size": max_header_bytes}

@@ -136,6 +136,8 @@
             setStatus(d.message, "error");
           } else if (mode === "direct") {
             setStatus(turnsLeft === 0 ? "Turn limit reached: start a new round." : "");
+          } else if (!d.votable && d.message) {
+            setStatus(d.message, "error");   // e.g. an empty answer: nothing to vote on
           } else {
             setStatus(turnsLeft === 0 ? "Turn limit reached: vote now." : "Vote now, or keep chatting to learn more.");
             showVotes(d.votable);
