@@ -231,7 +231,7 @@ def test_killed_answer_run_resumes(srv: MockServer, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "openarena.cli.main", "judge", "answer", "-r", str(registry), "-m", "slow",
            "-b", str(qfile), "-o", str(out), "-c", "1", "-q"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     path = out / "slow.jsonl"
     deadline = time.monotonic() + 60
     try:
