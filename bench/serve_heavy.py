@@ -13,8 +13,8 @@ tree, e.g. an older checkout, measured in the same run for a before/after ratio)
    demo-markdown -> one streamed turn -> vote). "light API" latency = the battle creation, the
    turn's time to its response headers, and the vote;
 3. phases: light users alone for ``--baseline-s`` seconds, then with N heavy users
-   (``--heavy``, default 1 then 4) each sending one 12,000-character prompt to demo-echo in a
-   direct chat (demo-echo streams the prompt back word by word, ~2,000 chunks in ~60 s) and
+   (``--heavy``, default 1 then 4) each sending one 12,000-character prompt (markdown: headings,
+   lists, tables, code; ``--prompt-style plain`` for plain words) to demo-echo in a direct chat (demo-echo streams the prompt back word by word, ~2,000 chunks in ~60 s) and
    reading the whole answer; the phase lasts until every heavy chat has ended;
 4. per phase: the light users' p50/p99, the bytes the server sent per heavy chat, its duration,
    whether the stream ended with its ``end`` event, and the server's CPU per heavy chat (the
@@ -87,15 +87,29 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] * 1000
 
 
-def prompt_of(chars: int, seed: int) -> str:
+def prompt_of(chars: int, seed: int, style: str = "markdown") -> str:
+    """``chars`` characters of text: plain words, or markdown (headings, lists, emphasis, inline
+    code, links, tables, code fences: what makes rendering expensive, as in real answers)."""
     rng = random.Random(seed)
     out: list[str] = []
     n = 0
+    k = 0
     while n < chars:
-        w = rng.choice(WORDS)
-        out.append(w)
-        n += len(w) + 1
-    return " ".join(out)[:chars]
+        words = " ".join(rng.choice(WORDS) for _ in range(8))
+        if style == "plain":
+            block = words + " "
+        else:
+            k += 1
+            block = rng.choice([
+                f"## Part {k}\n\n{words}.\n\n",
+                f"- **{words.split()[0]}** {words} with `code_{k}()` and *emphasis*\n- see [the docs](https://example.org/{k})\n\n",
+                f"| model | votes | score |\n|---|---|---|\n| m{k} | {k * 7} | {1000 + k} |\n\n",
+                f"```python\ndef f{k}(x):\n    return x * {k}  # {words}\n```\n\n",
+                f"1. {words}\n2. > {words}\n\n",
+            ])
+        out.append(block)
+        n += len(block)
+    return "".join(out)[:chars]
 
 
 class Arena:
@@ -193,7 +207,7 @@ def heavy_chat(url: str, prompt: str, out: list[dict]) -> None:
         out.append({"bytes": n, "seconds": time.perf_counter() - t0, "ended": b"event: end" in tail})
 
 
-def phase(arena: Arena, n_heavy: int, min_s: float, poll_s: float, prompt_chars: int) -> dict:
+def phase(arena: Arena, n_heavy: int, min_s: float, poll_s: float, prompt_chars: int, style: str) -> dict:
     stop = threading.Event()
     health: list[float] = []
     light: list[float] = []
@@ -204,7 +218,7 @@ def phase(arena: Arena, n_heavy: int, min_s: float, poll_s: float, prompt_chars:
               threading.Thread(target=light_battles, args=(arena.url, stop, light, errors))]
     for t in lights:
         t.start()
-    heavies = [threading.Thread(target=heavy_chat, args=(arena.url, prompt_of(prompt_chars, i), chats)) for i in range(n_heavy)]
+    heavies = [threading.Thread(target=heavy_chat, args=(arena.url, prompt_of(prompt_chars, i, style), chats)) for i in range(n_heavy)]
     for t in heavies:
         t.start()
     for t in heavies:
@@ -228,10 +242,10 @@ def run_code(label: str, src: Path | None, args) -> list[dict]:
         try:
             print(f"[{label}] arena from {arena.source} on {arena.url}", file=sys.stderr)
             time.sleep(args.warmup_s)  # let the first leaderboard computation pass
-            rows = [phase(arena, 0, args.baseline_s, args.poll_ms / 1000, args.prompt_chars)]
+            rows = [phase(arena, 0, args.baseline_s, args.poll_ms / 1000, args.prompt_chars, args.prompt_style)]
             for n in args.heavy:
                 print(f"[{label}] {n} heavy user(s)...", file=sys.stderr)
-                rows.append(phase(arena, n, 5, args.poll_ms / 1000, args.prompt_chars))
+                rows.append(phase(arena, n, 5, args.poll_ms / 1000, args.prompt_chars, args.prompt_style))
         finally:
             arena.stop()
     base_rate = rows[0]["server_cpu"] / rows[0]["wall"]  # the light users' CPU per second
@@ -275,6 +289,8 @@ def main() -> None:
     p.add_argument("--baseline-s", type=float, default=20.0, help="seconds of the light-users-only phase")
     p.add_argument("--poll-ms", type=float, default=50.0, help="/healthz polling period")
     p.add_argument("--prompt-chars", type=int, default=12_000, help="characters of a heavy prompt")
+    p.add_argument("--prompt-style", choices=("markdown", "plain"), default="markdown",
+                   help="markdown (default: headings, lists, tables, code, as real answers have) or plain words")
     p.add_argument("--warmup-s", type=float, default=5.0, help="seconds between the server's start and the first phase")
     p.add_argument("--priority", type=int, default=0,
                    help="nice value for the server, the mock and this client (negative needs root): on a shared machine, "
@@ -287,7 +303,7 @@ def main() -> None:
     results = run_code("this checkout", None, args)
     if args.src is not None:
         results += run_code(f"--src {args.src}", args.src.resolve(), args)
-    print(f"heavy prompt: {args.prompt_chars:,} characters to demo-echo (direct chat); /healthz every {args.poll_ms:g} ms; "
+    print(f"heavy prompt: {args.prompt_chars:,} characters of {args.prompt_style} to demo-echo (direct chat); /healthz every {args.poll_ms:g} ms; "
           f"nice {args.priority}; machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print_table([fmt_row(r) for r in results])
     worst = max(pct(r["health"] + r["light"], 0.99) for r in results if r["code"] == "this checkout" and r["heavy"])
