@@ -196,3 +196,14 @@ def test_a_turn_stopped_before_any_text_cannot_be_voted_on(arena_factory):
         late_ok = c.post(f"/api/battles/{bid}/turns", json={"prompt": "again"}, headers=h, timeout=30)
         assert events(late_ok.text)[-1][1]["votable"]
         assert c.post(f"/api/battles/{bid}/vote", json={"winner": "model_a"}, headers=h).status_code == 200
+
+
+def test_answers_are_rendered_out_of_process_with_the_size_cap():
+    import asyncio
+
+    from openarena.serving.render import render_answer
+    from openarena.serving.safety import render_markdown
+
+    text = "**bold** <script>alert(1)</script> " + "x" * 50
+    assert asyncio.run(render_answer(text, 10_000)) == render_markdown(text)
+    assert asyncio.run(render_answer(text, 8)) == render_markdown("**bold**")

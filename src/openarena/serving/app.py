@@ -30,6 +30,7 @@ from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
 from openarena.serving.leaderboard_cache import LeaderboardCache
 from openarena.serving.limits import RequestLimits
+from openarena.serving.render import warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler
 from openarena.serving.sessions import SessionManager
@@ -151,6 +152,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         if start_background:
             state.leaderboard.start()
         state.vote_writer.start()
+        warm_up()  # the answer-rendering processes
         try:
             yield
         finally:

@@ -9,7 +9,8 @@ vendor, endpoint, latency or token count, only what the voter sees anyway:
   re-rendered or re-sent while streaming;
 - ``answer``: ``{"side", "html", "done": true}``, once per side when it ends: the whole answer
   as sanitised HTML (:func:`~openarena.serving.safety.render_markdown`), rendered once, in a
-  worker thread (not on the event loop), from at most ``max_answer_chars`` characters;
+  worker process (:mod:`openarena.serving.render`: neither on the event loop nor holding its
+  GIL), from at most ``max_answer_chars`` characters;
 - ``note``: ``{"side", "message"}`` when a side was cut by a limit of the arena (answer length
   or turn duration); the answer so far is kept, and the battle stays votable;
 - ``failed``: ``{"side", "message"}`` when a model's endpoint fails (a generic message: the
@@ -47,7 +48,7 @@ from typing import Any
 from openarena.providers.client import ProviderError, RetryPolicy, stream_chat
 from openarena.providers.registry import ModelConfig
 from openarena.providers.text import clean_text
-from openarena.serving.safety import render_markdown
+from openarena.serving.render import render_answer
 from openarena.storage.battles import BattleRecord, finish_turn, renew_lease
 from openarena.storage.db import Database
 
@@ -176,7 +177,7 @@ async def stream_turn(
         )
 
     async def rendered(s: str) -> bytes:
-        html = await asyncio.to_thread(render_markdown, text(s)[: limits.max_answer_chars])
+        html = await render_answer(text(s), limits.max_answer_chars)
         return sse("answer", {"side": s, "html": html, "done": True})
 
     try:
