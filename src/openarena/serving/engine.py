@@ -225,7 +225,7 @@ async def stream_turn(
                     continue  # a late item of a side already cut
                 if kind == "delta":
                     room = limits.max_answer_chars - sizes[side]
-                    if len(value) >= room:  # the length limit: keep what fits, stop this side
+                    if len(value) > room:  # the length limit: keep what fits, stop this side
                         value = value[:room]
                         cut[side] = "length"
                     if value:
