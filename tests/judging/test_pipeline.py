@@ -180,8 +180,15 @@ def test_interrupted_judge_run_resumes_without_repeating_calls(srv: MockServer, 
         if done == 5:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        judge_pairwise(QS, answers, ["alpha"], js, judgments, baseline="base", concurrency=1, cache=cache, progress=ctrl_c)
+    # A shell starts a background job (``make test &``, ``setsid ... &``) with SIGINT ignored,
+    # and Python then leaves it ignored: put Python's own Ctrl-C handler in place for this test,
+    # so the signal raises KeyboardInterrupt whatever the terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            judge_pairwise(QS, answers, ["alpha"], js, judgments, baseline="base", concurrency=1, cache=cache, progress=ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     first = [r.body for r in srv.requests_for("judge")]
     done = load_judgments(judgments)
     assert len(done) == 5
@@ -224,7 +231,7 @@ def test_killed_answer_run_resumes(srv: MockServer, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "openarena.cli.main", "judge", "answer", "-r", str(registry), "-m", "slow",
            "-b", str(qfile), "-o", str(out), "-c", "1", "-q"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     path = out / "slow.jsonl"
     deadline = time.monotonic() + 60
     try:

@@ -197,11 +197,12 @@ def test_stop_keeps_partial_answers_and_the_battle_votable(arena_factory):
     with live.client() as c:
         h = open_session(c)
         bid = new_battle(c, h)
-        got = 0
+        got = {"a": 0, "b": 0}
         with c.stream("POST", f"/api/battles/{bid}/turns", json={"prompt": "go"}, headers=h) as r:
             for chunk in r.iter_bytes():
-                got += chunk.count(b"event: answer")
-                if got >= 4:
+                for side in got:
+                    got[side] += chunk.count(b'event: delta\ndata: {"side":"' + side.encode())
+                if min(got.values()) >= 2:
                     break  # the Stop button: the browser aborts the request
         deadline = time.monotonic() + 5
         while get_battle(live.state.db, bid).lease_until is not None and time.monotonic() < deadline:

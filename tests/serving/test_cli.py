@@ -21,9 +21,9 @@ def test_models_check_pings_every_demo_model():
 
 
 def test_serve_reports_bad_input_on_one_line(tmp_path):
-    res = runner.invoke(app, ["serve", "--registry", str(tmp_path / "missing.yaml"), "--data-dir", str(tmp_path)])
+    res = runner.invoke(app, ["serve", "--port", "0", "--registry", str(tmp_path / "missing.yaml"), "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "file not found" in res.output
-    res = runner.invoke(app, ["serve", "--registry", str(DEMO_REGISTRY), "--policy", "nope", "--data-dir", str(tmp_path)])
+    res = runner.invoke(app, ["serve", "--port", "0", "--registry", str(DEMO_REGISTRY), "--policy", "nope", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "unknown sampling policy" in res.output
     res = runner.invoke(app, ["export", str(tmp_path / "x.json"), "--db", f"sqlite:///{tmp_path / 'empty.db'}"])
     assert res.exit_code == 2

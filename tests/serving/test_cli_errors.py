@@ -76,7 +76,10 @@ def test_readers_never_create_a_database(tmp_path, monkeypatch):
 
 
 def serve(tmp_path, *args: str):
-    return runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "data"), *args])
+    """``openarena serve`` with ``args``; ``--port 0`` (any free port; a later --port wins), so
+    the port check passes whatever listens on 8000 (e.g. ``make run``) and each test reaches
+    the check it is about."""
+    return runner.invoke(app, ["serve", "--port", "0", "--data-dir", str(tmp_path / "data"), *args])
 
 
 def test_serve_unknown_log_level(tmp_path, no_demo):
@@ -134,14 +137,14 @@ def test_serve_bad_data_dir(tmp_path, kind):
         target = tmp_path / "a-file" / "below"  # cannot be created whoever runs the test
         (tmp_path / "a-file").write_text("x")
         words = [str(target), "cannot create"]
-    res = runner.invoke(app, ["serve", "--registry", DEMO, "--data-dir", str(target)])
+    res = runner.invoke(app, ["serve", "--port", "0", "--registry", DEMO, "--data-dir", str(target)])
     one_error(res, *words)
 
 
 def test_serve_data_dir_under_proc(tmp_path):
     if not os.path.isdir("/proc/self"):
         pytest.skip("no /proc")
-    one_error(runner.invoke(app, ["serve", "--registry", DEMO, "--data-dir", "/proc/forbidden"]), "/proc/forbidden")
+    one_error(runner.invoke(app, ["serve", "--port", "0", "--registry", DEMO, "--data-dir", "/proc/forbidden"]), "/proc/forbidden")
 
 
 def test_serve_database_that_is_not_a_database(tmp_path, no_demo):

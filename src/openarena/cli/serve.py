@@ -119,7 +119,7 @@ def serve(
         from openarena.serving.app import build_state, create_app
         from openarena.storage.db import Database
 
-        database = Database.open(settings.database_url, settings.data_dir)  # opens and migrates
+        database = Database.open(settings.database_url, settings.data_dir, lock_timeout_s=settings.db_lock_timeout_s)  # opens and migrates
         try:
             if demo:
                 from openarena.cli._demo import start_demo_models
@@ -137,13 +137,16 @@ def serve(
         err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models)", highlight=False)
         typer.echo(f"OpenArena is running at {url}  (Ctrl+C to stop)", err=False)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING))
+    from openarena.serving.limits import uvicorn_options
+
+    limits = uvicorn_options(settings.max_header_bytes)  # request heads bounded in the parser too
     try:
         if workers == 1:
-            uvicorn.run(create_app(state=state), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
+            uvicorn.run(create_app(state=state), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3, **limits)
         else:
             state.db.dispose()
             os.environ[ENV_SETTINGS] = settings.to_env()
-            uvicorn.run("openarena.serving.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level, timeout_graceful_shutdown=3)
+            uvicorn.run("openarena.serving.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level, timeout_graceful_shutdown=3, **limits)
     finally:
         if mock is not None:
             mock.stop()

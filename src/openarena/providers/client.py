@@ -16,7 +16,9 @@ chat-completions protocol). What this module adds to the official client, and no
 - token usage from the response's ``usage`` field (for streams ``stream_options.include_usage``
   is requested unless ``model.stream_usage`` is false); when a server reports none, tokens are
   estimated as ``len(text) // 4`` (about 4 characters per token for English; approximate, and
-  flagged by ``ChatResult.usage_estimated``).
+  flagged by ``ChatResult.usage_estimated``);
+- valid text only: lone surrogates and NUL in a model's answer become U+FFFD
+  (:mod:`openarena.providers.text`), so what is stored, rendered and exported never fails on it.
 
 Behaviour follows the OpenAI chat-completions API reference (request fields, SSE chunks,
 ``[DONE]``, the final usage chunk) and FastChat's ``api_provider.py`` (stream text deltas,
@@ -45,6 +47,7 @@ from openai.types.chat import ChatCompletion
 
 from openarena.errors import OpenArenaError
 from openarena.providers.registry import ModelConfig
+from openarena.providers.text import StreamText, clean_text
 
 __all__ = [
     "ChatResult",
@@ -326,7 +329,7 @@ async def complete_chat(
         message = getattr(choices[0], "message", None) if choices else None
         if message is None:
             raise ProviderError(model.name, "malformed", f"the answer has no choices[0].message: {str(resp)[:200]}")
-        text = message.content or ""
+        text = clean_text(message.content or "")
         usage = getattr(resp, "usage", None)
         p_tok = getattr(usage, "prompt_tokens", None)
         c_tok = getattr(usage, "completion_tokens", None)
@@ -404,6 +407,7 @@ class ChatStream:
             finish_reason = raw_model = None
             first_token_s = None
             n_chunks = 0
+            cleaner = StreamText()
             t0 = time.perf_counter()
             try:
                 async with _client(model, key, timeout) as client:
@@ -424,6 +428,8 @@ class ChatStream:
                                     finish_reason = choice.finish_reason
                                 delta = getattr(choice.delta, "content", None) if choice.delta else None
                                 if delta:
+                                    delta = cleaner.feed(delta)  # valid text only (see openarena.providers.text)
+                                if delta:
                                     if first_token_s is None:
                                         first_token_s = time.perf_counter() - t0
                                     parts.append(delta)
@@ -433,6 +439,11 @@ class ChatStream:
                         await stream.close()
                 if n_chunks == 0:
                     raise ProviderError(model.name, "malformed", "the stream ended without any chat completion chunk")
+                tail = cleaner.flush()
+                if tail:
+                    parts.append(tail)
+                    yielded = True
+                    yield tail
             except Exception as exc:  # noqa: BLE001 - classified, programming errors re-raised
                 err = _classify(model, exc, timeout)
                 if yielded or not err.retryable or attempt >= self._retry.max_attempts:

@@ -5,6 +5,8 @@ Pages (server-rendered Jinja2, a little plain JavaScript in ``static/arena.js``,
 ``/leaderboard``, ``/about`` (data policy), an HTML error page for browsers (404). JSON/SSE API under ``/api`` (see
 :mod:`openarena.serving.routes.battles`). ``/healthz`` for probes.
 
+Request bodies and heads are size-limited (413/431, :mod:`openarena.serving.limits`).
+
 Every response carries a strict Content-Security-Policy (scripts and styles from this origin
 only, no inline script, no framing), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
 same-origin`` and ``Cache-Control: no-store`` on dynamic pages; nothing identifies a model.
@@ -19,23 +21,29 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 
 from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
 from openarena.serving.leaderboard_cache import LeaderboardCache
+from openarena.serving.limits import RequestLimits
+from openarena.serving.render import warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler
 from openarena.serving.sessions import SessionManager
 from openarena.serving.targets import load_targets
 from openarena.storage.battles import VoteWriter
-from openarena.storage.db import Database
+from openarena.storage.db import Database, StorageError
 
 __all__ = ["AppState", "create_app", "create_app_from_env"]
 
 HERE = Path(__file__).parent
 log = logging.getLogger("openarena.serving")
+
+DB_DOWN_MESSAGE = "The arena's database is not available right now, so nothing was saved. Please try again in a minute."
 
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -108,7 +116,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     """
     registry = registry if registry is not None else load_registry(settings.registry)
     targets = load_targets(settings.redteam_targets)
-    db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate)
+    db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate, lock_timeout_s=settings.db_lock_timeout_s)
     data_dir = Path(db.engine.url.database).parent if db.backend == "sqlite" and db.engine.url.database else (Path(settings.data_dir) if settings.data_dir else None)
     secret = load_secret(settings, data_dir)
     anon = [(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]
@@ -150,6 +158,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         if start_background:
             state.leaderboard.start()
         state.vote_writer.start()
+        warm_up()  # the answer-rendering processes
         try:
             yield
         finally:
@@ -163,11 +172,28 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    def healthz():
+        """GET /healthz: 200 ``{"status": "ok"}`` when the database can be written now
+        (:meth:`~openarena.storage.db.Database.health`), else 503 (the reason goes to the log)."""
+        problem = state.db.health()
+        if problem is not None:
+            log.error("health check failed: %s", problem)
+            return JSONResponse({"status": "unavailable", "database": "cannot be written"}, status_code=503)
         return {"status": "ok"}
 
     app.add_exception_handler(StarletteHTTPException, errors.http_error)  # HTML 404 page for browsers
-    app.add_middleware(SecurityHeaders)
+    async def database_down(request, exc):
+        """A database failure in any route: 503 with a plain message (details in the log)."""
+        log.error("database failure on %s %s: %s", request.method, request.url.path, exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": DB_DOWN_MESSAGE, "code": "db_unavailable"}, status_code=503, headers={"retry-after": "30"})
+        return PlainTextResponse(DB_DOWN_MESSAGE, status_code=503, headers={"retry-after": "30"})
+
+    app.add_exception_handler(SQLAlchemyError, database_down)
+    app.add_exception_handler(StorageError, database_down)
+
+    app.add_middleware(RequestLimits, max_body_bytes=state.settings.body_limit(), max_header_bytes=state.settings.max_header_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: also on the limits' 413/431
     return app
 
 

@@ -48,7 +48,17 @@ class ServeSettings:
             of public votes, shown beside the arena's own.
         moderation_url / moderation_key_env: optional OpenAI-compatible moderation endpoint.
         cookie_secure: None = Secure cookies iff the request came over https.
-        lease_s: longest time one turn may stream before another request may take over.
+        lease_s: the lease of a streaming turn on its battle; the turn renews it every
+            lease_s / 3 s while it runs, so only a turn whose process died loses it (after lease_s).
+        max_answer_tokens: ``max_tokens`` sent with every answer request (a model's registry
+            ``max_tokens`` is capped by it).
+        max_answer_chars: the server cuts an answer at this many characters (with a note).
+        max_turn_s: the server cuts a turn after this many seconds (with a note).
+        max_body_bytes: largest request body (413 above; 0 = enough for the longest prompt
+            written entirely as JSON escapes: 12 bytes per character + 16 KiB).
+        max_header_bytes: largest request head, URL and headers together (431 above).
+        db_lock_timeout_s: longest wait for the database's write lock (SQLite busy timeout,
+            PostgreSQL lock_timeout) before a write fails with 503 "not saved".
         retry_attempts: attempts per model call before its first token.
         redteam_targets: the red-team game's targets file (YAML; None = the bundled demo
             targets, see :mod:`openarena.serving.targets`).
@@ -107,6 +117,12 @@ class ServeSettings:
             abandon_ratio=self.abandon_ratio, abandon_min_battles=self.abandon_min_battles,
             selective_alpha=self.selective_alpha, selective_min_votes=self.selective_min_votes,
         )
+    max_answer_tokens: int = 4096
+    max_answer_chars: int = 20_000
+    max_turn_s: float = 120.0
+    max_body_bytes: int = 0
+    max_header_bytes: int = 16_384
+    db_lock_timeout_s: float = 3.0
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(
@@ -114,6 +130,17 @@ class ServeSettings:
             battle_targets={k: list(v) for k, v in self.battle_targets.items()},
             anon_only=set(self.anon_only), explore=self.explore,
         )
+
+    def body_limit(self) -> int:
+        """Largest accepted request body in bytes (see ``max_body_bytes``)."""
+        return self.max_body_bytes or 12 * self.max_prompt_chars + 16_384
+
+    def turn_limits(self):
+        """The bounds of one battle turn (:class:`~openarena.serving.engine.TurnLimits`)."""
+        from openarena.serving.engine import TurnLimits
+
+        return TurnLimits(max_tokens=self.max_answer_tokens or None, max_answer_chars=self.max_answer_chars,
+                          max_turn_s=self.max_turn_s, lease_s=self.lease_s)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

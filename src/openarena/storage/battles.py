@@ -47,6 +47,8 @@ __all__ = [
     "record_vote",
     "release_turn",
     "VoteDecider",
+    "renew_lease",
+    "empty_answer",
     "VoteWriter",
     "record_vote_async",
     "vote_counts",
@@ -66,8 +68,9 @@ class VoteRefused(OpenArenaError):
     """A vote the server will not record. ``code`` is one of: ``not_found`` (no such battle in
     this session: forged, replayed from another session, or mistyped), ``already_voted``,
     ``failed`` (a model failed; the battle cannot be voted on), ``no_answer`` (nothing answered
-    yet), ``busy`` (a turn is still streaming or the battle changed meanwhile), ``not_votable``
-    (a direct chat), ``bad_winner``. ``str(err)`` is the message for the voter."""
+    yet), ``empty_answer`` (the last answer of a side is empty: stopped before any text),
+    ``busy`` (a turn is still streaming, its lease renewed while it runs, or the battle changed
+    meanwhile), ``not_votable`` (a direct chat), ``bad_winner``. ``str(err)`` is the message for the voter."""
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code
@@ -230,6 +233,30 @@ def finish_turn(
         conn.execute(update(B).where(B.c.id == battle_id, B.c.status == "open").values(**values))
 
 
+def renew_lease(db: Database, battle_id: str, lease_s: float = 300.0, now: float | None = None) -> bool:
+    """Extend the streaming lease of a turn that is still running to ``now + lease_s`` (called
+    every lease_s / 3 seconds by the turn), so a turn that outlives ``lease_s`` keeps its
+    battle: no vote and no other turn while it streams. Returns False when the battle is no
+    longer open or holds no lease."""
+    now = time.time() if now is None else now
+    with db.write() as conn:
+        res = conn.execute(
+            update(B).where(B.c.id == battle_id, B.c.status == "open", B.c.lease_until.is_not(None)).values(lease_until=now + lease_s)
+        )
+    return res.rowcount == 1
+
+
+def empty_answer(b: BattleRecord) -> bool:
+    """True when the last answer of either side is empty (stopped or failed before any text, or
+    an endpoint that sent nothing): there is nothing to compare, so no vote on it counts."""
+    for conv in (b.conversation_a, b.conversation_b) if b.model_b is not None else (b.conversation_a,):
+        last = next((m for m in reversed(conv or []) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+        content = last.get("content") if last is not None else None
+        if not isinstance(content, str) or not content.strip():
+            return True
+    return False
+
+
 def release_turn(db: Database, battle_id: str) -> None:
     """Drop the lease without changing the conversations (a turn that never started)."""
     with db.write() as conn:
@@ -284,6 +311,7 @@ def _votable(b: BattleRecord | None, r: _VoteRequest) -> bool:
         b is not None and b.session_hash == r.session_hash and b.status == "open" and b.mode in ("anony", "named")
         and b.turns >= 1 and (b.lease_until is None or b.lease_until < r.now)
         and (r.expected_version is None or b.version == r.expected_version)
+        and not empty_answer(b)
     )
 
 
@@ -374,7 +402,7 @@ def record_vote(
     """Record the vote on a battle and close it, in one durable write transaction.
 
     The battle must belong to ``session_hash``, be open, anonymous or named, have at least one
-    complete turn, hold no streaming lease and (when ``expected_version`` is given) not have
+    complete turn whose answers are not empty (:func:`empty_answer`), hold no streaming lease and (when ``expected_version`` is given) not have
     changed since the caller looked at it. ``check(battle)``, if given, runs inside the
     transaction on the locked row and returns a reason not to count the vote (e.g. an identity
     leak) or None; it overrides ``counted``/``reason``. ``integrity``: the vote-integrity policy
@@ -563,6 +591,9 @@ def _why_refused(db: Database, battle_id: str, session_hash: str, expected_versi
         return VoteRefused("not_votable", "A direct chat has nothing to vote on.")
     if b.turns < 1:
         return VoteRefused("no_answer", "Nothing to vote on yet: send a prompt and wait for both answers.")
+    if not b.streaming and empty_answer(b):
+        return VoteRefused("empty_answer", "An answer is empty (stopped before any text), so there is nothing to compare: "
+                           "the vote was not recorded. Send another prompt, or start a new round.")
     return VoteRefused("busy", "The answers are still being written (or changed meanwhile); vote when they are done.")
 
 

@@ -15,8 +15,8 @@ A file that is not a SQLite database is a StorageError naming it, not a driver t
 
 ``postgres://`` and ``postgresql://`` URLs are driven by psycopg 3 (``postgresql+psycopg://``).
 
-SQLite runs in WAL mode (readers never block the one writer), ``foreign_keys=ON``, a 30 s busy
-timeout, and ``synchronous=NORMAL`` (a commit is in the WAL file before it returns: safe when
+SQLite runs in WAL mode (readers never block the one writer), ``foreign_keys=ON``, a busy
+timeout (``lock_timeout_s``, default 30 s; the web arena uses a few seconds), and ``synchronous=NORMAL`` (a commit is in the WAL file before it returns: safe when
 the process is killed) except for votes, committed with ``synchronous=FULL``
 (:meth:`Database.write` ``durable=True``: the WAL is fsynced, so an acknowledged vote also
 survives a power loss). ``OPENARENA_SQLITE_SYNCHRONOUS=FULL`` makes every write durable so;
@@ -26,6 +26,13 @@ thread, never inside a commit. Write transactions start with
 ``BEGIN IMMEDIATE`` (:meth:`Database.write`), so two writers queue on the busy timeout instead
 of failing with "database is locked" when a read lock would have to be upgraded.
 
+Failures are told, never hidden: a write that cannot take the write lock within
+``lock_timeout_s`` fails (SQLite busy timeout and the in-process writer lock; PostgreSQL
+``lock_timeout``); a SQLite file that was deleted or replaced while open (its folder removed,
+say) fails every write, also right after a commit, whose data then went to the unlinked file
+(:class:`DatabaseGone`), so the caller never acknowledges it. :meth:`Database.health` checks
+that the database can really be written (the web arena's ``/healthz``).
+
 Migrations are Alembic revisions in ``openarena/storage/migrations/versions``, applied
 programmatically by :func:`migrate` (no alembic.ini needed).
 """
@@ -33,6 +40,7 @@ programmatically by :func:`migrate` (no alembic.ini needed).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -45,7 +53,7 @@ from sqlalchemy.pool import NullPool
 
 from openarena.errors import OpenArenaError
 
-__all__ = ["Database", "database_url", "is_database_url", "migrate", "open_database", "redact", "vote_synchronous"]
+__all__ = ["Database", "DatabaseUnavailable", "database_url", "is_database_url", "migrate", "open_database", "redact", "vote_synchronous"]
 
 ENV_URL = "OPENARENA_DATABASE_URL"
 ENV_DATA_DIR = "OPENARENA_DATA_DIR"
@@ -60,6 +68,11 @@ _URL_PREFIXES = ("sqlite:", "postgresql:", "postgresql+", "postgres:")
 
 class StorageError(OpenArenaError):
     """The database cannot be opened or migrated (bad URL, server unreachable, missing driver)."""
+
+
+class DatabaseUnavailable(StorageError):
+    """A write could not be done now (lock not obtained in time, file deleted or replaced):
+    nothing of it is stored (or what was written went to a deleted file)."""
 
 
 def is_database_url(text: str) -> bool:
@@ -144,9 +157,15 @@ def vote_synchronous() -> str:
     return "FULL" if os.environ.get(ENV_VOTE_SYNC, "FULL").upper() == "FULL" else _synchronous()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+_TEXT_FACTORY = functools.partial(str, encoding="utf-8", errors="replace")
+
+
+def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 30_000) -> None:  # pragma: no cover - trivial
     # pysqlite must not BEGIN by itself: SQLAlchemy's "begin" event below does it.
     dbapi_conn.isolation_level = None
+    # TEXT that is not valid UTF-8 (written by another program) reads as text with U+FFFD
+    # instead of failing the whole query (an export, a leaderboard) on one bad row.
+    dbapi_conn.text_factory = _TEXT_FACTORY
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA synchronous={_synchronous()}")
@@ -154,7 +173,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     # file): Database runs passive checkpoints in a background thread instead.
     cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cur.close()
 
 
@@ -163,7 +182,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _engine(url: str, *, pool: bool = True, create: bool = True) -> Engine:
+def _engine(url: str, *, pool: bool = True, create: bool = True, lock_timeout_s: float = 30.0) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as e:
@@ -179,12 +198,16 @@ def _engine(url: str, *, pool: bool = True, create: bool = True) -> Engine:
         elif path is not None:
             _make_folder(path.parent, "database folder")
         kw = {} if pool else {"poolclass": NullPool}
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout_s}, **kw)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=lock_timeout_s * 1000))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20) if pool else create_engine(url, poolclass=NullPool)
+        options = parsed.query.get("options")  # keep the URL's own (e.g. -csearch_path=...)
+        options = " ".join(options) if isinstance(options, tuple) else (options or "")
+        args = {"options": f"{options} -c lock_timeout={int(lock_timeout_s * 1000)}".strip()}
+        return (create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=args) if pool
+                else create_engine(url, poolclass=NullPool, connect_args=args))
     except ModuleNotFoundError as e:
         raise StorageError(f"no driver for {redact(url)!r} ({e.name} is not installed); pip install 'psycopg[binary]'") from None
 
@@ -209,6 +232,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise _driver_error(engine.url, e, "migrate") from None
 
 
+class _RollBack(Exception):
+    """Leaves a write transaction by rolling it back (:meth:`Database.health`)."""
+
+
 class Database:
     """An engine plus the way this project uses it.
 
@@ -219,8 +246,11 @@ class Database:
     Attributes: url (SQLAlchemy URL string), engine, backend ('sqlite' or 'postgresql').
     """
 
-    def __init__(self, engine: Engine, *, checkpoints: bool = True) -> None:
+    def __init__(self, engine: Engine, *, checkpoints: bool = True, lock_timeout_s: float = 30.0) -> None:
         self.engine = engine
+        self.lock_timeout_s = lock_timeout_s
+        self._file = _sqlite_file(engine.url) if engine.url.get_backend_name() == "sqlite" else None
+        self._file_id: tuple[int, int] | None = None
         self.url = engine.url.render_as_string(hide_password=False)
         self.backend = engine.url.get_backend_name()
         # SQLite has one writer at a time; threads of this process queue on this lock instead
@@ -244,24 +274,25 @@ class Database:
 
     @classmethod
     def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True,
-             checkpoints: bool = True, create: bool | None = None) -> "Database":
+             checkpoints: bool = True, create: bool | None = None, lock_timeout_s: float = 30.0) -> "Database":
         """Connect to the database of :func:`database_url` and (by default) migrate it.
         ``checkpoints=False``: no background checkpoint thread (a reader process; the server's
         own Database checkpoints). ``create``: may a missing SQLite file (and its folder) be
         created? Default: when migrating (``run_migrations``); readers that do not migrate
-        need an existing database.
+        need an existing database. ``lock_timeout_s``: longest wait for the write lock.
 
         Raises: StorageError (bad URL, unreachable server, missing driver, a SQLite file that
         does not exist with ``create=False`` or is not a database).
         """
         create = run_migrations if create is None else create
-        engine = _engine(database_url(url, data_dir, create=create), pool=pool, create=create)
-        db = cls(engine, checkpoints=checkpoints)
+        engine = _engine(database_url(url, data_dir, create=create), pool=pool, create=create, lock_timeout_s=lock_timeout_s)
+        db = cls(engine, checkpoints=checkpoints, lock_timeout_s=lock_timeout_s)
         try:
             if run_migrations:
                 migrate(db.engine)
             else:
                 db.check()
+            db._remember_file()
         except BaseException:
             db.dispose()
             raise
@@ -275,6 +306,53 @@ class Database:
                     raise StorageError(f"{self.describe()} has no arena tables; run `openarena serve` once or migrate it")
         except DatabaseError as e:  # OperationalError (unreachable, locked...) or not a database at all
             raise _driver_error(self.engine.url, e, "open") from None
+
+    def _remember_file(self) -> None:
+        """Note the identity (device, inode) of the SQLite file, to notice later when it is gone."""
+        if self._file is not None:
+            try:
+                st = os.stat(self._file)
+            except OSError:
+                return
+            self._file_id = (st.st_dev, st.st_ino)
+
+    def _check_file(self) -> None:
+        """Raise DatabaseUnavailable when the SQLite file this process writes to was deleted or
+        replaced since it was opened (its connections would write to the unlinked file)."""
+        if self._file_id is None:
+            return
+        try:
+            st = os.stat(self._file)
+        except OSError:
+            raise DatabaseUnavailable(f"the database file {self._file} is gone (deleted, or its folder removed)") from None
+        if (st.st_dev, st.st_ino) != self._file_id:
+            raise DatabaseUnavailable(f"the database file {self._file} was replaced by another file")
+
+    def health(self) -> str | None:
+        """None when the database can be written now, else why not (one line, for the logs).
+
+        SQLite: the file is still the one opened, and a write transaction (``BEGIN IMMEDIATE``,
+        a header write, ``ROLLBACK``: nothing is stored) succeeds within ``lock_timeout_s``
+        (a read-only file or a lock held elsewhere fail it). PostgreSQL: the server answers and
+        its transactions are not read-only. Never raises.
+        """
+        try:
+            if self.backend == "sqlite":
+                try:
+                    with self.write() as conn:  # file identity, lock, BEGIN IMMEDIATE
+                        version = conn.exec_driver_sql("PRAGMA user_version").scalar()
+                        conn.exec_driver_sql(f"PRAGMA user_version={int(version)}")  # a real write...
+                        raise _RollBack()  # ...rolled back
+                except _RollBack:
+                    pass
+            else:
+                with self.engine.connect() as conn:
+                    if conn.exec_driver_sql("SELECT current_setting('transaction_read_only')").scalar() == "on":
+                        return "the database accepts no writes (read-only transactions)"
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            first = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+            return f"{type(e).__name__}: {first}"
+        return None
 
     def describe(self) -> str:
         """The URL without its password."""
@@ -296,8 +374,21 @@ class Database:
         writes use the connection's default (``NORMAL``: safe against a killed process, the last
         commits may be lost if the machine itself goes down). PostgreSQL always syncs commits.
         """
-        lock = self._write_lock or contextlib.nullcontext()
-        with lock, self.engine.connect() as conn:
+        lock = self._write_lock
+        if lock is not None and not lock.acquire(timeout=self.lock_timeout_s):
+            raise DatabaseUnavailable(f"the database's write lock was not free within {self.lock_timeout_s:g} s")
+        try:
+            self._check_file()
+            with self._write_tx(durable) as conn:
+                yield conn
+            self._check_file()  # committed to a file that is gone = not stored: say so
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextlib.contextmanager
+    def _write_tx(self, durable: bool) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
             full = durable and self.backend == "sqlite" and _synchronous() != "FULL" and vote_synchronous() == "FULL"
             if self.backend == "sqlite":
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")

@@ -13,6 +13,11 @@ Formats:
 - ``csv``: the same without the conversations (model_a, model_b, winner, judge, turn, anony,
   tstamp, sampling_prob): small, for spreadsheets.
 
+Whatever the database holds, export does not fail on it: every string (model names, voter
+ids, conversations) is written as valid Unicode text (lone surrogates and NUL become U+FFFD,
+:func:`openarena.providers.text.clean_text`), and for Parquet each conversation is a list of
+``{role, content}`` strings (the datasets' shape), whatever odd value a row holds.
+
 Only counted votes are exported by default (``include_uncounted`` adds the others with
 ``counted`` and ``reason``). Voter ids are the salted hashes already stored; IP addresses are
 never stored. Prompts are exported as typed: for a public release (PII scrubbed, voter ids
@@ -28,6 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from openarena.data.conversations import as_messages
+from openarena.data.style import message_text
+from openarena.data.text import clean_text
 from openarena.storage.battles import read_battles
 from openarena.storage.db import Database
 
@@ -67,6 +75,33 @@ def export_frame(db: Database, *, include_uncounted: bool = False, include_named
     return out
 
 
+def _clean(value):
+    """``value`` with every string in it (dict keys included) made valid text."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    return value
+
+
+def _clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every string of its object columns made valid text."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = [_clean(v) for v in out[col]]
+    return out
+
+
+def _flat_conversation(value) -> list[dict[str, str]]:
+    """A conversation as a list of {role, content} strings (one Parquet type for every row)."""
+    return [{"role": clean_text(str(m.get("role", ""))), "content": clean_text(message_text(m.get("content")))} for m in as_messages(value)]
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     recs = frame.to_dict(orient="records")
     for r in recs:
@@ -88,7 +123,7 @@ def export_battles(db: Database, path: str | Path, fmt: str = "clean_battle", *,
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
-    frame = export_frame(db, include_uncounted=include_uncounted, include_named=include_named)
+    frame = _clean_frame(export_frame(db, include_uncounted=include_uncounted, include_named=include_named))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "clean_battle":
@@ -98,6 +133,8 @@ def export_battles(db: Database, path: str | Path, fmt: str = "clean_battle", *,
             for rec in _records(frame):
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     elif fmt == "parquet":
+        for col in ("conversation_a", "conversation_b"):
+            frame[col] = [_flat_conversation(v) for v in frame[col]]
         frame.to_parquet(path, index=False)
     else:
         frame.drop(columns=["conversation_a", "conversation_b"]).to_csv(path, index=False)

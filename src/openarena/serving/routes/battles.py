@@ -14,7 +14,9 @@ header; the client sends only its prompt or its vote, and the battle id it was g
   identity leak; the vote-integrity checks of :mod:`openarena.serving.vote_integrity` are not
   revealed). Refusals (4xx) carry
   ``{"error", "code"}``: not_found (forged or other session's id), already_voted, failed,
-  no_answer, busy, rate_limited, csrf, no_session, bad_text (a string of the body that is not
+  no_answer, empty_answer (an answer stopped before any text), busy (a turn is still
+  streaming), rate_limited, csrf, no_session, bad_text; 503 not_saved when the database cannot
+  take the vote (nothing was stored; the battle stays open). (a string of the body that is not
   valid Unicode, e.g. a lone surrogate ``"\\ud800"``: refused before any model is called).
 
 New battles, turns (and regenerations) and votes are rate-limited per IP and per session
@@ -33,6 +35,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from openarena.data.schema import WINNERS
@@ -43,11 +46,13 @@ from openarena.serving.sampling import SamplingError
 from openarena.serving.sessions import network_hash
 from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote_async, release_turn
 from openarena.storage.integrity import INTEGRITY_CODES, reason_code
+from openarena.storage.db import StorageError
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")
 
-REFUSAL_STATUS = {"not_found": 404, "already_voted": 409, "failed": 409, "no_answer": 409, "busy": 409, "not_votable": 409, "bad_winner": 422}
+REFUSAL_STATUS = {"not_found": 404, "already_voted": 409, "failed": 409, "no_answer": 409, "empty_answer": 409, "busy": 409, "not_votable": 409, "bad_winner": 422}
+NOT_SAVED = "Your vote was NOT saved: the arena's database is not available right now. Please try again in a minute."
 VOTE_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "both bad"}
 
 
@@ -177,7 +182,8 @@ async def _start_turn(request: Request, battle_id: str, prompt: str | None):
     models = {"a": st.registry.get(lease.model_a)}
     if lease.model_b is not None:
         models["b"] = st.registry.get(lease.model_b)
-    gen = stream_turn(st.db, lease, models, prompt, max_turns=st.settings.max_turns, retry_attempts=st.settings.retry_attempts)
+    gen = stream_turn(st.db, lease, models, prompt, max_turns=st.settings.max_turns, retry_attempts=st.settings.retry_attempts,
+                      limits=st.settings.turn_limits())
     return StreamingResponse(gen, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
 
@@ -237,6 +243,9 @@ async def battle_vote(request: Request, battle_id: str):
         try:
             res = await record_vote_async(st.db, st.vote_writer, battle_id, judge, winner, check=_leak_check(st))
             return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
+        except (SQLAlchemyError, StorageError) as e:  # nothing committed: say so plainly, at once
+            log.error("vote not saved: %s", e)
+            return JSONResponse({"error": NOT_SAVED, "code": "not_saved"}, status_code=503, headers={"retry-after": "30"})
         except VoteRefused as e:
             if e.code == "busy" and attempt < 2:  # the stream's final save may still be landing
                 await asyncio.sleep(0.2)

@@ -5,6 +5,8 @@
 // turn are handled in one function, onStreamEvent(). When an answer is final, enhance() typesets
 // its math (KaTeX, on the nodes the server marked as math) and highlights its code blocks
 // (highlight.js) with a copy button. Both libraries are vendored under /static/vendor/.
+// While an answer streams, the raw text deltas are appended as text (never parsed as HTML); the
+// server renders each answer once at the end.
 "use strict";
 (function () {
   const root = document.getElementById("arena");
@@ -56,11 +58,11 @@
     chat.scrollTop = chat.scrollHeight;
     return div;
   }
-  function panelError(side, message) {
+  function panelError(side, message, kind) {
     const div = document.createElement("div");
-    div.className = "msg error";
-    div.setAttribute("role", "alert");
-    div.appendChild(icon("alert"));
+    div.className = "msg " + (kind || "error");
+    div.setAttribute("role", kind ? "status" : "alert");
+    div.appendChild(icon(kind ? "info" : "alert"));
     div.appendChild(document.createElement("span")).textContent = message;
     $("chat-" + side).appendChild(div);
   }
@@ -198,8 +200,17 @@
   // ---- The events of one turn (text/event-stream; see serving/engine.py) -------------------
   // Returns true on the final "end" event.
   function onStreamEvent(name, d) {
-    if (name === "answer") {
-      renderAnswer(bubbles[d.side], d.html, d.done);
+    if (name === "delta") {
+      // raw text while streaming: appended as a text node, never parsed as HTML
+      bubbles[d.side].style.whiteSpace = "pre-wrap";
+      bubbles[d.side].append(d.text);
+      const chat = bubbles[d.side].parentElement;
+      if (chat) chat.scrollTop = chat.scrollHeight;
+    } else if (name === "answer") {
+      bubbles[d.side].style.whiteSpace = "";
+      renderAnswer(bubbles[d.side], d.html, d.done);   // the whole answer, rendered once and sanitised by the server
+    } else if (name === "note") {
+      panelError(d.side, d.message, "note");   // an answer cut by the arena's limits
     } else if (name === "failed") {
       panelError(d.side, d.message);
       failed = true;
@@ -211,6 +222,8 @@
         setStatus(d.message, "error");
       } else if (mode === "direct") {
         setStatus(turnsLeft === 0 ? "Turn limit reached: start a new chat." : "");
+      } else if (!d.votable && d.message) {
+        setStatus(d.message, "error");   // e.g. an empty answer: nothing to vote on
       } else {
         setStatus(turnsLeft === 0 ? "Turn limit reached: vote now." : "Vote now, or keep chatting to learn more.");
         showVotes(d.votable);
