@@ -16,8 +16,9 @@ ALLOWED = {
     "analysis": {"data", "ratings"},
     "storage": {"data"},
     "judging": {"data", "ratings", "analysis", "providers"},
+    "routing": {"data", "ratings", "analysis", "providers"},
     "serving": {"data", "ratings", "analysis", "providers", "storage"},
-    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging"},
+    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "routing"},
 }
 
 

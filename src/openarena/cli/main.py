@@ -9,6 +9,7 @@ from openarena.cli import curation, datasets, leaderboard
 from openarena.cli import export as export_cmd
 from openarena.cli import judge as judge_cmd
 from openarena.cli import models as models_cmd
+from openarena.cli import route as route_cmd
 from openarena.cli import serve as serve_cmd
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("export")(export_cmd.export)
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(judge_cmd.app, name="judge")
+app.add_typer(route_cmd.app, name="route")
 
 
 def _version(value: bool) -> None:
