@@ -301,7 +301,7 @@ def _kind_of(paths: list[Path]) -> str:
     r = rows[0]
     if "games" in r or "game" in r:
         return "pairwise"
-    if "turn" in r and "score" in r:
+    if "score" in r and "model" in r and ("turn" in r or "judgment" in r):  # FastChat / ours; arena-bench-v1 has no turn
         return "single"
     return "battles"
 
@@ -412,18 +412,27 @@ def show(
 
 @app.command("audit")
 def audit(
-    source: list[Path] = typer.Argument(..., help="Pairwise judgment files/folders."),
+    source: list[Path] = typer.Argument(..., help="Judgment files/folders: pairwise (both orders) or single grades (MT-Bench, arena-bench-v1)."),
     answers: Optional[Path] = typer.Option(None, "--answers", "-a", help="Answers (for the length bias)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline name (arena-hard judgment files only)."),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Registry: model families from `organization`."),
+    judge_name: str = typer.Option("unknown", "--judge-name", help="Single grades: the judge of files that do not name it (arena-bench-v1: gpt-4)."),
 ) -> None:
-    """Judge audits: position bias (flips when swapped), length bias (win rate of the longer answer), self-preference (judge family vs others)."""
+    """Judge audits. Pairwise: position bias (flips when swapped), length bias (win rate of the longer answer), self-preference. Single grades: length bias (grade vs answer length within a question) and self-preference."""
     from openarena.judging.answers import read_answers
     from openarena.judging.audits import length_bias, position_bias, self_preference
-    from openarena.judging.pairwise import load_judgments
 
     with user_errors():
         _exists(*source, answers, registry)
+        fam = None
+        if registry is not None:
+            reg = _registry(registry)
+            fam = {m.name: m.organization.lower() for m in reg if m.organization}
+        if _kind_of(source) == "single":
+            _audit_single(source, read_answers(answers) if answers is not None else None, fam, judge_name)
+            return
+        from openarena.judging.pairwise import load_judgments
+
         recs = load_judgments(source, baseline)
         pb = position_bias(recs)
         out_console.print(
@@ -438,13 +447,31 @@ def audit(
             out_console.print(f"Length bias: the longer answer wins {lb.longer_win_rate:.1%} of {lb.games} games "
                               f"(95% CI {lb.ci[0]:.1%}-{lb.ci[1]:.1%}; ties as half, {lb.ties:.1%} ties; 50% = none)",
                               highlight=False)
-        fam = None
-        if registry is not None:
-            reg = _registry(registry)
-            fam = {m.name: m.organization.lower() for m in reg if m.organization}
         sp = self_preference(recs, fam)
         _print_frame(sp.table, "Self-preference (win rate % vs baseline)")
         out_console.print(sp.note, highlight=False)
+
+
+def _audit_single(source: list[Path], ans: Any, fam: Any, judge_name: str) -> None:
+    """The single-grade audits (no position bias: nothing is swapped)."""
+    from openarena.judging.audits import single_length_bias, single_self_preference
+    from openarena.judging.single import load_single_judgments
+
+    recs = load_single_judgments(source, default_judge=judge_name)
+    out_console.print(f"Single grades: {len(recs)} records; position bias does not apply (one answer per grading)",
+                      highlight=False)
+    if ans is not None:
+        lb = single_length_bias(recs, ans)
+        out_console.print(
+            f"Length bias: of {lb.pairs:,} pairs of answers to the same question with different lengths and grades, the "
+            f"longer answer got the higher grade in {lb.longer_higher:.1%} (95% CI {lb.ci[0]:.1%}-{lb.ci[1]:.1%}; "
+            f"50% = none); mean within-question Spearman(grade, tokens) {lb.spearman:+.3f} over {lb.questions} "
+            f"questions; {lb.missing_answers} graded records without their answer left out", highlight=False)
+    else:
+        out_console.print("Length bias: give --answers to measure it", highlight=False)
+    sp = single_self_preference(recs, fam)
+    _print_frame(sp.table, "Self-preference (mean grade 1-10)", 2)
+    out_console.print(sp.note, highlight=False)
 
 
 @app.command("quality")
