@@ -232,8 +232,23 @@ def _pairwise_fit(E: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, n_
 
     w0 = np.concatenate([rng.normal(0, 0.01, z) for z in sizes])
     res = minimize(f, w0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    parts = unpack(res.x)
-    return lambda X: scores_of(parts, X)
+    return PairwiseScorer(tuple(unpack(res.x)))
+
+
+class PairwiseScorer:
+    """The fitted map e (n, d) -> model scores (n, n_models) of :func:`_pairwise_fit`: parts =
+    (B, bias) for the full-rank form, (P, U, bias) for the low-rank one (saved and loaded as
+    arrays by :mod:`openarena.routing.persist`)."""
+
+    def __init__(self, parts: tuple[np.ndarray, ...]) -> None:
+        self.parts = tuple(np.asarray(x, dtype=float) for x in parts)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        if len(self.parts) == 2:
+            B, bias = self.parts
+            return X @ B.T + bias
+        P, U, bias = self.parts
+        return (X @ P.T) @ U.T + bias
 
 
 class MFRouter(_Embedded):
