@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 
 __all__ = ["LoadedRouter", "RouteDecision", "create_route_app", "parse_router_model", "decide"]
 
@@ -109,9 +111,7 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _error(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None):
-    from fastapi.responses import JSONResponse
-
+def _error(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": type_, "param": None, "code": code}}, status_code=status)
 
 
@@ -151,8 +151,6 @@ def create_route_app(
     required bearer token (None: open); the limits; retry, the RetryPolicy of upstream calls.
     Raises: DataError (from the registry) when a router's model is not in the registry.
     """
-    from fastapi import FastAPI, Request
-    from fastapi.responses import StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
     from openarena.providers.client import ProviderError, complete_chat, stream_chat
@@ -250,8 +248,6 @@ def create_route_app(
                 cost = target.cost(res.prompt_tokens, res.completion_tokens)
                 log.write({**base, "status": 200, "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
                            "cost_usd": cost, "latency_s": round(res.latency_s, 4)})
-                from fastapi.responses import JSONResponse
-
                 return JSONResponse({
                     "id": rid, "object": "chat.completion", "created": int(time.time()), "model": d.chosen,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": res.text},
@@ -268,7 +264,21 @@ def create_route_app(
                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
                     return f"data: {json.dumps(doc, ensure_ascii=False)}\n\n"
 
-                status, s = 200, None
+                s = None
+                logged = False
+
+                def finish(status: int) -> None:
+                    nonlocal logged
+                    if logged:
+                        return
+                    logged = True
+                    release()
+                    res = s.result if s is not None else None
+                    extra = ({"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
+                              "cost_usd": target.cost(res.prompt_tokens, res.completion_tokens),
+                              "latency_s": round(res.latency_s, 4)} if res is not None else {})
+                    log.write({**base, "status": status, **extra})
+
                 try:
                     yield chunk({"role": "assistant", "content": ""})
                     async with stream_chat(target, clean, retry=retry, **overrides) as s:
@@ -280,19 +290,15 @@ def create_route_app(
                         usage = {"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
                                  "total_tokens": res.prompt_tokens + res.completion_tokens}
                         yield f"data: {json.dumps({'id': rid, 'object': 'chat.completion.chunk', 'created': created, 'model': d.chosen, 'choices': [], 'usage': usage})}\n\n"
+                    finish(200)  # logged before [DONE], so a client that saw the end finds the record
                     yield "data: [DONE]\n\n"
                 except ProviderError as e:
-                    status = 502
+                    finish(502)
                     err = {"error": {"message": f"the routed model {d.chosen} failed: {e.kind}", "type": "upstream_error",
                                      "param": None, "code": None}}
                     yield f"data: {json.dumps(err)}\n\n"
                 finally:
-                    release()
-                    res = s.result if s is not None else None
-                    extra = ({"prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
-                              "cost_usd": target.cost(res.prompt_tokens, res.completion_tokens),
-                              "latency_s": round(res.latency_s, 4)} if res is not None else {})
-                    log.write({**base, "status": status if res is not None or status != 200 else 499, **extra})
+                    finish(499)  # the client went away mid-stream
 
             return StreamingResponse(events(), media_type="text/event-stream",
                                      headers={"x-openarena-routed-model": d.chosen, "cache-control": "no-cache"})
