@@ -62,7 +62,7 @@ def _planted(n=600, seed=0):
 def test_learned_routers_find_a_planted_signal(name):
     from openarena.routing.benchmark import route_eval
 
-    data = _planted(600)
+    data = _planted(300)  # small: the routing tests stay fast on a busy 2-core machine
     bench = route_eval(name, data, strong="strong", weak="weak", folds=2, rounds=100)
     r, rand = bench.results[name], bench.results["random"]
     if name == "difficulty":  # sees no topic: no better than random on this data
