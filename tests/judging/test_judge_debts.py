@@ -129,7 +129,9 @@ def test_run_without_baseline_answers_exits_2_and_records_judge_settings(tmp_pat
         # the baseline answers 5 of 6: judged what can be, the missing one named, exit 2
         assert runner.invoke(app, ["judge", "answer", "-r", str(reg), "-m", "base", "-b", str(qfile), "-o", str(ans), "-q"]).exit_code == 0
         lines = (ans / "base.jsonl").read_text().splitlines()
-        (ans / "base.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+        keep = [x for x in lines if json.loads(x).get("uid", json.loads(x).get("question_id")) != "q5"]
+        assert len(keep) == 5
+        (ans / "base.jsonl").write_text("\n".join(keep) + "\n")
         r = runner.invoke(app, ["judge", "run", "-r", str(reg), "-j", "judge", "-b", str(qfile), "-a", str(ans), "-o", str(out),
                                 "--baseline", "base", "-q", "--no-cache"])
         assert r.exit_code == 2, r.output
