@@ -248,3 +248,11 @@ def test_router_model_names_and_cli_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "must end in .npz" in r.output
     r = runner.invoke(app, ["route", "calibrate", "--router", "mf", "--sample", "s.txt", "--strong-fraction", "1.5"])
     assert r.exit_code == 2 and "--strong-fraction 1.5" in r.output
+    reg = tmp_path / "models.yaml"
+    reg.write_text("models:\n  - {name: a, base_url: 'http://127.0.0.1:9/v1'}\n")
+    r = runner.invoke(app, ["route", "serve", "--router-file", str(tmp_path / "none.npz"), "-r", str(reg)])
+    assert r.exit_code == 2 and "no such router file" in r.output
+    prompts, qs, qw = planted(40)
+    save_router(make_router("length").fit(prompts, qs), tmp_path / "len.npz", strong="big", weak="a")
+    r = runner.invoke(app, ["route", "serve", "--router-file", str(tmp_path / "len.npz"), "-r", str(reg)])
+    assert r.exit_code == 2 and "unknown model 'big'" in r.output  # checked before serving

@@ -381,7 +381,7 @@ def show(
             if fmt == Fmt.csv:
                 typer.echo(s.overall.to_csv(index=False), nl=False)
                 return
-            _print_frame(s.overall, f"MT-Bench single grades (1-10), mean per model and turn; {s.level * 100:g}% bootstrap CI over questions ({rounds} rounds)", 3)
+            _print_frame(s.overall, f"Single grades (1-10: MT-Bench, arena-bench-v1), mean per model and turn; {s.level * 100:g}% bootstrap CI over questions ({rounds} rounds)", 3)
             _print_frame(s.by_category.reset_index(), "MT-Bench mean score per category (both turns)", 2)
             return
         if kind == "pairwise":
