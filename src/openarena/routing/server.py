@@ -257,6 +257,11 @@ def create_route_app(
                 }, headers={"x-openarena-routed-model": d.chosen})
 
             async def events():
+                # the slot is held only while this generator runs: a client that leaves before the
+                # body starts (the generator never runs, so no finally) keeps no slot
+                nonlocal released
+                await slots.acquire()
+                released = False
                 created = int(time.time())
 
                 def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -300,6 +305,7 @@ def create_route_app(
                 finally:
                     finish(499)  # the client went away mid-stream
 
+            release()  # re-acquired by events()
             return StreamingResponse(events(), media_type="text/event-stream",
                                      headers={"x-openarena-routed-model": d.chosen, "cache-control": "no-cache"})
         except BaseException:
