@@ -16,8 +16,9 @@ ALLOWED = {
     "analysis": {"data", "ratings"},
     "storage": {"data"},
     "judging": {"data", "ratings", "analysis", "providers"},
+    "routing": {"data", "ratings", "analysis", "providers"},
     "serving": {"data", "ratings", "analysis", "providers", "storage", "api"},
-    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "api"},
+    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "routing", "api"},
 }
 # the public API module (src/openarena/api.py): the one pipeline, above analysis and storage,
 # below serving and cli

@@ -247,6 +247,18 @@ def run(
             qs = qs.subset(limit)
         spec = BENCHMARKS.get(bench)
         kind = mode.value if mode != Mode.auto else ("single" if qs.name == "mt-bench" else "pairwise")
+        if kind == "pairwise":
+            base0: Any = baseline or (spec.baseline if spec and spec.baseline else None)
+            if base0 is None:
+                raise fail("--baseline is needed for this question set")
+            needed = set(base0.values()) if isinstance(base0, dict) else {base0}
+            needed |= set(model)
+        else:
+            needed = set(model)
+        absent = sorted(m for m in needed if not any(q.uid in ans.get(m, {}) for q in qs))
+        if absent:  # before any judge call: nothing could be judged against / for them
+            raise fail(f"{answers}: no answers of {', '.join(absent)} to any of the {len(qs)} questions of {qs.name} "
+                       f"(answers found for: {', '.join(sorted(ans)) or 'no model'}); run `openarena judge answer` first")
         rc = _cache(None, out.parent, cache)
         try:
             if kind == "pairwise":
@@ -283,6 +295,16 @@ def run(
                               "see `openarena judge show` for the count", highlight=False)
         for f in rep.failures[:10]:
             err_console.print(f"  failed {f}", highlight=False)
+        if rep.missing_answers:
+            by: dict[str, list[str]] = {}
+            for m, uid in rep.missing_answers:
+                by.setdefault(m, []).append(uid)
+            for m, uids in sorted(by.items()):
+                err_console.print(f"missing answers of {m} to {len(uids)} question(s): {', '.join(uids[:5])}"
+                                  f"{', ...' if len(uids) > 5 else ''}", highlight=False)
+            err_console.print("those judgments were not made; answer them with `openarena judge answer` and run again",
+                              highlight=False)
+            raise typer.Exit(2)
         if rep.failures:
             err_console.print("some judge calls failed; run the same command again to retry them")
             raise typer.Exit(1)
@@ -301,7 +323,7 @@ def _kind_of(paths: list[Path]) -> str:
     r = rows[0]
     if "games" in r or "game" in r:
         return "pairwise"
-    if "turn" in r and "score" in r:
+    if "score" in r and "model" in r and ("turn" in r or "judgment" in r):  # FastChat / ours; arena-bench-v1 has no turn
         return "single"
     return "battles"
 
@@ -318,6 +340,7 @@ def show(
     bench: Optional[str] = typer.Option(None, "--bench", "-b", help="Question set, for MT-Bench categories when the records lack them."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
     single_order: bool = typer.Option(False, "--single-order", help="Pairwise: use games judged in one order only (v0.1 style)."),
+    rule: str = typer.Option("arena-hard", "--rule", help="Pairwise: arena-hard (each game a battle, much better = 3) or fastchat (MT-Bench: a win only when both orders agree, else a tie)."),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
     stats_out: Optional[Path] = typer.Option(None, "--stats-out", help="Also write the bootstrap win rates as bootstrap_stats JSONL (input of `judge quality`)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -327,8 +350,15 @@ def show(
 
     with user_errors():
         _level("--level", level)
+        from openarena.judging.pairwise import PAIR_RULES
+
+        if rule not in PAIR_RULES:
+            raise fail(f"--rule {rule!r}: expected one of {', '.join(PAIR_RULES)}")
+        if rule == "fastchat" and single_order:
+            raise fail("--rule fastchat needs both orders; drop --single-order")
         _exists(*source, answers, data_dir)
         kind = _kind_of(source)
+        rule_note = ""
         if stats_out is not None and kind != "single":  # before the bootstrap, not after
             _writable_file("--stats-out", stats_out)
         if kind == "single":
@@ -351,19 +381,22 @@ def show(
             if fmt == Fmt.csv:
                 typer.echo(s.overall.to_csv(index=False), nl=False)
                 return
-            _print_frame(s.overall, f"MT-Bench single grades (1-10), mean per model and turn; {s.level * 100:g}% bootstrap CI over questions ({rounds} rounds)", 3)
+            _print_frame(s.overall, f"Single grades (1-10: MT-Bench, arena-bench-v1), mean per model and turn; {s.level * 100:g}% bootstrap CI over questions ({rounds} rounds)", 3)
             _print_frame(s.by_category.reset_index(), "MT-Bench mean score per category (both turns)", 2)
             return
         if kind == "pairwise":
             from openarena.judging.pairwise import judgments_to_battles, load_judgments
 
             recs = load_judgments(source, baseline)
-            battles, info = judgments_to_battles(recs, drop_incomplete=not single_order, source=str(source[0]))
+            battles, info = judgments_to_battles(recs, drop_incomplete=not single_order, source=str(source[0]), rule=rule)
+            rule_note = ("rule fastchat: one battle per question, a win only when both orders agree, else a tie"
+                         if rule == "fastchat" else
+                         "rule arena-hard: each game a battle" + (", much better = 3" if info["much_better"] else ""))
             if not quiet:
                 err_console.print(
                     f"{info['games']} games on {info['questions']} (model, question) pairs; {info['parsed_games']} parsed; "
                     f"{info['dropped_questions']} pairs left out (a game unparseable or missing); {info['rows']} battle rows "
-                    f"(much better = 3)", highlight=False)
+                    f"({rule_note})", highlight=False)
         else:
             from openarena.data.readers import read_battles
 
@@ -381,7 +414,8 @@ def show(
             if not quiet:
                 err_console.print(f"wrote {stats_out}", highlight=False)
         if fmt != Fmt.table:
-            doc = {"baseline": res.baseline, "level": res.level, "rounds": res.rounds, "leaderboard": res.table.to_dict(orient="records")}
+            doc = {"baseline": res.baseline, "level": res.level, "rounds": res.rounds, "rule": rule_note or None,
+                   "leaderboard": res.table.to_dict(orient="records")}
             if res.controlled is not None:
                 doc["style_controlled"] = res.controlled.to_dict(orient="records")
                 doc["coefficients"] = res.coefficients.to_dict(orient="records")
@@ -399,7 +433,8 @@ def show(
             cols = ["model", "score", f"{pct} CI", "rating", "battles"] + (["avg_tokens"] if "avg_tokens" in d else [])
             return d[cols]
 
-        title = f"Judge leaderboard: win rate (%) vs {res.baseline} from Bradley-Terry; {pct} bootstrap CI, {res.rounds} rounds"
+        title = (f"Judge leaderboard: win rate (%) vs {res.baseline} from Bradley-Terry; {pct} bootstrap CI, {res.rounds} rounds"
+                 + (f"; {rule_note}" if rule_note else ""))
         _print_frame(view(res.table), title)
         if res.controlled is not None:
             _print_frame(view(res.controlled), f"Style control ({control.value}: length and markdown density as Arena-Hard v2), {pct} CI")
@@ -412,18 +447,27 @@ def show(
 
 @app.command("audit")
 def audit(
-    source: list[Path] = typer.Argument(..., help="Pairwise judgment files/folders."),
+    source: list[Path] = typer.Argument(..., help="Judgment files/folders: pairwise (both orders) or single grades (MT-Bench, arena-bench-v1)."),
     answers: Optional[Path] = typer.Option(None, "--answers", "-a", help="Answers (for the length bias)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline name (arena-hard judgment files only)."),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Registry: model families from `organization`."),
+    judge_name: str = typer.Option("unknown", "--judge-name", help="Single grades: the judge of files that do not name it (arena-bench-v1: gpt-4)."),
 ) -> None:
-    """Judge audits: position bias (flips when swapped), length bias (win rate of the longer answer), self-preference (judge family vs others)."""
+    """Judge audits. Pairwise: position bias (flips when swapped), length bias (win rate of the longer answer), self-preference. Single grades: length bias (grade vs answer length within a question) and self-preference."""
     from openarena.judging.answers import read_answers
     from openarena.judging.audits import length_bias, position_bias, self_preference
-    from openarena.judging.pairwise import load_judgments
 
     with user_errors():
         _exists(*source, answers, registry)
+        fam = None
+        if registry is not None:
+            reg = _registry(registry)
+            fam = {m.name: m.organization.lower() for m in reg if m.organization}
+        if _kind_of(source) == "single":
+            _audit_single(source, read_answers(answers) if answers is not None else None, fam, judge_name)
+            return
+        from openarena.judging.pairwise import load_judgments
+
         recs = load_judgments(source, baseline)
         pb = position_bias(recs)
         out_console.print(
@@ -438,13 +482,31 @@ def audit(
             out_console.print(f"Length bias: the longer answer wins {lb.longer_win_rate:.1%} of {lb.games} games "
                               f"(95% CI {lb.ci[0]:.1%}-{lb.ci[1]:.1%}; ties as half, {lb.ties:.1%} ties; 50% = none)",
                               highlight=False)
-        fam = None
-        if registry is not None:
-            reg = _registry(registry)
-            fam = {m.name: m.organization.lower() for m in reg if m.organization}
         sp = self_preference(recs, fam)
         _print_frame(sp.table, "Self-preference (win rate % vs baseline)")
         out_console.print(sp.note, highlight=False)
+
+
+def _audit_single(source: list[Path], ans: Any, fam: Any, judge_name: str) -> None:
+    """The single-grade audits (no position bias: nothing is swapped)."""
+    from openarena.judging.audits import single_length_bias, single_self_preference
+    from openarena.judging.single import load_single_judgments
+
+    recs = load_single_judgments(source, default_judge=judge_name)
+    out_console.print(f"Single grades: {len(recs)} records; position bias does not apply (one answer per grading)",
+                      highlight=False)
+    if ans is not None:
+        lb = single_length_bias(recs, ans)
+        out_console.print(
+            f"Length bias: of {lb.pairs:,} pairs of answers to the same question with different lengths and grades, the "
+            f"longer answer got the higher grade in {lb.longer_higher:.1%} (95% CI {lb.ci[0]:.1%}-{lb.ci[1]:.1%}; "
+            f"50% = none); mean within-question Spearman(grade, tokens) {lb.spearman:+.3f} over {lb.questions} "
+            f"questions; {lb.missing_answers} graded records without their answer left out", highlight=False)
+    else:
+        out_console.print("Length bias: give --answers to measure it", highlight=False)
+    sp = single_self_preference(recs, fam)
+    _print_frame(sp.table, "Self-preference (mean grade 1-10)", 2)
+    out_console.print(sp.note, highlight=False)
 
 
 @app.command("quality")

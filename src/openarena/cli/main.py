@@ -10,6 +10,7 @@ from openarena.cli import export as export_cmd
 from openarena.cli import judge as judge_cmd
 from openarena.cli import models as models_cmd
 from openarena.cli import redteam as redteam_cmd
+from openarena.cli import route as route_cmd
 from openarena.cli import serve as serve_cmd
 from openarena.cli import trust as trust_cmd
 from openarena.cli import sampling as sampling_cmd
@@ -36,6 +37,7 @@ app.add_typer(trust_cmd.app, name="trust")
 app.command("snapshot")(trust_cmd.snapshot)
 app.command("verify")(trust_cmd.verify)
 app.add_typer(sampling_cmd.app, name="sampling")
+app.add_typer(route_cmd.app, name="route")
 
 
 def _version(value: bool) -> None:

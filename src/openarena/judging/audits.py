@@ -17,7 +17,15 @@
   in the result). (Zheng et al. 2023, "self-enhancement bias"; Arena-Hard blog Table 3 compares
   GPT-4 and Claude judges the same way.)
 
-All functions take the game records of :func:`openarena.judging.pairwise.load_judgments`.
+Single grades (MT-Bench 1-10, arena-bench-v1): no position to swap, so position bias does not
+apply. :func:`single_length_bias` compares the grades of answers to the *same* question (and
+turn, by the same judge): over pairs of answers of different length and different grade, the
+share where the longer answer got the higher grade (0.5 = no bias; Wilson interval), and the
+mean within-question Spearman correlation of grade and length. :func:`single_self_preference`
+is :func:`self_preference` with the mean grade in place of the win rate.
+
+The pairwise functions take the game records of :func:`openarena.judging.pairwise.load_judgments`;
+the single-grade ones the records of :func:`openarena.judging.single.load_single_judgments`.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from openarena.errors import DataError
 from openarena.judging.answers import Answer
 from openarena.judging.parse import LABELS, label_outcome, swap_label
 
-__all__ = ["LengthBias", "PositionBias", "SelfPreference", "length_bias", "model_family", "position_bias", "self_preference"]
+__all__ = ["LengthBias", "PositionBias", "SelfPreference", "SingleLengthBias", "length_bias", "model_family", "position_bias",
+           "self_preference", "single_length_bias", "single_self_preference"]
 
 
 def _judge_of(r: Mapping[str, Any]) -> str:
@@ -241,6 +250,11 @@ def self_preference(
     df["sw"] = df["score"] * df["w"]
     g = df.groupby(["model", "judge"])[["sw", "w"]].sum()
     scores = (100 * g["sw"] / g["w"]).unstack("judge")
+    return _preference(scores, fam, "win-rate points")
+
+
+def _preference(scores: pd.DataFrame, fam: Callable[[str], str], unit: str) -> SelfPreference:
+    """The self-preference table from a models x judges score matrix."""
     judges = list(scores.columns)
     multi = len(judges) > 1
     out = []
@@ -261,8 +275,115 @@ def self_preference(
             row["other_boost"] = float(delta[x].mean()) if x else np.nan
             row["self_preference"] = row["own_boost"] - row["other_boost"]
         out.append(row)
-    note = ("self_preference = (this judge minus the other judges) on its own family's models, minus the same on the "
-            "other models, in win-rate points" if multi else
+    note = (f"self_preference = (this judge minus the other judges) on its own family's models, minus the same on the "
+            f"other models, in {unit}" if multi else
             "one judge only: own_score vs other_score mixes self-preference with the models' quality; judge the same "
             "models with a second judge to separate them")
     return SelfPreference(pd.DataFrame(out), scores, multi, note)
+
+
+def _families(families: Mapping[str, str] | Callable[[str], str] | None) -> Callable[[str], str]:
+    if isinstance(families, Mapping):
+        return lambda m: families.get(m, model_family(m))
+    return families or model_family
+
+
+def single_self_preference(
+    records: Iterable[Mapping[str, Any]],
+    families: Mapping[str, str] | Callable[[str], str] | None = None,
+) -> SelfPreference:
+    """Judge family against the others, for single grades (1-10).
+
+    Parameters: records of :func:`openarena.judging.single.load_single_judgments` (one or more
+    judges); families, as :func:`self_preference`.
+    Returns: SelfPreference whose scores are mean grades (1-10) per model and judge, own_score /
+    other_score the mean grade of the judge's family's models / of the others, boosts in grade
+    points (with several judges).
+    Raises: DataError when no record has a grade.
+    Source: Zheng et al. (2023), self-enhancement bias, applied to MT-Bench single grading.
+    """
+    rows = [{"judge": _judge_of(r), "model": r["model"], "score": float(r["score"])}
+            for r in records if r.get("score") is not None]
+    if not rows:
+        raise DataError("no graded record", expected="single-grade records with a score")
+    scores = pd.DataFrame(rows).groupby(["model", "judge"])["score"].mean().unstack("judge")
+    return _preference(scores, _families(families), "grade points (1-10 scale)")
+
+
+@dataclass
+class SingleLengthBias:
+    """Length-bias audit of single grades.
+
+    Attributes: pairs, answer pairs to the same question (same turn and judge) with different
+    lengths and different grades; longer_higher, the share where the longer answer got the
+    higher grade (0.5 = no bias); ci, its Wilson interval (95%); questions, (judge, question,
+    turn) groups with at least two graded answers; spearman, the mean within-question
+    Spearman correlation of grade and length over those groups (nan when undefined);
+    missing_answers, graded records left out because their answer was not given;
+    by_judge, DataFrame (judge, pairs, longer_higher, spearman).
+    """
+
+    pairs: int
+    longer_higher: float
+    ci: tuple[float, float]
+    questions: int
+    spearman: float
+    missing_answers: int
+    by_judge: pd.DataFrame
+
+
+def single_length_bias(
+    records: Iterable[Mapping[str, Any]],
+    answers: Mapping[str, Mapping[str, Answer]],
+    encoding: str = "o200k_base",
+) -> SingleLengthBias:
+    """Do longer answers get higher grades than shorter answers to the same question?
+
+    Parameters: records, single-grade records (uid, model, turn, score, judge); answers
+    {model: {uid: Answer}} (the graded turn's text is measured in tokens with
+    :func:`openarena.data.style.answer_style`).
+    Returns: SingleLengthBias. Comparing within a question removes the question's difficulty
+    (a hard question has low grades and, often, long answers).
+    Raises: DataError when no two answers to one question can be compared.
+    Source: verbosity bias, Zheng et al. (2023) section 3.3; the within-question pair rate is
+    the single-grade analogue of :func:`length_bias`.
+    """
+    from scipy.stats import spearmanr
+
+    from openarena.data.style import answer_style
+
+    groups: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
+    missing = 0
+    for r in records:
+        if r.get("score") is None:
+            continue
+        uid, turn = str(r["uid"]), int(r.get("turn", 1))
+        a = answers.get(r["model"], {}).get(uid)
+        if a is None or len(a.turns) < turn:
+            missing += 1
+            continue
+        tokens = int(answer_style(a.turns[turn - 1], encoding)["tokens"])
+        groups.setdefault((_judge_of(r), uid, turn), []).append((tokens, float(r["score"])))
+    rows, rhos = [], []
+    for (judge, _uid, _turn), items in groups.items():
+        if len(items) < 2:
+            continue
+        t = np.array([x[0] for x in items], float)
+        g = np.array([x[1] for x in items], float)
+        i, j = np.triu_indices(len(items), 1)
+        keep = (t[i] != t[j]) & (g[i] != g[j])
+        longer_higher = np.sign(t[i] - t[j]) == np.sign(g[i] - g[j])
+        rows += [{"judge": judge, "longer_higher": bool(v)} for v in longer_higher[keep]]
+        if len(set(t)) > 1 and len(set(g)) > 1:
+            rhos.append({"judge": judge, "rho": float(spearmanr(t, g).statistic)})
+    if not rows:
+        raise DataError("no two answers to one question with different lengths and grades",
+                        expected="grades of several models on the same questions, and their answers (--answers)")
+    df = pd.DataFrame(rows)
+    rho = pd.DataFrame(rhos, columns=["judge", "rho"])
+    by = df.groupby("judge").agg(pairs=("longer_higher", "size"), longer_higher=("longer_higher", "mean")).reset_index()
+    by["spearman"] = by["judge"].map(rho.groupby("judge")["rho"].mean())
+    n = len(df)
+    k = float(df["longer_higher"].sum())
+    return SingleLengthBias(n, k / n, _wilson(k, n), sum(len(v) >= 2 for v in groups.values()),
+                            float(rho["rho"].mean()) if len(rho) else math.nan, missing, by)

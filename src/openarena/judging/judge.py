@@ -69,7 +69,8 @@ class JudgeSettings:
 
     def provenance(self, prompt: JudgePrompt) -> dict[str, Any]:
         """What is recorded with every judgment: judge model (registry name, endpoint model,
-        base URL), temperature, max_tokens, seed, prompt name + sha256 + source, parser rule
+        base URL), temperature, max_tokens, seed, top_p, extra_body (e.g. reasoning effort;
+        arena-hard-auto#77: a judge's settings decide its scores), prompt name + sha256 + source, parser rule
         and the package version."""
         ov = self.overrides(prompt)
         return {
@@ -79,6 +80,8 @@ class JudgeSettings:
             "temperature": ov.get("temperature", self.model.temperature),
             "max_tokens": ov["max_tokens"],
             "seed": ov.get("seed", self.model.seed),
+            "top_p": getattr(self.model, "top_p", None),
+            "extra_body": dict(getattr(self.model, "extra_body", None) or {}) or None,
             "prompt": prompt.name,
             "prompt_sha256": prompt.sha256,
             "prompt_source": prompt.source,
@@ -95,7 +98,8 @@ class JudgeOutcome:
     output, then the retry's); retried; error, 'kind: message' of a failed call (then parsed
     has status 'error' and the judgment must not be recorded as done); calls, HTTP calls
     made (cache hits excluded); cached, calls answered by the cache; prompt_tokens,
-    completion_tokens, cost_usd (this run's calls), latency_s.
+    completion_tokens, cost_usd (this run's calls), latency_s; served_model and
+    system_fingerprint, what the server reported for the last answer (None when it did not).
     """
 
     parsed: Parsed
@@ -108,6 +112,8 @@ class JudgeOutcome:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    served_model: str | None = None
+    system_fingerprint: str | None = None
 
     def usage(self) -> dict[str, Any]:
         """Calls, cache hits, tokens, cost (USD) and latency (s), as stored with a judgment."""
@@ -146,6 +152,8 @@ async def ask_judge(
             out.parsed = Parsed(None, "error", out.error)
             return None
         out.latency_s += time.perf_counter() - t0
+        out.served_model = res.raw_model
+        out.system_fingerprint = res.system_fingerprint
         if res.cached:
             out.cached += 1
         else:
@@ -206,7 +214,8 @@ async def run_judgments(
             the template, so a missing field is raised then).
         fields: ``(task, outcome) -> dict``, the record's own leading fields (uid, model, ...);
             the record goes on with status, reason, retried, judgment (the judge's outputs),
-            user_prompt (the last message), judge (``provenance[prompt.name]``), usage
+            user_prompt (the last message), judge (``provenance[prompt.name]`` plus the
+            served_model and system_fingerprint the server reported), usage
             (:meth:`JudgeOutcome.usage`) and tstamp (Unix seconds).
         failure: ``(task, 'kind: message') -> entry`` appended to ``report.failures`` when the
             call fails; nothing is written then, so a re-run asks again.
@@ -243,7 +252,8 @@ async def run_judgments(
             "retried": out.retried,
             "judgment": out.outputs,
             "user_prompt": messages[-1]["content"],
-            "judge": provenance[prompt.name],
+            "judge": {**provenance[prompt.name], "served_model": out.served_model,
+                      "system_fingerprint": out.system_fingerprint},
             "usage": out.usage(),
             "tstamp": time.time(),
         })

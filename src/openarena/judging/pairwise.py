@@ -51,6 +51,12 @@ __all__ = [
 
 MUCH_BETTER_WEIGHT = 3
 
+#: How two games of one question become battles. ``arena-hard``: every game counts on its own
+#: (a "much better" verdict as MUCH_BETTER_WEIGHT rows; arena-hard-auto show_result.py).
+#: ``fastchat``: one battle per question, a win only when both orders agree, otherwise a tie
+#: (FastChat llm_judge show_result.py / compute_agreement: "inconsistent" verdicts are ties).
+PAIR_RULES = ("arena-hard", "fastchat")
+
 
 def _pick(spec: Any, category: str, what: str) -> Any:
     if isinstance(spec, Mapping):
@@ -101,7 +107,7 @@ class PairwiseReport:
     Attributes: path; games, games asked for; existing, already judged before (skipped);
     judged, judged in this run; unparseable, games of this run whose verdict stayed
     unparseable after one retry (recorded with status and reason); retried, games that needed
-    the retry; missing_answers, (model, uid) pairs skipped for lack of an answer (model or
+    the retry; missing_answers, (model, uid) of the answers that were not there (the model's or
     baseline); failures, games whose judge call failed (not recorded, a re-run retries them);
     calls, cache_hits, prompt_tokens, completion_tokens, cost_usd (this run); elapsed_s.
     """
@@ -159,7 +165,9 @@ async def ajudge_pairwise(
             if m == base:
                 continue
             if q.uid not in answers.get(m, {}) or q.uid not in answers.get(base, {}):
-                report.missing_answers.append((m, q.uid))
+                for who in (m, base):  # name the side whose answer is missing
+                    if q.uid not in answers.get(who, {}) and (who, q.uid) not in report.missing_answers:
+                        report.missing_answers.append((who, q.uid))
                 continue
             for game in ((1, 2) if both_orders else (1,)):
                 report.games += 1
@@ -282,34 +290,52 @@ def judgments_to_battles(
     much_better_weight: int = MUCH_BETTER_WEIGHT,
     drop_incomplete: bool = True,
     source: str = "",
-) -> tuple[BattleTable, dict[str, int]]:
+    rule: str = "arena-hard",
+) -> tuple[BattleTable, dict[str, Any]]:
     """Battle rows from pairwise game records.
 
     Parameters: records (see :func:`load_judgments`); much_better_weight, rows per A>>B / B>>A
-    verdict (3 as Arena-Hard); drop_incomplete, leave out a (judge, model, question) whose two
-    games are not both parsed (arena-hard v2); when false, every parsed game counts (v0.1).
+    verdict (3 as Arena-Hard; arena-hard rule only); drop_incomplete, leave out a (judge,
+    model, question) whose two games are not both parsed (arena-hard v2); when false, every
+    parsed game counts (v0.1; the fastchat rule always needs both games); rule, one of
+    :data:`PAIR_RULES`: ``arena-hard`` (game by game) or ``fastchat`` (one battle per question:
+    the model wins or loses only when both orders agree, otherwise a tie).
     Returns: (BattleTable with columns question_id, model_a (= baseline), model_b (= model),
-    winner, category, game, judge, label, model_label; info {'games', 'parsed_games',
-    'questions', 'dropped_questions', 'rows'}).
-    Raises: DataError when no game is usable.
+    winner, category, game (0 for a fastchat battle), judge, label, model_label; info
+    {'games', 'parsed_games', 'questions', 'dropped_questions', 'rows', 'rule',
+    'much_better' (whether any verdict was "much better", i.e. whether the weight applied)}).
+    Raises: DataError when no game is usable or the rule is unknown.
     """
+    if rule not in PAIR_RULES:
+        raise DataError(f"unknown pairwise rule {rule!r}", field="rule", expected=" or ".join(PAIR_RULES))
     groups: dict[tuple, dict[int, Mapping[str, Any]]] = {}
     for r in records:
         judge = r.get("judge", {}).get("model", "") if isinstance(r.get("judge"), Mapping) else str(r.get("judge", ""))
         groups.setdefault((judge, r["model"], r["baseline"], str(r["uid"])), {})[int(r["game"])] = r
     rows: list[dict[str, Any]] = []
-    info = {"games": 0, "parsed_games": 0, "questions": len(groups), "dropped_questions": 0, "rows": 0}
+    info: dict[str, Any] = {"games": 0, "parsed_games": 0, "questions": len(groups), "dropped_questions": 0, "rows": 0,
+                            "rule": rule, "much_better": False}
     for (judge, model, base, uid), games in groups.items():
         info["games"] += len(games)
         parsed = {g: r for g, r in games.items() if r.get("label") in LABELS}
         info["parsed_games"] += len(parsed)
-        if drop_incomplete and (len(parsed) < len(games) or len(games) < 2):
+        if (drop_incomplete or rule == "fastchat") and (len(parsed) < len(games) or len(parsed) < 2):
             info["dropped_questions"] += 1
+            continue
+        if rule == "fastchat":
+            signs = {(label_outcome(swap_label(r["label"]) if g == 1 else r["label"], 1)[0]) for g, r in parsed.items()}
+            s_ = signs.pop() if len(signs) == 1 else 0.5  # agreement of both orders, else a tie
+            first = min(parsed.values(), key=lambda r: int(r["game"]))
+            rows.append({"question_id": uid, "model_a": base, "model_b": model,
+                         "winner": "model_b" if s_ == 1.0 else "model_a" if s_ == 0.0 else "tie",
+                         "category": first.get("category") or "", "game": 0, "judge": judge,
+                         "label": "/".join(parsed[g]["label"] for g in sorted(parsed)), "model_label": ""})
             continue
         for g, r in sorted(parsed.items()):
             label = r["label"]
             model_label = swap_label(label) if g == 1 else label  # the model's view, model as A
             score, weight = label_outcome(model_label, much_better_weight)
+            info["much_better"] = info["much_better"] or ">>" in label
             winner = "model_b" if score == 1.0 else "model_a" if score == 0.0 else "tie"
             row = {"question_id": uid, "model_a": base, "model_b": model, "winner": winner,
                    "category": r.get("category") or "", "game": g, "judge": judge, "label": label,

@@ -215,9 +215,12 @@ def grade_single(
     return asyncio.run(agrade_single(questions, answers, models, judge, out_path, **kwargs))
 
 
-def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """Single-grading records from our judgment files or FastChat's (``question_id, model,
-    judge: [judge, prompt], score (-1 = failed), turn``).
+def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                          default_judge: str = "unknown") -> list[dict[str, Any]]:
+    """Single-grading records from our judgment files, FastChat's (``question_id, model,
+    judge: [judge, prompt], score (-1 = failed), turn``) or arena-bench-v1's (``question_id,
+    model, judgment, score``: no turn, taken as 1; no judge, taken as ``default_judge``; a
+    null score is a grading without rating, status missing).
 
     Returns: records with uid, model, turn, score (float or None), status, category (when
     recorded), judge. A score outside the 1-10 scale (or not finite) is treated as the rating
@@ -230,7 +233,7 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
     out: list[dict[str, Any]] = []
     for f in jsonl_files(paths):
         for i, rec in enumerate(read_jsonl(f, tolerate_torn_tail=True)):
-            for key in ("model", "turn", "score"):
+            for key in ("model", "score"):
                 if key not in rec:
                     raise DataError(f"not a single-grading record (no {key!r})", str(f), i, key, "MT-Bench judgment records")
             uid = rec.get("uid", rec.get("question_id"))
@@ -242,12 +245,13 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
                     score = float(score)
                 except (TypeError, ValueError):
                     raise DataError(f"score {score!r} is not a number", str(f), i, "score", "a number or null") from None
+            raw_turn = rec.get("turn", 1)  # arena-bench-v1 files grade one turn and omit it
             try:
-                turn = int(rec["turn"])
-                if isinstance(rec["turn"], bool) or turn != float(rec["turn"]) or turn < 1:
+                turn = int(raw_turn)
+                if isinstance(raw_turn, bool) or turn != float(raw_turn) or turn < 1:
                     raise ValueError
             except (TypeError, ValueError, OverflowError):
-                raise DataError(f"turn {rec['turn']!r} is not a turn number", str(f), i, "turn", "1, 2, ...") from None
+                raise DataError(f"turn {raw_turn!r} is not a turn number", str(f), i, "turn", "1, 2, ...") from None
             reason = None
             if score is not None and score < 0:  # FastChat's -1 = no rating found
                 score = None
@@ -258,7 +262,7 @@ def load_single_judgments(paths: str | os.PathLike[str] | Sequence[str | os.Path
             j = rec.get("judge")
             judge = dict(j) if isinstance(j, Mapping) else (
                 {"model": str(j[0]), "prompt": str(j[1]) if len(j) > 1 else None} if isinstance(j, (list, tuple)) and j
-                else {"model": str(j or "")})
+                else {"model": str(j or default_judge)})
             extra = {"reason": reason} if reason else {}
             out.append({**rec, "uid": str(uid), "turn": int(turn), "score": score, "status": status, "judge": judge, **extra})
     return out

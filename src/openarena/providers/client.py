@@ -146,7 +146,8 @@ class ChatResult:
     successful attempt, from sending the request to the last byte; first_token_s, seconds to the
     first text delta (streams only, else None); finish_reason, as reported ("stop", "length", ...)
     or None; raw_model, the model name the server reported; attempts, attempts used; cached, true
-    when the result came from a :class:`~openarena.providers.cache.ResponseCache` (no call made).
+    when the result came from a :class:`~openarena.providers.cache.ResponseCache` (no call made);
+    system_fingerprint, the backend configuration the server reported (None when not sent).
     """
 
     text: str
@@ -159,6 +160,7 @@ class ChatResult:
     first_token_s: float | None = None
     attempts: int = 1
     cached: bool = False
+    system_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,7 @@ async def complete_chat(
             raw_model=getattr(resp, "model", None),
             usage_estimated=estimated,
             attempts=n,
+            system_fingerprint=getattr(resp, "system_fingerprint", None),
         )
 
     return await _with_retries(model, retry, timeout, attempt)

@@ -10,7 +10,12 @@ API reference):
   lines of ``chat.completion.chunk`` objects (first delta ``{"role": "assistant", "content": ""}``,
   then ``{"content": ...}`` deltas, then a delta ``{}`` with ``finish_reason``), a final chunk
   with ``choices: []`` and ``usage`` when ``stream_options.include_usage`` is true, then
-  ``data: [DONE]``. Errors are ``{"error": {"message", "type", "param", "code"}}`` bodies.
+  ``data: [DONE]``. Errors are ``{"error": {"message", "type", "param", "code"}}`` bodies;
+- ``POST /v1/embeddings`` (any model id of the server): ``{"object": "list", "data": [{"object":
+  "embedding", "index": i, "embedding": [...]}], "model", "usage"}``, deterministic vectors of
+  ``dimensions`` (default 64, at most 4096) floats: character 3-grams of the lower-cased text
+  hashed (blake2b) into the dimensions, counted, L2-normalised; so similar texts get similar
+  vectors. ``input`` is a string or a list of at most 2048 strings.
 
 Token counts of the mock: prompt_tokens = whitespace-separated words of all messages;
 completion_tokens = number of streamed text chunks (words by default). ``max_tokens`` truncates
@@ -65,6 +70,7 @@ __all__ = [
     "DEMO_BEHAVIOURS",
     "MARKDOWN_SAMPLE",
     "XSS_PAYLOAD",
+    "hashed_embedding",
     "Behaviour",
     "MockServer",
     "RecordedRequest",
@@ -351,6 +357,22 @@ async def _sleep_or_disconnect(request: Request, seconds: float, state: _State) 
         await asyncio.sleep(min(left, 0.02))
 
 
+def hashed_embedding(text: str, dim: int = 64) -> list[float]:
+    """The mock's embedding of ``text``: counts of its lower-cased character 3-grams hashed
+    (blake2b, 8 bytes) into ``dim`` buckets with a hashed sign, L2-normalised (all zeros for
+    an empty text). Deterministic across processes and machines."""
+    import hashlib
+    import math
+
+    t = f" {text.lower()} "
+    v = [0.0] * dim
+    for i in range(max(0, len(t) - 2)):
+        h = int.from_bytes(hashlib.blake2b(t[i:i + 3].encode("utf-8"), digest_size=8).digest(), "little")
+        v[h % dim] += 1.0 if (h >> 63) & 1 else -1.0
+    n = math.sqrt(sum(x * x for x in v))
+    return [x / n for x in v] if n else v
+
+
 def create_app(state: _State) -> FastAPI:
     """The FastAPI app of a mock server over ``state`` (see the module docstring for endpoints)."""
     app = FastAPI(title="OpenArena mock OpenAI-compatible server", docs_url=None, redoc_url=None, openapi_url=None)
@@ -370,6 +392,39 @@ def create_app(state: _State) -> FastAPI:
             names = list(state.behaviours)
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "openarena-mock"} for n in names]
         return {"object": "list", "data": data}
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Any:
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                raise ValueError("body is not an object")
+        except ValueError as e:
+            return _error(400, f"We could not parse the JSON body of your request: {e}", "invalid_request_error")
+        model = str(body.get("model", ""))
+        rec = RecordedRequest(model, body, {k.lower(): v for k, v in request.headers.items()}, False)
+        with state.lock:
+            state.requests.append(rec)
+            known = model in state.behaviours
+        rec.ended = time.monotonic()
+        if (err := auth_error(request)) is not None:
+            rec.status = 401
+            return err
+        if not known:
+            rec.status = 404
+            return _error(404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found")
+        inp = body.get("input")
+        texts = [inp] if isinstance(inp, str) else inp
+        dim = body.get("dimensions", 64)
+        if (not isinstance(texts, list) or not 1 <= len(texts) <= 2048 or not all(isinstance(t, str) for t in texts)
+                or not isinstance(dim, int) or not 1 <= dim <= 4096):
+            rec.status = 400
+            return _error(400, "input must be a string or a list of 1 to 2048 strings; dimensions 1 to 4096",
+                          "invalid_request_error")
+        rec.status = 200
+        data = [{"object": "embedding", "index": i, "embedding": hashed_embedding(t, dim)} for i, t in enumerate(texts)]
+        n_tok = sum(len(t.split()) for t in texts)
+        return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok}}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
