@@ -30,7 +30,7 @@ BENCHES = {
     "mmlu": (SHARED / "routellm/routellm/evals/mmlu/responses", STRONG, WEAK),
     "gsm8k": (SHARED / "routellm/routellm/evals/gsm8k/gsm8k_responses.csv", STRONG, WEAK),
     "mt-bench": (SHARED / "routellm/routellm/evals/mt_bench/judgements.jsonl", STRONG, WEAK),
-    "arena-bench-v1": (SHARED / "arena_hard_auto/data/arena-bench-v1/model_judgment", "gpt-4-0314", "Mixtral-8x7B-Instruct-v0.1"),
+    "arena-bench-v1": (SHARED / "arena_hard_auto/data/arena-bench-v1/model_judgment", "gpt-4-0314", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
 }
 # RouteLLM (Ong et al. 2024): best published APGR and CPT(50%) per benchmark for this pair
 PUBLISHED = {"mmlu": ("sw_ranking, arena + gold", 0.603, 0.354), "gsm8k": ("causal LLM, arena + judge", 0.622, 0.3364), "mt-bench": ("mf, arena + judge", 0.802, 0.134)}
@@ -54,6 +54,7 @@ def main() -> None:
             t0 = time.perf_counter()
             res = route_eval(router, data, strong=strong, weak=weak, folds=args.folds, rounds=args.rounds)
             secs = time.perf_counter() - t0
+            print(f"{name} {router}: APGR {res.results[router].apgr:.3f} ({secs:.0f} s)", file=sys.stderr, flush=True)
             for k, r in res.results.items():
                 if k in done and k != router:
                     continue
