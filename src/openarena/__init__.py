@@ -28,6 +28,8 @@ _LAZY = {
     "category_leaderboards": "openarena.api",
     "prepare": "openarena.api",
     "read": "openarena.api",
+    "redteam_leaderboard": "openarena.api",
+    "with_robustness": "openarena.api",
     "Leaderboard": "openarena.analysis.leaderboard",
     "BattleTable": "openarena.data.battles",
     "PairCounts": "openarena.data.battles",
@@ -41,7 +43,7 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from openarena.analysis.leaderboard import Leaderboard
-    from openarena.api import category_leaderboards, leaderboard, load, prepare, read
+    from openarena.api import category_leaderboards, leaderboard, load, prepare, read, redteam_leaderboard, with_robustness
     from openarena.data.battles import BattleTable, FilterStep, PairCounts
     from openarena.errors import ConvergenceError, DataError, OpenArenaError
 

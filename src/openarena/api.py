@@ -304,3 +304,53 @@ def _is_loaded(data) -> bool:
 
 
 __all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "prepare", "read"]
+
+
+def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player_prior: "float | str" = "auto", bootstrap_rounds: int = 100,
+                        seed: int = 0, online: bool = False, progress: Callable[[int], None] | None = None):
+    """The red-team arena's three boards (players' skill, models' robustness, targets'
+    difficulty) from one extended Bradley-Terry fit.
+
+    Parameters: rounds, a rounds file (CSV or Parquet: player, model, target, outcome win|loss
+    [, tstamp]), ``'db'`` or a database URL (the arena's own rounds), a pandas DataFrame with
+    those columns, or a RoundTable; the rest as in
+    :func:`openarena.analysis.redteam.redteam_leaderboard`.
+    Returns: RedTeamLeaderboard (``to_frame()`` with kind,name,rating,rating_q025,rating_q975,num_rounds).
+    Raises: DataError for bad rows (naming file, row and field) or options; ConvergenceError when
+        the fit has no finite estimate.
+    Source: LMArena, "RedTeam Arena" (2024); see :mod:`openarena.ratings.extended_bt`.
+    """
+    from openarena.analysis.redteam import redteam_leaderboard as build
+    from openarena.data.rounds import RoundTable, read_rounds, rounds_from_frame
+
+    if isinstance(rounds, RoundTable):
+        table = rounds
+    elif hasattr(rounds, "columns"):
+        table = rounds_from_frame(rounds)
+    elif isinstance(rounds, (str, Path)) and (str(rounds) == "db" or "://" in str(rounds)):
+        from openarena.storage.db import open_database
+        from openarena.storage.rounds import read_rounds as read_db
+
+        table = read_db(open_database(None if str(rounds) == "db" else str(rounds), create=False))
+    else:
+        table = read_rounds(rounds)
+    return build(table, ci=ci, level=level, player_prior=player_prior, bootstrap_rounds=bootstrap_rounds, seed=seed, online=online, progress=progress)
+
+
+def with_robustness(board: "Leaderboard", redteam) -> "Leaderboard":
+    """``board`` with each model's red-team robustness beside its arena score: columns
+    ``robustness, robustness_q025, robustness_q975, redteam_rounds`` after the board's own (NaN
+    and 0 for a model never red-teamed). ``redteam``: a RedTeamLeaderboard or anything
+    :func:`redteam_leaderboard` takes."""
+    from dataclasses import replace
+
+    from openarena.analysis.redteam import RedTeamLeaderboard
+
+    rt = redteam if isinstance(redteam, RedTeamLeaderboard) else redteam_leaderboard(redteam)
+    models = rt.board("model").set_index("name")
+    table = board.table.copy()
+    table["robustness"] = table["model"].map(models["rating"])
+    table["robustness_q025"] = table["model"].map(models["rating_q025"])
+    table["robustness_q975"] = table["model"].map(models["rating_q975"])
+    table["redteam_rounds"] = table["model"].map(models["num_rounds"]).fillna(0).astype(int)
+    return replace(board, table=table)

@@ -66,3 +66,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert r.exit_code == 2 and "--player-prior" in r.output
     r = run("redteam", "leaderboard", _rounds_file(tmp_path), "--level", "1.5")
     assert r.exit_code == 2
+
+
+def test_robustness_beside_the_arena_score(tmp_path):
+    """`leaderboard --robustness ROUNDS`: each red-teamed model's robustness (with interval) in
+    the board's CSV and table; models never red-teamed get NaN and 0 rounds."""
+    battles = tmp_path / "battles.csv"
+    rng = np.random.default_rng(3)
+    models = ["m000", "m001", "m002", "chat-only"]
+    rows = []
+    for _ in range(600):
+        a, b = rng.choice(4, 2, replace=False)
+        rows.append((models[a], models[b], ["model_a", "model_b", "tie"][rng.integers(3)]))
+    pd.DataFrame(rows, columns=["model_a", "model_b", "winner"]).to_csv(battles, index=False)
+    rounds = _rounds_file(tmp_path)  # models m000..m003
+    r = run("leaderboard", battles, "--robustness", rounds, "--format", "csv", "-q")
+    assert r.exit_code == 0, r.output
+    from io import StringIO
+
+    t = pd.read_csv(StringIO(r.stdout)).set_index("model")
+    assert {"robustness", "robustness_q025", "robustness_q975", "redteam_rounds"} <= set(t.columns)
+    assert np.isnan(t.loc["chat-only", "robustness"]) and t.loc["chat-only", "redteam_rounds"] == 0
+    assert t.loc["m000", "robustness_q025"] < t.loc["m000", "robustness"] < t.loc["m000", "robustness_q975"]
+    r = run("leaderboard", battles, "--robustness", rounds, "-q")
+    assert r.exit_code == 0 and "Robustness" in r.stdout  # (the header may wrap in a narrow terminal)
+    bad = run("leaderboard", battles, "--robustness", tmp_path / "nope.csv", "-q")
+    assert bad.exit_code == 2 and "no such file" in bad.output

@@ -72,6 +72,8 @@ def display_frame(lb: Leaderboard) -> pd.DataFrame:
     )
     if "rank_delta" in t.columns:
         d["Rank change"] = t["rank_delta"].map(lambda v: "" if pd.isna(v) else f"{int(v):+d}" if v else "0")
+    if "robustness" in t.columns:  # red-team robustness beside the arena score (api.with_robustness)
+        d["Robustness (red team)"] = t.apply(lambda r: "" if pd.isna(r["robustness"]) else f"{r['robustness']:.0f} ({r['robustness_q025']:.0f} to {r['robustness_q975']:.0f})", axis=1)
     return d
 
 

@@ -196,6 +196,7 @@ def leaderboard(
     level: float = typer.Option(0.95, "--level", help="Interval coverage."),
     rank_intervals: bool = typer.Option(False, "--rank-intervals", help="Add rank_lower,rank_upper: simultaneous rank intervals (all true ranks inside at once with probability >= --level)."),
     rank_method: str = typer.Option("maxz", "--rank-method", help="Simultaneous critical value for --rank-intervals: maxz, chi2 (the Chatbot Arena paper's uniform set) or bonferroni."),
+    robustness: Optional[str] = typer.Option(None, "--robustness", help="Red-team rounds (a rounds CSV/Parquet, or db): add each model's robustness (extended Bradley-Terry, with its interval) beside its arena score."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the output here instead of stdout."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Also write leaderboard.csv/.json/.html and the CI plot here (one set per category)."),
@@ -246,6 +247,8 @@ def leaderboard(
         with progress_bar("bootstrap", rounds if ci_method == "bootstrap" and category is None else 0, enabled=not quiet) as advance:
             lb = api.leaderboard(data, category=category, min_votes_shown=min_votes_shown, progress=advance, notify=say, **options)
         report_steps(lb.counts, len(data.steps), quiet)  # e.g. 'unrated': the models --drop-unrated left out
+        if robustness is not None:
+            lb = api.with_robustness(lb, robustness)
         if category is not None:
             n_fitted = len(lb.counts.models)
             _say(quiet, f"category {category}: {lb.counts.total:,.0f} battles; {len(lb.table)} of {n_fitted} models with more than {lb.min_votes_shown} votes shown")
