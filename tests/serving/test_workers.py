@@ -156,15 +156,17 @@ def test_a_rate_limit_holds_across_workers(tmp_path, redis_url, workers):  # noq
         with server.client() as c:
             h = open_session(c)
             t0 = time.monotonic()
-            codes = [c.post("/api/battles", json={"mode": "named", "model_a": "demo-echo", "model_b": "demo-poet"}, headers=h).status_code
-                     for _ in range(80)]
+            with ThreadPoolExecutor(8) as pool:  # 8 at a time, each on a new connection: every worker gets some
+                codes = list(pool.map(lambda _: c.post("/api/battles", json={"mode": "named", "model_a": "demo-echo", "model_b": "demo-poet"},
+                                                       headers=h).status_code, range(80)))
             elapsed = time.monotonic() - t0
     finally:
         server.stop()
     passed = codes.count(200)
-    # a bucket of 20 tokens refilled at one every 3 s: 20, plus one per 3 s the requests took
+    # a bucket of 20 tokens refilled at one every 3 s: 20, plus one per 3 s the 80 requests took
+    # (on a busy machine they can take several seconds); N workers on their own would allow 20 N
     assert set(codes) <= {200, 429}, codes
-    assert 20 <= passed <= 20 + int(elapsed / 3.0) and passed <= 21, (passed, elapsed)
+    assert 20 <= passed <= 20 + int(elapsed / 3.0), (passed, elapsed)
 
 
 def test_several_workers_without_redis_are_refused(tmp_path, monkeypatch):
