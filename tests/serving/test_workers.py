@@ -197,3 +197,29 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(tmp_path, trusted
         assert codes == [200] * 12, codes
     else:  # the header is ignored: one client, 127.0.0.1, limited to 5 (6 if a token came back meanwhile)
         assert codes.count(200) in (5, 6) and codes[:5] == [200] * 5 and codes[-1] == 429, codes
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--limit", "battle_ip=lots"], ["--limit", "battle_ip=lots", "KIND=N"]),
+    (["--limit", "votes=5"], ["--limit", "votes=5", "battle_session"]),
+    (["--forwarded-allow-ips", "127.0.0.1,proxy.example"], ["--forwarded-allow-ips", "proxy.example", "not an IP"]),
+    (["--redis", "redis://127.0.0.1:1/0"], ["cannot reach Redis at redis://127.0.0.1:1/0"]),
+    (["--redis", "redis://:hunter2@127.0.0.1:1/0"], ["cannot reach Redis", "***"]),
+])
+def test_bad_serve_options_are_one_line(tmp_path, monkeypatch, args, words):
+    from openarena.cli.main import app
+
+    monkeypatch.delenv("OPENARENA_REDIS_URL", raising=False)
+    res = CliRunner().invoke(app, ["serve", "--demo", "--port", "0", "--data-dir", str(tmp_path / "d"), *args])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.output
+    assert all(w in lines[0] for w in words) and "hunter2" not in res.output, res.output
+
+
+def test_a_short_secret_is_refused(tmp_path, monkeypatch):
+    from openarena.cli.main import app
+
+    monkeypatch.setenv("OPENARENA_SECRET", "guessable")
+    res = CliRunner().invoke(app, ["serve", "--demo", "--port", "0", "--data-dir", str(tmp_path / "d")])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "at least 32" in lines[0] and "guessable" not in lines[0], res.output

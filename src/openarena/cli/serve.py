@@ -163,6 +163,9 @@ def serve(
             raise fail(f"--outage {unknown[0]!r}: no such model in {registry} (its models: {', '.join(models.names())})")
         if len(models.names(anonymous_only=True)) < 2:
             raise fail(f"{registry}: anonymous battles need at least two models with anonymous: true")
+        from openarena.serving.config import configured_secret
+
+        configured_secret(settings)  # SecretError: too short, unreadable file
         check_port_free(host, port)
         if settings.redis_url:
             check_redis(settings.redis_url)  # SharedStateError: one line, exit 2

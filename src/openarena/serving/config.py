@@ -17,7 +17,7 @@ from openarena.errors import OpenArenaError
 from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
 
-__all__ = ["ServeSettings", "load_secret"]
+__all__ = ["SecretError", "ServeSettings", "configured_secret", "load_secret"]
 
 ENV_SETTINGS = "OPENARENA_SERVE_SETTINGS"
 ENV_SECRET = "OPENARENA_SECRET"
@@ -113,6 +113,28 @@ class ServeSettings:
         return cls(**json.loads(raw)) if raw else cls()
 
 
+def configured_secret(settings: ServeSettings) -> bytes | None:
+    """The secret the operator set (``settings.secret_key``, ``OPENARENA_SECRET`` or its old
+    name ``OPENARENA_SECRET_KEY``, ``settings.secret_file``), or None when none is set.
+    Raises: SecretError for a secret shorter than 32 characters or an unreadable file."""
+    text = settings.secret_key or os.environ.get(ENV_SECRET) or os.environ.get(ENV_SECRET_OLD)
+    where = "the secret (OPENARENA_SECRET)"
+    if not text and settings.secret_file:
+        path = Path(settings.secret_file).expanduser()
+        where = f"--secret-file {path}"
+        try:
+            text = path.read_text().strip()
+        except OSError as e:
+            raise SecretError(f"{where}: cannot read it ({e.strerror or type(e).__name__})") from None
+    if not text:
+        return None
+    text = text.strip()
+    if len(text) < MIN_SECRET_CHARS:
+        raise SecretError(f"{where} is {len(text)} characters long; use at least {MIN_SECRET_CHARS} random characters "
+                          "(e.g. the output of: python -c 'import secrets; print(secrets.token_hex(32))')")
+    return text.encode()
+
+
 def load_secret(settings: ServeSettings, data_dir: Path | None, db=None) -> bytes:
     """The secret signing session cookies and CSRF tokens, the same in every worker and across
     restarts. First match wins:
@@ -128,21 +150,9 @@ def load_secret(settings: ServeSettings, data_dir: Path | None, db=None) -> byte
     Raises: SecretError for a secret shorter than 32 characters or an unreadable file;
     StorageError when the database cannot be read.
     """
-    text = settings.secret_key or os.environ.get(ENV_SECRET) or os.environ.get(ENV_SECRET_OLD)
-    where = "the secret (OPENARENA_SECRET)"
-    if not text and settings.secret_file:
-        path = Path(settings.secret_file).expanduser()
-        where = f"--secret-file {path}"
-        try:
-            text = path.read_text().strip()
-        except OSError as e:
-            raise SecretError(f"{where}: cannot read it ({e.strerror or type(e).__name__})") from None
-    if text:
-        text = text.strip()
-        if len(text) < MIN_SECRET_CHARS:
-            raise SecretError(f"{where} is {len(text)} characters long; use at least {MIN_SECRET_CHARS} random characters "
-                              "(e.g. the output of: python -c 'import secrets; print(secrets.token_hex(32))')")
-        return text.encode()
+    configured = configured_secret(settings)
+    if configured is not None:
+        return configured
     if data_dir is not None:
         legacy = data_dir / "secret.key"
         try:
