@@ -187,7 +187,8 @@ def serve(
             raise
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         url = f"http://{shown}:{port}"
-        err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models)", highlight=False)
+        err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models); "
+                          f"workers: {workers}, shared state: {state.shared.describe()}", highlight=False)
         typer.echo(f"OpenArena is running at {url}  (Ctrl+C to stop)", err=False)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING))
     try:
