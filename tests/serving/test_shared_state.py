@@ -150,3 +150,20 @@ def test_the_secret(tmp_path, monkeypatch):
         load_secret(ServeSettings(secret_file=str(tmp_path / "missing")), None)
     monkeypatch.setenv("OPENARENA_SECRET", "y" * 32)
     assert load_secret(ServeSettings(secret_file=str(f)), None) == b"y" * 32
+
+
+def test_a_vote_on_one_worker_moves_the_counts_another_samples_on(arena_factory, redis_url):  # noqa: F811
+    """Two app processes' states (two workers) on one Redis: a counted anonymous vote recorded
+    by the first is in the vote counts the second's sampler balances on before its next draw."""
+    from tests.serving.helpers import new_battle, play
+
+    prefix = fresh_prefix()
+    w1 = arena_factory(redis_url=redis_url, redis_prefix=prefix)
+    w2 = arena_factory(redis_url=redis_url, redis_prefix=prefix)
+    with w1.client() as c:
+        res = play(c, open_session(c), winner="model_a")
+    assert res["counted"] is True
+    assert w2.state.sampler.votes.get(res["model_a"], 0) == 0
+    with w2.client() as c:
+        new_battle(c, open_session(c))
+    assert w2.state.sampler.votes[res["model_a"]] == 1 and w2.state.sampler.votes[res["model_b"]] == 1
