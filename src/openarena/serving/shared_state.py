@@ -221,24 +221,27 @@ class RedisState:
         self.url = url
         self.prefix = prefix
         self.timeout_s = timeout_s
-        self._clients: dict[int, object] = {}
+        # per event loop (a redis.asyncio connection belongs to one loop): (client, hit, raise_to)
+        self._clients: dict[int, tuple] = {}
         self._lock = threading.Lock()
 
-    def _client(self):
+    def _conn(self) -> tuple:
+        """(client, hit script, raise_to script) of the running event loop, created on first use."""
         import asyncio
 
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
         with self._lock:
-            c = self._clients.get(id(loop))
-            if c is None:
+            entry = self._clients.get(id(loop))
+            if entry is None:
                 c = aioredis.Redis.from_url(self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
                                             health_check_interval=30, decode_responses=True)
-                c._oa_hit = c.register_script(_HIT)
-                c._oa_raise = c.register_script(_RAISE)
-                self._clients[id(loop)] = c
-        return c
+                entry = self._clients[id(loop)] = (c, c.register_script(_HIT), c.register_script(_RAISE))
+        return entry
+
+    def _client(self):
+        return self._conn()[0]
 
     def _error(self, e: Exception) -> SharedStateError:
         return SharedStateError(f"Redis at {redact_redis(self.url)} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "))
@@ -251,8 +254,8 @@ class RedisState:
         for _, n, w in active:
             args += [repr(n), repr(w)]
         try:
-            c = self._client()
-            res = await c._oa_hit(keys=[self.prefix + "rl:" + k for k, _, _ in active], args=args)
+            _, script, _ = self._conn()
+            res = await script(keys=[self.prefix + "rl:" + k for k, _, _ in active], args=args)
         except Exception as e:  # noqa: BLE001 - any failure of Redis: the caller refuses the request
             raise self._error(e) from None
         wait = float(res)
@@ -283,8 +286,8 @@ class RedisState:
         if not values:
             return
         try:
-            c = self._client()
-            await c._oa_raise(keys=[self.prefix + k for k in values], args=[int(v) for v in values.values()])
+            _, _, script = self._conn()
+            await script(keys=[self.prefix + k for k in values], args=[int(v) for v in values.values()])
         except Exception as e:  # noqa: BLE001
             raise self._error(e) from None
 
@@ -299,9 +302,9 @@ class RedisState:
 
         loop = asyncio.get_running_loop()
         with self._lock:
-            c = self._clients.pop(id(loop), None)
-        if c is not None:
-            await c.aclose()
+            entry = self._clients.pop(id(loop), None)
+        if entry is not None:
+            await entry[0].aclose()
 
     def describe(self) -> str:
         return f"Redis at {redact_redis(self.url)}"
