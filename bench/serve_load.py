@@ -52,7 +52,10 @@ commits without fsync: the vote survives SIGKILL (what this bench checks: the co
 the WAL file, in the OS page cache) but not a power loss. The output names the level used.
 
 Prints battles/s, votes/s, p50/p99 latency per request kind, and lost/duplicated counts.
-Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated.
+Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated;
+with ``--workers 4`` on PostgreSQL and Redis: the rate limit holds within one request across the
+workers, vote p99 < 50 ms at 300 votes/s, the full battle flow faster than on one worker
+(``--baseline-workers 1``), 0 lost and 0 duplicated through both kills.
 """
 
 from __future__ import annotations
