@@ -39,7 +39,7 @@ from typing import Mapping, Protocol, Sequence
 
 from openarena.errors import OpenArenaError
 
-__all__ = ["LocalState", "RedisState", "SharedState", "SharedStateError", "open_shared_state"]
+__all__ = ["LocalState", "RedisState", "SharedState", "SharedStateError", "check_redis", "open_shared_state", "redact_redis"]
 
 ENV_REDIS_URL = "OPENARENA_REDIS_URL"
 ENV_REDIS_PREFIX = "OPENARENA_REDIS_PREFIX"
