@@ -88,6 +88,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 WINNERS = ["model_a", "model_b", "tie", "tie (bothbad)"]
+WARMUP_S = 3.0  # after a server starts (its workers' first leaderboard refresh), before a flow is timed
 
 BEHAVIOURS = """models:
   bench-a: {chunks: ["The ", "answer ", "is ", "forty", "-two", "."]}
@@ -453,18 +454,22 @@ async def _main_async(args) -> int:
         if args.baseline_workers:
             base = Server(args, reg, tmp, aport, workers=args.baseline_workers)
             await asyncio.to_thread(base.start)
+            await asyncio.sleep(WARMUP_S)
             bstats = Stats()
             bvoters = [Voter(base.url, bstats, 10_000 + i) for i in range(args.voters)]
             b0 = time.monotonic()
             await asyncio.gather(*[v.run(b0 + args.duration) for v in bvoters])
             bflow = time.monotonic() - b0
+            span = args.duration / 3 if not args.no_kill else args.duration
             baseline = {"workers": args.baseline_workers, "battles_s": bstats.battles / bflow, "votes_s": len(bstats.acked) / bflow,
+                        "early_s": sum(1 for t in bstats.battle_t if t - b0 <= span) / span,
                         "vote": list(bstats.lat["vote"]), "create": list(bstats.lat["create"]), "turn": list(bstats.lat["turn"]),
                         "errors": dict(bstats.errors)}
             for v in bvoters:
                 await v.client.aclose()
             base.stop()
         server.start()
+        await asyncio.sleep(WARMUP_S)
         voters = [Voter(server.url, stats, i) for i in range(args.voters)]
         t0 = time.monotonic()
         deadline = t0 + args.duration
@@ -629,13 +634,15 @@ async def _main_async(args) -> int:
         xs = stats.lat[kind]
         print(f"{kind:<12}{pct(xs, .5):>11.1f}{pct(xs, .99):>10.1f}{len(xs):>13}")
     if baseline is not None:
-        # the fair comparison: the first third of this run (before any kill) against the baseline (no kills)
-        span = args.duration / 3 if not args.no_kill else flow_s
+        # the fair comparison: the same window from the start of each flow (this run's first
+        # third: before any kill), both after the same warm-up
+        span = args.duration / 3 if not args.no_kill else args.duration
         early = sum(1 for t in stats.battle_t if t - t0 <= span) / span
-        print(f"full battle flow, {args.voters} voters, no kills: {baseline['workers']} worker(s) {baseline['battles_s']:.1f} battles/s "
-              f"over {args.duration:.0f} s (create p50/p99 {pct(baseline['create'], .5):.0f}/{pct(baseline['create'], .99):.0f} ms, turn "
-              f"{pct(baseline['turn'], .5):.0f}/{pct(baseline['turn'], .99):.0f} ms, vote {pct(baseline['vote'], .5):.0f}/{pct(baseline['vote'], .99):.0f} ms); "
-              f"{args.workers} workers before the first kill ({span:.0f} s): {early:.1f} battles/s = {early / max(baseline['battles_s'], 1e-9):.2f}x")
+        print(f"full battle flow, {args.voters} voters, first {span:.0f} s of each flow (no kill yet): {baseline['workers']} worker(s) "
+              f"{baseline['early_s']:.1f} battles/s, {args.workers} workers {early:.1f} battles/s = {early / max(baseline['early_s'], 1e-9):.2f}x; "
+              f"baseline over its whole {args.duration:.0f} s: {baseline['battles_s']:.1f} battles/s (create p50/p99 {pct(baseline['create'], .5):.0f}/"
+              f"{pct(baseline['create'], .99):.0f} ms, turn {pct(baseline['turn'], .5):.0f}/{pct(baseline['turn'], .99):.0f} ms, vote "
+              f"{pct(baseline['vote'], .5):.0f}/{pct(baseline['vote'], .99):.0f} ms)")
         if baseline["errors"]:
             print("baseline client-side errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(baseline["errors"].items())))
     if limit_result is not None:
