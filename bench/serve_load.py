@@ -1,6 +1,8 @@
 """Load test of the web arena, run by hand (bounded in time, loopback only):
 
-    .venv/bin/python bench/serve_load.py [--voters 100] [--duration 60] [--workers 1] [--db sqlite|URL]
+    .venv/bin/python bench/serve_load.py [--voters 100] [--duration 60] [--workers 1] [--db sqlite|URL] [--redis URL]
+    .venv/bin/python bench/serve_load.py --workers 4 --db postgresql://postgres@127.0.0.1/test --redis redis://127.0.0.1:6379/0 \
+        --baseline-workers 1
 
 What it does:
 
@@ -10,8 +12,12 @@ What it does:
 2. runs ``--voters`` simulated voters for ``--duration`` seconds: each opens the page once
    (session cookie + CSRF token), then loops: new battle -> one streamed turn -> vote (httpx,
    in this process);
-3. at half time SIGKILLs the whole server (every worker) and restarts it; voters retry with
-   their cookies (the secret key is kept in the data folder) until it answers again;
+3. at a third of the flow SIGKILLs one worker process (with ``--workers`` > 1: uvicorn's
+   supervisor starts a new one; the voters whose connections it held retry), at two thirds the
+   whole server (every worker) and restarts it; voters retry with their cookies (the secret
+   is kept in the database, so the sessions survive) until it answers again. With
+   ``--baseline-workers K`` the same flow first runs on K workers without kills, for the
+   ratio of battles/s (the full battle flow with several workers against one);
 4. the vote endpoint alone (the figure the >= 300 votes/s target is about): battles ready for
    a vote are written into the database for each voter's session, then (a) a closed-loop burst,
    every voter voting as fast as it can (the most votes/s), and (b) an open loop, votes sent at
@@ -19,7 +25,12 @@ What it does:
    presses the leaderboard's refresh button every S seconds during (a) and (b), and
    ``--leaderboard-votes N`` first writes N voted battles, so that each refresh has real work;
 5. checks the database: every vote acknowledged to a voter (HTTP 200) is there with the same
-   winner, and no battle has two votes.
+   winner, and no battle has two votes;
+6. rate limits across workers: the server restarts with ``--limit battle_session=20`` and one
+   session sends 80 new-battle requests, 8 at a time, each on a new connection (spread over the
+   workers): 20 must pass (21 if a token came back meanwhile).
+
+Several workers need Redis (``--redis URL``; each run uses its own key prefix).
 
 The load generator of step 4 (``--vote-client raw``, the default) is a separate process with
 its own event loop and a minimal HTTP/1.1 keep-alive client (two connections per voter, like
@@ -41,7 +52,10 @@ commits without fsync: the vote survives SIGKILL (what this bench checks: the co
 the WAL file, in the OS page cache) but not a power loss. The output names the level used.
 
 Prints battles/s, votes/s, p50/p99 latency per request kind, and lost/duplicated counts.
-Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated.
+Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated;
+with ``--workers 4`` on PostgreSQL and Redis: the rate limit holds within one request across the
+workers, vote p99 < 50 ms at 300 votes/s, the full battle flow faster than on one worker
+(``--baseline-workers 1``), 0 lost and 0 duplicated through both kills.
 """
 
 from __future__ import annotations
@@ -66,6 +80,7 @@ import httpx
 
 from openarena.serving.sessions import COOKIE, SessionManager, voter_hash
 from openarena.storage import Database
+from openarena.storage.settings import shared_secret
 from openarena.storage.battles import acquire_turn, create_battle, finish_turn
 from openarena.storage.db import vote_synchronous
 
@@ -73,6 +88,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 WINNERS = ["model_a", "model_b", "tie", "tie (bothbad)"]
+WARMUP_S = 3.0  # after a server starts (its workers' first leaderboard refresh), before a flow is timed
 
 BEHAVIOURS = """models:
   bench-a: {chunks: ["The ", "answer ", "is ", "forty", "-two", "."]}
@@ -262,6 +278,7 @@ class Stats:
         self.acked: dict[str, str] = {}  # battle_id -> winner acknowledged
         self.double_acks = 0
         self.battles = 0
+        self.battle_t: list[float] = []  # time.monotonic() of every battle answered (votable)
 
     def add(self, kind: str, seconds: float) -> None:
         self.lat[kind].append(seconds)
@@ -315,6 +332,7 @@ class Voter:
             self.stats.errors[f"turn: {getattr(r, 'status_code', 'none')}"] += 1
             return None
         self.stats.battles += 1
+        self.stats.battle_t.append(time.monotonic())
         return bid
 
     async def vote(self, bid: str, winner: str | None = None, due: float | None = None) -> None:
@@ -342,18 +360,43 @@ class Voter:
 
 
 class Server:
-    def __init__(self, args, registry: Path, data: Path, port: int) -> None:
+    def __init__(self, args, registry: Path, data: Path, port: int, workers: int | None = None, extra: tuple[str, ...] = ("--no-rate-limits",)) -> None:
+        self.workers = workers or args.workers
         self.cmd = [str(BIN / "openarena"), "serve", "--registry", str(registry), "--port", str(port), "--host", HOST,
-                    "--no-rate-limits", "--leaderboard-interval", "3600", "--workers", str(args.workers), "--data-dir", str(data)]
+                    *extra, "--leaderboard-interval", "3600", "--workers", str(self.workers), "--data-dir", str(data)]
         if args.db != "sqlite":
             self.cmd += ["--db", args.db]
+        if args.redis:
+            self.cmd += ["--redis", args.redis]
+        self.env = {**os.environ, "OPENARENA_REDIS_PREFIX": f"bench{os.getpid()}:"}
         self.url = f"http://{HOST}:{port}"
         self.proc: subprocess.Popen | None = None
         self.log = open(data / "server.log", "ab")
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=self.log, start_new_session=True, cwd=ROOT)
-        wait_http(self.url + "/healthz")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=self.log, start_new_session=True, cwd=ROOT, env=self.env)
+        wait_http(self.url + "/healthz", timeout=120)
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of uvicorn's supervisor that serve requests)."""
+        out = []
+        for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+            for child in open(f"/proc/{self.proc.pid}/task/{tid}/children").read().split():
+                try:
+                    cmd = open(f"/proc/{child}/cmdline", "rb").read()
+                except OSError:
+                    continue
+                if b"multiprocessing" in cmd and b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+                    out.append(int(child))
+        return out
+
+    def kill_one_worker(self) -> int | None:
+        """SIGKILL one worker (several workers only); returns its pid."""
+        pids = self.worker_pids() if self.workers > 1 else []
+        if not pids:
+            return None
+        os.kill(pids[0], signal.SIGKILL)
+        return pids[0]
 
     def kill(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -368,7 +411,32 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+def pg_schema(url: str, drop: str | None = None) -> str:
+    """A fresh schema for this run in the PostgreSQL of ``url`` (the URL with its search_path),
+    or, with ``drop``, drop that schema."""
+    import psycopg
+
+    base = url.replace("postgresql+psycopg://", "postgresql://").replace("postgres://", "postgresql://")
+    name = drop or f"bench_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE' if drop else f'CREATE SCHEMA "{name}"')
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{name}"
+
+
 async def main_async(args) -> int:
+    schema = None
+    if args.db != "sqlite":
+        base_db = args.db
+        args.db = pg_schema(base_db)
+        schema = args.db.rsplit("%3D", 1)[1]
+    try:
+        return await _main_async(args)
+    finally:
+        if schema is not None:
+            pg_schema(base_db, drop=schema)
+
+
+async def _main_async(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="openarena-bench-"))
     (tmp / "behaviours.yaml").write_text(BEHAVIOURS)
     mport, aport = free_port(), free_port()
@@ -379,17 +447,38 @@ async def main_async(args) -> int:
                    + "".join(f"  - {{name: bench-model-{k}, model_id: bench-{k}}}\n" for k in "abcd"))
     server = Server(args, reg, tmp, aport)
     stats = Stats()
+    baseline = None
+    limit_result = None
     try:
         wait_http(f"http://{HOST}:{mport}/v1/models")
+        if args.baseline_workers:
+            base = Server(args, reg, tmp, aport, workers=args.baseline_workers)
+            await asyncio.to_thread(base.start)
+            await asyncio.sleep(WARMUP_S)
+            bstats = Stats()
+            bvoters = [Voter(base.url, bstats, 10_000 + i) for i in range(args.voters)]
+            b0 = time.monotonic()
+            await asyncio.gather(*[v.run(b0 + args.duration) for v in bvoters])
+            bflow = time.monotonic() - b0
+            span = args.duration / 3 if not args.no_kill else args.duration
+            baseline = {"workers": args.baseline_workers, "battles_s": bstats.battles / bflow, "votes_s": len(bstats.acked) / bflow,
+                        "early_s": sum(1 for t in bstats.battle_t if t - b0 <= span) / span,
+                        "vote": list(bstats.lat["vote"]), "create": list(bstats.lat["create"]), "turn": list(bstats.lat["turn"]),
+                        "errors": dict(bstats.errors)}
+            for v in bvoters:
+                await v.client.aclose()
+            base.stop()
         server.start()
+        await asyncio.sleep(WARMUP_S)
         voters = [Voter(server.url, stats, i) for i in range(args.voters)]
         t0 = time.monotonic()
         deadline = t0 + args.duration
         tasks = [asyncio.create_task(v.run(deadline)) for v in voters]
-        kill_at = t0 + args.duration / 2
-        killed_at = restarted_at = None
+        killed_at = restarted_at = worker_killed = None
         if not args.no_kill:
-            await asyncio.sleep(max(0.0, kill_at - time.monotonic()))
+            await asyncio.sleep(max(0.0, t0 + args.duration / 3 - time.monotonic()))
+            worker_killed = (server.kill_one_worker(), time.monotonic() - t0)
+            await asyncio.sleep(max(0.0, t0 + 2 * args.duration / 3 - time.monotonic()))
             acked_before = len(stats.acked)
             server.kill()
             killed_at = time.monotonic() - t0
@@ -405,7 +494,7 @@ async def main_async(args) -> int:
         # database for each voter's session (the streamed turns of the flow phase would take
         # minutes to prepare thousands); the votes then go through HTTP like any other.
         db = Database.open(None if args.db == "sqlite" else args.db, tmp, run_migrations=False)
-        secret = (tmp / "secret.key").read_text().strip().encode()
+        secret = (os.environ.get("OPENARENA_SECRET") or shared_secret(db)).encode()
         sessions = SessionManager(secret)
         judges = {}
         for v in voters:
@@ -500,6 +589,8 @@ async def main_async(args) -> int:
         db.dispose()
         for v in voters:
             await v.client.aclose()
+        server.stop()
+        limit_result = await asyncio.to_thread(limit_phase, args, reg, tmp, aport)
     finally:
         server.stop()
         mock.terminate()
@@ -518,6 +609,10 @@ async def main_async(args) -> int:
 
     print()
     print(f"arena bench: {args.voters} voters, {args.duration:.0f} s flow, workers={args.workers}, db={db.describe()}")
+    print(f"shared state: {'Redis ' + args.redis if args.redis else 'in-process (one worker)'}")
+    if worker_killed is not None:
+        pid, at = worker_killed
+        print(f"one worker SIGKILLed at t={at:.1f} s (pid {pid}; uvicorn starts a new one)" if pid else "one-worker kill: n/a (a single worker is the server)")
     if killed_at is not None:
         print(f"server SIGKILLed at t={killed_at:.1f} s (votes acknowledged before: {acked_before}), back at t={restarted_at:.1f} s")
     print(f"vote commits: SQLite synchronous={vote_synchronous()} -> " + (
@@ -538,11 +633,52 @@ async def main_async(args) -> int:
     for kind in ("create", "turn"):
         xs = stats.lat[kind]
         print(f"{kind:<12}{pct(xs, .5):>11.1f}{pct(xs, .99):>10.1f}{len(xs):>13}")
+    if baseline is not None:
+        # the fair comparison: the same window from the start of each flow (this run's first
+        # third: before any kill), both after the same warm-up
+        span = args.duration / 3 if not args.no_kill else args.duration
+        early = sum(1 for t in stats.battle_t if t - t0 <= span) / span
+        print(f"full battle flow, {args.voters} voters, first {span:.0f} s of each flow (no kill yet): {baseline['workers']} worker(s) "
+              f"{baseline['early_s']:.1f} battles/s, {args.workers} workers {early:.1f} battles/s = {early / max(baseline['early_s'], 1e-9):.2f}x; "
+              f"baseline over its whole {args.duration:.0f} s: {baseline['battles_s']:.1f} battles/s (create p50/p99 {pct(baseline['create'], .5):.0f}/"
+              f"{pct(baseline['create'], .99):.0f} ms, turn {pct(baseline['turn'], .5):.0f}/{pct(baseline['turn'], .99):.0f} ms, vote "
+              f"{pct(baseline['vote'], .5):.0f}/{pct(baseline['vote'], .99):.0f} ms)")
+        if baseline["errors"]:
+            print("baseline client-side errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(baseline["errors"].items())))
+    if limit_result is not None:
+        passed, total, secs = limit_result
+        print(f"rate limit battle_session=20/min across {args.workers} worker(s): {passed} of {total} requests passed in {secs:.1f} s "
+              f"(expected 20, 21 if a token came back: one per 3 s)")
     print(f"acknowledged votes: {len(stats.acked)}; rows in votes: {n_rows}; lost: {len(lost)}; duplicated: {dup}")
     if stats.errors:
         print("client-side errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(stats.errors.items())))
     print(f"data folder: {tmp}")
     return 1 if lost or dup else 0
+
+
+def limit_phase(args, reg: Path, tmp: Path, port: int) -> tuple[int, int, float]:
+    """Step 6: (passed, sent, seconds) for 80 new-battle requests of one session against
+    ``--limit battle_session=20``, 8 concurrent, each on a new connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = Server(args, reg, tmp, port, extra=("--limit", "battle_session=20", "--limit", "battle_ip=0"))
+    srv.env["OPENARENA_REDIS_PREFIX"] = f"benchlimit{os.getpid()}:"
+    srv.start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as c:
+            r = c.get("/")
+            h = {"x-csrf-token": re.search(r'name="csrf-token" content="([0-9a-f]+)"', r.text).group(1)}
+            t0 = time.perf_counter()
+
+            def one(_):
+                return c.post("/api/battles", json={"mode": "named", "model_a": "bench-model-a", "model_b": "bench-model-b"}, headers=h).status_code
+
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(one, range(80)))
+            secs = time.perf_counter() - t0
+    finally:
+        srv.stop()
+    return codes.count(200), len(codes), secs
 
 
 def main() -> None:
@@ -551,6 +687,8 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of the flow phase (at most 600)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--db", default="sqlite", help="sqlite (default, in a temporary folder) or a PostgreSQL URL")
+    p.add_argument("--redis", default=None, help="Redis URL shared by the workers (required with --workers > 1)")
+    p.add_argument("--baseline-workers", type=int, default=0, help="first run the flow phase on this many workers, without kills, for the ratio (0: no baseline)")
     p.add_argument("--burst-per-voter", type=int, default=10, help="battles per voter for the closed-loop vote burst")
     p.add_argument("--vote-rate", type=float, default=300.0, help="votes per second of the open-loop phase")
     p.add_argument("--rate-seconds", type=float, default=10.0, help="length of the open-loop phase (at most 120)")
@@ -564,6 +702,8 @@ def main() -> None:
             and 0 <= args.leaderboard_votes <= 1_000_000 and (args.refresh_every == 0 or args.refresh_every >= 1)):
         p.error("--voters in 1..1000, --duration in 1..600, --rate-seconds in (0, 120], --vote-rate in (0, 5000], "
                 "--leaderboard-votes in 0..1000000, --refresh-every 0 or >= 1")
+    if max(args.workers, args.baseline_workers) > 1 and not args.redis:
+        p.error("--workers > 1 needs --redis URL (the workers share their rate limits and counters there)")
     sys.exit(asyncio.run(main_async(args)))
 
 

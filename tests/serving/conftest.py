@@ -14,9 +14,8 @@ import pytest
 
 from openarena.providers.mock_server import Behaviour, MockServer
 from openarena.providers.registry import ModelRegistry
-from openarena.serving.app import AppState, build_state, create_app
+from openarena.serving.app import AppState, build_state, create_app, uvicorn_options
 from openarena.serving.config import ServeSettings
-from openarena.serving.limits import uvicorn_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "out" / "screenshots"
@@ -65,7 +64,7 @@ def start_arena(tmp_path: Path, behaviours: dict[str, Behaviour], *, named: dict
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, **uvicorn_options(s.max_header_bytes)))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, **uvicorn_options(s)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from openarena.providers.mock_server import XSS_PAYLOAD
+from openarena.serving.shared_state import LocalState
 from openarena.serving.safety import Moderator, RateLimiter, check_origin, csrf_token, identity_leak, identity_words, render_markdown, verify_csrf
 from openarena.serving.sampling import PairSampler, SamplingConfig, SamplingError
 
@@ -124,10 +125,18 @@ def test_identity_words_and_leaks():
 
 
 def test_rate_limiter_and_csrf_helpers():
-    r = RateLimiter({"p": 2})
-    assert r.hit("p", "k", now=0) == 0 and r.hit("p", "k", now=0) == 0
-    assert r.hit("p", "k", now=0) == pytest.approx(30.0)
-    assert r.hit("p", "k", now=31) == 0 and r.hit("other", "k", now=0) == 0
+    r = LocalState()
+    p = [("p:k", 2, 60.0)]
+    assert r.hit_now(p, now=0) == 0 and r.hit_now(p, now=0) == 0
+    assert r.hit_now(p, now=0) == pytest.approx(30.0)
+    assert r.hit_now(p, now=31) == 0 and r.hit_now([("other:k", 0, 60.0)], now=0) == 0
+    # all or nothing: a request refused by one bucket takes no token from the other
+    assert r.hit_now([("a", 1, 60.0), ("b", 5, 60.0)], now=100) == 0
+    assert r.hit_now([("a", 1, 60.0), ("b", 5, 60.0)], now=100) == pytest.approx(60.0)
+    assert [r.hit_now([("b", 5, 60.0)], now=100) for _ in range(4)] == [0, 0, 0, 0]  # b kept 4 of its 5 tokens
+    assert r.hit_now([("b", 5, 60.0)], now=100) == pytest.approx(12.0)
+    limiter = RateLimiter({"vote_ip": 1}, r)
+    assert asyncio.run(limiter.take([("vote_ip", "1.2.3.4")])) == 0 and asyncio.run(limiter.take([("vote_ip", "1.2.3.4")])) > 0
     tok = csrf_token(b"s", "sid")
     assert verify_csrf(b"s", "sid", tok) and not verify_csrf(b"s", "sid2", tok) and not verify_csrf(b"s", "sid", None)
     assert check_origin(None, "h:1") and check_origin("http://h:1", "h:1") and not check_origin("http://x:1", "h:1") and not check_origin("null", "h")

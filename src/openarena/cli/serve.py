@@ -44,12 +44,50 @@ def check_port_free(host: str, port: int) -> None:
         sock.close()
 
 
+LIMIT_KINDS = {
+    "prompt_session": "prompts_per_minute_session", "prompt_ip": "prompts_per_minute_ip",
+    "battle_session": "battles_per_minute_session", "battle_ip": "battles_per_minute_ip",
+    "vote_session": "votes_per_minute_session", "vote_ip": "votes_per_minute_ip",
+}
+
+
+def _set_limit(settings, item: str) -> None:
+    """Apply one ``--limit KIND=N``. Raises: the one-line exit for a bad item."""
+    kind, _, value = item.partition("=")
+    field = LIMIT_KINDS.get(kind.strip())
+    try:
+        per_minute = float(value)
+    except ValueError:
+        per_minute = -1.0
+    if field is None or per_minute < 0 or per_minute != per_minute:
+        raise fail(f"--limit {item!r}: expected KIND=N with KIND one of {', '.join(LIMIT_KINDS)} and N requests per minute (0 = off)")
+    setattr(settings, field, per_minute)
+
+
+def _proxies(text: str) -> list[str]:
+    """``--forwarded-allow-ips`` as a list, each an IP address, a network or '*'. Raises: the
+    one-line exit for anything else."""
+    import ipaddress
+
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise fail(f"--forwarded-allow-ips {item!r}: not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+        out.append(item)
+    return out
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Model registry YAML (required, except with --demo: then the packaged demo registry)."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default: $OPENARENA_DATABASE_URL, else SQLite in --data-dir)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database and the secret key (default: $OPENARENA_DATA_DIR or ./arena-data)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database (default: $OPENARENA_DATA_DIR or ./arena-data)."),
     demo: bool = typer.Option(False, "--demo", help="Also start the mock model server of the demo models (no API key needed)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Uvicorn worker processes (for PostgreSQL; with SQLite one worker is fastest: there is one writer)."),
     policy: str = typer.Option("fastchat", "--policy", help="Pair sampling: fastchat, uniform, active (the Chatbot Arena paper's rule) or targeted (aims at the leaderboard's widest intervals; see openarena sampling simulate)."),
@@ -66,6 +104,10 @@ def serve(
     moderation_key_env: Optional[str] = typer.Option(None, "--moderation-key-env", help="NAME of the variable holding the moderation key."),
     secure_cookies: Optional[bool] = typer.Option(None, "--secure-cookies/--no-secure-cookies", help="Force the Secure cookie flag (default: when the request is https)."),
     log_level: str = typer.Option("warning", "--log-level", help="Uvicorn log level: " + ", ".join(LOG_LEVELS) + "."),
+    redis: Optional[str] = typer.Option(None, "--redis", help="Redis URL shared by the workers: rate limits, counters, sampler state (default: $OPENARENA_REDIS_URL; required with --workers > 1)."),
+    secret_file: Optional[Path] = typer.Option(None, "--secret-file", help="File holding the secret that signs session cookies (default: $OPENARENA_SECRET, else one generated once and kept in the database)."),
+    forwarded_allow_ips: str = typer.Option("", "--forwarded-allow-ips", help="Comma-separated IPs or networks of the reverse proxies whose X-Forwarded-For/-Proto are trusted (default: none; '*' trusts anyone)."),
+    limit: list[str] = typer.Option([], "--limit", help="A rate limit per minute, KIND=N (repeatable): prompt_session, prompt_ip, battle_session, battle_ip, vote_session, vote_ip; 0 = off."),
 ) -> None:
     """Start the web arena: anonymous battles, side-by-side, direct chat, leaderboard.
 
@@ -105,6 +147,18 @@ def serve(
             settings.prompts_per_minute_session = settings.prompts_per_minute_ip = 0
             settings.battles_per_minute_session = settings.battles_per_minute_ip = 0
             settings.votes_per_minute_session = settings.votes_per_minute_ip = 0
+        for item in limit:
+            _set_limit(settings, item)
+        from openarena.serving.shared_state import DEFAULT_PREFIX, ENV_REDIS_PREFIX, ENV_REDIS_URL, check_redis
+
+        settings.workers = workers
+        settings.redis_url = redis or os.environ.get(ENV_REDIS_URL, "").strip() or None
+        settings.redis_prefix = os.environ.get(ENV_REDIS_PREFIX, "").strip() or DEFAULT_PREFIX
+        settings.secret_file = str(secret_file) if secret_file else None
+        settings.forwarded_allow_ips = _proxies(forwarded_allow_ips)
+        if workers > 1 and not settings.redis_url:
+            raise fail(f"--workers {workers} needs Redis for the rate limits and counters the workers share (else each worker "
+                       "allows the full limit): pass --redis redis://HOST:6379/0 or set OPENARENA_REDIS_URL, or run one worker")
         settings.sampling_config()  # validates the policy
         from openarena.providers.registry import load_registry
 
@@ -115,7 +169,12 @@ def serve(
             raise fail(f"--outage {unknown[0]!r}: no such model in {registry} (its models: {', '.join(models.names())})")
         if len(models.names(anonymous_only=True)) < 2:
             raise fail(f"{registry}: anonymous battles need at least two models with anonymous: true")
+        from openarena.serving.config import configured_secret
+
+        configured_secret(settings)  # SecretError: too short, unreadable file
         check_port_free(host, port)
+        if settings.redis_url:
+            check_redis(settings.redis_url)  # SharedStateError: one line, exit 2
         from openarena.serving.app import build_state, create_app
         from openarena.storage.db import Database
 
@@ -134,19 +193,22 @@ def serve(
             raise
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         url = f"http://{shown}:{port}"
-        err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models)", highlight=False)
+        err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models); "
+                          f"workers: {workers}, shared state: {state.shared.describe()}", highlight=False)
         typer.echo(f"OpenArena is running at {url}  (Ctrl+C to stop)", err=False)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING))
-    from openarena.serving.limits import uvicorn_options
 
-    limits = uvicorn_options(settings.max_header_bytes)  # request heads bounded in the parser too
     try:
+        from openarena.serving.app import uvicorn_options
+
         if workers == 1:
-            uvicorn.run(create_app(state=state), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3, **limits)
+            uvicorn.run(create_app(state=state), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3, **uvicorn_options(settings))
         else:
             state.db.dispose()
+            state.vote_writer.stop()
             os.environ[ENV_SETTINGS] = settings.to_env()
-            uvicorn.run("openarena.serving.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level, timeout_graceful_shutdown=3, **limits)
+            uvicorn.run("openarena.serving.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+                        timeout_graceful_shutdown=3, **uvicorn_options(settings))
     finally:
         if mock is not None:
             mock.stop()

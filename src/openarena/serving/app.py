@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from openarena.providers.registry import ModelRegistry, load_registry
@@ -32,13 +33,14 @@ from openarena.serving.leaderboard_cache import LeaderboardCache
 from openarena.serving.limits import RequestLimits
 from openarena.serving.render import warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
-from openarena.serving.sampling import PairSampler
+from openarena.serving.sampling import PairSampler, SharedVoteCounts
+from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
 from openarena.serving.sessions import SessionManager
 from openarena.serving.targets import load_targets
 from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database, StorageError
 
-__all__ = ["AppState", "create_app", "create_app_from_env"]
+__all__ = ["AppState", "create_app", "create_app_from_env", "uvicorn_options"]
 
 HERE = Path(__file__).parent
 log = logging.getLogger("openarena.serving")
@@ -70,6 +72,8 @@ class AppState:
     leak_words: list[str]
     templates: Jinja2Templates
     vote_writer: VoteWriter
+    shared: LocalState | RedisState
+    vote_counts: SharedVoteCounts
     redteam_targets: list = field(default_factory=list)
     redteam_board: dict = field(default_factory=dict)
 
@@ -97,7 +101,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def _on_refresh(sampler: PairSampler):
+def _on_refresh(sampler: PairSampler, counts: SharedVoteCounts):
     def update(snap, pairs) -> None:
         if pairs is None:
             sampler.update(votes={})
@@ -105,6 +109,7 @@ def _on_refresh(sampler: PairSampler):
         board = snap.boards.get(("full", False))
         ratings = {r["model"]: r["rating"] for r in board.rows} if board else {}
         sampler.update(votes=snap.votes_per_model, pair_votes=pairs, ratings=ratings)
+        counts.seed(snap.votes_per_model)
 
     return update
 
@@ -118,25 +123,27 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     targets = load_targets(settings.redteam_targets)
     db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate, lock_timeout_s=settings.db_lock_timeout_s)
     data_dir = Path(db.engine.url.database).parent if db.backend == "sqlite" and db.engine.url.database else (Path(settings.data_dir) if settings.data_dir else None)
-    secret = load_secret(settings, data_dir)
+    secret = load_secret(settings, data_dir, db)
+    shared = open_shared_state(settings.redis_url, workers=settings.workers, prefix=settings.redis_prefix)
     anon = [(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]
     sampler = PairSampler(anon, settings.sampling_config())
+    vote_counts = SharedVoteCounts(shared, [a[0] for a in anon])
     cache = LeaderboardCache(
         db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
-        reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler), process=settings.leaderboard_process,
+        reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler, vote_counts), process=settings.leaderboard_process,
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
         "battle_session": settings.battles_per_minute_session, "battle_ip": settings.battles_per_minute_ip,
         "vote_session": settings.votes_per_minute_session, "vote_ip": settings.votes_per_minute_ip,
-    })
+    }, shared)
     moderator = Moderator(settings.moderation_url, settings.moderation_key_env) if settings.moderation_url else None
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     return AppState(
         settings=settings, registry=registry, db=db, secret=secret,
         sessions=SessionManager(secret, settings.cookie_secure), limiter=limiter, sampler=sampler,
         leaderboard=cache, moderator=moderator, leak_words=identity_words(registry), templates=templates,
-        vote_writer=VoteWriter(db, integrity=settings.integrity_policy()).start(),
+        vote_writer=VoteWriter(db, integrity=settings.integrity_policy()).start(), shared=shared, vote_counts=vote_counts,
         redteam_targets=targets,
     )
 
@@ -164,6 +171,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         finally:
             state.leaderboard.stop()
             state.vote_writer.stop()
+            await state.shared.aclose()
 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.arena = state
@@ -172,16 +180,20 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz():
+    async def healthz():
         """GET /healthz: 200 ``{"status": "ok"}`` when the database can be written now
-        (:meth:`~openarena.storage.db.Database.health`), else 503 (the reason goes to the log)."""
-        problem = state.db.health()
+        (:meth:`~openarena.storage.db.Database.health`) and the shared state (Redis) answers,
+        else 503 (the reason goes to the log)."""
+        problem = await run_in_threadpool(state.db.health)
         if problem is not None:
             log.error("health check failed: %s", problem)
             return JSONResponse({"status": "unavailable", "database": "cannot be written"}, status_code=503)
+        if not await state.shared.ping():
+            return JSONResponse({"status": "shared state unreachable"}, status_code=503)
         return {"status": "ok"}
 
     app.add_exception_handler(StarletteHTTPException, errors.http_error)  # HTML 404 page for browsers
+
     async def database_down(request, exc):
         """A database failure in any route: 503 with a plain message (details in the log)."""
         log.error("database failure on %s %s: %s", request.method, request.url.path, exc)
@@ -193,8 +205,27 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     app.add_exception_handler(StorageError, database_down)
 
     app.add_middleware(RequestLimits, max_body_bytes=state.settings.body_limit(), max_header_bytes=state.settings.max_header_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: also on the limits' 413/431
+    app.add_middleware(SecurityHeaders)  # outside the limits: also on their 413/431
+    if state.settings.forwarded_allow_ips:
+        # X-Forwarded-For / -Proto only from the configured proxies (uvicorn's own middleware,
+        # added here so the app obeys the setting under any ASGI server; uvicorn itself is run
+        # with proxy_headers=False, see uvicorn_options)
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(state.settings.forwarded_allow_ips))
     return app
+
+
+def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` that every way of serving the
+    arena must pass: uvicorn's own proxy-header handling off (its default trusts
+    X-Forwarded-For from 127.0.0.1, so anyone behind a same-host proxy could choose their
+    address); :func:`create_app` applies ``settings.forwarded_allow_ips`` itself; and request
+    heads bounded at ``settings.max_header_bytes`` in the HTTP parser itself
+    (:func:`openarena.serving.limits.uvicorn_options`)."""
+    from openarena.serving.limits import uvicorn_options as parser_limits
+
+    return {"proxy_headers": False, "forwarded_allow_ips": "", **parser_limits(settings.max_header_bytes)}
 
 
 def create_app_from_env() -> FastAPI:

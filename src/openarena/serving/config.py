@@ -1,4 +1,4 @@
-"""Settings of the web arena (:class:`ServeSettings`) and the secret key.
+"""Settings of the web arena (:class:`ServeSettings`) and the secret key (:func:`load_secret`).
 
 Every field has a default; ``openarena serve`` fills them from its options. The settings travel
 to uvicorn worker processes as JSON in the environment variable ``OPENARENA_SERVE_SETTINGS``
@@ -13,14 +13,21 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from openarena.errors import OpenArenaError
 from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
 from openarena.serving.vote_integrity import IntegrityPolicy
 
-__all__ = ["ServeSettings", "load_secret"]
+__all__ = ["SecretError", "ServeSettings", "configured_secret", "load_secret"]
 
 ENV_SETTINGS = "OPENARENA_SERVE_SETTINGS"
-ENV_SECRET = "OPENARENA_SECRET_KEY"
+ENV_SECRET = "OPENARENA_SECRET"
+ENV_SECRET_OLD = "OPENARENA_SECRET_KEY"  # the name before 0.2, still read
+MIN_SECRET_CHARS = 32
+
+
+class SecretError(OpenArenaError):
+    """The configured secret cannot be used (file missing or unreadable, too short)."""
 
 
 @dataclass
@@ -30,8 +37,14 @@ class ServeSettings:
     Attributes:
         registry: path of the model registry YAML.
         database_url / data_dir: where the votes go (see :func:`openarena.storage.database_url`).
-        secret_key: hex string signing cookies and CSRF tokens; None = ``OPENARENA_SECRET_KEY``
-            or a key generated once and kept in ``<data_dir>/secret.key``.
+        secret_key / secret_file: the secret signing cookies and CSRF tokens (at least 32
+            characters), or the file holding it; None = see :func:`load_secret`.
+        redis_url: Redis shared by the workers (rate limits, counters, sampler state); None =
+            in-process state, valid with one worker only. redis_prefix: prefix of its keys.
+        workers: worker processes (more than one needs ``redis_url``).
+        forwarded_allow_ips: proxies whose X-Forwarded-For / X-Forwarded-Proto are trusted (IP
+            addresses or CIDR networks, ``*`` = any); empty (default) = trust no one: the
+            client address is the TCP peer.
         max_prompt_chars: longest accepted prompt (FastChat INPUT_CHAR_LEN_LIMIT is 12,000).
         max_turns: user turns per battle (then: new round).
         prompts_per_minute_session / _ip (turns and regenerations), battles_per_minute_session
@@ -75,6 +88,11 @@ class ServeSettings:
     database_url: str | None = None
     data_dir: str | None = None
     secret_key: str | None = None
+    secret_file: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "openarena:"
+    workers: int = 1
+    forwarded_allow_ips: list[str] = field(default_factory=list)
     max_prompt_chars: int = 12_000
     max_turns: int = 10
     prompts_per_minute_session: float = 20
@@ -151,23 +169,55 @@ class ServeSettings:
         return cls(**json.loads(raw)) if raw else cls()
 
 
-def load_secret(settings: ServeSettings, data_dir: Path | None) -> bytes:
-    """The secret key: settings, else ``OPENARENA_SECRET_KEY``, else ``<data_dir>/secret.key``
-    (created with 32 random bytes, mode 0600, on first use), else a per-process random key."""
-    text = settings.secret_key or os.environ.get(ENV_SECRET)
-    if text:
-        return text.encode()
-    if data_dir is not None:
-        path = data_dir / "secret.key"
+def configured_secret(settings: ServeSettings) -> bytes | None:
+    """The secret the operator set (``settings.secret_key``, ``OPENARENA_SECRET`` or its old
+    name ``OPENARENA_SECRET_KEY``, ``settings.secret_file``), or None when none is set.
+    Raises: SecretError for a secret shorter than 32 characters or an unreadable file."""
+    text = settings.secret_key or os.environ.get(ENV_SECRET) or os.environ.get(ENV_SECRET_OLD)
+    where = "the secret (OPENARENA_SECRET)"
+    if not text and settings.secret_file:
+        path = Path(settings.secret_file).expanduser()
+        where = f"--secret-file {path}"
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(secrets.token_hex(32))
-            return path.read_text().strip().encode()
-        except FileExistsError:
-            return path.read_text().strip().encode()
+            text = path.read_text().strip()
+        except OSError as e:
+            raise SecretError(f"{where}: cannot read it ({e.strerror or type(e).__name__})") from None
+    if not text:
+        return None
+    text = text.strip()
+    if len(text) < MIN_SECRET_CHARS:
+        raise SecretError(f"{where} is {len(text)} characters long; use at least {MIN_SECRET_CHARS} random characters "
+                          "(e.g. the output of: python -c 'import secrets; print(secrets.token_hex(32))')")
+    return text.encode()
+
+
+def load_secret(settings: ServeSettings, data_dir: Path | None, db=None) -> bytes:
+    """The secret signing session cookies and CSRF tokens, the same in every worker and across
+    restarts. First match wins:
+
+    1. ``settings.secret_key``, else the environment variable ``OPENARENA_SECRET`` (or its old
+       name ``OPENARENA_SECRET_KEY``);
+    2. ``settings.secret_file`` (``--secret-file``): the file's text, stripped;
+    3. ``<data_dir>/secret.key`` if it exists (SQLite deployments of earlier versions);
+    4. the database (``db``, a :class:`~openarena.storage.db.Database`): a key generated once
+       and stored in ``arena_settings`` (:func:`openarena.storage.settings.shared_secret`);
+    5. without a database, a random per-process key (sessions then end with the process).
+
+    Raises: SecretError for a secret shorter than 32 characters or an unreadable file;
+    StorageError when the database cannot be read.
+    """
+    configured = configured_secret(settings)
+    if configured is not None:
+        return configured
+    if data_dir is not None:
+        legacy = data_dir / "secret.key"
+        try:
+            if legacy.is_file():
+                return legacy.read_text().strip().encode()
         except OSError:
             pass
+    if db is not None:
+        from openarena.storage.settings import shared_secret
+
+        return shared_secret(db).encode()
     return secrets.token_hex(32).encode()

@@ -5,8 +5,8 @@ the optional moderation call.
   ``X-CSRF-Token`` equal to an HMAC of the session id (the page carries it in a meta tag); a
   cross-site form cannot set that header, and a request whose ``Origin`` is another site is
   refused as well (OWASP CSRF cheat sheet: synchronizer token + origin check).
-- Rate limits: token buckets per IP and per session, in memory of each worker process
-  (:class:`RateLimiter`).
+- Rate limits: token buckets per IP and per session (:class:`RateLimiter`), in Redis shared by
+  every worker (:mod:`openarena.serving.shared_state`), in memory with one worker.
 - Output: model answers are rendered server-side as CommonMark (markdown-it-py, raw HTML
   disabled so ``<script>`` stays text) and the HTML is sanitised by nh3 (Ammonia): an allow-list
   of tags and attributes, only http(s)/mailto links, ``rel="noopener noreferrer nofollow"``.
@@ -25,8 +25,6 @@ import hashlib
 import hmac
 import os
 import re
-import threading
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
@@ -77,42 +75,23 @@ def check_origin(origin: str | None, host: str | None) -> bool:
 
 
 class RateLimiter:
-    """Token buckets: ``limits = {kind: per_minute}``; :meth:`hit` takes one token from the
-    bucket of (kind, key) and returns 0.0 if allowed, else the seconds until the next token.
-
-    Buckets refill continuously at per_minute / 60 tokens per second and hold at most
-    per_minute tokens (a burst of a minute's allowance). A limit of 0 or less disables the kind.
-    In memory: with several worker processes each enforces its own share.
+    """Per-minute limits by kind (``limits = {kind: per_minute}``, 0 or less disables a kind)
+    over a :class:`~openarena.serving.shared_state.SharedState`: token buckets of
+    ``per_minute`` tokens refilled at ``per_minute / 60`` per second, in Redis when the
+    workers share one (so N workers allow the limit, not N times it), else in this process.
     """
 
-    def __init__(self, limits: dict[str, float]) -> None:
+    def __init__(self, limits: dict[str, float], shared: Any = None) -> None:
+        from openarena.serving.shared_state import LocalState
+
         self.limits = dict(limits)
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-        self._lock = threading.Lock()
-        self._last_sweep = time.monotonic()
+        self.shared = shared if shared is not None else LocalState()
 
-    def hit(self, kind: str, key: str, now: float | None = None) -> float:
-        rate = self.limits.get(kind, 0)
-        if rate <= 0:
-            return 0.0
-        now = time.monotonic() if now is None else now
-        per_s = rate / 60.0
-        with self._lock:
-            tokens, last = self._buckets.get((kind, key), (rate, now))
-            tokens = min(rate, tokens + (now - last) * per_s)
-            if tokens < 1.0:
-                self._buckets[(kind, key)] = (tokens, now)
-                return (1.0 - tokens) / per_s
-            self._buckets[(kind, key)] = (tokens - 1.0, now)
-            if now - self._last_sweep > 300:
-                self._sweep(now)
-        return 0.0
-
-    def _sweep(self, now: float) -> None:
-        self._last_sweep = now
-        stale = [k for k, (_, last) in self._buckets.items() if now - last > 600]
-        for k in stale:
-            del self._buckets[k]
+    async def take(self, items: Sequence[tuple[str, str]]) -> float:
+        """Take one token from the bucket of every ``(kind, key)`` of ``items``, all or none.
+        Returns: 0.0 if allowed, else the seconds until the request would be allowed.
+        Raises: SharedStateError when the shared state (Redis) fails."""
+        return await self.shared.hit([(f"{kind}:{key}", self.limits.get(kind, 0), 60.0) for kind, key in items])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ import numpy as np
 from openarena.analysis.policies import POLICIES, active_pairs, check_statistics, fastchat_pairs, mix, targeted_design, uniform_pairs
 from openarena.errors import OpenArenaError
 
-__all__ = ["POLICIES", "PairSampler", "SampledPair", "SamplingConfig"]
+__all__ = ["POLICIES", "PairSampler", "SampledPair", "SamplingConfig", "SharedVoteCounts"]
 
 
 class SamplingError(OpenArenaError):
@@ -141,6 +141,23 @@ class PairSampler:
                 self.ratings = dict(ratings)
             self._matrix = None
         self.pair_matrix()
+
+    def observe(self, votes: Mapping[str, int]) -> None:
+        """Live vote counts (e.g. :meth:`SharedVoteCounts.read`, shared by every worker): each
+        model's count becomes max(known, given). The distribution is recomputed only when the
+        set of models below their ``vote_target`` (the ones boosted) changes."""
+        with self._lock:
+            merged = dict(self.votes)
+            for m, n in votes.items():
+                if n > merged.get(m, 0):
+                    merged[m] = int(n)
+            before = self._boosted(self.votes)
+            self.votes = merged
+            if self._boosted(merged) != before:
+                self._matrix = None
+
+    def _boosted(self, votes: Mapping[str, int]) -> frozenset[str]:
+        return frozenset(n for n, t in zip(self.names, self.targets) if t is not None and votes.get(n, 0) < t)
 
     def set_outage(self, models: Iterable[str]) -> None:
         """Replace the outage list (models not sampled)."""
@@ -246,3 +263,48 @@ class PairSampler:
 def _normalise(M: np.ndarray) -> np.ndarray:
     s = np.triu(M, 1).sum()
     return M / s if s > 0 else M
+
+
+class SharedVoteCounts:
+    """The per-model vote counts the sampler balances on (``vote_target`` boosts), shared by
+    every worker through a :class:`~openarena.serving.shared_state.SharedState`.
+
+    Counters ``sampler:votes:<model>`` count the counted anonymous votes of each model: every
+    worker adds a vote as it is recorded (:meth:`add_vote`), and the leaderboard refresh of any
+    worker raises them to the database's counts (:meth:`seed`, pushed on the next request by
+    :meth:`read`), so a Redis restart (no persistence needed) heals at the next refresh.
+    A worker reads them before drawing a pair (:meth:`read`, one round trip).
+    """
+
+    KEY = "sampler:votes:"
+
+    def __init__(self, shared, models: Sequence[str]) -> None:
+        self.shared = shared
+        self.models = list(models)
+        self._pending: dict[str, int] | None = None
+        self._lock = threading.Lock()
+
+    def seed(self, votes: Mapping[str, int]) -> None:
+        """Counts from the database (any thread): pushed to the shared state on the next read."""
+        with self._lock:
+            self._pending = {m: int(n) for m, n in votes.items() if m in self.models}
+
+    async def read(self) -> dict[str, int]:
+        """{model: votes} as every worker sees it. Raises: SharedStateError."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending:
+            try:
+                await self.shared.raise_to({self.KEY + m: n for m, n in pending.items()})
+            except Exception:
+                with self._lock:  # try again on the next read
+                    self._pending = self._pending or pending
+                raise
+        values = await self.shared.get_many([self.KEY + m for m in self.models])
+        return dict(zip(self.models, values))
+
+    async def add_vote(self, *models: str) -> None:
+        """One more counted vote for each of ``models``. Raises: SharedStateError."""
+        for m in models:
+            if m in self.models:
+                await self.shared.incr(self.KEY + m)

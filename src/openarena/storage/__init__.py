@@ -3,9 +3,11 @@ programmatically, repository functions and the export to public formats.
 
 - :mod:`openarena.storage.db`: the database URL (SQLite in WAL mode in a data folder by default,
   PostgreSQL when ``OPENARENA_DATABASE_URL`` says so), the engine and :func:`migrate`.
-- :mod:`openarena.storage.models`: the tables (``battles``, ``votes``).
+- :mod:`openarena.storage.models`: the tables (``battles``, ``votes``, ``arena_settings``).
 - :mod:`openarena.storage.battles`: create battles, save turns, record votes in one transaction,
   read the voted battles back as a :class:`~openarena.data.battles.BattleTable`.
+- :mod:`openarena.storage.settings`: values every server process shares (the cookie secret,
+  generated once, table ``arena_settings``).
 - :mod:`openarena.storage.export`: public formats (FastChat clean_battle JSON, JSONL, Parquet, CSV).
 - :mod:`openarena.storage.integrity`: what the vote-integrity checks read and write (a voter
   key's battles and votes in a window, advisory locks, withdrawal of a flagged key's votes).

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Battle", "Vote", "RedTeamRound", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
+__all__ = ["ArenaSetting", "Base", "Battle", "Vote", "RedTeamRound", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
 
 BATTLE_MODES = ("anony", "named", "direct")
 BATTLE_STATUSES = ("open", "voted", "failed")
@@ -131,3 +131,15 @@ class RedTeamRound(Base):
         Index("ix_redteam_rounds_handle", "handle"),
         Index("ix_redteam_rounds_status", "status"),
     )
+
+
+
+class ArenaSetting(Base):
+    """A value every server process must agree on, written once (``name`` is the primary key,
+    so two processes racing to create it keep the first): today the cookie secret
+    (:func:`openarena.storage.settings.shared_secret`)."""
+    __tablename__ = "arena_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[float] = mapped_column(Float)

@@ -3,6 +3,7 @@ rendering with the session cookie, JSON errors, the client's address, session an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -10,6 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from openarena.serving.safety import check_origin, csrf_token, verify_csrf
 from openarena.serving.sessions import voter_hash
+
+log = logging.getLogger("openarena.serving")
 
 NAV = [("/", "Arena"), ("/side-by-side", "Side by side"), ("/direct", "Direct chat"), ("/leaderboard", "Leaderboard"), ("/redteam", "Red team"), ("/about", "About")]
 
@@ -32,8 +35,10 @@ def state(request: Request):
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (put a trusted proxy's X-Forwarded-For handling in uvicorn's
-    --proxy-headers, not here, so a client cannot choose its own rate-limit key)."""
+    """The client's address: the TCP peer, or, when the peer is one of the proxies of
+    ``--forwarded-allow-ips``, the address that proxy put in X-Forwarded-For (resolved by the
+    app's ProxyHeadersMiddleware, :func:`openarena.serving.app.create_app`). A header from
+    anyone else is ignored, so a client cannot choose its own rate-limit key."""
     return request.client.host if request.client else "unknown"
 
 
@@ -69,13 +74,22 @@ def api_session(request: Request) -> tuple[str, str]:
 RATE_LIMITED = {"prompt": "prompts", "vote": "votes", "battle": "new battles"}
 
 
-def rate_limit(request: Request, kind: str, sid: str) -> None:
-    """Take one token of ``kind`` ('prompt', 'vote' or 'battle') for the IP and the session.
+async def rate_limit(request: Request, kind: str, sid: str) -> None:
+    """Take one token of ``kind`` ('prompt', 'vote' or 'battle') for the IP and the session
+    (both or neither), in the state every worker shares.
 
-    Raises: ApiError 429 with Retry-After when either bucket is empty.
+    Raises: ApiError 429 with Retry-After when either bucket is empty; 503 when the shared
+    state (Redis) cannot be reached (the request is refused, not let through unlimited).
     """
+    from openarena.serving.shared_state import SharedStateError
+
     st = state(request)
-    wait = max(st.limiter.hit(f"{kind}_ip", client_ip(request)), st.limiter.hit(f"{kind}_session", sid))
+    try:
+        wait = await st.limiter.take([(f"{kind}_ip", client_ip(request)), (f"{kind}_session", sid)])
+    except SharedStateError:
+        log.exception("rate limit check failed")
+        what = "Your vote was not saved" if kind == "vote" else "Nothing was sent"
+        raise ApiError(503, "unavailable", f"The arena is briefly unavailable. {what}: please try again in a moment.") from None
     if wait > 0:
         secs = max(1, int(wait + 0.999))
         what = RATE_LIMITED.get(kind, f"{kind}s")

@@ -116,12 +116,16 @@ async def new_battle(request: Request):
     """POST /api/battles (CSRF, rate-limited): sample a pair, store the battle; returns its id only."""
     st = state(request)
     sid, judge = api_session(request)
-    rate_limit(request, "battle", sid)
+    await rate_limit(request, "battle", sid)
     body = await _json(request)
     mode = body.get("mode", "anony")
     reg = st.registry
     prob = policy = None
     if mode == "anony":
+        try:
+            st.sampler.observe(await st.vote_counts.read())  # the counts every worker sees
+        except Exception:  # noqa: BLE001 - the shared state failed: draw from the last known counts
+            log.warning("shared vote counts unavailable; sampling on this worker's counts", exc_info=True)
         try:
             pair = st.sampler.sample()
         except SamplingError as e:
@@ -146,7 +150,7 @@ async def new_battle(request: Request):
 async def _start_turn(request: Request, battle_id: str, prompt: str | None):
     st = state(request)
     sid, judge = api_session(request)
-    rate_limit(request, "prompt", sid)
+    await rate_limit(request, "prompt", sid)
     if prompt is not None:
         if not prompt.strip():
             raise ApiError(422, "empty_prompt", "Type a prompt first.")
@@ -205,8 +209,10 @@ async def battle_regenerate(request: Request, battle_id: str):
     return await _start_turn(request, battle_id, None)
 
 
-def _leak_check(st):
+def _leak_check(st, seen: dict[str, str] | None = None):
     def check(b) -> str | None:
+        if seen is not None:
+            seen["mode"] = b.mode
         if b.mode != "anony":
             return None
         leak = identity_leak(b.conversation_a, b.conversation_b or [], st.leak_words)
@@ -234,14 +240,20 @@ async def battle_vote(request: Request, battle_id: str):
     """POST /api/battles/{id}/vote: record the vote in one transaction; the only response that names the models."""
     st = state(request)
     sid, judge = api_session(request)
-    rate_limit(request, "vote", sid)
+    await rate_limit(request, "vote", sid)
     body = await _json(request)
     winner = body.get("winner")
     if winner not in WINNERS:
         raise ApiError(422, "bad_winner", "Vote for model_a, model_b, tie or tie (bothbad).")
     for attempt in range(3):
         try:
-            res = await record_vote_async(st.db, st.vote_writer, battle_id, judge, winner, check=_leak_check(st))
+            seen: dict[str, str] = {}
+            res = await record_vote_async(st.db, st.vote_writer, battle_id, judge, winner, check=_leak_check(st, seen))
+            if res.counted and seen.get("mode") == "anony":
+                try:  # the sampler's shared counts; the vote itself is committed already
+                    await st.vote_counts.add_vote(res.model_a, res.model_b)
+                except Exception:  # noqa: BLE001
+                    log.warning("shared vote counts not updated", exc_info=True)
             return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
         except (SQLAlchemyError, StorageError) as e:  # nothing committed: say so plainly, at once
             log.error("vote not saved: %s", e)

@@ -83,7 +83,7 @@ async def new_round(request: Request):
     """Start a round for this session's player: draw a target and an anonymous model."""
     st = state(request)
     sid, player = api_session(request)
-    rate_limit(request, "battle", sid)
+    await rate_limit(request, "battle", sid)
     body = await _json(request)
     handle = body.get("handle")
     if not isinstance(handle, str) or not HANDLE.match(handle):
@@ -109,7 +109,7 @@ async def round_turn(request: Request, round_id: str):
     """One player turn: the model answers, the server decides the outcome."""
     st = state(request)
     sid, player = api_session(request)
-    rate_limit(request, "prompt", sid)
+    await rate_limit(request, "prompt", sid)
     body = await _json(request)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -168,7 +168,7 @@ async def round_forfeit(request: Request, round_id: str):
     """The player gives up: a loss; the model (and secret) are revealed."""
     st = state(request)
     sid, player = api_session(request)
-    rate_limit(request, "vote", sid)
+    await rate_limit(request, "vote", sid)
     await _json(request)
     r = await run_in_threadpool(end_round, st.db, round_id, player, "forfeit")
     if r is None:
