@@ -136,6 +136,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     Raises: what :func:`build_state` raises.
     """
     from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, side_by_side
+    from openarena.serving.routes import code
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     state = state or build_state(settings or ServeSettings())
@@ -156,6 +157,8 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (arena, side_by_side, direct, leaderboard, about, battles):
         app.include_router(module.router)
+
+    code.install(app, state.settings)  # run API of the code arena (sandbox probed once)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -49,6 +49,7 @@ class ServeSettings:
         cookie_secure: None = Secure cookies iff the request came over https.
         lease_s: longest time one turn may stream before another request may take over.
         retry_attempts: attempts per model call before its first token.
+        code_execution / runs_per_minute_session / _ip: the code arena's run API and its rate limits.
     """
 
     registry: str = str(DEMO_REGISTRY)
@@ -78,6 +79,9 @@ class ServeSettings:
     cookie_secure: bool | None = None
     lease_s: float = 300.0
     retry_attempts: int = 2
+    code_execution: bool = True  # run Python blocks in bubblewrap (serving/sandbox.py); off when bwrap cannot run
+    runs_per_minute_session: float = 10
+    runs_per_minute_ip: float = 60
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(

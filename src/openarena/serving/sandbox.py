@@ -56,6 +56,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,10 +270,21 @@ def _user_kwargs(layout: _Layout) -> dict[str, Any]:
     return {"user": layout.uid, "group": layout.uid, "extra_groups": []}
 
 
+_probed: dict[CodeLimits, str | None] = {}
+_mpl_cache: str | None = None   # matplotlib's font cache built in the sandbox (CodeRunner.warm)
+_warm_lock = threading.Lock()
+
+
 def probe(limits: CodeLimits | None = None, timeout_s: float = 20.0) -> str | None:
-    """Start one empty sandbox. Returns None when code execution works here, else the reason
-    (a sentence for the operator's log and the voter's page)."""
+    """Start one empty sandbox (once per process and limits: the answer is cached). Returns None
+    when code execution works here, else the reason (a sentence for the operator's log)."""
     limits = limits or CodeLimits()
+    if limits not in _probed:
+        _probed[limits] = _probe(limits, timeout_s)
+    return _probed[limits]
+
+
+def _probe(limits: CodeLimits, timeout_s: float) -> str | None:
     if shutil.which("bwrap") is None:
         return "Code execution is disabled: bubblewrap is not installed (install the Debian package 'bubblewrap')."
     layout = _layout()
@@ -449,20 +461,34 @@ class CodeRunner:
     answers 503 with that reason and the page hides its Run buttons.
     """
 
-    def __init__(self, limits: CodeLimits | None = None, *, enabled: bool = True, cache_dir: str | None = None) -> None:
+    def __init__(self, limits: CodeLimits | None = None, *, enabled: bool = True) -> None:
         self.limits = limits or CodeLimits()
         self.reason: str | None = None if enabled else "Code execution is turned off on this server."
         if enabled:
             self.reason = probe(self.limits)
         self.available = self.reason is None
-        self.cache_dir = cache_dir
+        self._warming = False
         self._global: asyncio.Semaphore | None = None
         self._sessions: dict[str, int] = {}
 
     def warm(self) -> None:
-        """Build matplotlib's font cache (blocking; call it in a thread)."""
-        if self.available and self.cache_dir:
-            warm_matplotlib(self.cache_dir, self.limits)
+        """Build matplotlib's font cache once per process (blocking; call it in a thread); runs
+        use it when it is ready."""
+        global _mpl_cache
+        with _warm_lock:
+            if self._warming or _mpl_cache is not None or not self.available:
+                return
+            self._warming = True
+        folder = tempfile.mkdtemp(prefix="openarena-mpl-")
+        if warm_matplotlib(folder, self.limits):
+            _mpl_cache = folder
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def warm_in_background(self) -> None:
+        """Start :meth:`warm` in a daemon thread (at most once)."""
+        if _mpl_cache is None and not self._warming and self.available:
+            threading.Thread(target=self.warm, name="openarena-mpl-warm", daemon=True).start()
 
     async def run(self, session: str, code: str) -> RunResult:
         """Run ``code`` for ``session``. Raises: RunRefused when the session already has
@@ -481,7 +507,7 @@ class CodeRunner:
             except asyncio.TimeoutError:
                 raise RunRefused("busy", "The server is running other code right now: try again in a few seconds.") from None
             try:
-                return await run_code(code, self.limits, cache_dir=self.cache_dir)
+                return await run_code(code, self.limits, cache_dir=_mpl_cache)
             finally:
                 self._global.release()
         finally:
