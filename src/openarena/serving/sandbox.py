@@ -10,7 +10,7 @@ made for desktop apps. Every run:
 
 - ``--unshare-all``: new user, pid, network, IPC, UTS and cgroup namespaces: **no network** (only
   a loopback that is down), no view of the server's processes;
-- a **read-only root** built from ``/usr`` (the interpreter and its libraries), ``/etc/fonts``
+- a **read-only root** (``--remount-ro /``) built from ``/usr`` (the interpreter and its libraries), ``/etc/fonts``
   and the server's site-packages (read-only, at ``/opt/site``): the arena's data folder,
   ``/root``, ``/home``, the working tree and its secrets are **not mounted at all**;
 - a private ``tmpfs`` work folder ``/work`` (the current directory, and ``/tmp``), of
@@ -62,11 +62,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CodeLimits", "RunResult", "CodeRunner", "SandboxUnavailable", "probe", "run_code", "python_blocks"]
+__all__ = ["CodeTooLong", "CodeLimits", "RunResult", "CodeRunner", "SandboxUnavailable", "probe", "run_code", "python_blocks"]
 
 NOBODY = 65534
 SITE = "/opt/site"
 MPL_CACHE = "/opt/mplcache"
+
+
+class CodeTooLong(ValueError):
+    """The code is longer than :attr:`CodeLimits.max_code_chars`."""
 
 
 class SandboxUnavailable(RuntimeError):
@@ -241,7 +245,7 @@ def _bwrap_args(layout: _Layout, limits: CodeLimits, cache_dir: str | None, writ
         args += ["--bind" if writable_cache else "--ro-bind", cache_dir, MPL_CACHE]
     args += ["--proc", "/proc", "--dev", "/dev",
              "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-             "--size", str(limits.tmp_bytes), "--tmpfs", "/work", "--chdir", "/work",
+             "--size", str(limits.tmp_bytes), "--tmpfs", "/work", "--remount-ro", "/", "--chdir", "/work",
              "--setenv", "HOME", "/work", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONIOENCODING", "utf-8",
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONUNBUFFERED", "1",
@@ -250,9 +254,15 @@ def _bwrap_args(layout: _Layout, limits: CodeLimits, cache_dir: str | None, writ
     return args
 
 
-def _limits(limits: CodeLimits):
-    """The preexec_fn: resource limits of the child (and so of bwrap and the code)."""
+def _limits(limits: CodeLimits, uid: int | None = None):
+    """The preexec_fn: drop to ``uid`` (when the server is root), then the resource limits of the
+    child (and so of bwrap and the code). Done here rather than with Popen's user=/group=, which
+    uvloop (uvicorn's loop) does not take."""
     def apply() -> None:
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
         def lim(kind: int, soft: int, hard: int | None = None) -> None:
             resource.setrlimit(kind, (soft, soft if hard is None else hard))
         lim(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1)
@@ -262,12 +272,6 @@ def _limits(limits: CodeLimits):
         lim(resource.RLIMIT_NOFILE, limits.open_files)
         lim(resource.RLIMIT_CORE, 0)
     return apply
-
-
-def _user_kwargs(layout: _Layout) -> dict[str, Any]:
-    if layout.uid is None:
-        return {}
-    return {"user": layout.uid, "group": layout.uid, "extra_groups": []}
 
 
 _probed: dict[CodeLimits, str | None] = {}
@@ -290,7 +294,7 @@ def _probe(limits: CodeLimits, timeout_s: float) -> str | None:
     layout = _layout()
     args = _bwrap_args(layout, limits, None) + [layout.python, "-c", "print(1)"]
     try:
-        r = subprocess.run(args, capture_output=True, timeout=timeout_s, preexec_fn=_limits(limits), **_user_kwargs(layout))
+        r = subprocess.run(args, capture_output=True, timeout=timeout_s, preexec_fn=_limits(limits, layout.uid))
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"Code execution is disabled: the sandbox could not start ({e})."
     if r.returncode != 0 or r.stdout.strip() != b"1":
@@ -311,7 +315,7 @@ def warm_matplotlib(cache_dir: str, limits: CodeLimits | None = None, timeout_s:
     warm = CodeLimits(**{**limits.__dict__, "cpu_s": 60, "wall_s": timeout_s})
     args = _bwrap_args(layout, warm, cache_dir, writable_cache=True) + [layout.python, "-c", "import matplotlib.pyplot"]
     try:
-        subprocess.run(args, capture_output=True, timeout=timeout_s, preexec_fn=_limits(warm), **_user_kwargs(layout))
+        subprocess.run(args, capture_output=True, timeout=timeout_s, preexec_fn=_limits(warm, layout.uid))
     except (OSError, subprocess.TimeoutExpired):
         return False
     return any(n.endswith(".json") for n in os.listdir(cache_dir))
@@ -339,17 +343,24 @@ def _check_png(data: bytes, limits: CodeLimits) -> str | None:
 
 
 def _message(limits: CodeLimits, code: int | None, timed_out: bool, too_much: bool, stderr: str) -> str:
+    """One or two sentences for the voter: how the run ended, then which limit it hit."""
+    tail = stderr[-8000:]
+    hit = None
+    if "BlockingIOError" in tail or "Resource temporarily unavailable" in tail:
+        hit = f"the process limit ({limits.processes} processes and threads)"
+    elif "MemoryError" in tail:
+        hit = f"the memory limit ({limits.memory_bytes / 2**20:,.0f} MiB)"
     if timed_out:
-        return f"Stopped: the program ran longer than the {limits.wall_s:g} s wall-time limit."
+        main = f"Stopped: the program ran longer than the {limits.wall_s:g} s wall-time limit."
+        return main + (f" It also hit {hit}." if hit else "")
     if too_much:
         return f"Stopped: the program printed more than {limits.output_bytes:,} bytes; the output is cut there."
     if code in (128 + signal.SIGXCPU, 128 + signal.SIGKILL, -signal.SIGXCPU, -signal.SIGKILL):
         return f"Stopped: the program used its {limits.cpu_s} s of CPU time."
-    tail = stderr[-4000:]
-    if "MemoryError" in tail:
+    if hit and hit.startswith("the process"):
+        return f"The program hit {hit}."
+    if hit:
         return f"The program ran out of memory (limit {limits.memory_bytes / 2**20:,.0f} MiB)."
-    if "BlockingIOError" in tail or "Resource temporarily unavailable" in tail:
-        return f"The program hit the process limit ({limits.processes} processes and threads)."
     if "Network is unreachable" in tail or "Temporary failure in name resolution" in tail or "Name or service not known" in tail:
         return "The program tried to use the network: the sandbox has none."
     if code == 0:
@@ -360,13 +371,13 @@ def _message(limits: CodeLimits, code: int | None, timed_out: bool, too_much: bo
 async def run_code(code: str, limits: CodeLimits | None = None, *, cache_dir: str | None = None) -> RunResult:
     """Run ``code`` (Python source) in a fresh sandbox and return its output.
 
-    Runs as an asyncio subprocess (never blocks the event loop). Raises: ValueError when the
+    Runs as an asyncio subprocess (never blocks the event loop). Raises: CodeTooLong when the
     code is longer than ``limits.max_code_chars``. Call :func:`probe` first: without bwrap this
     fails with OSError.
     """
     limits = limits or CodeLimits()
     if len(code) > limits.max_code_chars:
-        raise ValueError(f"the code is too long ({len(code):,} characters; at most {limits.max_code_chars:,})")
+        raise CodeTooLong(f"the code is too long ({len(code):,} characters; at most {limits.max_code_chars:,})")
     layout = _layout()
     prelude = PRELUDE % {"site": SITE, "cache": MPL_CACHE, "image_bytes": limits.image_bytes, "max_images": limits.max_images}
     cache = cache_dir if cache_dir and os.path.isdir(cache_dir) else None
@@ -378,8 +389,7 @@ async def run_code(code: str, limits: CodeLimits | None = None, *, cache_dir: st
         os.fchmod(images_file.fileno(), 0o600)
         proc = await asyncio.create_subprocess_exec(
             *args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(images_file.fileno(),), start_new_session=True, preexec_fn=_limits(limits),
-            **_user_kwargs(layout),
+            pass_fds=(images_file.fileno(),), start_new_session=True, preexec_fn=_limits(limits, layout.uid),
         )
         bufs = {"out": bytearray(), "err": bytearray()}
         state = {"too_much": False}
@@ -493,7 +503,7 @@ class CodeRunner:
     async def run(self, session: str, code: str) -> RunResult:
         """Run ``code`` for ``session``. Raises: RunRefused when the session already has
         ``per_session`` runs going or no global slot frees within ``queue_s``; SandboxUnavailable
-        when code execution is off; ValueError for code over the size limit."""
+        when code execution is off; CodeTooLong for code over the size limit."""
         if not self.available:
             raise SandboxUnavailable(self.reason or "Code execution is unavailable.")
         if self._sessions.get(session, 0) >= self.limits.per_session:

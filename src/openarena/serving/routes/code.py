@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
-from openarena.serving.sandbox import CodeLimits, CodeRunner, RunRefused, SandboxUnavailable, python_blocks
+from openarena.serving.sandbox import CodeLimits, CodeRunner, CodeTooLong, RunRefused, SandboxUnavailable, python_blocks
 from openarena.storage.battles import get_battle
 from openarena.storage.code_runs import record_run
 
@@ -106,7 +106,7 @@ async def _run_block(request: Request, battle_id: str):
         raise ApiError(429, e.code, e.message, headers={"retry-after": "5"}) from None
     except SandboxUnavailable:
         raise ApiError(503, "code_disabled", "Code execution is unavailable on this server; the rest of the arena works.") from None
-    except ValueError as e:
+    except CodeTooLong as e:
         raise ApiError(422, "too_long", f"This block is too long to run ({e}).") from None
     out = res.to_dict()
     await run_in_threadpool(record_run, st.db, battle_id, judge, side, turn=b.turns, block=block, code=code, result=out)
