@@ -76,6 +76,7 @@
     if (done) {
       bubble.classList.add("done");
       enhance(bubble);
+      document.dispatchEvent(new CustomEvent("arena:answer", { detail: { bubble } }));   // code.js
     }
     const chat = bubble.parentElement;
     if (chat) chat.scrollTop = chat.scrollHeight;
@@ -166,6 +167,7 @@
     if (!resp.ok) throw new Error(await errorOf(resp));
     const j = await resp.json();
     battleId = j.battle_id;
+    root.dataset.battleId = battleId;
     turnsLeft = j.max_turns;
     root.dataset.battle = "open";
     document.querySelectorAll(".pickers select").forEach((s) => (s.disabled = true));
@@ -293,6 +295,7 @@
   function newRound() {
     stop();
     battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {};
+    delete root.dataset.battleId;
     for (const s of sides) $("chat-" + s).innerHTML = "";
     resetLabels();
     if (reveal) { reveal.hidden = true; reveal.textContent = ""; }
