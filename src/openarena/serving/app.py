@@ -77,7 +77,8 @@ class SecurityHeaders:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
+                own = {k.lower() for k, _ in headers}  # a route's own CSP (code artifacts) wins
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in own)
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

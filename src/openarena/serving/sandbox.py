@@ -528,13 +528,23 @@ class CodeRunner:
                 self._sessions.pop(session, None)
 
 
-def python_blocks(markdown: str) -> list[str]:
-    """The fenced Python code blocks of a markdown answer, in order (```python, ```py or
-    ```python3 fences, backticks or tildes, as markdown-it parses them)."""
+PYTHON_LANGS = ("python", "py", "python3")
+HTML_LANGS = ("html", "htm", "xhtml")
+
+
+def fenced_blocks(markdown: str, langs: tuple[str, ...]) -> list[str]:
+    """The fenced code blocks of a markdown answer whose language (first word of the info
+    string, any case) is in ``langs``, in order (backticks or tildes, as markdown-it parses them,
+    so the k-th block here is the k-th ``language-*`` block of the rendered page)."""
     from markdown_it import MarkdownIt
 
     blocks = []
     for tok in MarkdownIt("commonmark").parse(markdown or ""):
-        if tok.type == "fence" and (tok.info or "").strip().split(" ")[0].lower() in ("python", "py", "python3"):
+        if tok.type == "fence" and (tok.info or "").strip().split(" ")[0].lower() in langs:
             blocks.append(tok.content)
     return blocks
+
+
+def python_blocks(markdown: str) -> list[str]:
+    """The fenced Python blocks (```python, ```py, ```python3) of a markdown answer, in order."""
+    return fenced_blocks(markdown, PYTHON_LANGS)

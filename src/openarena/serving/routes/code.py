@@ -11,6 +11,14 @@
   (:func:`openarena.storage.code_runs.record_run`). Refusals carry ``{"error", "code"}``:
   not_found (404), no_answer / no_block / busy_turn (409: the answer is still being written),
   busy_session / busy (429), code_disabled (503), bad_side / bad_block / too_long (422).
+- ``GET /artifacts/{id}/{side}/{k}``: the k-th ``html`` block of that side's last answer as a
+  page of its own, for the page's ``<iframe sandbox="allow-scripts">`` (static/code.js). Its
+  headers make it inert even when opened directly: ``Content-Security-Policy: sandbox
+  allow-scripts`` (an opaque origin: no cookies, no access to the arena's DOM or storage),
+  ``default-src 'none'`` with inline scripts and styles only (no fetch, XHR, WebSocket, images
+  or fonts from the network), ``form-action 'none'``, ``frame-ancestors 'self'``; the iframe's
+  sandbox (no allow-top-navigation, no allow-popups, no allow-same-origin) stops navigation of
+  the arena and popups. Only the battle's own session can load it.
 """
 
 from __future__ import annotations
@@ -18,15 +26,16 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
-from openarena.serving.sandbox import CodeLimits, CodeRunner, CodeTooLong, RunRefused, SandboxUnavailable, python_blocks
+from openarena.serving.sandbox import HTML_LANGS, CodeLimits, CodeRunner, CodeTooLong, RunRefused, SandboxUnavailable, fenced_blocks, python_blocks
+from openarena.serving.sessions import voter_hash
 from openarena.storage.battles import get_battle
 from openarena.storage.code_runs import record_run
 
-router = APIRouter(prefix="/api")
+router = APIRouter()
 log = logging.getLogger("openarena.serving")
 
 
@@ -50,7 +59,7 @@ def _runner(request: Request) -> CodeRunner | None:
     return getattr(request.app.state, "code_runner", None)
 
 
-@router.get("/code/status")
+@router.get("/api/code/status")
 def code_status(request: Request):
     """GET /api/code/status: {"available", "reason"} (no secrets: the reason names no path)."""
     runner = _runner(request)
@@ -59,7 +68,7 @@ def code_status(request: Request):
     return {"available": runner.available, "reason": None if runner.available else "Code execution is unavailable on this server."}
 
 
-@router.post("/battles/{battle_id}/run")
+@router.post("/api/battles/{battle_id}/run")
 async def run_block(request: Request, battle_id: str):
     """POST /api/battles/{id}/run: run the k-th Python block of a side's last answer."""
     try:
@@ -111,3 +120,33 @@ async def _run_block(request: Request, battle_id: str):
     out = res.to_dict()
     await run_in_threadpool(record_run, st.db, battle_id, judge, side, turn=b.turns, block=block, code=code, result=out)
     return JSONResponse(out)
+
+
+ARTIFACT_CSP = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; media-src data: blob:; form-action 'none'; base-uri 'none'; "
+    "frame-ancestors 'self'"
+)
+MAX_ARTIFACT_CHARS = 200_000
+
+
+@router.get("/artifacts/{battle_id}/{side}/{block}", include_in_schema=False)
+async def artifact(request: Request, battle_id: str, side: str, block: int):
+    """GET /artifacts/{id}/{side}/{k}: the k-th html block of a side's last answer, sandboxed."""
+    st = state(request)
+    sid = st.sessions.read(request)
+    not_found = PlainTextResponse("No such artifact in this session.", status_code=404)
+    if sid is None or side not in ("a", "b") or not 0 <= block < 1000:
+        return not_found
+    b = await run_in_threadpool(get_battle, st.db, battle_id, voter_hash(st.secret, sid))
+    if b is None:
+        return not_found
+    answers = [m for m in (b.conversation_a if side == "a" else b.conversation_b) or [] if m.get("role") == "assistant"]
+    blocks = fenced_blocks(answers[-1].get("content") or "", HTML_LANGS) if answers else []
+    if block >= len(blocks) or len(blocks[block]) > MAX_ARTIFACT_CHARS:
+        return not_found
+    headers = {
+        "content-security-policy": ARTIFACT_CSP, "x-frame-options": "SAMEORIGIN",
+        "referrer-policy": "no-referrer", "cross-origin-resource-policy": "same-origin",
+    }
+    return HTMLResponse(blocks[block], headers=headers)

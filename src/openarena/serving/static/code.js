@@ -1,4 +1,4 @@
-// Code arena on the battle page: a "Run" button under each Python block of the last answer of
+// Code arena on the battle page: a "Preview" toggle for HTML blocks and a "Run" button under each Python block of the last answer of
 // each side. The server runs the block it stored (POST /api/battles/{id}/run {side, block}),
 // never code sent from here, and this script shows stdout, stderr, the exit status and the
 // figures under the block. arena.js announces each finished answer with an "arena:answer"
@@ -20,6 +20,47 @@
   function sideOf(bubble) {
     const chat = bubble.parentElement;
     return chat && chat.id && chat.id.startsWith("chat-") ? chat.id.slice(5) : null;
+  }
+  // HTML blocks: a Preview toggle showing the block live in <iframe sandbox="allow-scripts">,
+  // loaded from /artifacts/... whose own CSP makes it an opaque origin without network.
+  const HTML = /(?:^|\s)language-(html|htm|xhtml)(?:\s|$)/i;
+  function addPreviews(bubble) {
+    const side = sideOf(bubble);
+    if (!side) return;
+    bubble.parentElement.querySelectorAll(".artifact-bar").forEach((b) => { if (!bubble.contains(b)) b.remove(); });
+    bubble.querySelectorAll(".artifact-bar, iframe.artifact").forEach((b) => b.remove());
+    let k = 0;
+    bubble.querySelectorAll("pre > code").forEach((code) => {
+      if (!HTML.test(code.className)) return;
+      const index = k++;
+      const pre = code.parentElement;
+      const box = code.closest(".codeblock") || pre;
+      const bar = el("div", "artifact-bar");
+      const btn = el("button", "preview", "Preview");
+      btn.type = "button";
+      btn.setAttribute("aria-pressed", "false");
+      bar.appendChild(btn);
+      box.after(bar);
+      let frame = null;
+      btn.addEventListener("click", () => {
+        const bid = root.dataset.battleId;
+        if (!bid) return;
+        const on = btn.getAttribute("aria-pressed") !== "true";
+        if (on && !frame) {
+          frame = document.createElement("iframe");
+          frame.className = "artifact";
+          frame.setAttribute("sandbox", "allow-scripts");
+          frame.setAttribute("referrerpolicy", "no-referrer");
+          frame.title = "Preview of the HTML block (sandboxed)";
+          frame.src = "/artifacts/" + encodeURIComponent(bid) + "/" + side + "/" + index;
+          box.appendChild(frame);
+        }
+        pre.hidden = on;
+        if (frame) frame.hidden = !on;
+        btn.setAttribute("aria-pressed", on ? "true" : "false");
+        btn.textContent = on ? "Code" : "Preview";
+      });
+    });
   }
   function addButtons(bubble) {
     const side = sideOf(bubble);
@@ -85,7 +126,7 @@
     out.replaceChildren(...parts);
   }
 
-  document.addEventListener("arena:answer", (ev) => addButtons(ev.detail.bubble));
+  document.addEventListener("arena:answer", (ev) => { addPreviews(ev.detail.bubble); addButtons(ev.detail.bubble); });
   fetch("/api/code/status", { credentials: "same-origin" })
     .then((r) => r.json())
     .then((j) => {
