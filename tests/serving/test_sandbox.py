@@ -137,6 +137,23 @@ def test_fork_bomb_is_stopped_by_the_process_limit():
     assert pids_running(marker) == []  # nothing of the run survives
 
 
+def test_process_limit_counts_each_run_apart():
+    """RLIMIT_NPROC is counted per user namespace: a fork bomb does not eat the processes of a
+    run beside it, which still starts its 8 threads."""
+    limits = CodeLimits(wall_s=6.0, cpu_s=3, processes=32)
+    threads = "import threading, time\nts = [threading.Thread(target=time.sleep, args=(0.5,)) for _ in range(8)]\n" \
+              "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('threads ok')"
+
+    async def both():
+        bomb = asyncio.create_task(run_code("import os\nwhile True:\n    os.fork()", limits))
+        await asyncio.sleep(0.5)
+        return await asyncio.gather(bomb, run_code(threads, limits))
+
+    bomb, other = asyncio.run(both())
+    assert "process limit" in bomb.message
+    assert other.stdout == "threads ok\n" and other.exit_code == 0, other.stderr[-500:]
+
+
 def test_endless_loop_is_killed_at_the_wall_limit():
     t0 = time.monotonic()
     r = run("import time\nprint('start', flush=True)\nwhile True:\n    time.sleep(0.05)", CodeLimits(wall_s=2.0))

@@ -21,8 +21,12 @@ made for desktop apps. Every run:
   exempt from ``RLIMIT_NPROC``, and a sandbox escape should not land as root;
 - resource limits set in the child before bwrap starts (:func:`_limits`), inherited by the code:
   ``RLIMIT_CPU`` (CPU seconds, then SIGXCPU/SIGKILL), ``RLIMIT_AS`` (address space: a 4 GB
-  allocation fails with MemoryError), ``RLIMIT_NPROC`` (processes and threads: a fork bomb gets
-  EAGAIN), ``RLIMIT_FSIZE`` (largest file), ``RLIMIT_NOFILE`` and no core dumps;
+  allocation fails with MemoryError), ``RLIMIT_FSIZE`` (largest file), ``RLIMIT_NOFILE``, no core
+  dumps, and ``RLIMIT_NPROC`` (processes and threads: a fork bomb gets EAGAIN). The kernel counts
+  RLIMIT_NPROC per user *and user namespace*: the prelude sets the per-run limit inside the
+  sandbox (its own namespace, so only this run's processes count); the preexec_fn sets, for the
+  ``nobody`` user, a cap on all sandboxes together. It is not set before bwrap when the server
+  runs as an ordinary user, where it would count every process of that user;
 - a **wall-time** limit: the whole process group is killed (SIGKILL) when it is reached; the pid
   namespace then takes every process of the run with it;
 - stdout and stderr are read up to :attr:`CodeLimits.output_bytes` together; beyond that the run
@@ -134,7 +138,8 @@ class RunResult:
 # show its lines), runs it as __main__, then saves open matplotlib figures and hands the PNGs
 # of /work to the server through a file the server opened and passed as an inherited fd, as JSON {name: base64}.
 PRELUDE = r"""
-import os, sys, shutil
+import os, sys, shutil, resource
+resource.setrlimit(resource.RLIMIT_NPROC, (%(nproc)d, %(nproc)d))
 if os.path.isdir("%(site)s"):
     sys.path.insert(0, "%(site)s")
 os.makedirs("/tmp/mpl", exist_ok=True)
@@ -267,7 +272,8 @@ def _limits(limits: CodeLimits, uid: int | None = None):
             resource.setrlimit(kind, (soft, soft if hard is None else hard))
         lim(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1)
         lim(resource.RLIMIT_AS, limits.memory_bytes)
-        lim(resource.RLIMIT_NPROC, limits.processes)
+        if uid is not None:  # all sandboxes together, counted on the host for the sandbox user
+            lim(resource.RLIMIT_NPROC, limits.processes * max(limits.concurrent, 1) + 16)
         lim(resource.RLIMIT_FSIZE, limits.file_bytes)
         lim(resource.RLIMIT_NOFILE, limits.open_files)
         lim(resource.RLIMIT_CORE, 0)
@@ -379,7 +385,7 @@ async def run_code(code: str, limits: CodeLimits | None = None, *, cache_dir: st
     if len(code) > limits.max_code_chars:
         raise CodeTooLong(f"the code is too long ({len(code):,} characters; at most {limits.max_code_chars:,})")
     layout = _layout()
-    prelude = PRELUDE % {"site": SITE, "cache": MPL_CACHE, "image_bytes": limits.image_bytes, "max_images": limits.max_images}
+    prelude = PRELUDE % {"nproc": limits.processes, "site": SITE, "cache": MPL_CACHE, "image_bytes": limits.image_bytes, "max_images": limits.max_images}
     cache = cache_dir if cache_dir and os.path.isdir(cache_dir) else None
     images_file = tempfile.TemporaryFile()
     prelude = prelude.replace("os.write(3,", f"os.write({images_file.fileno()},")
