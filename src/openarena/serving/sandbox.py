@@ -351,6 +351,8 @@ def _check_png(data: bytes, limits: CodeLimits) -> str | None:
 def _message(limits: CodeLimits, code: int | None, timed_out: bool, too_much: bool, stderr: str) -> str:
     """One or two sentences for the voter: how the run ended, then which limit it hit."""
     tail = stderr[-8000:]
+    if stderr.startswith("bwrap: ") and not timed_out:
+        return "The sandbox could not start (the server is out of sandbox processes): try again in a moment."
     hit = None
     if "BlockingIOError" in tail or "Resource temporarily unavailable" in tail:
         hit = f"the process limit ({limits.processes} processes and threads)"
