@@ -26,7 +26,7 @@ import pytest
 from openarena.providers.mock_server import Behaviour
 from openarena.serving.sandbox import CodeLimits, CodeRunner, RunRefused, probe, python_blocks, run_code
 from openarena.storage.battles import get_battle
-from openarena.storage.code_runs import run_outcomes
+from openarena.storage.code_runs import code_run_votes, run_outcomes
 from tests.serving.conftest import MODELS, start_arena
 from tests.serving.helpers import new_battle, open_session, turn
 
@@ -282,6 +282,8 @@ def test_run_api_runs_the_stored_block_and_records_it_for_the_vote(code_arena):
     assert [(x["block"], x["exit_code"], x["stdout"], x["turn"]) for x in runs["a"]] == [(0, 0, "42\n", 1)]
     assert [(x["block"], x["exit_code"]) for x in runs["b"]] == [(1, 2)]
     assert run_outcomes(b.meta, b.turns) == {"a": "ran", "b": "failed"}
+    rows = code_run_votes(code_arena.state.db)
+    assert [(r["battle_id"], r["winner"], r["run_a"], r["run_b"]) for r in rows] == [(bid, "tie (bothbad)", "ran", "failed")]
     assert b.meta["a"]["finish_reason"]  # the turn's own meta is kept beside the runs
 
 

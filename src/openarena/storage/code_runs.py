@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import select, update
 
 from openarena.storage.db import Database
-from openarena.storage.models import Battle
+from openarena.storage.models import Battle, Vote
 
-__all__ = ["record_run", "run_outcomes", "MAX_RUNS_PER_SIDE"]
+__all__ = ["record_run", "run_outcomes", "code_run_votes", "MAX_RUNS_PER_SIDE"]
 
 B = Battle.__table__
+V = Vote.__table__
 MAX_RUNS_PER_SIDE = 50
 
 
@@ -74,4 +75,25 @@ def run_outcomes(meta: dict[str, Any] | None, turn: int) -> dict[str, str]:
             out[side] = "ran"
         else:
             out[side] = "failed"
+    return out
+
+
+def code_run_votes(db: Database, batch: int = 1000) -> list[dict[str, Any]]:
+    """Every voted battle whose last answer had code run: ``{"battle_id", "model_a", "model_b",
+    "winner", "counted", "run_a", "run_b"}`` with run_* from :func:`run_outcomes` ('ran',
+    'failed', 'not_run'). E.g. the "tie (bothbad)" rows with ``run_a == run_b == 'failed'`` are
+    battles where neither program ran; with both 'ran', both ran and were judged bad anyway."""
+    out = []
+    q = (select(B.c.id, B.c.model_a, B.c.model_b, B.c.turns, B.c.meta, V.c.winner, V.c.counted)
+         .join(V, V.c.battle_id == B.c.id).order_by(V.c.tstamp))
+    with db.read() as conn:
+        for part in conn.execute(q).partitions(batch):
+            for r in part:
+                if not (r.meta or {}).get("runs"):
+                    continue
+                o = run_outcomes(r.meta, r.turns)
+                if o == {"a": "not_run", "b": "not_run"}:
+                    continue
+                out.append({"battle_id": r.id, "model_a": r.model_a, "model_b": r.model_b, "winner": r.winner,
+                            "counted": bool(r.counted), "run_a": o["a"], "run_b": o["b"]})
     return out
