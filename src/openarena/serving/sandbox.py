@@ -348,6 +348,27 @@ def _check_png(data: bytes, limits: CodeLimits) -> str | None:
     return base64.b64encode(out.getvalue()).decode()
 
 
+def _harvest(images_file, limits: CodeLimits) -> list[str]:
+    """The PNGs the prelude wrote into ``images_file`` (JSON {name: base64}), checked and
+    re-encoded (:func:`_check_png`); at most ``limits.max_images``."""
+    images_file.seek(0)
+    raw = images_file.read(limits.max_images * (limits.image_bytes * 4 // 3 + 1024) + 1024)
+    try:
+        found = json.loads(raw.decode() or "{}")
+    except ValueError:
+        return []
+    images = []
+    if isinstance(found, dict):
+        for v in list(found.values())[: limits.max_images]:
+            try:
+                png = _check_png(base64.b64decode(v, validate=True), limits) if isinstance(v, str) else None
+            except ValueError:
+                png = None
+            if png:
+                images.append(png)
+    return images
+
+
 def _message(limits: CodeLimits, code: int | None, timed_out: bool, too_much: bool, stderr: str) -> str:
     """One or two sentences for the voter: how the run ended, then which limit it hit."""
     tail = stderr[-8000:]
@@ -437,24 +458,11 @@ async def run_code(code: str, limits: CodeLimits | None = None, *, cache_dir: st
             kill()
             raise
         code_ = proc.returncode
-        images_file.seek(0)
-        raw = images_file.read(limits.max_images * limits.image_bytes * 2 + 1024)
+        images: list[str] = []
+        if not timed_out and not state["too_much"]:  # read, decode and re-encode off the event loop
+            images = await asyncio.to_thread(_harvest, images_file, limits)
     finally:
         images_file.close()
-    images: list[str] = []
-    if not timed_out and not state["too_much"]:
-        try:
-            found = json.loads(raw.decode() or "{}")
-        except ValueError:
-            found = {}
-        if isinstance(found, dict):
-            for v in list(found.values())[: limits.max_images]:
-                try:
-                    png = _check_png(base64.b64decode(v, validate=True), limits) if isinstance(v, str) else None
-                except ValueError:
-                    png = None
-                if png:
-                    images.append(png)
     stdout = bufs["out"].decode("utf-8", errors="replace")
     stderr = bufs["err"].decode("utf-8", errors="replace")
     message = _message(limits, code_, timed_out, state["too_much"], stderr)
