@@ -10,8 +10,8 @@ made for desktop apps. Every run:
 
 - ``--unshare-all``: new user, pid, network, IPC, UTS and cgroup namespaces: **no network** (only
   a loopback that is down), no view of the server's processes;
-- a **read-only root** (``--remount-ro /``) built from ``/usr`` (the interpreter and its libraries), ``/etc/fonts``
-  and the server's site-packages (read-only, at ``/opt/site``): the arena's data folder,
+- a **read-only root** (``--remount-ro /``) built from ``/usr`` (the interpreter and its
+  libraries), ``/etc/fonts`` and the server's site-packages (read-only, at ``/opt/site``): the arena's data folder,
   ``/root``, ``/home``, the working tree and its secrets are **not mounted at all**;
 - a private ``tmpfs`` work folder ``/work`` (the current directory, and ``/tmp``), of
   :attr:`CodeLimits.tmp_bytes` each, gone when the run ends;
@@ -40,6 +40,14 @@ Concurrency: :class:`CodeRunner` admits :attr:`CodeLimits.per_session` runs per 
 :attr:`CodeLimits.concurrent` in the process (asyncio semaphores); the run itself is an asyncio
 subprocess, so the event loop keeps serving while code runs. These limits are per server process:
 with W uvicorn workers the machine runs at most W x ``concurrent`` sandboxes.
+
+Interpreter: this server's base Python with its site-packages bound read-only (numpy and
+matplotlib work); when that interpreter lives where ``nobody`` cannot read it (pyenv under
+``/root``), Debian's ``/usr/bin/python3.X`` of the same minor version.
+
+Not (yet) done: no seccomp filter (the kernel's whole syscall surface inside namespaces is
+reachable) and no cgroup: memory is bounded per process (RLIMIT_AS), so a run can hold at most
+``processes x memory_bytes`` of address space; the tmpfs folders count toward the machine's RAM.
 
 Availability: :func:`probe` starts one empty sandbox; when bwrap is missing or cannot create
 namespaces (``kernel.unprivileged_userns_clone=0``, a container without user namespaces), code
