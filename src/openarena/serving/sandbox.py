@@ -47,7 +47,8 @@ matplotlib work); when that interpreter lives where ``nobody`` cannot read it (p
 
 Not (yet) done: no seccomp filter (the kernel's whole syscall surface inside namespaces is
 reachable) and no cgroup: memory is bounded per process (RLIMIT_AS), so a run can hold at most
-``processes x memory_bytes`` of address space; the tmpfs folders count toward the machine's RAM.
+``processes x memory_bytes`` of address space (16 x 512 MiB by default); the tmpfs folders
+count toward the machine's RAM.
 
 Availability: :func:`probe` starts one empty sandbox; when bwrap is missing or cannot create
 namespaces (``kernel.unprivileged_userns_clone=0``, a container without user namespaces), code
@@ -103,8 +104,8 @@ class CodeLimits:
 
     cpu_s: int = 5
     wall_s: float = 10.0
-    memory_bytes: int = 1 << 30
-    processes: int = 64
+    memory_bytes: int = 512 << 20
+    processes: int = 16
     file_bytes: int = 16 << 20
     open_files: int = 64
     output_bytes: int = 64 << 10
