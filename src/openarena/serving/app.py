@@ -92,7 +92,8 @@ class SecurityHeaders:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
+                own = {k.lower() for k, _ in headers}  # a route's own CSP (code artifacts) wins
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in own)
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
@@ -156,6 +157,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     Raises: what :func:`build_state` raises.
     """
     from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, redteam, side_by_side
+    from openarena.serving.routes import code
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     state = state or build_state(settings or ServeSettings())
@@ -178,6 +180,8 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (arena, side_by_side, direct, leaderboard, redteam, about, battles):
         app.include_router(module.router)
+
+    code.install(app, state.settings)  # run API of the code arena (sandbox probed once)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

@@ -82,6 +82,7 @@ class ServeSettings:
             selective_alpha, selective_min_votes, integrity_window_s: the vote-integrity checks
             (votes stored but not counted; 0 turns a check off), see
             :class:`~openarena.serving.vote_integrity.IntegrityPolicy` for their meaning and defaults.
+        code_execution / runs_per_minute_session / _ip: the code arena's run API and its rate limits.
     """
 
     registry: str = str(DEMO_REGISTRY)
@@ -141,6 +142,9 @@ class ServeSettings:
     max_body_bytes: int = 0
     max_header_bytes: int = 16_384
     db_lock_timeout_s: float = 3.0
+    code_execution: bool = True  # run Python blocks in bubblewrap (serving/sandbox.py); off when bwrap cannot run
+    runs_per_minute_session: float = 10
+    runs_per_minute_ip: float = 60
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(

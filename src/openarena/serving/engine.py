@@ -180,6 +180,8 @@ async def stream_turn(
             }
             for s in sides
         }
+        if (battle.meta or {}).get("runs"):  # code runs of earlier answers (storage/code_runs.py)
+            meta["runs"] = battle.meta["runs"]
         finish_turn(
             db, battle.id, conversation_a=final["a"], conversation_b=final.get("b") if "b" in sides else None,
             turns=turns + 1, error=error, meta=meta,

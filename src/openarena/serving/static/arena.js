@@ -78,6 +78,7 @@
     if (done) {
       bubble.classList.add("done");
       enhance(bubble);
+      document.dispatchEvent(new CustomEvent("arena:answer", { detail: { bubble } }));   // code.js
     }
     const chat = bubble.parentElement;
     if (chat) chat.scrollTop = chat.scrollHeight;
@@ -168,6 +169,7 @@
     if (!resp.ok) throw new Error(await errorOf(resp));
     const j = await resp.json();
     battleId = j.battle_id;
+    root.dataset.battleId = battleId;
     turnsLeft = j.max_turns;
     root.dataset.battle = "open";
     document.querySelectorAll(".pickers select").forEach((s) => (s.disabled = true));
@@ -306,6 +308,7 @@
   function newRound() {
     stop();
     battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {};
+    delete root.dataset.battleId;
     for (const s of sides) $("chat-" + s).innerHTML = "";
     resetLabels();
     if (reveal) { reveal.hidden = true; reveal.textContent = ""; }
