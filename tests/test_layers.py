@@ -12,12 +12,13 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "openarena"
 ALLOWED = {
     "providers": set(),
     "data": {"providers"},
-    "ratings": {"data"},
-    "analysis": {"data", "ratings"},
+    "engines": {"data"},  # aggregation where the votes live (numpy, DuckDB, Spark) -> PairCounts
+    "ratings": {"data", "engines"},
+    "analysis": {"data", "ratings", "engines"},
     "storage": {"data"},
     "judging": {"data", "ratings", "analysis", "providers"},
     "serving": {"data", "ratings", "analysis", "providers", "storage"},
-    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging"},
+    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "engines"},
 }
 
 

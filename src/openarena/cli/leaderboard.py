@@ -33,6 +33,13 @@ class Rating(str, Enum):
     elo = "elo"
 
 
+class Engine(str, Enum):
+    """--engine choices."""
+    numpy = "numpy"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 class Format(str, Enum):
     """--format choices."""
     table = "table"
@@ -87,11 +94,34 @@ def load_battles(
     aliases: dict[str, str] | None = None,
     identity_leak: bool = False,
     quiet: bool = False,
+    engine: str | None = None,
+    needs_rows: str | None = None,
 ):
     """Read SOURCE and apply the filters (and the identity-leak curation when asked), printing
-    what each step removed to stderr unless ``quiet``."""
-    from openarena.data.filters import apply_filters
+    what each step removed to stderr unless ``quiet``.
 
+    ``engine`` ('numpy' | 'duckdb' | 'spark' | None = by size, see
+    :func:`openarena.engines.choose_engine`): duckdb and spark aggregate Parquet partitions
+    to pair counts where they live; ``needs_rows`` names the asked-for feature that needs battle
+    rows (then only the in-memory path is possible)."""
+    from openarena.data.filters import apply_filters
+    from openarena.engines import choose_engine
+    from openarena.engines.files import is_glob
+
+    chosen = choose_engine(source, engine)
+    if chosen in ("duckdb", "spark") or (chosen == "numpy" and is_glob(source)):
+        if needs_rows or identity_leak:
+            what = needs_rows or "--identity-leak"
+            if engine is not None:
+                raise fail(f"--engine {engine} aggregates votes to pair counts, but {what} needs battle rows; use --engine numpy")
+        else:
+            from openarena.engines import aggregate_counts
+
+            info: dict = {}
+            data = aggregate_counts(source, engine=chosen, anony=anony, dedup=dedup, since=since, until=until, exclude=tuple(exclude), aliases=aliases or None, min_battles=min_battles, info=info)
+            _say(quiet, f"engine {chosen}: {info['rows']:,} rows in {info['files']} Parquet file(s) ({info['files_reused']} from the stored aggregate) -> {len(data.pairs):,} pairs in {info['seconds']:.1f} s")
+            report_steps(data, 0, quiet)
+            return data
     data = read_source(source, quiet)
     n_before = len(data.steps)
     data = apply_filters(
@@ -249,6 +279,7 @@ def leaderboard(
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the first N rows in the terminal table."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Bootstrap workers (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No filter report or progress bar."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="Aggregation engine: numpy (rows in memory), duckdb or spark (Parquet partitions aggregated where they live, new files added incrementally; Spark master from OPENARENA_SPARK_MASTER, default local[*]). Default: duckdb for Parquet folders/globs over 64 MB, else numpy."),
 ) -> None:
     """Build the leaderboard of SOURCE: Bradley-Terry ratings on the Elo scale with confidence
     intervals and rank (UB); optionally style-controlled and per category."""
@@ -259,7 +290,8 @@ def leaderboard(
     if sum(x is not None for x in (category, categories, by)) > 1:
         raise fail("use one of --category, --categories and --by")
     with user_errors():
-        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, quiet=quiet)
+        needs_rows = next((flag for flag, on in (("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
+        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows)
         data = ensure_style_columns(data, control, quiet)
         options = dict(rating=rating.value, ties=ties.value, ci=ci.value, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
 
