@@ -43,11 +43,11 @@ def battles_frame(n: int, seed: int, *, timestamps: bool = False) -> pd.DataFram
     return frame
 
 
-def write_part(folder, name: str, frame: pd.DataFrame, dictionary: bool = True) -> str:
+def write_part(folder, name: str, frame: pd.DataFrame, dictionary: bool = True, timestamps: str | None = "us") -> str:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, path, use_dictionary=dictionary, row_group_size=700)
+    pq.write_table(table, path, use_dictionary=dictionary, row_group_size=700, coerce_timestamps=timestamps, allow_truncated_timestamps=True)
     return str(path)
 
 

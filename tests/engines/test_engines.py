@@ -68,6 +68,11 @@ def test_spark_timestamps_and_dedup(tmp_path, spark):
     ref = reference(folder, kw)
     for engine in ("numpy", "duckdb", "spark"):
         assert_same(aggregate_counts(folder, engine=engine, store=None, **kw), ref)
+    # nanosecond timestamps (pandas' default) are read by numpy and DuckDB, refused by Spark
+    write_part(folder, "p2.parquet", battles_frame(100, seed=12, timestamps=True), timestamps=None)
+    assert_same(aggregate_counts(folder, engine="duckdb", store=None, **kw), reference(folder, kw))
+    with pytest.raises(DataError, match="nanosecond"):
+        aggregate_counts(folder, engine="spark", store=None, **kw)
 
 
 @pytest.mark.parametrize("engine", ["numpy", "duckdb"])

@@ -97,7 +97,7 @@ def aggregate_counts(
     plan = check_schemas(files, filters)
 
     def run(subset: list[FileKey]):
-        sub = type(plan)(tuple(subset), plan.tstamp, 0)
+        sub = type(plan)(tuple(subset), plan.tstamp, 0, plan.nanosecond_timestamps)
         if engine == "numpy":
             from openarena.engines.numpy_engine import group_counts
             return group_counts(sub, filters)

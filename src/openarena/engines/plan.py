@@ -88,6 +88,7 @@ class FilePlan:
     files: tuple[FileKey, ...]
     tstamp: str | None
     rows: int
+    nanosecond_timestamps: bool = False
 
 
 def check_schemas(files: list[FileKey] | tuple[FileKey, ...], filters: RowFilters) -> FilePlan:
@@ -102,6 +103,7 @@ def check_schemas(files: list[FileKey] | tuple[FileKey, ...], filters: RowFilter
     """
     kinds = set()
     rows = 0
+    nanos = False
     for f in files:
         try:
             meta = pq.read_metadata(f.path)
@@ -126,11 +128,12 @@ def check_schemas(files: list[FileKey] | tuple[FileKey, ...], filters: RowFilter
                 _check_seconds(meta, schema.get_field_index("tstamp"), f.path)
             elif pa.types.is_timestamp(t):
                 kinds.add("timestamp")
+                nanos = nanos or t.unit == "ns"
             else:
                 raise DataError(f"tstamp has type {t}", f.path, field="tstamp", expected="Unix seconds (a number) or a Parquet timestamp")
     if len(kinds) > 1:
         raise DataError("tstamp is a number in some files and a timestamp in others", str(files[0].path), field="tstamp", expected="one tstamp type in every file")
-    return FilePlan(tuple(files), kinds.pop() if kinds else None, rows)
+    return FilePlan(tuple(files), kinds.pop() if kinds else None, rows, nanos)
 
 
 def _check_seconds(meta, col: int, path: str) -> None:

@@ -25,7 +25,8 @@ _MASTER = None
 
 def spark_session(master: str | None = None):
     """The process's SparkSession for ``master`` (default ``OPENARENA_SPARK_MASTER`` or
-    ``local[*]``), created on first use with the UI off and the session time zone UTC.
+    ``local[*]``), created on first use with the UI off and the session time zone UTC; with
+    ``master=None`` an existing session is reused whatever its master.
     Raises: ImportError with the install command when pyspark is missing; RuntimeError when
     a session for another master already runs in this process."""
     global _SESSION, _MASTER
@@ -33,11 +34,13 @@ def spark_session(master: str | None = None):
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover - depends on the install
         raise ImportError("the Spark engine needs pyspark and Java 17: pip install 'openarena[engines]'; apt-get install openjdk-17-jre-headless") from None
-    master = master or os.environ.get("OPENARENA_SPARK_MASTER") or "local[*]"
     if _SESSION is not None:
-        if master != _MASTER:
+        if master is not None and master != _MASTER:
             raise RuntimeError(f"a Spark session for {_MASTER} already runs in this process (asked for {master})")
         return _SESSION
+    master = master or os.environ.get("OPENARENA_SPARK_MASTER") or "local[*]"
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     _SESSION = (
         SparkSession.builder.master(master)
         .appName("openarena")
@@ -73,6 +76,15 @@ def group_counts(plan: FilePlan, filters: RowFilters, *, master: str | None = No
 
     if not plan.files:
         return pd.DataFrame(columns=["file", "model_a", "model_b", "winner", *filters.flags(), "n"])
+    if plan.nanosecond_timestamps:
+        from openarena.errors import DataError
+
+        raise DataError(
+            "tstamp is a nanosecond Parquet timestamp, which Spark cannot read",
+            plan.files[0].path,
+            field="tstamp",
+            expected="microsecond timestamps (pyarrow: coerce_timestamps='us') or Unix seconds, or --engine duckdb",
+        )
     spark = spark_session(master)
     df = spark.read.parquet(*[f.path for f in plan.files])
     cols = [
