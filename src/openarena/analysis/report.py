@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from openarena.analysis.leaderboard import Leaderboard
-from openarena.analysis.plots import whisker_plot
 
 FORMATS = ("table", "csv", "json", "markdown", "html")
 
@@ -87,6 +86,8 @@ def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in d.columns)
     figure = ""
     if plot and lb.intervals is not None:
+        from openarena.analysis.plots import whisker_plot  # matplotlib: only when a plot is written
+
         png = png or whisker_plot(lb.table, fmt="png")
         figure = f'<figure><img alt="ratings with confidence intervals" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
     prov = html.escape(json.dumps(lb.provenance, indent=2, default=_clean))
@@ -142,6 +143,8 @@ def write_outputs(lb: Leaderboard, out_dir: str | Path, stem: str = "leaderboard
         "json": out / f"{stem}.json",
         "html": out / f"{stem}.html",
     }
+    from openarena.analysis.plots import whisker_plot  # matplotlib: only when a plot is written
+
     png = whisker_plot(lb.table) if lb.intervals is not None else None
     paths["csv"].write_text(to_csv(lb))
     paths["json"].write_text(to_json(lb))

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
-
-from openarena.data.battles import PairCounts
-from openarena.errors import DataError
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from openarena.engines.files import FileKey, is_glob, is_parquet_collection, parquet_files, total_bytes
-from openarena.engines.plan import RowFilters, check_schemas
+from openarena.errors import DataError
+
+if TYPE_CHECKING:
+    from openarena.data.battles import PairCounts
 
 ENGINES = ("numpy", "duckdb", "spark")
 
@@ -29,6 +29,14 @@ ENGINES = ("numpy", "duckdb", "spark")
 AUTO_DUCKDB_BYTES = 64 << 20
 
 __all__ = ["ENGINES", "AUTO_DUCKDB_BYTES", "RowFilters", "FileKey", "aggregate_counts", "choose_engine", "parquet_files"]
+
+
+def __getattr__(name: str):
+    if name == "RowFilters":  # pyarrow.parquet is imported only when an engine runs
+        from openarena.engines.plan import RowFilters
+
+        return RowFilters
+    raise AttributeError(name)
 
 
 def choose_engine(source: str | Path, engine: str | None = None) -> str | None:
@@ -87,6 +95,7 @@ def aggregate_counts(
     """
     from openarena.data.filters import apply_filters
     from openarena.engines.counts import to_pair_counts
+    from openarena.engines.plan import RowFilters, check_schemas
     from openarena.engines.incremental import default_store, incremental_counts
 
     if engine not in ENGINES:

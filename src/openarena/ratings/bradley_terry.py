@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
 from openarena.data.battles import BattleTable, PairCounts, as_pair_counts
@@ -28,8 +26,6 @@ from openarena.ratings.ties import TIE_MODELS, PairSums, initial_tie_param, pair
 
 STEP_TOL = 1e-11
 MAX_ITER = 100
-#: From this many models on, the fit's dense solves use all BLAS threads.
-BLAS_THREADS_FROM = 400
 
 
 @dataclass
@@ -115,10 +111,17 @@ class BTFit:
         return float(np.sqrt(V[-1, -1]))
 
 
+#: From this size on, solves and inverses of -H use Cholesky (scipy.linalg); below, numpy's LU
+#: (microseconds at this size, and no scipy import at start-up).
+_CHOLESKY_FROM = 300
+
+
 def inv_spd(M: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive definite matrix by Cholesky (LAPACK potrf/potri: a third
     of the flops of an LU inverse); falls back to ``np.linalg.inv`` if M is not positive
     definite. Shape (m, m) -> (m, m), symmetric."""
+    if M.shape[0] < _CHOLESKY_FROM:
+        return np.linalg.inv(M)
     from scipy.linalg import lapack
 
     c, info = lapack.dpotrf(M, lower=False)
@@ -147,7 +150,7 @@ def _solve_newton(negH: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Solve -H step = g for a batch (R, m, m), (R, m) -> (R, m): Cholesky for one table (-H is
     positive definite when the MLE exists), batched LU otherwise.
     Raises: np.linalg.LinAlgError for a singular system."""
-    if len(negH) == 1:
+    if len(negH) == 1 and negH.shape[-1] >= _CHOLESKY_FROM:
         from scipy.linalg import LinAlgError as ScipyLinAlgError, cho_factor, cho_solve
 
         try:
@@ -158,19 +161,54 @@ def _solve_newton(negH: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.linalg.solve(negH, g[..., None])[..., 0]
 
 
-def _win_graph(counts: PairCounts):
-    """Directed graph with an edge i -> j when i has a positive score against j (a win or a
-    tie); returns (csr matrix, edge rows, edge cols)."""
-    n = counts.n_models
+def _win_edges(counts: PairCounts) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (rows, cols) of the directed graph with i -> j when i has a positive score against
+    j (a win or a tie)."""
     c = counts.counts
     i, j = counts.pairs[:, 0], counts.pairs[:, 1]
     tie = c[:, 2] + c[:, 3]
     fwd = (c[:, 0] + tie) > 0
     bwd = (c[:, 1] + tie) > 0
-    rows = np.concatenate([i[fwd], j[bwd]])
-    cols = np.concatenate([j[fwd], i[bwd]])
+    return np.concatenate([i[fwd], j[bwd]]), np.concatenate([j[fwd], i[bwd]])
+
+
+def _win_graph(counts: PairCounts):
+    """The win graph as a scipy csr matrix; returns (matrix, edge rows, edge cols)."""
+    from scipy.sparse import coo_matrix
+
+    n = counts.n_models
+    rows, cols = _win_edges(counts)
     g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
     return g, rows, cols
+
+
+def _reaches_all(n: int, src: np.ndarray, dst: np.ndarray) -> bool:
+    """True when every node is reachable from node 0 along the edges src -> dst (breadth-first,
+    one vectorised pass over the edges per level)."""
+    reached = np.zeros(n, dtype=bool)
+    reached[0] = True
+    count = 1
+    while True:
+        step = dst[reached[src]]
+        reached[step] = True
+        new = int(reached.sum())
+        if new == n:
+            return True
+        if new == count:
+            return False
+        count = new
+
+
+def strongly_connected(counts: PairCounts) -> bool:
+    """True when the win graph is strongly connected, i.e. the MLE exists (every model reaches
+    every other along wins and ties, and is reached by them). Plain numpy, so that the usual
+    case needs no scipy at start-up; the diagnosis of the other case uses scipy.sparse.csgraph.
+    Source: Ford (1957); Hunter (2004), Assumption 1."""
+    n = counts.n_models
+    if n <= 1:
+        return True
+    rows, cols = _win_edges(counts)
+    return _reaches_all(n, rows, cols) and _reaches_all(n, cols, rows)
 
 
 def unrated_models(counts: PairCounts) -> dict[str, str]:
@@ -182,6 +220,10 @@ def unrated_models(counts: PairCounts) -> dict[str, str]:
     or 'never battled the main group'. Empty when the MLE exists.
     Source: Ford (1957); Hunter (2004), Assumption 1.
     """
+    if strongly_connected(counts):
+        return {}
+    from scipy.sparse.csgraph import connected_components
+
     n = counts.n_models
     g, rows, cols = _win_graph(counts)
     n_strong, strong = connected_components(g, directed=True, connection="strong")
@@ -220,6 +262,10 @@ def check_identifiable(counts: PairCounts, ties: str = "half") -> None:
     outside the main group and why.
     Source: Ford (1957); Hunter (2004), Assumption 1.
     """
+    if strongly_connected(counts):
+        return
+    from scipy.sparse.csgraph import connected_components
+
     g, _, _ = _win_graph(counts)
     n_weak, weak = connected_components(g, directed=True, connection="weak")
     if n_weak > 1:
@@ -428,8 +474,8 @@ def fit_bradley_terry(
         x0[0, -1] = initial_tie_param(ties, tie_rate)
     C = counts.counts[None]
     # small (n_models-square) solves: one BLAS thread is faster and does not stall when the
-    # other core is busy; from a few hundred models on, the O(n^3) solves use every core
-    with threadpool_limits(limits=1 if counts.n_models < BLAS_THREADS_FROM else None, user_api="blas"):
+    # other core is busy
+    with threadpool_limits(limits=1, user_api="blas"):
         x, ll, H, iters = _newton(problem, x0, C)
         meat = problem.meat(x, C)
     theta, k = problem.split(x)
