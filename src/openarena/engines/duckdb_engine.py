@@ -1,7 +1,7 @@
 """The DuckDB engine: one embedded, multi-threaded SQL query over all the Parquet files,
 streaming (it never holds the rows in memory) and reading only the needed columns.
 
-Source: DuckDB ``read_parquet`` with ``filename = true`` (duckdb.org/docs/data/parquet).
+Source: DuckDB ``read_parquet`` (duckdb.org/docs/data/parquet).
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ from openarena.engines.plan import FilePlan, RowFilters
 
 def _sql_literal(x: float) -> str:
     return repr(float(x))
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def tstamp_seconds_sql(kind: str | None) -> str:
@@ -42,7 +46,7 @@ def group_counts(plan: FilePlan, filters: RowFilters, *, threads: int | None = N
         raise ImportError("the DuckDB engine needs duckdb: pip install 'openarena[engines]'") from None
     if not plan.files:
         return pd.DataFrame(columns=["file", "model_a", "model_b", "winner", *filters.flags(), "n"])
-    select = ["filename AS file", "CAST(model_a AS VARCHAR) AS model_a", "CAST(model_b AS VARCHAR) AS model_b", "CAST(winner AS VARCHAR) AS winner"]
+    select = ["CAST(model_a AS VARCHAR) AS model_a", "CAST(model_b AS VARCHAR) AS model_b", "CAST(winner AS VARCHAR) AS winner"]
     if filters.anony:
         select.append("CAST(anony AS BOOLEAN) AS anony")
     if filters.dedup:
@@ -50,7 +54,13 @@ def group_counts(plan: FilePlan, filters: RowFilters, *, threads: int | None = N
     if filters.dates:
         select.append(in_range_sql(plan, filters, tstamp_seconds_sql(plan.tstamp)) + " AS in_range")
     keys = ", ".join(str(i + 1) for i in range(len(select)))
-    sql = f"SELECT {', '.join(select)}, count(*) AS n FROM read_parquet($files, filename = true) GROUP BY {keys}"
+    # one grouped sub-query per file, its path added after grouping: a file name in the hash key
+    # of every row costs a third more than the grouping itself
+    parts = [
+        f"SELECT {_sql_string(f.path)} AS file, * FROM (SELECT {', '.join(select)}, count(*) AS n FROM read_parquet({_sql_string(f.path)}) GROUP BY {keys})"
+        for f in plan.files
+    ]
+    sql = " UNION ALL ".join(parts)
     con = duckdb.connect(":memory:")
     try:
         if threads:
@@ -58,7 +68,7 @@ def group_counts(plan: FilePlan, filters: RowFilters, *, threads: int | None = N
         if memory_limit:
             con.execute("SET memory_limit = ?", [memory_limit])
         con.execute("SET preserve_insertion_order = false")
-        out = con.execute(sql, {"files": [f.path for f in plan.files]}).df()
+        out = con.execute(sql).df()
     finally:
         con.close()
     out["n"] = out["n"].astype("int64")
