@@ -149,7 +149,7 @@ def test_errors_name_the_file_and_field(tmp_path, engine):
 
 def test_choose_engine(parquet_folder, tmp_path, monkeypatch):
     assert choose_engine(parquet_folder) is None  # small: the in-memory reader
-    monkeypatch.setattr("openarena.engines.AUTO_DUCKDB_BYTES", 1000)
+    monkeypatch.setattr("openarena.engines.AUTO_DUCKDB_ROWS", 5000)  # the folder has 6,000
     assert choose_engine(parquet_folder) == "duckdb"
     assert choose_engine(str(parquet_folder / "*" / "*.parquet")) == "duckdb"
     assert choose_engine(parquet_folder, "spark") == "spark"

@@ -279,7 +279,7 @@ def leaderboard(
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the first N rows in the terminal table."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Bootstrap workers (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No filter report or progress bar."),
-    engine: Optional[Engine] = typer.Option(None, "--engine", help="Aggregation engine: numpy (rows in memory), duckdb or spark (Parquet partitions aggregated where they live, new files added incrementally; Spark master from OPENARENA_SPARK_MASTER, default local[*]). Default: duckdb for Parquet folders/globs over 64 MB, else numpy."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="Aggregation engine: numpy (rows in memory), duckdb or spark (Parquet partitions aggregated where they live, new files added incrementally; Spark master from OPENARENA_SPARK_MASTER, default local[*]). Default: duckdb for Parquet folders/globs of more than 20M votes, else numpy."),
 ) -> None:
     """Build the leaderboard of SOURCE: Bradley-Terry ratings on the Elo scale with confidence
     intervals and rank (UB); optionally style-controlled and per category."""

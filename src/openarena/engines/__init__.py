@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from openarena.engines.files import FileKey, is_glob, is_parquet_collection, parquet_files, total_bytes
+from openarena.engines.files import FileKey, is_parquet_collection, parquet_files
 from openarena.errors import DataError
 
 if TYPE_CHECKING:
@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 ENGINES = ("numpy", "duckdb", "spark")
 
-#: Parquet folders or globs above this many bytes go through DuckDB when no engine is named
-#: (bench/scale.py measured the crossover: below it the in-memory reader is as fast, and it
-#: keeps the rows the row-level features need).
-AUTO_DUCKDB_BYTES = 64 << 20
+#: Parquet folders or globs of more rows than this (counted from the Parquet footers) go through
+#: DuckDB when no engine is named. Bytes are a poor measure: the engines read three columns, and
+#: 1M votes of those take 2 MB in a dictionary-encoded file but 1 GB with the conversations.
+#: bench/scale.py: below ~10M votes the in-memory reader is as fast and keeps the rows that the
+#: row-level features need; above, DuckDB is faster and its memory does not grow with the votes.
+AUTO_DUCKDB_ROWS = 20_000_000
 
-__all__ = ["ENGINES", "AUTO_DUCKDB_BYTES", "RowFilters", "FileKey", "aggregate_counts", "choose_engine", "parquet_files"]
+__all__ = ["ENGINES", "AUTO_DUCKDB_ROWS", "RowFilters", "FileKey", "aggregate_counts", "choose_engine", "parquet_files"]
 
 
 def __getattr__(name: str):
@@ -41,8 +43,8 @@ def __getattr__(name: str):
 
 def choose_engine(source: str | Path, engine: str | None = None) -> str | None:
     """The engine for ``source``: ``engine`` when given (checked), else 'duckdb' for a Parquet
-    folder or glob of more than :data:`AUTO_DUCKDB_BYTES` when duckdb is installed, else None
-    (the in-memory row reader).
+    folder or glob of more than :data:`AUTO_DUCKDB_ROWS` rows when duckdb is installed, else
+    None (the in-memory row reader).
     Raises: DataError for an unknown engine name."""
     if engine is not None:
         if engine not in ENGINES:
@@ -55,7 +57,17 @@ def choose_engine(source: str | Path, engine: str | None = None) -> str | None:
         import duckdb  # noqa: F401
     except ImportError:
         return None
-    return "duckdb" if total_bytes(parquet_files(s)) > AUTO_DUCKDB_BYTES else None
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for f in parquet_files(s):
+        try:
+            rows += pq.read_metadata(f.path).num_rows
+        except (OSError, ValueError):
+            return None  # the reader reports the broken file
+        if rows > AUTO_DUCKDB_ROWS:
+            return "duckdb"
+    return None
 
 
 def aggregate_counts(
