@@ -19,7 +19,6 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 from _common import emit, peak_rss_mb, timed, versions  # noqa: E402
 
