@@ -152,6 +152,12 @@ def test_choose_engine(parquet_folder, tmp_path, monkeypatch):
     monkeypatch.setattr("openarena.engines.AUTO_DUCKDB_ROWS", 5000)  # the folder has 6,000
     assert choose_engine(parquet_folder) == "duckdb"
     assert choose_engine(str(parquet_folder / "*" / "*.parquet")) == "duckdb"
+    one = next(parquet_folder.rglob("part-0.parquet"))
+    assert choose_engine(one) is None  # 1,500 rows
+    monkeypatch.setattr("openarena.engines.AUTO_DUCKDB_ROWS", 1000)
+    assert choose_engine(one) == "duckdb"
+    other = write_part(tmp_path, "55k.parquet", battles_frame(2000, seed=3).rename(columns={"winner": "result"}))
+    assert choose_engine(other) is None  # not the canonical schema: the reader maps it
     assert choose_engine(parquet_folder, "spark") == "spark"
     with pytest.raises(DataError, match="unknown engine"):
         choose_engine(parquet_folder, "polars")

@@ -43,15 +43,16 @@ def __getattr__(name: str):
 
 def choose_engine(source: str | Path, engine: str | None = None) -> str | None:
     """The engine for ``source``: ``engine`` when given (checked), else 'duckdb' for a Parquet
-    folder or glob of more than :data:`AUTO_DUCKDB_ROWS` rows when duckdb is installed, else
-    None (the in-memory row reader).
+    file, folder or glob in the canonical schema (model_a, model_b, winner) with more than
+    :data:`AUTO_DUCKDB_ROWS` rows when duckdb is installed, else None (the in-memory reader).
     Raises: DataError for an unknown engine name."""
     if engine is not None:
         if engine not in ENGINES:
             raise DataError(f"unknown engine {engine!r}", field="engine", expected="one of " + ", ".join(ENGINES))
         return engine
     s = str(source)
-    if "://" in s or not is_parquet_collection(s):
+    single = s.lower().endswith(".parquet") and Path(s).is_file()
+    if "://" in s or not (single or is_parquet_collection(s)):
         return None
     try:
         import duckdb  # noqa: F401
@@ -62,9 +63,12 @@ def choose_engine(source: str | Path, engine: str | None = None) -> str | None:
     rows = 0
     for f in parquet_files(s):
         try:
-            rows += pq.read_metadata(f.path).num_rows
+            meta = pq.read_metadata(f.path)
         except (OSError, ValueError):
             return None  # the reader reports the broken file
+        if not {"model_a", "model_b", "winner"} <= set(meta.schema.names):
+            return None  # another schema (55k, 140k): the reader maps it
+        rows += meta.num_rows
         if rows > AUTO_DUCKDB_ROWS:
             return "duckdb"
     return None
