@@ -12,13 +12,14 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "openarena"
 ALLOWED = {
     "providers": set(),
     "data": {"providers"},
-    "ratings": {"data"},
-    "analysis": {"data", "ratings"},
+    "engines": {"data"},  # aggregation where the votes live (numpy, DuckDB, Spark) -> PairCounts
+    "ratings": {"data", "engines"},
+    "analysis": {"data", "ratings", "engines"},
     "storage": {"data"},
     "judging": {"data", "ratings", "analysis", "providers"},
     "routing": {"data", "ratings", "analysis", "providers"},
     "serving": {"data", "ratings", "analysis", "providers", "storage", "api"},
-    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "routing", "api"},
+    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "routing", "api", "engines"},
 }
 # the public API module (src/openarena/api.py): the one pipeline, above analysis and storage,
 # below serving and cli

@@ -95,7 +95,7 @@ def to_html(lb: Leaderboard, title: str = "OpenArena leaderboard", plot: bool = 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in d.columns)
     figure = ""
     if plot and lb.intervals is not None:
-        from openarena.analysis.plots import whisker_plot
+        from openarena.analysis.plots import whisker_plot  # matplotlib: only when a plot is written
 
         png = png or whisker_plot(lb.table, title=_plot_title(lb), top=None, fmt="png")
         figure = f'<figure><img alt="ratings with confidence intervals" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
@@ -212,7 +212,9 @@ def write_outputs(lb: Leaderboard, out_dir: str | Path, stem: str = "leaderboard
         "json": out / f"{stem}.json",
         "html": out / f"{stem}.html",
     }
-    png = plots.whisker_plot(lb.table, title=_plot_title(lb), top=None) if lb.intervals is not None else None
+    from openarena.analysis.plots import whisker_plot  # matplotlib: only when a plot is written
+
+    png = whisker_plot(lb.table, title=_plot_title(lb), top=None) if lb.intervals is not None else None
     paths["csv"].write_text(to_csv(lb))
     paths["json"].write_text(to_json(lb))
     paths["html"].write_text(to_html(lb, png=png))

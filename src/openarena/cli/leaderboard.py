@@ -33,6 +33,13 @@ class Rating(str, Enum):
     elo = "elo"
 
 
+class Engine(str, Enum):
+    """--engine choices."""
+    numpy = "numpy"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 class Format(str, Enum):
     """--format choices."""
     table = "table"
@@ -71,10 +78,34 @@ def load_battles(
     identity_leak: bool = False,
     named: bool = False,
     quiet: bool = False,
+    engine: str | None = None,
+    needs_rows: str | None = None,
 ):
-    """:func:`openarena.api.load` with a download progress bar, printing what each filter
-    step removed to stderr unless ``quiet``."""
-    from openarena.api import load, read
+    """Read SOURCE and apply the filters (and the identity-leak curation when asked), printing
+    what each step removed to stderr unless ``quiet``.
+
+    ``engine`` ('numpy' | 'duckdb' | 'spark' | None = by size, see
+    :func:`openarena.engines.choose_engine`): duckdb and spark aggregate Parquet partitions
+    to pair counts where they live; ``needs_rows`` names the asked-for feature that needs battle
+    rows (then only the in-memory path is possible)."""
+    from openarena.engines import choose_engine
+    from openarena.engines.files import is_glob
+
+    chosen = choose_engine(source, engine)
+    if chosen in ("duckdb", "spark") or (chosen == "numpy" and is_glob(source)):
+        if needs_rows or identity_leak:
+            what = needs_rows or "--identity-leak"
+            if engine is not None:
+                raise fail(f"--engine {engine} aggregates votes to pair counts, but {what} needs battle rows; use --engine numpy")
+        else:
+            from openarena.engines import aggregate_counts
+
+            info: dict = {}
+            data = aggregate_counts(source, engine=chosen, anony=anony, dedup=dedup, since=since, until=until, exclude=tuple(exclude), aliases=aliases or None, min_battles=min_battles, info=info)
+            _say(quiet, f"engine {chosen}: {info['rows']:,} rows in {info['files']} Parquet file(s) ({info['files_reused']} from the stored aggregate) -> {len(data.pairs):,} pairs in {info['seconds']:.1f} s")
+            report_steps(data, 0, quiet)
+            return data
+    from openarena.api import load, read  # the in-memory path: openarena.load with a download progress bar
 
     with download_progress(f"fetching {source}", enabled=not quiet) as progress:
         data = read(source, named=named, progress=progress)
@@ -203,6 +234,7 @@ def leaderboard(
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the first N rows in the terminal table."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="Bootstrap workers (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No filter report or progress bar."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="Aggregation engine: numpy (rows in memory), duckdb or spark (Parquet partitions aggregated where they live, new files added incrementally; Spark master from OPENARENA_SPARK_MASTER, default local[*]). Default: duckdb for Parquet folders/globs of more than 20M votes, else numpy."),
 ) -> None:
     """Build the leaderboard of SOURCE: Bradley-Terry ratings on the Elo scale with confidence
     intervals and rank (UB); optionally style-controlled and per category. The arena's own
@@ -218,7 +250,8 @@ def leaderboard(
     ci_method = (ci or (CI.bootstrap if rating == Rating.elo else CI.sandwich)).value
     say = lambda text: _say(quiet, text)  # noqa: E731
     with user_errors():
-        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet)
+        needs_rows = next((flag for flag, on in (("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
+        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows)
         data = api.prepare(data, control=control, notify=say)
         options = dict(rating=rating.value, ties=ties.value, ci=ci_method, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
         if rank_intervals:

@@ -12,12 +12,11 @@ from typing import Optional
 import typer
 
 from openarena.cli.common import err_console, fail, user_errors
-from openarena.providers.registry import DEMO_REGISTRY as _DEMO
 
 #: uvicorn's log levels (``uvicorn.config.LOG_LEVELS``).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: The registry of ``--demo`` when no --registry is given: models served by the mock server.
-DEMO_REGISTRY = _DEMO  # shipped inside the package, found from any working folder
+from openarena.cli.models import DEMO_REGISTRY  # noqa: E402  shipped inside the package, found from any working folder
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -30,7 +30,6 @@ from functools import cached_property
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit, log_expit
 from threadpoolctl import threadpool_limits
 
 from openarena.errors import ConvergenceError, DataError
@@ -176,6 +175,8 @@ class _ContextualProblem:
         """The penalised log-likelihood at ``x`` and the linear predictor it used."""
         e = self.eta(x)
         y = self.d.y
+        from scipy.special import log_expit  # row-level ufunc; imported on first use (start-up)
+
         ll = float(np.dot(w, log_expit(e) - (1 - y) * e))  # y log s(e) + (1-y) log s(-e)
         theta, beta = self.split(x)
         return ll - 0.5 * self.prior * float(theta @ theta) - 0.5 * self.coef_prior * float(beta @ beta), e
@@ -213,6 +214,8 @@ class _ContextualProblem:
 
     def grad_hess(self, x: np.ndarray, w: np.ndarray, eta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian at ``x`` (``eta``: the linear predictor at x, if already known)."""
+        from scipy.special import expit
+
         p = expit(self.eta(x) if eta is None else eta)
         r = w * (self.d.y - p)
         h = w * p * (1 - p)
@@ -227,6 +230,8 @@ class _ContextualProblem:
         return g, H
 
     def meat(self, x: np.ndarray, w: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:
+        from scipy.special import expit
+
         p = expit(self.eta(x) if eta is None else eta)
         return self._block((w * (self.d.y - p)) ** 2)
 

@@ -49,9 +49,15 @@ def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor
     used for them; level, coverage in (0, 1); robust=False uses the inverse information.
     Returns: Intervals with variance = diag(A V A^T) * POINTS_PER_LOGIT^2.
     """
-    A = anchor.contrast(fit.models)
-    V = fit.covariance(robust=robust)
-    var = np.einsum("ij,jk,ik->i", A, V, A) * POINTS_PER_LOGIT**2
+    if isinstance(fit, BTFit):
+        # one Cholesky inverse and a sparse product with the meat (see contrast_variances)
+        var = fit.contrast_variances(anchor.weights(fit.models), robust=robust) * POINTS_PER_LOGIT**2
+    else:
+        A = anchor.contrast(fit.models)
+        V = fit.covariance(robust=robust)
+        # diag(A V A^T) as a row sum of (A V) * A: one BLAS matrix product (a three-operand
+        # einsum loops without BLAS: 6.9 s instead of 0.12 s at 2,000 models)
+        var = ((A @ V) * A).sum(axis=1) * POINTS_PER_LOGIT**2
     var = np.maximum(var, 0.0)
     z = NormalDist().inv_cdf(0.5 + level / 2)
     half = z * np.sqrt(var)
@@ -76,6 +82,16 @@ def resample_counts(counts: np.ndarray, rounds: int, seed: int | None = None, *,
     return out.reshape((len(children),) + counts.shape)
 
 
+#: Memory a worker's batched Newton run may hold in Hessians ((chunk, m, m) float64, a few
+#: copies): it bounds the chunk at many models (2 rounds at a time at 2,000 models).
+_CHUNK_BYTES = 256 << 20
+
+
+def _chunk_limit(fit: BTFit) -> int:
+    m = fit.counts.n_models
+    return max(1, _CHUNK_BYTES // (4 * 8 * m * m))
+
+
 def bootstrap_thetas(
     fit: BTFit,
     rounds: int = 100,
@@ -96,7 +112,7 @@ def bootstrap_thetas(
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     n_jobs = workers(n_jobs)
-    chunk = chunk or min(50, -(-rounds // (2 * n_jobs)))
+    chunk = chunk or min(50, -(-rounds // (2 * n_jobs)), _chunk_limit(fit))
     starts = list(range(0, rounds, chunk))
 
     children = np.random.SeedSequence(seed).spawn(rounds)

@@ -38,16 +38,21 @@ class Anchor:
         """Matrix A, shape (n_models, n_models), with ratings = POINTS_PER_LOGIT * A @ theta
         + value. For an anchor model a: A = I - 1 e_a^T; for the mean: A = I - 11^T / n.
         Raises: DataError if the anchor model is not among ``models``."""
+        return np.eye(len(models)) - self.weights(models)[None, :]
+
+    def weights(self, models: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Vector c, shape (n_models,), with :meth:`contrast` = I - 1 c^T: the anchor's
+        indicator, or 1/n for the mean. Raises: DataError as :meth:`contrast`."""
         n = len(models)
-        A = np.eye(n)
         if self.model is None:
-            return A - 1.0 / n
+            return np.full(n, 1.0 / n)
         try:
             a = list(models).index(self.model)
         except ValueError:
             raise DataError(f"anchor model {self.model!r} is not in the data", field="anchor", expected="a model present in the battles") from None
-        A[:, a] -= 1.0
-        return A
+        c = np.zeros(n)
+        c[a] = 1.0
+        return c
 
 
 def resolve_anchor(spec: str | Anchor | None, models: tuple[str, ...] | list[str]) -> Anchor:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit, log_expit
+
+from openarena.ratings.logistic import expit, log_expit
 
 TIE_MODELS = ("half", "rao-kupper", "davidson")
 

@@ -1,0 +1,67 @@
+"""Style control at scale: the contextual fit from sums DuckDB computes over Parquet files (the
+Newton step local) equals the in-memory fit on the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openarena.data.readers import read_battles
+from openarena.engines.contextual import DuckDBContextualSums
+from openarena.errors import DataError
+from openarena.ratings.contextual import fit_contextual_bt
+from openarena.ratings.contextual_sums import fit_contextual_sums
+from openarena.ratings.covariates import contextual_data
+
+from tests.engines.conftest import write_part
+
+FEATURES = ("tokens", "headers", "lists", "bold")
+
+
+def style_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    m = 9
+    theta = np.linspace(-1, 1, m)
+    length = np.exp(0.3 * rng.normal(size=m) + 0.2 * theta)
+    a = rng.integers(0, m, n)
+    b = (a + rng.integers(1, m, n)) % m
+    cols = {}
+    ratios = []
+    for f, rate in zip(FEATURES, (400.0, 1.5, 4.0, 3.0)):
+        fa = rng.poisson(rate * (length[a] if f == "tokens" else 1.0) * np.exp(0.5 * rng.normal(size=n)))
+        fb = rng.poisson(rate * (length[b] if f == "tokens" else 1.0) * np.exp(0.5 * rng.normal(size=n)))
+        cols[f"{f}_a"], cols[f"{f}_b"] = fa, fb
+        ratios.append((fa - fb) / (fa + fb + 1.0))
+    z = np.column_stack(ratios)
+    z = (z - z.mean(0)) / z.std(0)
+    eta = theta[a] - theta[b] + z @ np.array([0.3, 0.05, 0.1, 0.02])
+    u = rng.random(n)
+    winner = np.where(u < 0.1, "tie", np.where(rng.random(n) < 1 / (1 + np.exp(-eta)), "model_a", "model_b"))
+    names = np.array([f"model-{k}" for k in range(m)], dtype=object)
+    return pd.DataFrame({"model_a": names[a], "model_b": names[b], "winner": winner, **cols})
+
+
+def test_duckdb_sums_fit_equals_the_in_memory_fit(tmp_path):
+    folder = tmp_path / "style"
+    for k in range(3):
+        write_part(folder, f"part-{k}.parquet", style_frame(4000, seed=k))
+    sums = DuckDBContextualSums(str(folder), "style")
+    remote = fit_contextual_sums(sums)
+    sums.close()
+    data, infos = contextual_data(read_battles(folder), "style")
+    local = fit_contextual_bt(data)
+    assert remote.models == data.models and remote.names == data.names
+    np.testing.assert_allclose(sums.mean, [i.mean for i in infos], rtol=1e-12)
+    np.testing.assert_allclose(sums.sd, [i.sd for i in infos], rtol=1e-12)
+    np.testing.assert_allclose(remote.theta, local.theta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(remote.beta, local.beta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(remote.hessian, local.hessian, rtol=1e-8)
+    assert abs(local.beta[0] - 0.3) < 0.1  # the length effect is found, so agreement means something
+
+
+def test_missing_style_column_is_named(tmp_path):
+    folder = tmp_path / "bad"
+    write_part(folder, "p.parquet", style_frame(500, seed=1).drop(columns=["bold_b"]))
+    with pytest.raises(DataError, match="bold_b"):
+        DuckDBContextualSums(str(folder), "markdown")
