@@ -59,6 +59,13 @@ def run(argv: list[str] | None = None) -> None:
 
     from openarena.cli.common import err_console
 
+    import warnings
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # no paths or source lines for users
+        if issubclass(category, UserWarning) and not issubclass(category, (DeprecationWarning, FutureWarning)):
+            err_console.print(f"note: {str(message).splitlines()[0]}", highlight=False)
+
+    warnings.showwarning = one_line  # library warnings meant for people become one note line; numeric ones stay quiet
     usage_error = typer.BadParameter.__mro__[1]  # click's UsageError, as vendored by typer
     click_error = typer.BadParameter.__mro__[2]  # click's ClickException
     try:

@@ -43,7 +43,7 @@ def _prior(text: str) -> float | str:
 
 @app.command("leaderboard")
 def leaderboard(
-    source: str = typer.Argument(..., help="A rounds file (.csv or .parquet: player, model, target, outcome win|loss[, tstamp]), or 'db' / a database URL for the arena's own rounds."),
+    source: str = typer.Argument(..., help="A rounds file (.csv or .parquet: player, model, target, outcome = win|loss for the player[, tstamp]), or 'db' / a database URL for the arena's own rounds."),
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of the terminal."),
     ci: CI = typer.Option(CI.auto, "--ci", help="auto: posterior quantiles for players, sandwich for models and targets; sandwich; bootstrap; none."),

@@ -412,6 +412,8 @@ def snapshot(
 
     read_options = dict(anony=anony, dedup=dedup, since=since, until=until, exclude=list(exclude), min_battles=min_battles, aliases=parse_aliases(alias))
     fit_options = dict(ci=ci, rounds=rounds, seed=seed, anchor=anchor, ties=ties)
+    if Path(source).exists():  # a local file or folder: recorded absolute, so verify works from anywhere
+        source = str(Path(source).resolve())
     with user_errors():
         path, digest = _source_identity(source, quiet)
         data = _load_with(source, read_options, quiet)

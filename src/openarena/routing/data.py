@@ -189,6 +189,8 @@ def read_prompt_scores(path: str | Path) -> PromptScores:
         head = json.loads(path.open(encoding="utf-8").readline() or "{}")
         if "score" in head and (path.parent / "question.jsonl").exists():
             return read_mt_bench_judgments(path)
+    if not path.exists():
+        raise DataError("no such file or folder", str(path), expected="a routing data set")
     raise DataError("not a routing data set", str(path), expected="a correctness CSV (or folder of them), MT-Bench judgements.jsonl, or a single-grade judgment folder")
 
 

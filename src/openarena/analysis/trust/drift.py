@@ -240,6 +240,9 @@ def drift_test(
         # second pass: the models found drifting no longer serve as a fixed reference
         table, path = one_pass(flagged, False)
     table = table[COLUMNS + ["n_windows", "votes_first", "votes_last"]].sort_values(["p_value", "model"], ignore_index=True, na_position="last")
+    if len(table) and table["delta"].isna().all():
+        raise DataError(f"no model could be compared across windows ({len(starts)} windows): too few votes per window for a fit in at least two of them",
+                        field="window", expected="longer windows (or a split date) with enough votes per window")
     path_df = pd.DataFrame(path, columns=["model", "window", "start", "rating", "se", "votes"])
     path_df["start"] = pd.to_datetime(path_df["start"], unit="s", utc=True)
     return DriftResult(table, path_df, [pd.Timestamp(s, unit="s", tz="UTC") for s in starts], alpha, adjustment)

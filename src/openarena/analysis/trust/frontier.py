@@ -44,6 +44,8 @@ def parse_weights(spec: str) -> tuple[float, float]:
 
 
 def _num(value, path, row, field) -> float:
+    if isinstance(value, str) and value.strip().lower() in ("null", "none", "nan", "n/a", ""):
+        return float("nan")  # arena-catalog's JSON tables write an unknown price as the string "null"
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -83,7 +85,7 @@ def read_prices(path: str | Path) -> pd.DataFrame:
                 continue
             name = d.get("model_key") or d.get("model_api_name") or d.get("model") or key
             ip, op = d.get("input_token_price"), d.get("output_token_price")
-            if name is None or ip in (None, "") or op in (None, ""):
+            if name is None or ip in (None, "", "null") or op in (None, "", "null"):  # arena-catalog writes unknown prices as "null"
                 continue
             rows.append((str(name), _num(ip, path, r, "input_token_price"), _num(op, path, r, "output_token_price")))
     else:
