@@ -168,3 +168,51 @@ def test_targets_match_and_file_errors(tmp_path):
     with pytest.raises(DataError, match=r"t.yaml: row 2, field 'kind': unknown kind 'riddle'"):
         load_targets(bad)
     assert {t.kind for t in load_targets()} == {"phrase", "secret"}
+
+
+def test_handles_cannot_be_spoofed_or_raced_and_walking_away_is_a_loss(game):
+    """Hostile review: a handle with a trailing newline is refused (it used to merge into the
+    victim's record); two sessions racing for a new handle end with one owner; starting a new
+    round forfeits the open one (a player cannot keep only the rounds they win), and an open round
+    left alone past the stale time counts as a loss."""
+    import threading
+
+    from openarena.storage.rounds import claim_handle, round_rows
+
+    live = game()
+    with live.client() as c:
+        h = open_session(c, "/redteam")
+        assert c.post("/api/redteam/rounds", json={"handle": "victim1\n"}, headers=h).status_code == 422
+        first = _start(c, h, "walker")["round_id"]
+        _start(c, h, "walker")  # walks away from the first round
+        assert get_round(live.state.db, first).status == "forfeit"
+        rows = round_rows(live.state.db)
+        assert list(rows["status"]) == ["forfeit"]
+        # the second round, still open, counts as a loss once stale
+        later = round_rows(live.state.db, now=__import__("time").time() + 7200)
+        assert sorted(later["status"]) == ["forfeit", "forfeit"]
+    winners = []
+    barrier = threading.Barrier(6)
+
+    def grab(k):
+        barrier.wait()
+        if claim_handle(live.state.db, "race0x", f"session{k}"):
+            winners.append(k)
+
+    threads = [threading.Thread(target=grab, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+
+
+def test_live_boards_cost_linear_memory():
+    """The online estimate behind the live page keeps no players x players matrix."""
+    import numpy as np
+
+    from openarena.ratings.extended_bt import online_extended_bt, simulate_rounds
+
+    rng = np.random.default_rng(0)
+    fit = online_extended_bt(simulate_rounds(rng.normal(0, 1, 5000), rng.normal(0, 1, 5), rng.normal(0, 1, 4), 2, seed=1))
+    assert fit.cov_model.size == 0 and len(fit.skill) == 5000

@@ -426,7 +426,8 @@ def online_extended_bt(rounds: RoundTable, *, lr: float = 0.05, order: str = "ts
     Parameters: rounds; lr, learning rate in logits; order, 'tstamp' (stable sort by time, the
     arena's order of play; file order where times are equal or missing) or 'file'.
     Returns: an ExtendedBTFit with the online estimates (robustness and difficulty centred) and
-        no covariance (NaN matrices): use :func:`fit_extended_bt` for intervals.
+        no covariance (empty (0, 0) matrices, so the cost stays linear in the number of players):
+        use :func:`fit_extended_bt` for intervals.
     Raises: DataError for lr <= 0 or an unknown order.
     Source: RedTeam Arena's public rating code (online logistic regression in file order).
     """
@@ -452,9 +453,8 @@ def online_extended_bt(rounds: RoundTable, *, lr: float = 0.05, order: str = "ts
         r[m] -= g
         d[t] -= g
     rbar, dbar = r.mean(), d.mean()
-    n = len(s) + len(r) + len(d)
-    nan = np.full((n, n), np.nan)
-    return ExtendedBTFit(counts, s - rbar - dbar, r - rbar, d - dbar, float("nan"), 0.0, nan, nan, len(y))
+    none = np.empty((0, 0))
+    return ExtendedBTFit(counts, s - rbar - dbar, r - rbar, d - dbar, float("nan"), 0.0, none, none, len(y))
 
 
 def to_points(values: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ class RouteDecision:
 
 def parse_router_model(model: str) -> tuple[str, float]:
     """``'router-mf-0.116'`` -> ``('mf', 0.116)``. Raises ValueError otherwise."""
-    m = _MODEL_RE.match(model or "")
+    m = _MODEL_RE.fullmatch(model or "")
     if not m:
         raise ValueError(f"model {model[:80]!r} is not router-NAME-THRESHOLD (e.g. router-mf-0.116)")
     t = float(m.group(2))
@@ -185,12 +185,16 @@ def create_route_app(
             raw += part
             if len(raw) > max_body_bytes:
                 return _error(413, f"request body larger than {max_body_bytes} bytes")
-        try:
-            body = json.loads(bytes(raw))
+        def no_constant(name: str):
+            raise ValueError(f"{name} is not a JSON number")
+
+        try:  # strict JSON: no NaN/Infinity, no lone surrogates, bounded nesting
+            body = json.loads(bytes(raw), parse_constant=no_constant)
             if not isinstance(body, dict):
                 raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the body is not a JSON object")
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError):
+            return _error(400, "the body is not a JSON object of valid text (no NaN, Infinity or lone surrogates)")
         try:
             name, threshold = parse_router_model(str(body.get("model", "")))
         except ValueError as e:
@@ -209,9 +213,13 @@ def create_route_app(
             if k in overrides and (isinstance(overrides[k], bool) or not isinstance(overrides[k], (int, float))
                                    or not 0 <= overrides[k] <= 2):
                 return _error(400, f"{k} must be a number in 0..2")
-        if "max_tokens" in overrides and (not isinstance(overrides["max_tokens"], int) or overrides["max_tokens"] < 1):
+        if "max_tokens" in overrides and (isinstance(overrides["max_tokens"], bool) or not isinstance(overrides["max_tokens"], int) or overrides["max_tokens"] < 1):
             return _error(400, "max_tokens must be a positive integer")
-        stream = bool(body.get("stream", False))
+        if "seed" in overrides and (isinstance(overrides["seed"], bool) or not isinstance(overrides["seed"], int)):
+            return _error(400, "seed must be an integer")
+        if not isinstance(body.get("stream", False), bool):
+            return _error(400, "stream must be true or false")
+        stream = body.get("stream", False)
         if slots.locked():
             return _error(429, "too many requests in flight; retry later", "rate_limit_exceeded")
         await slots.acquire()

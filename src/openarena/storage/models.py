@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ArenaSetting", "Base", "Battle", "Vote", "RedTeamRound", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
+__all__ = ["ArenaSetting", "Base", "Battle", "Vote", "RedTeamRound", "RedTeamHandle", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
 
 BATTLE_MODES = ("anony", "named", "direct")
 BATTLE_STATUSES = ("open", "voted", "failed")
@@ -131,6 +131,16 @@ class RedTeamRound(Base):
         Index("ix_redteam_rounds_handle", "handle"),
         Index("ix_redteam_rounds_status", "status"),
     )
+
+
+class RedTeamHandle(Base):
+    """A red-team player's pseudonym, owned by the session (``player_hash``) that claimed it
+    first: the primary key makes two sessions racing for a new handle end with one owner."""
+    __tablename__ = "redteam_handles"
+
+    handle: Mapped[str] = mapped_column(String(40), primary_key=True)
+    player_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 

@@ -19,15 +19,19 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from openarena.data.rounds import RoundTable
 from openarena.storage.db import Database
-from openarena.storage.models import RedTeamRound
+from openarena.storage.models import RedTeamHandle, RedTeamRound
 
-__all__ = ["RoundRecord", "begin_round_turn", "create_round", "end_round", "finish_round_turn", "get_round", "handle_owner", "read_rounds", "round_rows"]
+__all__ = ["RoundRecord", "abandon_open_rounds", "begin_round_turn", "claim_handle", "create_round", "end_round", "finish_round_turn", "get_round", "handle_owner", "read_rounds", "round_rows"]
 
 R = RedTeamRound.__table__
+H = RedTeamHandle.__table__
 ENDED = ("won", "lost", "forfeit")
+#: an open round untouched this long counts as a loss for the player (walking away is a forfeit)
+STALE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,39 @@ def _record(row: Any) -> RoundRecord:
 
 
 def handle_owner(db: Database, handle: str) -> str | None:
-    """The player_hash of the session that first played under ``handle``, or None."""
+    """The player_hash of the session that claimed ``handle``, or None."""
     with db.read() as conn:
-        row = conn.execute(select(R.c.player_hash).where(R.c.handle == handle).order_by(R.c.created_at).limit(1)).first()
+        row = conn.execute(select(H.c.player_hash).where(H.c.handle == handle)).first()
     return row[0] if row else None
+
+
+def claim_handle(db: Database, handle: str, player_hash: str, now: float | None = None) -> bool:
+    """Claim ``handle`` for ``player_hash`` (or confirm it is already theirs). Returns False when
+    another player owns it. Atomic: the handle is the table's primary key, so of two sessions
+    racing for a new handle exactly one wins."""
+    owner = handle_owner(db, handle)
+    if owner is not None:
+        return owner == player_hash
+    try:
+        with db.write() as conn:
+            conn.execute(insert(H).values(handle=handle, player_hash=player_hash, created_at=time.time() if now is None else now))
+        return True
+    except IntegrityError:
+        return handle_owner(db, handle) == player_hash
+
+
+def abandon_open_rounds(db: Database, player_hash: str, now: float | None = None) -> int:
+    """End this player's open rounds that have no running turn as forfeits (a loss): starting a
+    new round abandons the old one, so a player cannot keep only the rounds they win. Returns
+    the number ended."""
+    now = time.time() if now is None else now
+    with db.write() as conn:
+        res = conn.execute(
+            update(R)
+            .where(R.c.player_hash == player_hash, R.c.status == "open", or_(R.c.lease_until.is_(None), R.c.lease_until < now))
+            .values(status="forfeit", ended_at=now, version=R.c.version + 1)
+        )
+    return int(res.rowcount or 0)
 
 
 def create_round(db: Database, *, player_hash: str, handle: str, model: str, target: str, target_kind: str, secret: str | None, now: float | None = None) -> str:
@@ -127,20 +160,30 @@ def end_round(db: Database, round_id: str, player_hash: str, status: str = "forf
     return _record(row)
 
 
-def round_rows(db: Database, *, ended_only: bool = True) -> pd.DataFrame:
-    """Rounds as a DataFrame (every column but the secret and the conversation), oldest first."""
+def round_rows(db: Database, *, ended_only: bool = True, stale_s: float = STALE_S, now: float | None = None) -> pd.DataFrame:
+    """Rounds as a DataFrame (every column but the secret and the conversation), oldest first.
+    With ``ended_only``: the ended rounds, plus open rounds untouched for ``stale_s`` seconds
+    (walked away from: reported with status 'forfeit', a loss, ended at created_at + stale_s)."""
     cols = [c for c in R.columns if c.name not in ("secret", "conversation")]
     q = select(*cols).order_by(R.c.created_at, R.c.id)
+    now = time.time() if now is None else now
     if ended_only:
-        q = q.where(R.c.status.in_(ENDED))
+        stale = (R.c.status == "open") & (R.c.created_at < now - stale_s) & or_(R.c.lease_until.is_(None), R.c.lease_until < now)
+        q = q.where(R.c.status.in_(ENDED) | stale)
     with db.read() as conn:
         rows = conn.execute(q).all()
-    return pd.DataFrame(rows, columns=[c.name for c in cols])
+    frame = pd.DataFrame(rows, columns=[c.name for c in cols])
+    if ended_only and len(frame):
+        walked = frame["status"] == "open"
+        frame.loc[walked, "ended_at"] = frame.loc[walked, "created_at"] + stale_s
+        frame.loc[walked, "status"] = "forfeit"
+    return frame
 
 
 def read_rounds(db: Database) -> RoundTable:
     """Ended rounds as a RoundTable: player (the handle), model, target, won, tstamp (end time),
-    round_id. Forfeits are losses; failed rounds are left out.
+    round_id. Forfeits (and rounds walked away from, see :func:`round_rows`) are losses; failed
+    rounds are left out. Names are taken exactly as stored (handles were validated on entry).
     Raises: DataError when there are no ended rounds."""
     from openarena.data.rounds import rounds_from_frame
 

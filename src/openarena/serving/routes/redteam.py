@@ -25,6 +25,7 @@ Source: RedTeam Arena (LMArena, 2024-09): "Bad Words" rounds, the model revealed
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -38,11 +39,11 @@ from openarena.serving.routes import ApiError, api_session, error_response, rate
 from openarena.serving.routes.battles import _json
 from openarena.serving.safety import render_markdown
 from openarena.serving.targets import draw_target
-from openarena.storage.rounds import begin_round_turn, create_round, end_round, finish_round_turn, get_round, handle_owner
+from openarena.storage.rounds import abandon_open_rounds, begin_round_turn, claim_handle, create_round, end_round, finish_round_turn, get_round
 
 router = APIRouter()
 log = logging.getLogger("openarena.serving")
-HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,23}$")
+HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,23}")  # used with fullmatch: no trailing newline
 
 
 def _targets(st) -> dict[str, Any]:
@@ -86,10 +87,9 @@ async def new_round(request: Request):
     await rate_limit(request, "battle", sid)
     body = await _json(request)
     handle = body.get("handle")
-    if not isinstance(handle, str) or not HANDLE.match(handle):
+    if not isinstance(handle, str) or not HANDLE.fullmatch(handle):
         raise ApiError(422, "bad_handle", "Choose a handle of 2 to 24 letters, digits, dots, dashes or underscores.")
-    owner = await run_in_threadpool(handle_owner, st.db, handle)
-    if owner is not None and owner != player:
+    if not await run_in_threadpool(claim_handle, st.db, handle, player):
         raise ApiError(409, "handle_taken", "This handle is taken by another player: choose another.")
     models = _contestants(st)
     if not models or not st.redteam_targets:
@@ -99,6 +99,8 @@ async def new_round(request: Request):
     target = draw_target(st.redteam_targets)
     model = models[_secrets.randbelow(len(models))]
     secret = target.new_secret()
+    if await run_in_threadpool(abandon_open_rounds, st.db, player):  # walking away from a round is a forfeit (a loss)
+        st.redteam_board["dirty"] = True
     rid = await run_in_threadpool(create_round, st.db, player_hash=player, handle=handle, model=model, target=target.name, target_kind=target.kind, secret=secret)
     return {"round_id": rid, "target": {"kind": target.kind, "brief": target.brief()}, "max_turns": st.settings.redteam_max_turns}
 
@@ -156,7 +158,7 @@ async def round_turn(request: Request, round_id: str):
     html = await run_in_threadpool(render_markdown, answer)
     out: dict[str, Any] = {"answer_html": html, "status": status, "turns": turns, "turns_left": max(st.settings.redteam_max_turns - turns, 0)}
     if status != "open":
-        st.redteam_board.clear()  # this worker's live boards are recomputed on the next read
+        st.redteam_board["dirty"] = True  # this worker's live boards are recomputed soon
         out["reveal"] = _reveal(r)
         out["message"] = "You broke it: the model failed its target!" if status == "won" else "Out of turns: the model held."
     return out
@@ -178,7 +180,7 @@ async def round_forfeit(request: Request, round_id: str):
         if cur.status != "open":
             raise ApiError(409, "round_over", "This round is over: start a new one.")
         raise ApiError(409, "busy", "The model is still answering.")
-    st.redteam_board.clear()
+    st.redteam_board["dirty"] = True
     return {"status": "forfeit", "message": "You gave up this round (it counts as a loss).", "reveal": _reveal(r)}
 
 
@@ -201,14 +203,25 @@ def _live_boards(st) -> dict[str, Any]:
     return out
 
 
+_board_lock = asyncio.Lock()
+
+
 @router.get("/api/redteam/leaderboard")
 async def redteam_leaderboard(request: Request):
-    """The three live boards (online estimate), recomputed at most every 5 s (and after a round
-    of this worker ends)."""
+    """The three live boards (online estimate): recomputed at most once a second after a round
+    of this worker ended and at least every 5 s otherwise, by one request at a time (the others
+    wait for it and share its result), off the event loop."""
     st = state(request)
     cache = st.redteam_board
-    now = time.monotonic()
-    if cache.get("at") is None or now - cache["at"] > 5:
-        cache["data"] = await run_in_threadpool(_live_boards, st)
-        cache["at"] = now
+
+    def fresh() -> bool:
+        age = time.monotonic() - cache.get("at", -1e9)
+        return "data" in cache and age < 5 and not (cache.get("dirty") and age >= 1)
+
+    if not fresh():
+        async with _board_lock:
+            if not fresh():
+                cache["dirty"] = False
+                cache["data"] = await run_in_threadpool(_live_boards, st)
+                cache["at"] = time.monotonic()
     return cache["data"]

@@ -37,7 +37,15 @@ def upgrade() -> None:
     op.create_index("ix_redteam_rounds_player_hash", "redteam_rounds", ["player_hash"])
     op.create_index("ix_redteam_rounds_handle", "redteam_rounds", ["handle"])
     op.create_index("ix_redteam_rounds_status", "redteam_rounds", ["status"])
+    op.create_table(
+        "redteam_handles",
+        sa.Column("handle", sa.String(40), nullable=False),
+        sa.Column("player_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("handle", name=op.f("pk_redteam_handles")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("redteam_handles")
     op.drop_table("redteam_rounds")
