@@ -25,6 +25,10 @@ PARAMETER_FLAGS = {
     "since": "--since", "until": "--until", "anchor": "--anchor", "ci": "--ci", "rating": "--rating", "ties": "--ties",
     "rounds": "--rounds", "level": "--level", "control": "--control", "min_votes_shown": "--min-votes-shown",
     "category": "--category", "seed": "--seed", "identity_leak": "--identity-leak", "anony": "--anony", "dedup": "--dedup",
+    # trust and red-team commands
+    "price_weights": "--price-weights", "window": "--window", "split": "--split", "adjust": "--adjust", "alpha": "--alpha",
+    "variants": "--variants", "released_at": "--released-at", "released": "--released", "weighting": "--weighting",
+    "player_prior": "--player-prior",
 }
 _PARAM = re.compile(r"\b(" + "|".join(PARAMETER_FLAGS) + r")=('[^']*'|[^\s,;)]*)")
 _FIELD = re.compile(r"(row \d+, )?field '(" + "|".join(PARAMETER_FLAGS) + r")'")

@@ -61,7 +61,7 @@ def test_drift_needs_timestamps_and_a_valid_window():
     b = simulate_battles(THETA, 500, seed=1)
     with pytest.raises(DataError, match="tstamp"):
         drift_test(b)
-    with pytest.raises(DataError, match="--window"):
+    with pytest.raises(DataError, match="window"):
         drift_test(_two_periods(1), window="soon")
 
 

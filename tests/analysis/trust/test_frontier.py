@@ -38,7 +38,7 @@ def test_blended_price_weights(tmp_path):
     p = pd.DataFrame({"model": ["a", "b"], "input_price": [1.0, 2.0], "output_price": [5.0, 10.0]})
     fr = build_frontier(r, p, parse_weights("3:1"))
     assert fr.table.set_index("model").loc["a", "price"] == pytest.approx(2.0)  # (3*1 + 5) / 4
-    with pytest.raises(DataError, match="--price-weights"):
+    with pytest.raises(DataError, match="price_weights"):
         parse_weights("three:one")
 
 

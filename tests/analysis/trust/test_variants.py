@@ -77,5 +77,5 @@ def test_bad_variants_are_named():
     b, variants, *_ = _variant_arena(1)
     with pytest.raises(DataError, match="nope"):
         variant_report(b, variants + ["nope"])
-    with pytest.raises(DataError, match="--released"):
+    with pytest.raises(DataError, match="released"):
         variant_report(b, variants, released="p1")

@@ -62,7 +62,7 @@
     const div = document.createElement("div");
     div.className = "msg " + (kind || "error");
     div.setAttribute("role", kind ? "status" : "alert");
-    div.appendChild(icon(kind ? "info" : "alert"));
+    if (!kind) div.appendChild(icon("alert"));   // notes (answers cut by a limit) carry no alert icon
     div.appendChild(document.createElement("span")).textContent = message;
     $("chat-" + side).appendChild(div);
   }
