@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from openarena.providers.mock_server import Behaviour
 
 
@@ -36,3 +38,24 @@ def targets_file(tmp_path, kinds=("phrase",)) -> str:
     path = tmp_path / f"targets-{'-'.join(kinds)}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
+
+
+@pytest.fixture
+def game(tmp_path):
+    """``game(kinds=("phrase",), **settings)``: a live arena with the guarded models and a
+    targets file of those kinds; stopped after the test."""
+    from tests.serving.conftest import start_arena
+
+    made = []
+
+    def make(kinds=("phrase",), **kw):
+        folder = tmp_path / f"g{len(made)}"
+        folder.mkdir()
+        live = start_arena(folder, GUARDED, redteam_targets=targets_file(folder, kinds), **kw)
+        made.append(live)
+        return live
+
+    yield make
+    for live in made:
+        live.stop()
+        live.mock.stop()

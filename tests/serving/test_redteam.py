@@ -15,24 +15,7 @@ from openarena.errors import DataError
 from openarena.storage.rounds import get_round, read_rounds
 from tests.serving.conftest import MODELS, start_arena
 from tests.serving.helpers import open_session
-from tests.serving.redteam_helpers import GUARDED, targets_file
-
-
-@pytest.fixture
-def game(tmp_path):
-    made = []
-
-    def make(kinds=("phrase",), **kw):
-        folder = tmp_path / f"g{len(made)}"
-        folder.mkdir()
-        live = start_arena(folder, GUARDED, redteam_targets=targets_file(folder, kinds), **kw)
-        made.append(live)
-        return live
-
-    yield make
-    for live in made:
-        live.stop()
-        live.mock.stop()
+from tests.serving.redteam_helpers import game  # noqa: F401 - fixture
 
 
 def _start(c, h, handle="mallory"):

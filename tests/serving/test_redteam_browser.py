@@ -8,27 +8,10 @@ from __future__ import annotations
 import pytest
 
 from tests.serving.conftest import MODELS, start_arena
-from tests.serving.redteam_helpers import GUARDED, targets_file
+from tests.serving.redteam_helpers import game  # noqa: F401 - fixture
 from tests.serving.test_browser import browser, page, shot  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("browser")
-
-
-@pytest.fixture
-def game(tmp_path):
-    made = []
-
-    def make(kinds, **kw):
-        folder = tmp_path / f"g{len(made)}"
-        folder.mkdir()
-        live = start_arena(folder, GUARDED, redteam_targets=targets_file(folder, kinds), **kw)
-        made.append(live)
-        return live
-
-    yield make
-    for live in made:
-        live.stop()
-        live.mock.stop()
 
 
 def _say(page, text: str, n: int) -> None:

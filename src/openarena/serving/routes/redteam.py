@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openarena.providers.client import ProviderError, RetryPolicy, complete_chat
 from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, render_page, state
-from openarena.serving.routes.battles import _json
+from openarena.serving.routes.battles import _guard, _json
 from openarena.serving.safety import render_markdown
 from openarena.serving.targets import draw_target
 from openarena.storage.rounds import abandon_open_rounds, begin_round_turn, claim_handle, create_round, end_round, finish_round_turn, get_round
@@ -63,19 +63,6 @@ def _reveal(r) -> dict[str, Any]:
 def redteam_page(request: Request):
     st = state(request)
     return render_page(request, "redteam.html", {"title": "Red team", "max_turns": st.settings.redteam_max_turns, "max_chars": st.settings.max_prompt_chars})
-
-
-def _guard(handler):
-    import functools
-
-    @functools.wraps(handler)
-    async def wrapped(*args, **kwargs):
-        try:
-            return await handler(*args, **kwargs)
-        except ApiError as e:
-            return error_response(e)
-
-    return wrapped
 
 
 @router.post("/api/redteam/rounds")
@@ -208,15 +195,15 @@ _board_lock = asyncio.Lock()
 
 @router.get("/api/redteam/leaderboard")
 async def redteam_leaderboard(request: Request):
-    """The three live boards (online estimate): recomputed at most once a second after a round
-    of this worker ended and at least every 5 s otherwise, by one request at a time (the others
-    wait for it and share its result), off the event loop."""
+    """The three live boards (online estimate, linear in the rounds): recomputed after a round of
+    this worker ended and at least every 5 s, by one request at a time (concurrent requests wait
+    for it and share its result), off the event loop."""
     st = state(request)
     cache = st.redteam_board
 
     def fresh() -> bool:
         age = time.monotonic() - cache.get("at", -1e9)
-        return "data" in cache and age < 5 and not (cache.get("dirty") and age >= 1)
+        return "data" in cache and age < 5 and not cache.get("dirty")
 
     if not fresh():
         async with _board_lock:
