@@ -81,10 +81,65 @@ def read_manifest(snapshot_dir: str | Path) -> tuple[dict, pd.DataFrame]:
         raise DataError("not a snapshot folder (missing file)", str(err.filename), expected=f"{MANIFEST} and {TABLE} written by `openarena snapshot`") from None
     except json.JSONDecodeError as err:
         raise DataError(f"manifest is not valid JSON ({err.msg})", str(d / MANIFEST)) from None
-    for key in ("source", "read_options", "fit_options"):
-        if key not in manifest:
-            raise DataError(f"manifest has no {key!r}", str(d / MANIFEST), field=key)
+    validate_manifest(manifest, str(d / MANIFEST))
     return manifest, table
+
+
+_FIT = {"ci": ("sandwich", "bootstrap", "none"), "ties": ("half", "rao-kupper", "davidson")}
+_READ_BOOL = ("anony", "dedup")
+_READ_TEXT = ("since", "until")
+
+
+def validate_manifest(manifest, source: str) -> None:
+    """Check a snapshot manifest before anything is read or fitted from it (it is a file a
+    stranger may hand over): format 1; a string source; only the known read and fit options,
+    each of its type and range (rounds 1 to 10,000, as on the command line).
+    Raises: DataError naming the field and what was expected."""
+    def bad(field, what, expected):
+        raise DataError(what, source, field=field, expected=expected)
+
+    if not isinstance(manifest, dict):
+        bad("manifest", "not a JSON object", "a manifest written by `openarena snapshot`")
+    if manifest.get("format") != 1:
+        bad("format", f"unknown format {manifest.get('format')!r}", "1")
+    if not isinstance(manifest.get("source"), str) or not manifest["source"]:
+        bad("source", "missing or not text", "the snapshot's source")
+    fit, read = manifest.get("fit_options"), manifest.get("read_options")
+    if not isinstance(fit, dict):
+        bad("fit_options", "missing or not an object", "an object")
+    if not isinstance(read, dict):
+        bad("read_options", "missing or not an object", "an object")
+    unknown = set(fit) - {"ci", "rounds", "seed", "anchor", "ties"}
+    if unknown:
+        bad("fit_options", f"unknown option(s) {sorted(unknown)}", "ci, rounds, seed, anchor, ties")
+    for key, allowed in _FIT.items():
+        if key in fit and fit[key] not in allowed:
+            bad(f"fit_options.{key}", f"{fit[key]!r}", " or ".join(allowed))
+    rounds = fit.get("rounds", 100)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10_000:
+        bad("fit_options.rounds", f"{rounds!r}", "an integer from 1 to 10,000")
+    seed = fit.get("seed", 0)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        bad("fit_options.seed", f"{seed!r}", "an integer >= 0")
+    if fit.get("anchor") is not None and not isinstance(fit["anchor"], str):
+        bad("fit_options.anchor", f"{fit['anchor']!r}", "MODEL=VALUE or null")
+    unknown = set(read) - {"anony", "dedup", "since", "until", "exclude", "min_battles", "aliases"}
+    if unknown:
+        bad("read_options", f"unknown option(s) {sorted(unknown)}", "anony, dedup, since, until, exclude, min_battles, aliases")
+    for key in _READ_BOOL:
+        if key in read and not isinstance(read[key], bool):
+            bad(f"read_options.{key}", f"{read[key]!r}", "true or false")
+    for key in _READ_TEXT:
+        if read.get(key) is not None and not isinstance(read[key], str):
+            bad(f"read_options.{key}", f"{read[key]!r}", "a date text or null")
+    mb = read.get("min_battles", 0)
+    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 0:
+        bad("read_options.min_battles", f"{mb!r}", "an integer >= 0")
+    if not isinstance(read.get("exclude", []), list) or not all(isinstance(x, str) for x in read.get("exclude", [])):
+        bad("read_options.exclude", "not a list of model names", "a list of text")
+    aliases = read.get("aliases") or {}
+    if not isinstance(aliases, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()):
+        bad("read_options.aliases", "not a mapping of names", "an object {OLD: NEW}")
 
 
 def compare_tables(saved: pd.DataFrame, rebuilt: pd.DataFrame, tol: float = TOLERANCE) -> list[str]:
