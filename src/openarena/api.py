@@ -83,7 +83,7 @@ def read(source, *, named: bool = False, conversations: bool = True, progress: C
         from openarena.storage.battles import read_battles as read_db
         from openarena.storage.db import open_database
 
-        db = open_database(None if source == "db" else source, create=False)  # a reader: never a new database
+        db = open_database(None if source == "db" else source, create=False, run_migrations=False, checkpoints=False)  # a reader: never a new database, never new tables
         return read_db(db, modes=modes, conversations=conversations, counted_only=True)
     from openarena.data.readers import read_battles
     from openarena.data.registry import resolve
@@ -331,7 +331,7 @@ def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player
         from openarena.storage.db import open_database
         from openarena.storage.rounds import read_rounds as read_db
 
-        table = read_db(open_database(None if str(rounds) == "db" else str(rounds), create=False))
+        table = read_db(open_database(None if str(rounds) == "db" else str(rounds), create=False, run_migrations=False, checkpoints=False))
     else:
         table = read_rounds(rounds)
     return build(table, ci=ci, level=level, player_prior=player_prior, bootstrap_rounds=bootstrap_rounds, seed=seed, online=online, progress=progress)

@@ -59,3 +59,26 @@ def test_data_folder_that_is_a_file_or_cannot_be_made(tmp_path):
         database_url(data_dir=afile / "below")
     with pytest.raises(StorageError, match="cannot create the database folder"):
         Database.open(f"sqlite:///{afile / 'below' / 'x.db'}")
+
+
+def test_readers_never_migrate_an_older_database(tmp_path):
+    """Hostile review: reading commands created tables on an empty PostgreSQL database; now a
+    reader never migrates, and an arena database at an older schema is named, exit 2."""
+    from typer.testing import CliRunner
+
+    from openarena.cli.main import app
+    from sqlalchemy import create_engine
+
+    from openarena.storage.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    migrate(engine, "0001")  # an arena database from before this version
+    engine.dispose()
+    for args in (["leaderboard", url], ["redteam", "leaderboard", url]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "schema version 0001" in r.output and "openarena serve" in r.output
+    from sqlalchemy import create_engine, inspect
+
+    assert "redteam_rounds" not in inspect(create_engine(url)).get_table_names()

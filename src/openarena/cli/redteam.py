@@ -94,7 +94,7 @@ def _read(source: str):
         from openarena.storage.db import open_database
         from openarena.storage.rounds import read_rounds as read_db
 
-        return read_db(open_database(None if source == "db" else source, create=False))
+        return read_db(open_database(None if source == "db" else source, create=False, run_migrations=False, checkpoints=False))
     return read_rounds(source)
 
 
@@ -111,7 +111,7 @@ def export(
     if suffix not in (".csv", ".parquet"):
         raise fail(f"-o {output}: expected a .csv or .parquet file")
     with user_errors():
-        rows = round_rows(open_database(None if db == "db" else db, create=False))
+        rows = round_rows(open_database(None if db == "db" else db, create=False, run_migrations=False, checkpoints=False))
         frame = rows.rename(columns={"handle": "player", "id": "round_id", "ended_at": "tstamp"})
         frame["outcome"] = (frame["status"] == "won").map({True: "win", False: "loss"})
         frame = frame.drop(columns=["player_hash", "lease_until", "version"], errors="ignore")

@@ -299,13 +299,26 @@ class Database:
         return db
 
     def check(self) -> None:
-        """Raise StorageError unless the database is reachable and has our tables."""
+        """Raise StorageError unless the database is reachable, has our tables and is at this
+        version's schema (a reader never migrates: an older arena database is named, not read
+        with missing columns)."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+        from sqlalchemy import text
+
         try:
             with self.engine.connect() as conn:
                 if not inspect(conn).has_table("votes"):
                     raise StorageError(f"{self.describe()} has no arena tables; run `openarena serve` once or migrate it")
+                current = conn.execute(text("select version_num from alembic_version")).scalar() if inspect(conn).has_table("alembic_version") else None
         except DatabaseError as e:  # OperationalError (unreachable, locked...) or not a database at all
             raise _driver_error(self.engine.url, e, "open") from None
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        if current != head:
+            raise StorageError(f"{self.describe()} is at schema version {current}, this openarena reads {head}: "
+                               "start `openarena serve` on it once to migrate it")
 
     def _remember_file(self) -> None:
         """Note the identity (device, inode) of the SQLite file, to notice later when it is gone."""

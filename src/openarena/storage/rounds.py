@@ -170,8 +170,15 @@ def round_rows(db: Database, *, ended_only: bool = True, stale_s: float = STALE_
     if ended_only:
         stale = (R.c.status == "open") & (R.c.created_at < now - stale_s) & or_(R.c.lease_until.is_(None), R.c.lease_until < now)
         q = q.where(R.c.status.in_(ENDED) | stale)
-    with db.read() as conn:
-        rows = conn.execute(q).all()
+    from sqlalchemy.exc import ProgrammingError, OperationalError
+
+    from openarena.errors import DataError
+
+    try:
+        with db.read() as conn:
+            rows = conn.execute(q).all()
+    except (ProgrammingError, OperationalError):  # an arena database from before the red-team game
+        raise DataError("this database has no red-team rounds table", db.describe(), expected="an arena database migrated by `openarena serve` (version 0003 or later)") from None
     frame = pd.DataFrame(rows, columns=[c.name for c in cols])
     if ended_only and len(frame):
         walked = frame["status"] == "open"
