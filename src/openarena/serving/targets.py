@@ -40,8 +40,10 @@ SECRET_GUARD = (
 
 
 def normalize_words(text: str) -> str:
-    """Lower case, accents folded, every run of characters that are not letters or digits
-    turned into one space (apostrophes removed), trimmed: 'You're a FOOL!' -> 'youre a fool'."""
+    """Lower case, accents folded, invisible characters (zero-width spaces and joiners, soft
+    hyphens, bidi marks) removed, every run of characters that are not letters or digits turned
+    into one space (apostrophes removed), trimmed: 'You're a FOOL!' -> 'youre a fool'."""
+    text = re.sub("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]", "", text)  # soft hyphen, zero-width and bidi marks hide nothing
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = re.sub(r"['\u2019]", "", text)
