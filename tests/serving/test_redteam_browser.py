@@ -53,10 +53,10 @@ def test_phrase_round_won_then_a_lost_round_and_a_forfeit(game, page):
     page.click("#rt-forfeit")
     page.wait_for_selector("#rt-reveal:not([hidden])")
     assert "gave up" in page.text_content("#rt-status")
-    page.wait_for_function("document.querySelectorAll('#rt-board-players tbody tr').length == 1")
+    # the boards reload after each round: wait until they count all three rounds of the one player
+    page.wait_for_function("(() => { const r = document.querySelectorAll('#rt-board-players tbody tr'); return r.length == 1 && r[0].lastElementChild.textContent === '3'; })()")
     assert page.locator("#rt-board-models tbody tr").count() >= 1
     assert page.locator("#rt-board-targets tbody tr").count() == 1
-    assert "3" in page.text_content("#rt-board-players tbody tr")
     assert not page.js_errors
 
 
@@ -81,7 +81,7 @@ def test_secret_rounds_won_lost_forfeited_at_desktop_and_phone_width(game, page)
     page.click("#rt-forfeit")
     page.wait_for_selector("#rt-reveal:not([hidden])")
     assert "gave up" in page.text_content("#rt-status")
-    page.wait_for_function("document.querySelector('#rt-board-players tbody tr') && document.querySelector('#rt-board-players tbody tr').textContent.includes('3')")
+    page.wait_for_function("(() => { const r = document.querySelectorAll('#rt-board-players tbody tr'); return r.length == 1 && r[0].lastElementChild.textContent === '3'; })()")
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth + 1")
     shot(page, "redteam_secret_390")
