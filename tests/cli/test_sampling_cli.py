@@ -75,3 +75,20 @@ def test_bad_input_is_one_line_and_exit_2(strengths, tmp_path):
     one_error(run("--strengths", bad), "bad.csv", "row 2", "rating")
     bad.write_text("name,elo\na,1\nb,2\n")
     one_error(run("--strengths", bad), "bad.csv", "model")
+
+
+def test_absurd_strengths_are_refused(tmp_path):
+    """Hostile review: an 8,000-point spread ended in a LinAlgError traceback (or ran for
+    minutes), and a vote_target of 'x' was read as empty."""
+    from typer.testing import CliRunner
+
+    from openarena.cli.main import app
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text("model,rating\na,1000\nb,1000\nc,9000\n")
+    r = CliRunner().invoke(app, ["sampling", "simulate", "--strengths", str(wide), "--policy", "uniform"])
+    assert r.exit_code == 2 and "8,000 points apart" in r.output and "row 3" in r.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,rating,vote_target\na,1000,x\nb,1100,\n")
+    r = CliRunner().invoke(app, ["sampling", "simulate", "--strengths", str(bad), "--policy", "uniform"])
+    assert r.exit_code == 2 and "vote_target" in r.output

@@ -124,3 +124,14 @@ def test_cli_json_keys_and_errors(tmp_path):
     assert wrong.exit_code == 2 and "gpt-9" in wrong.output
     assert set(ROUTERS) == {"random", "length", "difficulty", "sw_ranking", "mf", "classifier", "p2l"}
     assert make_router("random") is not None
+
+
+def test_unreadable_or_tiny_training_data_is_one_line(tmp_path):
+    """Hostile review: a binary file and a 2-row file ended in tracebacks."""
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text('prompt,s,w\n"a",True,False\n"b",False,True\n')
+    for path, words in ((binary, "not a readable CSV"), (tiny, "2 prompts scored")):
+        r = CliRunner().invoke(app, ["route", "eval", "--router", "mf", "--train", str(path), "--strong", "s", "--weak", "w"])
+        assert r.exit_code == 2 and words in r.output, r.output

@@ -280,6 +280,10 @@ def simulate_policy(
     return SimulationResult(policy, seeds, votes_to_target, votes_to_median, max_hw, med_hw, float(target_halfwidth), criterion, per_model)
 
 
+#: widest rating spread a simulated arena accepts (Elo points; 1,600 points = 10,000:1 odds)
+MAX_SPREAD = 1600.0
+
+
 def read_strengths(path: str) -> ArenaSpec:
     """An arena from a CSV with columns ``model, rating`` (Elo scale; e.g. a leaderboard CSV)
     and optionally ``weight`` (registry sampling weight, default 1) and ``vote_target`` (votes
@@ -317,8 +321,8 @@ def read_strengths(path: str) -> ArenaSpec:
                 x = float(v)
             except (TypeError, ValueError):
                 x = np.nan
-            if np.isnan(x) and col == "vote_target":
-                out[row] = np.nan
+            if np.isnan(x) and col == "vote_target" and (v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""):
+                out[row] = np.nan  # empty: no boost
                 continue
             if not ok(x):
                 raise DataError(f"{v!r} for model {models[row]!r}", str(path), row=row, field=col, expected=expected)
@@ -328,6 +332,12 @@ def read_strengths(path: str) -> ArenaSpec:
     ratings = numbers("rating", 0.0, np.isfinite, "a finite Elo-scale rating")
     weights = numbers("weight", 1.0, lambda x: np.isfinite(x) and x > 0, "a finite weight > 0")
     targets = numbers("vote_target", np.nan, lambda x: np.isfinite(x) and x >= 0, "a vote count >= 0 or empty")
+    spread = float(ratings.max() - ratings.min())
+    if spread > MAX_SPREAD:
+        lo, hi = int(np.argmin(ratings)), int(np.argmax(ratings))
+        raise DataError(f"ratings {spread:,.0f} points apart ({models[hi]!r} vs {models[lo]!r}): the weaker model would win once in "
+                        f"{10 ** (spread / 400):.3g} votes, so no arena could rate them", str(path), row=hi, field="rating",
+                        expected=f"ratings within {MAX_SPREAD:,.0f} points of each other (real boards span about 500)")
     return ArenaSpec(tuple(models), ratings, weights, targets)
 
 

@@ -17,6 +17,8 @@ from openarena.routing.evaluate import RouterEval, evaluate_router
 from openarena.routing.routers import make_router
 
 BASELINES = ("random", "length")
+#: fewest training prompts a router is trained on (the embeddings need a vocabulary)
+MIN_PROMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ def route_eval(
     """
     strong, weak = pick_pair(train, strong, weak)
     make_router(router)  # validates the name before any work
+    n_min = MIN_PROMPTS if test is not None else MIN_PROMPTS * folds
+    if len(train.pair(strong, weak)[0]) < n_min:
+        raise DataError(f"{len(train.pair(strong, weak)[0])} prompts scored for both models", train.source, field="train",
+                        expected=f"at least {n_min} ({MIN_PROMPTS} per training fold) to train and evaluate a router")
     if test is None and folds < 2:
         raise DataError(f"{folds} folds", field="folds", expected="at least 2 (or a separate test set)")
     if test is not None:

@@ -119,7 +119,10 @@ def read_correctness(path: str | Path) -> PromptScores:
         raise DataError("no such file or folder", str(path), expected="a CSV of per-prompt correctness or a folder of them")
     frames = []
     for f in files:
-        t = pd.read_csv(f)
+        try:
+            t = pd.read_csv(f)
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise DataError(f"not a readable CSV ({type(err).__name__})", str(f), expected="a UTF-8 CSV with columns prompt, <model>, <model>, ...") from None
         if "prompt" not in t.columns:
             raise DataError("missing column prompt", str(f), expected="columns prompt, <model>, <model>, ...")
         frames.append(t)
