@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _finish(fig, path: str | Path | None, fmt: str) -> bytes:
-    """Lay out, render to bytes, close the figure, and write ``path`` when given."""
+def finish_figure(fig, path: str | Path | None, fmt: str = "png") -> bytes:
+    """Lay out, render to bytes (``fmt``: 'png' or 'svg'), close the figure, and write ``path``
+    when given; every plot of the package ends here. Returns the bytes."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt)
@@ -56,7 +57,7 @@ def whisker_plot(table: pd.DataFrame, title: str = "Arena score with confidence 
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     ax.set_ylim(-1, n)
-    return _finish(fig, path, fmt)
+    return finish_figure(fig, path, fmt)
 
 
 def win_rate_heatmap(matrix: pd.DataFrame, title: str = "Win rate of model A over model B", path: str | Path | None = None, fmt: str = "png") -> bytes:
@@ -73,7 +74,7 @@ def win_rate_heatmap(matrix: pd.DataFrame, title: str = "Win rate of model A ove
     ax.set_ylabel("model A")
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return _finish(fig, path, fmt)
+    return finish_figure(fig, path, fmt)
 
 
 def count_heatmap(matrix: pd.DataFrame, title: str = "Battles between model A and model B", path: str | Path | None = None, fmt: str = "png") -> bytes:
@@ -97,7 +98,7 @@ def count_heatmap(matrix: pd.DataFrame, title: str = "Battles between model A an
     ax.set_ylabel("model A")
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return _finish(fig, path, fmt)
+    return finish_figure(fig, path, fmt)
 
 
 def coefficient_plot(coefficients: pd.DataFrame, level: float = 0.95, path: str | Path | None = None, fmt: str = "png") -> bytes:
@@ -115,7 +116,7 @@ def coefficient_plot(coefficients: pd.DataFrame, level: float = 0.95, path: str 
     ax.set_yticklabels(c["name"].tolist(), fontsize=9)
     ax.set_xlabel(f"coefficient (logits per standard deviation), {level * 100:g}% interval")
     ax.set_title("Style control coefficients", fontsize=11)
-    return _finish(fig, path, fmt)
+    return finish_figure(fig, path, fmt)
 
 
 def interactive_heatmap(matrix: pd.DataFrame, title: str, path: str | Path, counts: bool = False) -> Path:

@@ -213,12 +213,9 @@ def build_frontier(ratings: pd.DataFrame, prices: pd.DataFrame | list[pd.DataFra
 
 def frontier_png(fr: Frontier, path: str | Path | None = None, title: str = "Arena score vs price") -> bytes:
     """Matplotlib PNG: log price axis, error bars, frontier as a step line; returns bytes."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from openarena.analysis.plots import finish_figure  # selects the Agg backend
 
     t = fr.table
     x = np.maximum(t["price"].to_numpy(), 0.01)
@@ -238,14 +235,7 @@ def frontier_png(fr: Frontier, path: str | Path | None = None, title: str = "Are
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return finish_figure(fig, path)
 
 
 def frontier_html(fr: Frontier, title: str = "Arena score vs price") -> str:

@@ -12,11 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from openarena.analysis.plots import finish_figure  # noqa: E402
+
 
 def drift_plot(result, path: str | Path | None = None, top: int = 8) -> bytes:
     """Rating per window with 95% bands for the drifted models and the smallest p-values
     (at most ``top``); ``result`` is a DriftResult. Returns PNG bytes (written to ``path``)."""
-    import io
 
     names = result.table.dropna(subset=["p_value"]).head(top)["model"].tolist()
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=100)
@@ -31,20 +32,12 @@ def drift_plot(result, path: str | Path | None = None, top: int = 8) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.autofmt_xdate()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return finish_figure(fig, path)
 
 
 def history_plot(history: pd.DataFrame, models: list[str], path: str | Path | None = None, title: str = "Published rating over time") -> bytes:
     """Published rating paths of ``models`` (history: model, date, rating[, ci_half]) with
     95% bands when the snapshots have intervals. Returns PNG bytes."""
-    import io
 
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=100)
     for name in models:
@@ -59,20 +52,12 @@ def history_plot(history: pd.DataFrame, models: list[str], path: str | Path | No
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return finish_figure(fig, path)
 
 
 def frontier_history_plot(frontiers: pd.DataFrame, path: str | Path | None = None, dates: int = 6) -> bytes:
     """The Pareto frontier (score vs blended price, log axis) at ``dates`` evenly spaced dates
     of ``frontiers`` (date, model, rating, price). Returns PNG bytes."""
-    import io
 
     all_dates = sorted(frontiers["date"].unique())
     pick = [all_dates[int(i)] for i in np.linspace(0, len(all_dates) - 1, min(dates, len(all_dates)))] if all_dates else []
@@ -87,11 +72,4 @@ def frontier_history_plot(frontiers: pd.DataFrame, path: str | Path | None = Non
     ax.set_title("Cost-vs-score frontier over time")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return finish_figure(fig, path)
