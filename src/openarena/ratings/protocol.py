@@ -70,12 +70,9 @@ class RatingFit(Protocol):
     def bootstrap_median(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class BradleyTerryResult:
-    """RatingFit of a :class:`~openarena.ratings.bradley_terry.BTFit` (ties half, Rao-Kupper,
-    Davidson); the bootstrap never aborts on resamples without a finite rating."""
-
-    fit: BTFit
+class _FitView:
+    """What the Newton fits share (``self.fit`` has models, theta in logits, loglik and
+    covariance(robust) of shape (n_models, n_models))."""
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -91,6 +88,14 @@ class BradleyTerryResult:
 
     def covariance(self, robust: bool = True) -> np.ndarray:
         return self.fit.covariance(robust=robust)
+
+
+@dataclass(frozen=True)
+class BradleyTerryResult(_FitView):
+    """RatingFit of a :class:`~openarena.ratings.bradley_terry.BTFit` (ties half, Rao-Kupper,
+    Davidson); the bootstrap never aborts on resamples without a finite rating."""
+
+    fit: BTFit
 
     def bootstrap(self, rounds, seed=0, *, n_jobs=None, progress=None) -> BootstrapSamples:
         from openarena.ratings.resampling import bootstrap_thetas_sparse
@@ -102,25 +107,10 @@ class BradleyTerryResult:
 
 
 @dataclass(frozen=True)
-class ContextualResult:
+class ContextualResult(_FitView):
     """RatingFit of a :class:`~openarena.ratings.contextual.ContextualFit` (style control)."""
 
     fit: ContextualFit
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        return self.fit.models
-
-    @property
-    def strengths(self) -> np.ndarray:
-        return self.fit.theta
-
-    @property
-    def loglik(self) -> float:
-        return self.fit.loglik
-
-    def covariance(self, robust: bool = True) -> np.ndarray:
-        return self.fit.covariance(robust=robust)
 
     def bootstrap(self, rounds, seed=0, *, n_jobs=None, progress=None) -> BootstrapSamples:
         from openarena.ratings.contextual import bootstrap_contextual
