@@ -51,7 +51,6 @@ def coverage(seeds: int):
 
 
 def agreement() -> float:
-    from scipy.special import log_expit  # noqa: F401
     from sklearn.linear_model import LogisticRegression
 
     s, r, d = truth(0, 12, 5, 4)

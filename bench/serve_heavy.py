@@ -34,7 +34,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,29 +43,16 @@ from pathlib import Path
 
 import httpx
 
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_load import HOST, free_port, machine_cpu, pct, wait_http  # noqa: E402  (the load bench's helpers)
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 WORDS = ("the arena keeps every vote in one transaction and answers each request quickly while "
          "models stream long answers side by side to voters who compare them").split()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def proc_cpu(pid: int) -> float:
@@ -75,16 +61,8 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def machine_cpu() -> float:
-    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / TICK
 
 
-def pct(xs: list[float], q: float) -> float:
-    if not xs:
-        return float("nan")
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))] * 1000
 
 
 def prompt_of(chars: int, seed: int, style: str = "markdown") -> str:

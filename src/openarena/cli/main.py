@@ -87,7 +87,7 @@ def run(argv: list[str] | None = None) -> None:
             raise
         from rich.markup import escape
 
-        err_console.print(f"[bold red]error:[/] " + escape(f"this command needs {err.name}, part of the {extra!r} extra: pip install 'openarena[{extra}]'"), highlight=False)
+        err_console.print("[bold red]error:[/] " + escape(f"this command needs {err.name}, part of the {extra!r} extra: pip install 'openarena[{extra}]'"), highlight=False)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 

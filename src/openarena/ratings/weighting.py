@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from openarena.data.battles import BattleTable, PairCounts, aggregate, as_pair_counts
+from openarena.data.battles import BattleTable, PairCounts, aggregate
 from openarena.errors import DataError
 from openarena.ratings.bradley_terry import fit_bradley_terry
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from openarena.errors import DataError
 from openarena.routing.data import PromptScores, preference_labels
-from openarena.routing.evaluate import RouterEval, evaluate_router
+from openarena.routing.evaluate import evaluate_router
 from openarena.routing.routers import make_router
 
 BASELINES = ("random", "length")

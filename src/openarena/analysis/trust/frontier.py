@@ -218,7 +218,6 @@ def frontier_png(fr: Frontier, path: str | Path | None = None, title: str = "Are
     from openarena.analysis.plots import finish_figure  # selects the Agg backend
 
     t = fr.table
-    x = np.maximum(t["price"].to_numpy(), 0.01)
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=100)
     colors = {FRONTIER: "#c0392b", POSSIBLY: "#e67e22", DOMINATED: "#7f8c8d"}
     for status, g in t.groupby("status"):

@@ -85,7 +85,6 @@ def provider_report(data: BattleTable | PairCounts, orgs: dict[str, str], *, pub
     for p in np.unique(prov):
         battles[p] = float(per_pair[(pi == p) | (pj == p)].sum())
     models = pd.DataFrame({"model": counts.models, "provider": prov, "votes": votes, "share": votes / (2 * total)})
-    first = last = None
     over_time = None
     if isinstance(data, BattleTable) and "tstamp" in data.frame.columns:
         f = data.frame

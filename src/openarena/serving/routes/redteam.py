@@ -35,7 +35,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from openarena.providers.client import ProviderError, RetryPolicy, complete_chat
-from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, render_page, state
+from openarena.serving.routes import ApiError, api_session, rate_limit, render_page, state
 from openarena.serving.routes.battles import _guard, _json
 from openarena.serving.safety import render_markdown
 from openarena.serving.targets import draw_target
