@@ -36,6 +36,16 @@ def _say(quiet: bool, text: str) -> None:
         err_console.print(text, highlight=False)
 
 
+def _write(text: str, output: Path | None, quiet: bool, note: str = "") -> None:
+    """``text`` to ``output`` (folders created; 'wrote ...' on stderr) or to stdout."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    _say(quiet, f"wrote {output}{note}")
+
+
 def _load(source: str, quiet: bool, aliases: list[str] | None = None, **filters):
     from openarena.cli.leaderboard import load_battles, parse_aliases
 
@@ -98,12 +108,7 @@ def _emit(frame, fmt: Out, output: Optional[Path], quiet: bool, title: str, extr
         text = json.dumps(doc, indent=1, default=str) + "\n"
     else:
         text = frame.to_csv(index=False, float_format="%.10g")
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-        _say(quiet, f"wrote {output}")
-    else:
-        typer.echo(text, nl=False)
+    _write(text, output, quiet)
 
 
 @app.command("variants")
@@ -529,13 +534,7 @@ def frontier_history(
             frontier_history_plot(fr, plot)
             _say(quiet, f"wrote {plot}")
     fr = fr.assign(date=pd.to_datetime(fr["date"]).dt.date.astype(str))
-    text = fr.to_csv(index=False, float_format="%.10g")
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-        _say(quiet, f"wrote {output} ({fr['date'].nunique()} dates)")
-    else:
-        typer.echo(text, nl=False)
+    _write(fr.to_csv(index=False, float_format="%.10g"), output, quiet, f" ({fr['date'].nunique()} dates)")
 
 
 @app.command("control")
