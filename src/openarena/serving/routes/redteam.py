@@ -172,21 +172,21 @@ async def round_forfeit(request: Request, round_id: str):
 
 
 def _live_boards(st) -> dict[str, Any]:
+    """The page's three boards from the arena's rounds through the public pipeline
+    (:func:`openarena.api.redteam_leaderboard`, online estimate): {players, models, targets:
+    [{name, rating (points), rounds}], rounds}."""
+    from openarena.api import redteam_leaderboard
     from openarena.errors import OpenArenaError
-    from openarena.ratings.extended_bt import online_extended_bt, to_points
     from openarena.storage.rounds import read_rounds
 
     try:
-        rounds = read_rounds(st.db)
+        board = redteam_leaderboard(read_rounds(st.db), online=True)
     except OpenArenaError:
         return {"players": [], "models": [], "targets": [], "rounds": 0}
-    fit = online_extended_bt(rounds)
-    c = fit.counts
-    out: dict[str, Any] = {"rounds": int(c.total)}
-    for kind, names, values in (("players", c.players, fit.skill), ("models", c.models, fit.robustness), ("targets", c.targets, fit.difficulty)):
-        n = c.rounds_per(kind[:-1])
-        rows = [{"name": name, "rating": round(float(v), 1), "rounds": int(k)} for name, v, k in zip(names, to_points(values), n)]
-        out[kind] = sorted(rows, key=lambda x: -x["rating"])
+    out: dict[str, Any] = {"rounds": int(board.fit.counts.total)}
+    for kind in ("player", "model", "target"):
+        b = board.board(kind)
+        out[kind + "s"] = [{"name": n, "rating": round(float(r), 1), "rounds": int(k)} for n, r, k in zip(b["name"], b["rating"], b["num_rounds"])]
     return out
 
 
