@@ -62,12 +62,11 @@ def leaderboard(
     if seed < 0:
         raise fail(f"--seed {seed}: expected a number >= 0")
     prior = _prior(player_prior)
-    from openarena.analysis.redteam import redteam_leaderboard
+    from openarena.api import redteam_leaderboard  # a file, `db` or a database URL
 
     with user_errors():
-        table = _read(source)
         with progress_bar("bootstrap", rounds if ci == CI.bootstrap else 0) as advance:
-            board = redteam_leaderboard(table, ci=ci.value, level=level, player_prior=prior, bootstrap_rounds=rounds, seed=seed, online=online, progress=advance)
+            board = redteam_leaderboard(source, ci=ci.value, level=level, player_prior=prior, bootstrap_rounds=rounds, seed=seed, online=online, progress=advance)
         if fmt == Format.csv:
             text = board.to_csv()
         elif fmt == Format.json:
@@ -85,17 +84,6 @@ def leaderboard(
         if output is not None:
             output.write_text(board.to_csv(), encoding="utf-8")
 
-
-def _read(source: str):
-    """SOURCE -> RoundTable: a file, or the arena's database ('db' = the configured one)."""
-    from openarena.data.rounds import read_rounds
-
-    if source == "db" or "://" in source:
-        from openarena.storage.db import open_database
-        from openarena.storage.rounds import read_rounds as read_db
-
-        return read_db(open_database(None if source == "db" else source, create=False, run_migrations=False, checkpoints=False))
-    return read_rounds(source)
 
 
 @app.command("export")

@@ -36,6 +36,8 @@ class RouteBenchmark:
     dropped: dict
 
     def rows(self) -> list[dict]:
+        """One dict per router (``RouterEval.as_dict``: apgr, cpt50, cpt80 as fractions in
+        [0, 1], their intervals, the PGR curve), in the order of ``results``."""
         return [r.as_dict() for r in self.results.values()]
 
 
