@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import re
 import sys
 from typing import Callable, Iterator
@@ -49,6 +50,44 @@ def as_flags(text: str) -> str:
     text = _PARAM.sub(flag, text)
     # a field of a row is a column of the input file (e.g. 'rating' of a leaderboard JSON), not an option
     return _FIELD.sub(lambda m: m.group(0) if m.group(1) else f"option {PARAMETER_FLAGS[m.group(2)]}", text)
+
+
+#: columns that hold names (models, routers, voters...): left-aligned and never cut with an
+#: ellipsis; at narrow terminals they fold onto a second line instead
+NAME_COLUMNS = frozenset({"model", "Model", "name", "router", "policy", "voter", "reason", "category", "leader", "benchmark", "judge", "family", "column", "endpoint", "error", "provider", "organization", "check", "variant", "player", "target", "source"})
+
+
+def results_table(title: str, columns, caption: str | None = None):
+    """A rich table of results: name columns (:data:`NAME_COLUMNS`) left-aligned, the others
+    right-aligned; a cell too wide for a narrow terminal folds onto more lines instead of being
+    cut with an ellipsis, so a model name is never shortened to "gpt-4o-20…" at 80 columns."""
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption)
+    for col in columns:
+        if col in NAME_COLUMNS:
+            t.add_column(str(col), justify="left", overflow="fold")
+        else:
+            t.add_column(str(col), justify="right", overflow="fold")
+    return t
+
+
+def format_number(value) -> str:
+    """A number for a table cell: whole numbers with thousands separators (10,000, never
+    1e+04), large values with one decimal, tiny p-values in scientific notation, others with
+    four significant digits; anything else as text."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    v = float(value)
+    if v != v:
+        return ""
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{v:,.0f}"
+    if abs(v) >= 1000:
+        return f"{v:,.1f}"
+    if 0 < abs(v) < 1e-3:
+        return f"{v:.2e}"
+    return f"{v:.4g}"
 
 
 def fail(message: str) -> "typer.Exit":

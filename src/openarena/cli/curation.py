@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import err_console, fail, out_console, progress_bar, results_table, user_errors
 from openarena.cli.leaderboard import load_battles, report_steps
 
 
@@ -76,9 +75,7 @@ def tag(
             err_console.print(r.summary(), highlight=False)
         write_battles(tagged, output)
         cols = [c for c in tagged.frame.columns if c.startswith("category_") or c == "language"]
-        t = Table(title=f"Tagged {len(tagged):,} battles -> {output}")
-        t.add_column("column")
-        t.add_column("battles in category", justify="right")
+        t = results_table(f"Tagged {len(tagged):,} battles -> {output}", ("column", "battles in category"))
         for c in cols:
             s = tagged.frame[c]
             t.add_row(c, f"{int(s.fillna(False).astype(bool).sum()):,}" if c != "language" else f"{s.nunique()} languages")
@@ -150,17 +147,13 @@ def voters(
             err_console.print(f"wrote {output}", highlight=False)
         flagged = report.flagged
         if flagged:
-            t = Table(title="Flagged voters")
-            for col in ("judge", "votes", "adjusted p"):
-                t.add_column(col)
+            t = results_table("Flagged voters", ("judge", "votes", "adjusted p"))
             for r in v[v["flagged"]].sort_values("min_adjusted_p").head(20).itertuples(index=False):
                 t.add_row(str(r.judge), str(r.votes), f"{r.min_adjusted_p:.2e}")
             out_console.print(t)
             if shift:
                 s = leaderboard_shift(data, flagged, drop_unrated=True).head(10)
-                t = Table(title="Largest rating changes without the flagged voters")
-                for col in ("model", "before", "after", "delta"):
-                    t.add_column(col, justify="left" if col == "model" else "right")
+                t = results_table("Largest rating changes without the flagged voters", ("model", "before", "after", "delta"))
                 for r in s.itertuples(index=False):
                     t.add_row(r.model, f"{r.rating_before:.1f}", f"{r.rating_after:.1f}", f"{r.delta:+.1f}")
                 out_console.print(t)
@@ -193,9 +186,7 @@ def _integrity_tables(source: str, alpha: float, output: Optional[Path]) -> None
         err_console.print(f"wrote {output}", highlight=False)
     for kind, title in (("session", "Voters (sessions)"), ("ip", "Voters (IP addresses, hashed)")):
         part = rep[rep["kind"] == kind]
-        t = Table(title=f"{title}: {len(part):,}, {int(part['flagged'].sum()):,} flagged")
-        for col in ("voter", "votes", "battles", "abandoned ratio", "selective p", "Holm p", "flagged", "reason"):
-            t.add_column(col, justify="left" if col in ("voter", "reason") else "right")
+        t = results_table(f"{title}: {len(part):,}, {int(part['flagged'].sum()):,} flagged", ("voter", "votes", "battles", "abandoned ratio", "selective p", "Holm p", "flagged", "reason"))
         for r in part.head(30).itertuples(index=False):
             sel = "" if np.isnan(r.selective_p) else f"{r.selective_p:.1e} ({r.selective_model})"
             holm = "" if np.isnan(r.holm_p) else f"{r.holm_p:.1e}"
@@ -208,9 +199,7 @@ def _integrity_tables(source: str, alpha: float, output: Optional[Path]) -> None
             cur = pairs.get(k, (0, 0))
             pairs[k] = (cur[0] + s_, cur[1] + v_)
     rates = vote_through_rates(pairs)
-    t = Table(title="Vote-through rate per model", caption="share of the answered anonymous battles that got a vote; re-rolling raises its target's")
-    for col in ("model", "battles", "voted", "rate", "rate of the others", "p (Fisher, Bonferroni)"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+    t = results_table("Vote-through rate per model", ("model", "battles", "voted", "rate", "rate of the others", "p (Fisher, Bonferroni)"), caption="share of the answered anonymous battles that got a vote; re-rolling raises its target's")
     for r in rates.itertuples(index=False):
         t.add_row(r.model, str(r.shown), str(r.voted), f"{r.vote_rate:.2f}", f"{r.rate_without:.2f}", f"{r.p:.1e}")
     out_console.print(t)

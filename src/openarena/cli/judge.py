@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import err_console, fail, out_console, progress_bar, results_table, user_errors
 
 app = typer.Typer(
     name="judge",
@@ -28,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are wrapped to the terminal, `code` shown as code
 )
 
 
@@ -62,9 +62,7 @@ def _f(x: Any, nd: int = 1) -> str:
 
 
 def _print_frame(df, title: str, nd: int = 1) -> None:
-    t = Table(title=title)
-    for c in df.columns:
-        t.add_column(str(c), justify="left" if c in ("model", "benchmark", "judge", "family") else "right")
+    t = results_table(title, df.columns)
     for row in df.itertuples(index=False):
         t.add_row(*[_f(v, nd) if isinstance(v, float) else str(v) for v in row])
     out_console.print(t)

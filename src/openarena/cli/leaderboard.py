@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import as_flags, download_progress, err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import as_flags, download_progress, err_console, fail, out_console, progress_bar, results_table, user_errors
 
 
 class CI(str, Enum):
@@ -135,18 +134,14 @@ def print_table(lb, top: int | None, title: str | None = None) -> None:
         what += f", category {lb.category}"
     if lb.coefficients is not None:
         what += ", style control"
-    t = Table(title=title or f"{what} ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})")
-    for col in d.columns:
-        t.add_column(col, justify="left" if col == "Model" else "right")
+    t = results_table(title or f"{what} ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})", d.columns)
     for row in d.itertuples(index=False):
         t.add_row(*map(str, row))
     out_console.print(t)
     if lb.tie_param is not None:
         out_console.print(f"tie parameter ({lb.ties}): {lb.tie_param:.4f}")
     if lb.coefficients is not None:
-        c = Table(title="Style / covariate coefficients (logits per standard deviation)")
-        for col in ("name", "coef", "se", f"{lb.level * 100:g}% CI"):
-            c.add_column(col, justify="left" if col == "name" else "right")
+        c = results_table("Style / covariate coefficients (logits per standard deviation)", ("name", "coef", "se", f"{lb.level * 100:g}% CI"))
         for r in lb.coefficients.itertuples(index=False):
             c.add_row(r.name, f"{r.coef:.4f}", f"{r.se:.4f}", f"[{r.coef_q025:.4f}, {r.coef_q975:.4f}]")
         out_console.print(c)
@@ -156,9 +151,7 @@ def _print_category_summary(boards, min_votes_shown: int, quiet: bool) -> None:
     from openarena.analysis.categories import summary_table
 
     s = summary_table(boards)
-    t = Table(title=f"Leaderboards by category (models with more than {min_votes_shown} votes shown; leader by rank (UB), then rating)")
-    for col in ("category", "battles", "models shown", "leader", "rating"):
-        t.add_column(col, justify="left" if col in ("category", "leader") else "right")
+    t = results_table(f"Leaderboards by category (models with more than {min_votes_shown} votes shown; leader by rank (UB), then rating)", ("category", "battles", "models shown", "leader", "rating"))
     for r in s.itertuples(index=False):
         if r.models_shown == 0:
             leader, rating = f"(none: every model has at most {min_votes_shown} votes)", "-"

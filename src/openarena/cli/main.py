@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are wrapped to the terminal, `code` shown as code
 )
 app.command("leaderboard")(leaderboard.leaderboard)
 app.command("datasets")(datasets.datasets)

@@ -6,14 +6,13 @@ import asyncio
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import out_console, user_errors
+from openarena.cli.common import out_console, results_table, user_errors
 # the path only: importing openarena.providers.registry (pydantic models, yaml) at start-up
 # would cost every command, e.g. `openarena leaderboard small.csv`, ~0.15 s
 DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "providers" / "demo_models.yaml"
 
-app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app = typer.Typer(help="The model registry.", no_args_is_help=True, rich_markup_mode="markdown")
 
 
 @app.command("check")
@@ -46,9 +45,7 @@ def check(
         finally:
             if mock is not None:
                 mock.stop()
-    t = Table(title=f"{registry}: {len(models)} models")
-    for col in ("model", "endpoint", "ok", "latency", "error"):
-        t.add_column(col)
+    t = results_table(f"{registry}: {len(models)} models", ("model", "endpoint", "ok", "latency", "error"))
     bad = 0
     for i, (m, r) in enumerate(zip(models, results)):
         second = retried.get(i)

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import err_console, fail, out_console, progress_bar, results_table, user_errors
 
-app = typer.Typer(help="The red-team arena: players against models on targets, rated jointly.", no_args_is_help=True)
+app = typer.Typer(help="The red-team arena: players against models on targets, rated jointly.", no_args_is_help=True, rich_markup_mode="markdown")
 
 
 class Format(str, Enum):
@@ -117,9 +116,7 @@ def _print_tables(board, top: int) -> None:
         rows = board.board(kind)
         if top:
             rows = rows.head(top)
-        t = Table(title=titles[kind])
-        for col in ("rank", "name", "rating", "95% CI", "rounds"):
-            t.add_column(col, justify="right" if col != "name" else "left")
+        t = results_table(titles[kind], ("rank", "name", "rating", "95% CI", "rounds"))
         for k, r in enumerate(rows.itertuples(index=False), start=1):
             ci = "" if r.rating_q025 != r.rating_q025 else f"{r.rating_q025:.0f} to {r.rating_q975:.0f}"
             t.add_row(str(k), r.name, f"{r.rating:.0f}", ci, str(r.num_rounds))

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import err_console, fail, out_console, progress_bar, results_table, user_errors
 
-app = typer.Typer(help="Routers trained on preference data (RouteLLM and P2L), and the router benchmark.", no_args_is_help=True)
+app = typer.Typer(help="Routers trained on preference data (RouteLLM and P2L), and the router benchmark.", no_args_is_help=True, rich_markup_mode="markdown")
 
 
 class Format(str, Enum):
@@ -91,9 +90,7 @@ def eval_cmd(
             else:
                 typer.echo(text, nl=False)
             return
-    t = Table(title=f"Routing {bench.strong} vs {bench.weak}: {bench.n_test:,} test prompts" + (f" ({bench.folds}-fold)" if bench.folds > 1 else ""))
-    for col in ("router", "APGR", "95% CI", "CPT(50%)", "CPT(80%)"):
-        t.add_column(col, justify="left" if col == "router" else "right")
+    t = results_table(f"Routing {bench.strong} vs {bench.weak}: {bench.n_test:,} test prompts" + (f" ({bench.folds}-fold)" if bench.folds > 1 else ""), ("router", "APGR", "95% CI", "CPT(50%)", "CPT(80%)"))
     for name, r in bench.results.items():
         t.add_row(name, f"{r.apgr:.3f}", f"{r.apgr_lower:.3f} to {r.apgr_upper:.3f}", _pct(r.as_dict()["cpt50"]), _pct(r.as_dict()["cpt80"]))
     out_console.print(t)

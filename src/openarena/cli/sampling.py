@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import out_console, progress_bar, user_errors
+from openarena.cli.common import out_console, progress_bar, results_table, user_errors
 
-app = typer.Typer(help="Pair-sampling policies: simulate an arena to plan its vote budget.", no_args_is_help=True)
+app = typer.Typer(help="Pair-sampling policies: simulate an arena to plan its vote budget.", no_args_is_help=True, rich_markup_mode="markdown")
 
 
 class Format(str, Enum):
@@ -78,9 +77,7 @@ def simulate(
         typer.echo(json.dumps(results if compare else results[0], indent=2))
         return
     what = f"{new_model}'s interval" if new_model else "the widest interval"
-    t = Table(title=f"Votes until {what} is below +-{target_halfwidth:g} points ({len(spec.models)} models, median of {seeds} seed{'s' if seeds > 1 else ''}, refit every {votes_per_refit} votes)")
-    for col in ("policy", "votes", "widest +-", "median +-", "votes, median below target", "uniform / policy votes"):
-        t.add_column(col, justify="left" if col == "policy" else "right")
+    t = results_table(f"Votes until {what} is below +-{target_halfwidth:g} points ({len(spec.models)} models, median of {seeds} seed{'s' if seeds > 1 else ''}, refit every {votes_per_refit} votes)", ("policy", "votes", "widest +-", "median +-", "votes, median below target", "uniform / policy votes"))
     base = next((r["votes_to_target"] for r in results if r["policy"] == "uniform"), None)
     for r in results:
         v = r["votes_to_target"]

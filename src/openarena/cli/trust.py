@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, user_errors
+from openarena.cli.common import err_console, fail, format_number, out_console, progress_bar, results_table, user_errors
 
-app = typer.Typer(help="Trust analyses: selection bias of private variants, drift, cost-vs-score frontier, price control, audits, provider shares.", no_args_is_help=True)
+app = typer.Typer(help="Trust analyses: selection bias of private variants, drift, cost-vs-score frontier, price control, audits, provider shares.", no_args_is_help=True, rich_markup_mode="markdown")
 
 
 class Out(str, Enum):
@@ -95,11 +94,9 @@ def _emit(frame, fmt: Out, output: Optional[Path], quiet: bool, title: str, extr
     import json
 
     if fmt == Out.table and output is None:
-        t = Table(title=title)
-        for col in frame.columns:
-            t.add_column(str(col), justify="left" if frame[col].dtype == object else "right")
+        t = results_table(title, frame.columns)
         for row in frame.itertuples(index=False):
-            t.add_row(*[(f"{v:,.0f}" if float(v).is_integer() and abs(v) >= 1000 else f"{v:.4g}") if isinstance(v, float) else str(v) for v in row])
+            t.add_row(*map(format_number, row))
         out_console.print(t)
         return
     if fmt == Out.json:
@@ -332,11 +329,9 @@ def audit(
             _say(quiet, f"wrote {output}")
         if json_out is not None:
             json_out.write_text(json.dumps({"summary": res.summary, "notes": res.notes}, indent=1, default=float))
-    t = Table(title="Vote-set audit")
-    t.add_column("check")
-    t.add_column("value", justify="right")
+    t = results_table("Vote-set audit", ("check", "value"))
     for k, v in res.summary.items():
-        t.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+        t.add_row(k, format_number(v))
     out_console.print(t)
     for note in res.notes:
         _say(quiet, f"note: {note}")

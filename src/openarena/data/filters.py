@@ -126,7 +126,7 @@ def _column(table: BattleTable, name: str, column: str, lenient: bool) -> pd.Ser
         f"(columns: {_names(map(str, table.frame.columns))})",
         table.source,
         field=column,
-        expected=f"a '{column}' column, or lenient=True to skip the filter",
+        expected=f"a source with a '{column}' column, or no '{name}' filter",
     )
 
 
@@ -139,7 +139,7 @@ def _refuse_missing(table: BattleTable, missing: np.ndarray, column: str, what: 
             table.source,
             row=row_of(table.frame, pos),
             field=column,
-            expected=f"{expected} (or lenient=True to drop such rows)",
+            expected=f"{expected}, or a source without such rows",
         )
 
 
