@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from openarena.providers.mock_server import Behaviour, MockServer
-from openarena.providers.registry import DEMO_REGISTRY, load_registry
+from openarena.demo import DEMO_REGISTRY
+from openarena.demo.mock_server import Behaviour, MockServer
+from openarena.providers.registry import load_registry
 from openarena.serving.app import build_state, create_app
 from openarena.serving.config import ServeSettings
 

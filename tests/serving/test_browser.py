@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from openarena.providers.mock_server import XSS_PAYLOAD, Behaviour
+from openarena.demo.mock_server import XSS_PAYLOAD, Behaviour
 from tests.serving.conftest import GOOD, MODELS, SCREENSHOTS
 from tests.serving.helpers import open_session, play
 

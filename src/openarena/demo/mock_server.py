@@ -31,9 +31,9 @@ In a test::
         result = asyncio.run(complete_chat(model, [{"role": "user", "content": "hi"}]))
         assert result.text == "Hello there" and len(srv.requests) == 1
 
-Standalone (for the demo registry ``openarena/providers/demo_models.yaml``)::
+Standalone (for the demo registry ``openarena/demo/models.yaml``)::
 
-    python -m openarena.providers.mock_server --port 8101 [--config behaviours.yaml]
+    python -m openarena.demo.mock_server --port 8101 [--config behaviours.yaml]
 
 The config file maps model ids to behaviour fields (the :class:`Behaviour` attributes)::
 
@@ -225,8 +225,8 @@ DEMO_BEHAVIOURS: dict[str, Behaviour] = {
         default="Both answers are comparable. My final verdict is: [[A=B]]",
     ),
 }
-"""Behaviours served by ``python -m openarena.providers.mock_server`` without ``--config``;
-their ids are the ``model_id``s of ``openarena/providers/demo_models.yaml``."""
+"""Behaviours served by ``python -m openarena.demo.mock_server`` without ``--config``;
+their ids are the ``model_id``s of ``openarena/demo/models.yaml``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,7 +721,7 @@ def load_behaviours(path: str | Path) -> dict[str, Behaviour]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m openarena.providers.mock_server``."""
+    """Entry point of ``python -m openarena.demo.mock_server``."""
     import uvicorn
 
     parser = argparse.ArgumentParser(description="Mock OpenAI-compatible chat server (for tests and the demo).")
