@@ -144,7 +144,7 @@ def ratings(arena: Arena, *, roles: set[str] | None = None, counted_only: bool =
     """Bradley-Terry arena scores (anchored at the mean of 1000) of the anonymous votes, of the
     battles of ``roles`` only (None: all), counted or all stored."""
     from openarena.analysis.leaderboard import build_leaderboard
-    from openarena.storage.battles import read_battles
+    from openarena.storage.reading import read_battles
 
     table = read_battles(arena.state.db, modes=("anony",), conversations=False, counted_only=counted_only)
     if roles is not None:
@@ -156,7 +156,7 @@ def ratings(arena: Arena, *, roles: set[str] | None = None, counted_only: bool =
 
 def counted_by_role(arena: Arena) -> dict[str, tuple[int, int]]:
     """{role: (votes stored, votes counted)}."""
-    from openarena.storage.battles import read_battles
+    from openarena.storage.reading import read_battles
 
     f = read_battles(arena.state.db, modes=("anony",), conversations=False, counted_only=False).frame
     role = f["battle_id"].map(arena.roles)
