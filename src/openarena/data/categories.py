@@ -71,8 +71,9 @@ import pandas as pd
 from openarena.data.battles import BattleTable
 from openarena.data.conversations import as_messages, message_texts
 from openarena.data.schema import TIE, TIE_BOTHBAD
-from openarena.data.style import count_tokens, message_text
+from openarena.data.style import count_tokens
 from openarena.errors import DataError
+from openarena.text import message_text
 
 __all__ = [
     "CATEGORY_NAMES",

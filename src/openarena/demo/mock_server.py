@@ -65,6 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from openarena.errors import DataError
 from openarena.providers.registry import ModelConfig
+from openarena.text import message_text
 
 __all__ = [
     "DEMO_BEHAVIOURS",
@@ -233,17 +234,6 @@ their ids are the ``model_id``s of ``openarena/demo/models.yaml``."""
 # Recording
 
 
-def _text_of(message: Any) -> str:
-    if not isinstance(message, Mapping):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return ""
-
-
 @dataclass
 class RecordedRequest:
     """One request the server received.
@@ -274,14 +264,14 @@ class RecordedRequest:
     @property
     def prompt(self) -> str:
         """Every message's text, joined by newlines."""
-        return "\n".join(_text_of(m) for m in self.messages)
+        return "\n".join(message_text(m.get("content"), sep="") if isinstance(m, Mapping) else "" for m in self.messages)
 
     @property
     def last_user(self) -> str:
         """The text of the last user message ('' if none)."""
         for m in reversed(self.messages):
             if isinstance(m, Mapping) and m.get("role") == "user":
-                return _text_of(m)
+                return message_text(m.get("content"), sep="")
         return ""
 
 

@@ -38,6 +38,7 @@ from openarena import __version__
 from openarena.errors import DataError
 from openarena.judging.questions import Question
 from openarena.judging.store import JsonlLog, read_jsonl
+from openarena.text import message_text
 
 __all__ = [
     "Answer",
@@ -105,12 +106,6 @@ def answer_metadata(turns: str | Sequence[str], encoding: str = METADATA_ENCODIN
             "list_count": s["list_count"], "bold_count": s["bold_count"]}
 
 
-def _content_text(content: Any) -> str:
-    from openarena.data.style import message_text
-
-    return message_text(content)
-
-
 def parse_answer_record(rec: dict[str, Any], source: str = "", row: int = 0) -> Answer:
     """An Answer from an arena-hard record (``uid, model, messages``) or a FastChat record
     (``question_id, model_id, choices[0].turns``).
@@ -124,11 +119,11 @@ def parse_answer_record(rec: dict[str, Any], source: str = "", row: int = 0) -> 
     if not isinstance(model, str) or not model:
         raise DataError("no model name", source, row, "model", "model or model_id")
     if isinstance(rec.get("messages"), list):
-        turns = tuple(_content_text(m.get("content")) for m in rec["messages"]
+        turns = tuple(message_text(m.get("content")) for m in rec["messages"]
                       if isinstance(m, dict) and m.get("role") == "assistant")
     elif isinstance(rec.get("choices"), list) and rec["choices"] and isinstance(rec["choices"][0], dict):
         raw = rec["choices"][0].get("turns") or []
-        turns = tuple(t if isinstance(t, str) else _content_text(t.get("content") if isinstance(t, dict) else t) for t in raw)
+        turns = tuple(t if isinstance(t, str) else message_text(t.get("content") if isinstance(t, dict) else t) for t in raw)
     else:
         raise DataError("no answer", source, row, "messages", "messages with assistant turns, or choices[0].turns")
     if not turns:
