@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from openarena.judging.answers import answer_metadata, read_answers
+from openarena.judging.answer_records import answer_metadata
+from openarena.judging.answers import read_answers
 from openarena.judging.parse import parse_rating
 from openarena.judging.quality import load_name_map, quality_table, read_bootstrap_stats
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 import openarena.data.style as style
-from openarena.judging.answers import answer_metadata, read_answers
+from openarena.judging.answer_records import answer_metadata
+from openarena.judging.answers import read_answers
 from tests.conftest import shared_file
 
 V2 = "arena_hard_auto/data/arena-hard-v2.0/model_answer"

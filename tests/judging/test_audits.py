@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from openarena.errors import DataError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.audits import length_bias, model_family, position_bias, self_preference
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from openarena.errors import DataError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.pairwise import judgments_to_battles, load_judgments, render_pair
 from openarena.judging.prompts import get_prompt
 from openarena.judging.questions import Question

@@ -15,7 +15,7 @@ from openarena.cli.main import app
 from openarena.data.battles import BattleTable
 from openarena.data.readers import read_battles
 from openarena.errors import DataError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.quality import read_bootstrap_stats, separability
 from openarena.judging.questions import load_questions
 from openarena.judging.report import add_style_features, detect_baseline, mt_bench_summary, pairwise_report, win_rate_from_ratings

@@ -11,11 +11,13 @@ import html
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from openarena.analysis.leaderboard import Leaderboard
+if TYPE_CHECKING:  # annotations only: leaderboard.py calls these functions from its methods
+    from openarena.analysis.leaderboard import Leaderboard
 
 FORMATS = ("table", "csv", "json", "markdown", "html")
 

@@ -37,8 +37,9 @@ def tag(
     """Add category columns (coding, math, hard prompts, instruction following, language, ...).
     Labels the file already carries (FastChat's category_tag and is_code, a language column)
     are kept, exactly as `openarena leaderboard --categories` reads them, unless --retag."""
-    from openarena.data.categories import LLM_TAGGERS, RULE_COLUMNS, categories_from_tags, run_taggers
+    from openarena.data.categories import RULE_COLUMNS, categories_from_tags
     from openarena.data.writers import write_battles
+    from openarena.judging.taggers import LLM_TAGGERS, run_taggers
 
     names = [t.strip() for t in taggers.split(",") if t.strip()]
     with user_errors():

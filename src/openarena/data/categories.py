@@ -1,4 +1,5 @@
-"""Categories of battles: rule-based and LLM taggers, and the mask of each published category.
+"""Categories of battles: rule-based taggers, the labels a file carries, and the mask of each
+published category (the LLM taggers are :mod:`openarena.judging.taggers`).
 
 A category is a subset of the battles with its own leaderboard. The names are those of the
 published leaderboards (lmarena-ai/arena-catalog data/leaderboard-text.json): ``full``,
@@ -47,54 +48,39 @@ Rule definitions and their sources:
   same English names ("English", "Chinese", ...).
 - no_refusal (rule): no assistant message of either side starts like an English refusal
   (:data:`REFUSAL_PATTERNS`, first 300 characters). FastChat's own refusal tags are model based
-  (refusal_v0.1 is the LLM prompt of the ``refusal`` tagger below, refusal_v0.2 a fine-tuned
+  (refusal_v0.1 is the LLM prompt of the ``refusal`` LLM tagger, refusal_v0.2 a fine-tuned
   classifier, lmarena-ai/RefusalClassifier, not downloadable here), so this rule is ours; its
   agreement with the hand labels is measured in tests/data/test_categories.py.
 - math_rule: ours, FastChat has only the LLM tagger: LaTeX math, or an arithmetic expression
   together with a math word, or two math words, in the user turns.
 
-LLM taggers send FastChat's prompts verbatim (fastchat/serve/monitor/classify/category.py) to
-any OpenAI-compatible endpoint through :mod:`openarena.providers` and parse the answer with
-FastChat's regular expressions; where FastChat falls back to a default (no match, or several
-different matches), we count the answer as *unparseable* and leave the value missing (NA):
-it is reported, never guessed. Answers are cached in SQLite (:class:`TagCache`) by a hash of
-tagger version, labeler model and messages, so a re-run costs no call; identical prompts in a
-run are asked once.
+The LLM taggers (rows marked LLM above) are :mod:`openarena.judging.taggers`: the data layer
+calls no model.
 """
 
 from __future__ import annotations
 
-import ast
-import asyncio
 import functools
-import hashlib
 import json
 import re
-import sqlite3
-import threading
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from openarena.data.battles import BattleTable, FilterStep
+from openarena.data.battles import BattleTable
 from openarena.data.conversations import as_messages, message_texts
 from openarena.data.schema import TIE, TIE_BOTHBAD
-from openarena.data.style import count_tokens, message_text
-from openarena.errors import DataError, OpenArenaError
+from openarena.data.style import count_tokens
+from openarena.errors import DataError
+from openarena.text import message_text
 
 __all__ = [
     "CATEGORY_NAMES",
     "COMMON_LANGUAGES",
     "CRITERIA",
-    "LLM_TAGGERS",
     "RULE_TAGGERS",
-    "LLMTagger",
-    "TagCache",
-    "TagReport",
+    "apply_rule_taggers",
     "categories_from_tags",
     "category_mask",
     "detect_languages",
@@ -103,8 +89,7 @@ __all__ = [
     "is_math_text",
     "is_refusal_text",
     "prompt_text",
-    "run_taggers",
-    "tag_battles",
+    "require_columns",
 ]
 
 LONG_USER_TOKENS = 500
@@ -122,7 +107,8 @@ def prompt_text(conv: Any, max_chars: int | None = MAX_PROMPT_CHARS) -> str:
     return text if max_chars is None else text[:max_chars]
 
 
-def _require(frame: pd.DataFrame, cols: Sequence[str], source: str, tagger: str) -> None:
+def require_columns(frame: pd.DataFrame, cols: Sequence[str], source: str, tagger: str) -> None:
+    """Raise DataError naming the first of ``cols`` that ``frame`` lacks (``tagger`` needs it)."""
     for c in cols:
         if c not in frame.columns:
             raise DataError(f"tagger {tagger!r} needs column {c!r}", source, field=c, expected="battles with conversations (e.g. a FastChat clean_battle file)")
@@ -221,7 +207,7 @@ def is_code_conversation(*convs: Any) -> tuple[bool, list[str]]:
 
 
 def _tag_coding(frame: pd.DataFrame, source: str) -> dict[str, Any]:
-    _require(frame, ("conversation_a", "conversation_b"), source, "coding")
+    require_columns(frame, ("conversation_a", "conversation_b"), source, "coding")
     vals = [is_code_conversation(a, b)[0] for a, b in zip(frame["conversation_a"], frame["conversation_b"])]
     return {"category_coding": np.asarray(vals, dtype=bool)}
 
@@ -255,7 +241,7 @@ def is_math_text(text: str) -> bool:
 
 
 def _tag_math_rule(frame: pd.DataFrame, source: str) -> dict[str, Any]:
-    _require(frame, ("conversation_a",), source, "math_rule")
+    require_columns(frame, ("conversation_a",), source, "math_rule")
     return {"category_math": np.asarray([is_math_text(prompt_text(c, None)) for c in frame["conversation_a"]], dtype=bool)}
 
 
@@ -268,7 +254,7 @@ def _turns(frame: pd.DataFrame, source: str) -> np.ndarray:
         t = pd.to_numeric(frame["turn"], errors="coerce")
         if not t.isna().any():
             return t.to_numpy(dtype=np.int64)
-    _require(frame, ("conversation_a",), source, "multiturn")
+    require_columns(frame, ("conversation_a",), source, "multiturn")
     return np.asarray([len(message_texts(c, "user")) for c in frame["conversation_a"]], dtype=np.int64)
 
 
@@ -294,7 +280,7 @@ def user_tokens(frame: pd.DataFrame, source: str = "", encoding: str = "cl100k_b
                 out[i] = int(v)
     todo = np.flatnonzero(out < 0)
     if todo.size:
-        _require(frame, ("conversation_a",), source, "long_user")
+        require_columns(frame, ("conversation_a",), source, "long_user")
         convs = frame["conversation_a"].tolist()
         texts, owner = [], []
         for i in todo:
@@ -371,7 +357,7 @@ def detect_languages(
 
 
 def _tag_language(frame: pd.DataFrame, source: str, languages: Sequence[str] = COMMON_LANGUAGES) -> dict[str, Any]:
-    _require(frame, ("conversation_a",), source, "language")
+    require_columns(frame, ("conversation_a",), source, "language")
     first = []
     for c in frame["conversation_a"]:
         users = message_texts(c, "user")
@@ -402,7 +388,7 @@ def is_refusal_text(text: str, head: int = 300) -> bool:
 
 
 def _tag_no_refusal(frame: pd.DataFrame, source: str) -> dict[str, Any]:
-    _require(frame, ("conversation_a", "conversation_b"), source, "no_refusal")
+    require_columns(frame, ("conversation_a", "conversation_b"), source, "no_refusal")
     vals = []
     for a, b in zip(frame["conversation_a"], frame["conversation_b"]):
         refused = any(is_refusal_text(t) for conv in (a, b) for t in message_texts(conv, "assistant"))
@@ -421,476 +407,25 @@ RULE_TAGGERS: dict[str, Callable[[pd.DataFrame, str], dict[str, Any]]] = {
 }
 DEFAULT_RULE_TAGGERS = ("coding", "multiturn", "long_user", "no_short", "language", "no_refusal")
 
-# ============================================================================================
-# LLM taggers
 
-
-@dataclass(frozen=True)
-class LLMTagger:
-    """One FastChat LLM category: its prompt, the parser of the answer, and the columns.
-
-    Attributes: name (tagger name), version (FastChat's name_tag, part of the cache key),
-    system_prompt, template (user message, ``{PROMPT}``/``{RESPONSE_A}``/``{RESPONSE_B}``),
-    max_tokens (answer budget), columns (what :meth:`parse` fills), needs_responses (the
-    prompt shows the answers, not the question).
-    """
-
-    name: str
-    version: str
-    system_prompt: str
-    template: str
-    columns: tuple[str, ...]
-    max_tokens: int = 512
-    needs_responses: bool = False
-
-    def messages(self, fields: dict[str, str]) -> list[dict[str, str]]:
-        """The chat messages for one battle: [system, user]."""
-        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": self.template.format(**fields)}]
-
-    def parse(self, judgment: str) -> dict[str, Any] | None:
-        """Column values from the labeler's answer, or None when it is unparseable."""
-        return _PARSERS[self.name](judgment)
-
-
-#: The seven criteria of FastChat's criteria_v0.1 (hard prompts), in the order of its prompt;
-#: a battle is hard_6 when it meets at least six. Columns ``criteria_<name>``.
-CRITERIA: tuple[str, ...] = ("specificity", "domain_knowledge", "complexity", "problem_solving", "creativity", "technical_accuracy", "real_world")
-_CRITERIA_PATTERN = re.compile(r"(\[\d(?:\,\s\d)*\])")
-_IF_PATTERN = re.compile(r"<score>([012345])<\/score>")
-_DECISION = re.compile(r"<decision>(\w+)<\/decision>")
-_REFUSAL_DECISION = re.compile(r"<decision>([a-z]+)</decision>")
-
-
-def _unique(matches: list[str]) -> str | None:
-    matches = [m for m in matches if m != ""]
-    return matches[0] if len(set(matches)) == 1 else None
-
-
-def _parse_criteria(judgment: str) -> dict[str, Any] | None:
-    m = _unique(_CRITERIA_PATTERN.findall(judgment))
-    if m is None:
-        return None
-    try:
-        nums = ast.literal_eval(m)
-    except (SyntaxError, ValueError):
-        return None
-    if not all(isinstance(x, int) and 1 <= x <= 7 for x in nums):
-        return None
-    flags = {f"criteria_{name}": (k + 1) in nums for k, name in enumerate(CRITERIA)}
-    return flags | {"category_hard_6": sum(flags.values()) >= 6}
-
-
-def _parse_if(judgment: str) -> dict[str, Any] | None:
-    m = _unique(_IF_PATTERN.findall(judgment))
-    if m is None:
-        return None
-    score = int(m)
-    return {"if_score": score, "category_if": score >= 4}
-
-
-def _yes_no(judgment: str, extra_strip: bool) -> bool | None:
-    text = judgment.replace("\n", "")
-    if extra_strip:
-        text = text.replace("[", "").replace("]", "").replace(" ", "")
-    m = _unique(_DECISION.findall(text.lower()))
-    if m not in ("yes", "no"):
-        return None
-    return m == "yes"
-
-
-def _parse_math(judgment: str) -> dict[str, Any] | None:
-    v = _yes_no(judgment, extra_strip=False)
-    return None if v is None else {"category_math": v}
-
-
-def _parse_creative(judgment: str) -> dict[str, Any] | None:
-    v = _yes_no(judgment, extra_strip=True)
-    return None if v is None else {"category_creative_writing": v}
-
-
-def _parse_refusal(judgment: str) -> dict[str, Any] | None:
-    m = _REFUSAL_DECISION.search(judgment.replace("\n", "").replace("[", "").replace("]", "").lower())
-    if m is None or m.group(1) not in ("a", "b", "both", "neither"):
-        return None
-    return {"category_no_refusal": m.group(1) == "neither"}
-
-
-_PARSERS: dict[str, Callable[[str], dict[str, Any] | None]] = {
-    "hard_prompt": _parse_criteria,
-    "if": _parse_if,
-    "math": _parse_math,
-    "creative_writing": _parse_creative,
-    "refusal": _parse_refusal,
-}
-
-# The prompts below are FastChat's (fastchat/serve/monitor/classify/category.py), verbatim.
-_HARD_SYS = (
-    "Your task is to evaluate how well the following input prompts can assess the capabilities of advanced AI assistants.\n\n"
-    "For the input prompt, please analyze it based on the following 7 criteria.\n"
-    "1. Specificity: Does the prompt ask for a specific output, such as code, a mathematical solution, a logical simplification, a problem-solving strategy, or a hardware setup recommendation? This specificity allows the AI to demonstrate its ability to understand and generate precise responses.\n"
-    "2. Domain Knowledge: Does the prompt cover a specific domain, such as programming, mathematics, logic, problem-solving, or hardware setup? Prompts spanning a range of topics test the AI's breadth of knowledge and its ability to apply that knowledge to different domains.\n"
-    "3. Complexity: Does the prompt vary in complexity, from straightforward tasks to more complex, multi-step problems? This allows evaluators to assess the AI's capability to handle problems of varying difficulty.\n"
-    "4. Problem-Solving Skills: Does the prompt directly involves the AI to demonstrate active problem-solving skills, such systemically coming up with a solution for a specific setup instead of regurgitating an existing fact? This tests the AI's ability to apply logical reasoning and provide practical solutions.\n"
-    "5. Creativity: Does the prompt involve a level of creativity in approaching the problem? This criterion tests the AI's ability to provide tailored solutions that take into account the user's specific needs and limitations.\n"
-    "6. Technical Accuracy: Does the prompt require technical accuracy in the response? This allows evaluators to assess the AI's precision and correctness in technical fields.\n"
-    "7. Real-world Application: Does the prompt relate to real-world applications, such as setting up a functional system or writing code for a practical use case? This tests the AI's ability to provide practical and actionable information that could be implemented in real-life scenarios.\n\n"
-    'You must list the criteria numbers that the prompt satisfies in the format of a Python array. For example, "[...]". Do not explain your choice.'
-)
-_IF_SYS = (
-    "You are an AI assistant tasked with determining whether a given user prompt can effectively assess another AI's ability to follow instructions. "
-    "Your goal is to analyze the prompt and decide if it contains specific, clear instructions that would test an AI's capability to understand and execute directions accurately. "
-    "Carefully examine the user prompt and consider the following aspects:\n"
-    "1. Does it contain specific instructions or requirements?\n"
-    "2. Are there multiple steps or elements the AI needs to address?\n"
-    "3. Does it ask for a particular format or structure in the response?\n"
-    "4. Is there a unique or challenging aspect that would test the AI's ability to follow directions precisely?\n\n"
-    "Consider both the content and the structure of the instructions. A good prompt for assessing instruction-following capabilities should have clear, specific directions that can be objectively evaluated. "
-    "Think about why this prompt does or does not effectively assess an AI's ability to follow instructions. Consider both the strengths and weaknesses of the prompt in this regard. "
-    "Output your verdict as a score from 0 to 5:\n"
-    "0 = Does not evaluate instruction-following ability.\n"
-    "1 = Ineffective at evaluating instruction-following ability.\n"
-    "2 = Somewhat effective at evaluating instruction-following ability.\n"
-    "3 = Effective at evaluating simple instruction-following ability.\n"
-    "4 = Effective at evaluating more complex instruction-following ability.\n"
-    "5 = Effective at evaluating advanced instruction-following ability.\n\n"
-    "Present your score in the following format:\n<score>[Your score from 0 to 5]</score>.\nDo NOT explain."
-)
-_MATH_SYS = (
-    "You are tasked with determining whether a given user prompt requires an AI assistant to solve a math problem and apply mathematical logic and reasoning.\n\n"
-    "Carefully analyze the user prompt and consider whether it requires mathematical problem-solving skills to answer correctly. Think about the following aspects:\n\n"
-    "1. Does it require the application of a specific mathematical concept or formula?\n"
-    "2. Does the prompt involve numerical calculations or algebraic manipulation or logical reasoning?\n"
-    "3. Is there a clear mathematical problem to be solved?\n"
-    "4. Would answering this prompt demonstrate proficiency in a specific area in mathematics?\n\n"
-    'Output your verdict in the following format:"<decision>\n[yes/no]\n</decision>". Do NOT explain.'
-)
-_CREATIVE_SYS = (
-    "You are tasked with determining whether a given user prompt is asking for creative writing. Creative writing is defined as any form of writing that goes beyond standard professional, journalistic, academic, or technical literature. "
-    "It typically involves imagination, originality, and expression of thoughts and emotions. Creative writing can include, but is not limited to, the following formats:\n"
-    "- Fiction (e.g., short stories, novels)\n"
-    "- Poetry (e.g., sonnets, free verse)\n"
-    "- Dramatic writing (e.g., screenplays, monologues, scripts)\n"
-    "- Personal essays (focusing on subjective experiences or narrative storytelling)\n"
-    "- Songs and lyrics\n\n"
-    "Carefully analyze the user prompt and consider whether it primarily requires creative writing. Think about the following aspects:\n"
-    "1. Does the prompt ask for fictional content, speculative scenarios, or the use of imagination to construct narratives?\n"
-    "2. Does it encourage the expression of thoughts, emotions, or personal experiences beyond mere factual reporting or analysis?\n"
-    "3. Is it asking for writing in a specific creative format (e.g., story, poem, script, etc)?\n"
-    "4. Is the primary purpose of the prompt to foster creative expression or originality rather than information delivery, technical documentation, or analytical reasoning?\n"
-    "5. Does the prompt request stylistic or rhetorical elements often associated with creative writing, such as metaphor, imagery, dialogue, etc?\n"
-    "6. Does the prompt expect a response in natural language (e.g., sentences, paragraphs) rather than visual, mathematical, or non-linguistic output?\n\n"
-    'Output your verdict as either "yes" or "no"in the following format:\n<decision>\n[yes/no]\n</decision>. Do NOT explain.'
-)
-_REFUSAL_SYS = (
-    "You are tasked with determining if any of the given model responses are a refusal to answer. A refusal occurs when the model explicitly declines to answer or complete a task, "
-    "due to reasons like safety, moderation, or model limitations (e.g. the user asks the model to search the web but it does not have that capability). "
-    "You will be given the responces of 2 models, A and B and you are to determine if A refuses to answer, B refuses, both refuse, or neither refuse. "
-    'Output your verdict in the following format:"<decision>\n[A/B/both/neither]\n</decision>". Do not respond with any additional information.'
-)
-
-LLM_TAGGERS: dict[str, LLMTagger] = {
-    "hard_prompt": LLMTagger("hard_prompt", "criteria_v0.1", _HARD_SYS, "{PROMPT}", tuple(f"criteria_{c}" for c in CRITERIA) + ("category_hard_6",)),
-    "if": LLMTagger("if", "if_v0.1", _IF_SYS, "<user_prompt>{PROMPT}</user_prompt>", ("if_score", "category_if")),
-    "math": LLMTagger("math", "math_v0.1", _MATH_SYS, "<user_prompt>\n{PROMPT}\n</user_prompt>", ("category_math",)),
-    "creative_writing": LLMTagger("creative_writing", "creative_writing_v0.1", _CREATIVE_SYS, "<user_prompt>\n{PROMPT}\n</user_prompt>", ("category_creative_writing",)),
-    # FastChat's pre_process fills RESPONSE_B with response_a (a bug); we send response_b.
-    "refusal": LLMTagger(
-        "refusal", "refusal_v0.1", _REFUSAL_SYS,
-        "<model_A_response>\n{RESPONSE_A}\n</model_A_response>\n<model_B_response>\n{RESPONSE_B}\n</model_B_response>",
-        ("category_no_refusal",), needs_responses=True,
-    ),
-}
-
-
-class TagCache:
-    """Persistent answers of LLM taggers in a SQLite file (stdlib sqlite3).
-
-    One row per key = sha256 of (tagger version, labeler model, messages); the raw answer is
-    stored and parsed at read time, so a parser fix needs no new call. Unparseable answers are
-    stored too (asking again at temperature 0 would give the same answer); failed calls are not.
-    Parameters: path, a file (created with its folders) or ':memory:'.
-    """
-
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, tagger TEXT, version TEXT, model TEXT, answer TEXT, created REAL)"
-        )
-        self._db.commit()
-
-    @staticmethod
-    def key(version: str, model: str, messages: Sequence[dict[str, str]]) -> str:
-        """The cache key of one request (hex sha256)."""
-        blob = json.dumps([version, model, list(messages)], ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        """Stored answers of those keys that are cached."""
-        out: dict[str, str] = {}
-        keys = list(dict.fromkeys(keys))
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                q = f"SELECT key, answer FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
-                out.update(dict(self._db.execute(q, chunk).fetchall()))
-        return out
-
-    def put(self, key: str, tagger: str, version: str, model: str, answer: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)", (key, tagger, version, model, answer, time.time())
-            )
-            self._db.commit()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-@dataclass
-class TagReport:
-    """What one tagger did: battles tagged, unique prompts, answers taken from the cache, calls
-    made, unparseable answers (value left NA, examples kept) and failed calls (NA, not cached)."""
-
-    tagger: str
-    version: str
-    battles: int
-    unique_prompts: int = 0
-    cached: int = 0
-    calls: int = 0
-    unparseable: int = 0
-    failed: int = 0
-    examples: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (
-            f"{self.tagger} ({self.version}): {self.battles} battles, {self.unique_prompts} unique prompts, "
-            f"{self.cached} cached, {self.calls} calls, {self.unparseable} unparseable, {self.failed} failed"
-        )
-
-
-ChatFn = Callable[[list[dict[str, str]]], Awaitable[str]]
-
-
-def _chat_function(client: Any, tagger: LLMTagger, retry: Any) -> tuple[ChatFn, str]:
-    """(async messages -> text, model name for the cache key) for a ModelConfig or a callable."""
-    if hasattr(client, "base_url") and hasattr(client, "endpoint_model"):
-        from openarena.providers import complete_chat
-
-        async def call(messages: list[dict[str, str]]) -> str:
-            res = await complete_chat(client, messages, retry=retry, temperature=0.0, max_tokens=tagger.max_tokens)
-            return res.text
-
-        return call, f"{client.base_url}|{client.endpoint_model}"
-    if callable(client):
-        name = getattr(client, "model_name", None) or getattr(client, "__qualname__", type(client).__name__)
-
-        async def call2(messages: list[dict[str, str]]) -> str:
-            out = client(messages)
-            if asyncio.iscoroutine(out):
-                out = await out
-            return str(out)
-
-        return call2, f"callable|{name}"
-    raise DataError(f"cannot call a labeler of type {type(client).__name__}", field="client", expected="a providers.ModelConfig or an async function messages -> text")
-
-
-def _fields(frame: pd.DataFrame, tagger: LLMTagger, source: str, max_chars: int) -> list[dict[str, str]]:
-    if tagger.needs_responses:
-        _require(frame, ("conversation_a", "conversation_b"), source, tagger.name)
-        return [
-            {
-                "RESPONSE_A": "\n".join(message_texts(a, "assistant"))[:max_chars],
-                "RESPONSE_B": "\n".join(message_texts(b, "assistant"))[:max_chars],
-            }
-            for a, b in zip(frame["conversation_a"], frame["conversation_b"])
-        ]
-    _require(frame, ("conversation_a",), source, tagger.name)
-    return [{"PROMPT": prompt_text(c, max_chars)} for c in frame["conversation_a"]]
-
-
-async def _run_llm(
-    frame: pd.DataFrame,
-    source: str,
-    taggers: list[LLMTagger],
-    client: Any,
-    cache: TagCache,
-    concurrency: int,
-    progress: Callable[[int, int], object] | None,
-    retry: Any,
-    max_chars: int,
-) -> tuple[dict[str, Any], list[TagReport]]:
-    from openarena.providers import map_bounded
-
-    columns: dict[str, Any] = {}
-    reports: list[TagReport] = []
-    jobs: list[tuple[LLMTagger, str, list[dict[str, str]], ChatFn, str]] = []
-    per_tagger: list[tuple[LLMTagger, list[str], dict[str, str]]] = []
-    for tagger in taggers:
-        fn, model = _chat_function(client, tagger, retry)
-        msgs = [tagger.messages(f) for f in _fields(frame, tagger, source, max_chars)]
-        keys = [TagCache.key(tagger.version, model, m) for m in msgs]
-        unique = dict(zip(keys, msgs))
-        answers = cache.get_many(list(unique))
-        rep = TagReport(tagger.name, tagger.version, len(frame), len(unique), cached=len(answers))
-        reports.append(rep)
-        per_tagger.append((tagger, keys, answers))
-        for k, m in unique.items():
-            if k not in answers:
-                jobs.append((tagger, k, m, fn, model))
-    total = sum(r.unique_prompts for r in reports)
-    done_cached = sum(r.cached for r in reports)
-    if progress is not None:
-        progress(done_cached, total)
-
-    async def one(job: tuple[LLMTagger, str, list[dict[str, str]], ChatFn, str]) -> str:
-        tagger, key, messages, fn, model = job
-        text = await fn(messages)
-        cache.put(key, tagger.name, tagger.version, model, text)
-        return text
-
-    wrapped = None if progress is None else (lambda d, t: progress(done_cached + d, total))
-    results = await map_bounded(one, jobs, concurrency, wrapped, return_exceptions=True) if jobs else []
-    fresh: dict[str, str | BaseException] = {job[1]: res for job, res in zip(jobs, results)}
-    for (tagger, keys, answers), rep in zip(per_tagger, reports):
-        rep.calls = sum(1 for j in jobs if j[0] is tagger)
-        parsed: dict[str, dict[str, Any] | None] = {}
-        for k in dict.fromkeys(keys):
-            ans = answers.get(k, fresh.get(k))
-            if isinstance(ans, BaseException) or ans is None:
-                rep.failed += 1
-                if len(rep.errors) < 5:
-                    rep.errors.append(str(ans).splitlines()[0][:300] if ans is not None else "no answer")
-                if isinstance(ans, BaseException) and not isinstance(ans, OpenArenaError):
-                    raise ans
-                parsed[k] = None
-                continue
-            got = tagger.parse(ans)
-            if got is None:
-                rep.unparseable += 1
-                if len(rep.examples) < 5:
-                    rep.examples.append(ans[:300])
-            parsed[k] = got
-        for col in tagger.columns:
-            vals = [parsed[k][col] if parsed[k] is not None else None for k in keys]
-            dtype = "Int64" if col == "if_score" else "boolean"
-            columns[col] = pd.array(vals, dtype=dtype)
-    return columns, reports
-
-
-def run_taggers(
-    battles: BattleTable,
-    taggers: Sequence[str] = DEFAULT_RULE_TAGGERS,
-    *,
-    client: Any = None,
-    cache: TagCache | str | Path | None = None,
-    concurrency: int = 8,
-    progress: Callable[[int, int], object] | None = None,
-    retry: Any = None,
-    languages: Sequence[str] = COMMON_LANGUAGES,
-    max_prompt_chars: int = MAX_PROMPT_CHARS,
-) -> tuple[BattleTable, list[TagReport]]:
-    """Run taggers on the battles; returns the tagged table and one TagReport per LLM tagger.
-
-    See :func:`tag_battles` for the parameters. The table gains one FilterStep per LLM
-    tagger (removed 0, detail = :meth:`TagReport.summary`) so the provenance shows it.
-    """
-    names = list(dict.fromkeys(taggers))
-    unknown = [t for t in names if t not in RULE_TAGGERS and t not in LLM_TAGGERS]
-    if unknown:
-        raise DataError(f"unknown tagger {unknown[0]!r}", battles.source, field="taggers", expected=", ".join([*RULE_TAGGERS, *LLM_TAGGERS]))
-    writers: dict[str, str] = {}
-    for t in names:
-        cols = LLM_TAGGERS[t].columns if t in LLM_TAGGERS else {"math_rule": ("category_math",), "no_refusal": ("category_no_refusal",)}.get(t, ())
-        for c in cols:
-            if c in writers:
-                raise DataError(f"taggers {writers[c]!r} and {t!r} both write {c!r}; choose one", battles.source, field="taggers")
-            writers[c] = t
-    frame = battles.frame.copy()
-    source = battles.source
-    for t in names:
+def apply_rule_taggers(frame: pd.DataFrame, source: str, taggers: Sequence[str], languages: Sequence[str] = COMMON_LANGUAGES) -> None:
+    """Run the rule taggers among ``taggers`` (names of :data:`RULE_TAGGERS`, in order; other
+    names are skipped) on ``frame`` (N rows with conversations), adding their columns in place.
+    ``languages``: candidate languages of the ``language`` tagger. Raises: DataError from a
+    tagger (a missing column or a malformed conversation, naming its row)."""
+    for t in taggers:
         if t in RULE_TAGGERS:
             out = _tag_language(frame, source, languages) if t == "language" else RULE_TAGGERS[t](frame, source)
             for col, vals in out.items():
                 frame[col] = vals
-    llm = [LLM_TAGGERS[t] for t in names if t in LLM_TAGGERS]
-    reports: list[TagReport] = []
-    steps: list[FilterStep] = []
-    if llm:
-        if client is None:
-            raise DataError(f"tagger {llm[0].name!r} needs an LLM endpoint", source, field="client", expected="client=ModelConfig(...) of an OpenAI-compatible server")
-        own_cache = not isinstance(cache, TagCache)
-        store = cache if isinstance(cache, TagCache) else TagCache(cache if cache is not None else ":memory:")
-        try:
-            cols, reports = asyncio.run(_run_llm(frame, source, llm, client, store, concurrency, progress, retry, max_prompt_chars))
-        finally:
-            if own_cache:
-                store.close()
-        for col, vals in cols.items():
-            frame[col] = vals
-        n = len(frame)
-        steps = [FilterStep(f"tag:{r.tagger}", 0, n, r.summary()) for r in reports]
-    table = battles.with_frame(frame)
-    for s in steps:
-        table = table.with_frame(table.frame, s)
-    return table, reports
-
-
-def tag_battles(
-    battles: BattleTable,
-    taggers: Sequence[str] = DEFAULT_RULE_TAGGERS,
-    *,
-    client: Any = None,
-    cache: TagCache | str | Path | None = None,
-    concurrency: int = 8,
-    progress: Callable[[int, int], object] | None = None,
-    retry: Any = None,
-    languages: Sequence[str] = COMMON_LANGUAGES,
-    max_prompt_chars: int = MAX_PROMPT_CHARS,
-) -> BattleTable:
-    """Add category columns to the battles (see the module docstring for taggers and columns).
-
-    Parameters:
-        battles: N battles; rule taggers need conversation_a/b (and turn, conv_metadata when
-            present), LLM taggers the conversations.
-        taggers: names from :data:`RULE_TAGGERS` and :data:`LLM_TAGGERS`; default the rule
-            taggers except math_rule. Two taggers writing the same column is an error.
-        client: the labeler for LLM taggers: a :class:`openarena.providers.ModelConfig`
-            (called with temperature 0 and the tagger's max_tokens, with the providers' retries),
-            or an async (or plain) function ``messages -> text``.
-        cache: a :class:`TagCache`, or the path of its SQLite file (None: in memory only).
-        concurrency: LLM calls in flight at most.
-        progress: called as ``progress(done, total)`` over the unique (tagger, prompt) requests,
-            cached ones counted first.
-        retry: a providers ``RetryPolicy`` (default: the providers' 3 attempts).
-        languages: candidate languages of the ``language`` tagger.
-        max_prompt_chars: prompts (and responses for ``refusal``) are cut at this length.
-    Returns: a new BattleTable with the columns; boolean category columns are numpy bool for
-        rule taggers and pandas 'boolean' (NA = unparseable or failed) for LLM taggers. Each LLM
-        tagger adds a FilterStep ``tag:<name>`` (removed 0) whose detail gives the counts of
-        cached, called, unparseable and failed requests (use :func:`run_taggers` for the
-        :class:`TagReport` objects).
-    Raises: DataError for an unknown tagger, a missing column, or an LLM tagger without client.
-    A failed call (ProviderError after retries) is counted, never raised.
-    Source: FastChat code_tagger.py, classify/category.py, criteria_labeling.py, label.py.
-    """
-    return run_taggers(
-        battles, taggers, client=client, cache=cache, concurrency=concurrency, progress=progress,
-        retry=retry, languages=languages, max_prompt_chars=max_prompt_chars,
-    )[0]
 
 
 # ============================================================================================
 # FastChat category_tag -> our columns
+
+#: The seven criteria of FastChat's criteria_v0.1 (hard prompts), in the order of its prompt;
+#: a battle is hard_6 when it meets at least six. Columns ``criteria_<name>``.
+CRITERIA: tuple[str, ...] = ("specificity", "domain_knowledge", "complexity", "problem_solving", "creativity", "technical_accuracy", "real_world")
 
 
 def categories_from_tags(battles: BattleTable) -> BattleTable:
@@ -1048,4 +583,8 @@ def ensure_categories(battles: BattleTable, taggers: Sequence[str] = DEFAULT_RUL
     if "conversation_a" not in battles.frame.columns:
         return battles
     missing = [t for t in taggers if RULE_COLUMNS[t] not in battles.frame.columns]
-    return run_taggers(battles, missing)[0] if missing else battles
+    if not missing:
+        return battles
+    frame = battles.frame.copy()
+    apply_rule_taggers(frame, battles.source, list(dict.fromkeys(missing)))
+    return battles.with_frame(frame)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from openarena.data.style import message_text
+from openarena.text import message_text
 
 __all__ = ["as_messages", "message_texts"]
 
@@ -45,6 +45,6 @@ def message_texts(value: Any, role: str | None = None) -> list[str]:
     """The texts of a conversation's messages (of ``role`` only, when given), in order.
 
     Parameters: value, as :func:`as_messages`; role, e.g. 'user' or 'assistant' (None: all).
-    Returns: list of str, each :func:`openarena.data.style.message_text` of a message's content.
+    Returns: list of str, each :func:`openarena.text.message_text` of a message's content.
     """
     return [message_text(m.get("content")) for m in as_messages(value) if role is None or m.get("role") == role]

@@ -62,8 +62,9 @@ from openarena import __version__
 from openarena.data.battles import BattleTable
 from openarena.data.categories import CRITERIA
 from openarena.data.conversations import as_messages
-from openarena.data.style import count_markdown, count_tokens, message_text
+from openarena.data.style import count_markdown, count_tokens
 from openarena.errors import DataError
+from openarena.text import message_text
 
 __all__ = ["RELEASE_COLUMNS", "ReleaseResult", "export_release", "hash_voter", "scrub_pii", "write_data_card"]
 

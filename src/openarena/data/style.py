@@ -55,6 +55,7 @@ import pandas as pd
 from openarena.data.battles import BattleTable
 from openarena.data.schema import STYLE_FEATURES
 from openarena.errors import DataError, SourceUnavailable
+from openarena.text import message_text
 
 __all__ = [
     "CODE_BLOCK",
@@ -66,7 +67,6 @@ __all__ = [
     "count_markdown",
     "count_tokens",
     "get_encoding",
-    "message_text",
     "remove_code_blocks",
     "style_from_conversation",
     "style_from_metadata",
@@ -312,30 +312,6 @@ def count_markdown(text: str, *, remove_code: bool = True) -> StyleCounts:
 
 # --------------------------------------------------------------------------------------------
 # conversations
-
-
-def message_text(content: Any) -> str:
-    """The text of one message's ``content``: a str as is; None as ''; a list of parts
-    (OpenAI / arena-140k style ``[{'type': 'text', 'text': ...}, {'type': 'image', ...}]``)
-    as its text parts joined with newlines; a dict with 'answer' (arena-hard v2) or 'text'."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        for key in ("answer", "text", "content"):
-            if isinstance(content.get(key), str):
-                return content[key]
-        return ""
-    if isinstance(content, (list, tuple, np.ndarray)):
-        parts = []
-        for p in content:
-            if isinstance(p, str):
-                parts.append(p)
-            elif isinstance(p, dict) and isinstance(p.get("text"), str) and p.get("type", "text") == "text":
-                parts.append(p["text"])
-        return "\n".join(parts)
-    return str(content)
 
 
 def _as_conversation(conv: Any, source: str = "", row: int | None = None, field: str | None = None) -> list[dict]:

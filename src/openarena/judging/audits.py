@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from openarena.errors import DataError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.parse import LABELS, label_outcome, swap_label
 
 __all__ = ["LengthBias", "PositionBias", "SelfPreference", "SingleLengthBias", "length_bias", "model_family", "position_bias",

@@ -32,7 +32,7 @@ import pandas as pd
 
 from openarena.data.battles import BattleTable
 from openarena.errors import DataError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.judge import JudgeOutcome, JudgeSettings, run_judgments
 from openarena.judging.parse import LABELS, Parsed, label_outcome, normalize_label, parse_verdict, swap_label
 from openarena.judging.prompts import JudgePrompt, get_prompt

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from openarena.errors import DataError, SourceUnavailable
+from openarena.judging.answer_records import parse_answer_record
 from openarena.judging.store import read_jsonl
 
 __all__ = [
@@ -350,8 +351,6 @@ def load_reference_answers(path: str | os.PathLike[str]) -> dict[str, tuple[str,
     Returns: {uid: (turn 1 answer, turn 2 answer, ...)}.
     Raises: DataError for a malformed record.
     """
-    from openarena.judging.answers import parse_answer_record
-
     out: dict[str, tuple[str, ...]] = {}
     for i, rec in enumerate(read_jsonl(path)):
         ans = parse_answer_record(rec, str(path), i)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from openarena.data.battles import BattleTable
 from openarena.errors import ConvergenceError, DataError, OpenArenaError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.questions import Question
 
 __all__ = [

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from openarena.errors import DataError
-from openarena.judging.answers import Answer
+from openarena.judging.answer_records import Answer
 from openarena.judging.judge import JudgeOutcome, JudgeSettings, run_judgments
 from openarena.judging.parse import Parsed, parse_rating
 from openarena.judging.prompts import JudgePrompt, get_prompt

@@ -18,7 +18,7 @@ chat-completions protocol). What this module adds to the official client, and no
   estimated as ``len(text) // 4`` (about 4 characters per token for English; approximate, and
   flagged by ``ChatResult.usage_estimated``);
 - valid text only: lone surrogates and NUL in a model's answer become U+FFFD
-  (:mod:`openarena.providers.text`), so what is stored, rendered and exported never fails on it.
+  (:mod:`openarena.text`), so what is stored, rendered and exported never fails on it.
 
 Behaviour follows the OpenAI chat-completions API reference (request fields, SSE chunks,
 ``[DONE]``, the final usage chunk) and FastChat's ``api_provider.py`` (stream text deltas,
@@ -47,7 +47,7 @@ from openai.types.chat import ChatCompletion
 
 from openarena.errors import OpenArenaError
 from openarena.providers.registry import ModelConfig
-from openarena.providers.text import StreamText, clean_text
+from openarena.text import StreamText, clean_text, message_text
 
 __all__ = [
     "ChatResult",
@@ -178,17 +178,8 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4
 
 
-def _message_text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
 def _estimate_prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
-    return sum(estimate_tokens(_message_text(m)) for m in messages)
+    return sum(estimate_tokens(message_text(m.get("content"), sep="")) for m in messages)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,7 +422,7 @@ class ChatStream:
                                     finish_reason = choice.finish_reason
                                 delta = getattr(choice.delta, "content", None) if choice.delta else None
                                 if delta:
-                                    delta = cleaner.feed(delta)  # valid text only (see openarena.providers.text)
+                                    delta = cleaner.feed(delta)  # valid text only (see openarena.text)
                                 if delta:
                                     if first_token_s is None:
                                         first_token_s = time.perf_counter() - t0

@@ -44,6 +44,8 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from openarena.text import message_text
+
 __all__ = ["LoadedRouter", "RouteDecision", "create_route_app", "parse_router_model", "decide"]
 
 _MODEL_RE = re.compile(r"^router-([a-z0-9_]+)-([0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?)$")
@@ -101,14 +103,6 @@ def decide(loaded: LoadedRouter, prompt: str, threshold: float, prices: Mapping[
     s = float(np.asarray(r.score([prompt]))[0])
     assert loaded.strong is not None and loaded.weak is not None
     return RouteDecision(loaded.name, threshold, s, loaded.strong if s >= threshold else loaded.weak)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-    return ""
 
 
 def _error(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
@@ -205,7 +199,7 @@ def create_route_app(
         if (not isinstance(messages, list) or not 1 <= len(messages) <= 256
                 or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)):
             return _error(400, "messages must be a list of 1 to 256 {role, content} objects")
-        users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        users = [message_text(m.get("content"), sep=" ") for m in messages if m.get("role") == "user"]
         if not users:
             return _error(400, "no user message to route")
         overrides = {k: body[k] for k in _FORWARDED if body.get(k) is not None}

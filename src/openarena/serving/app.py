@@ -37,8 +37,8 @@ from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
 from openarena.serving.sessions import SessionManager
 from openarena.serving.targets import load_targets
-from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database, StorageError
+from openarena.storage.votes import VoteWriter
 
 __all__ = ["AppState", "create_app", "create_app_from_env", "uvicorn_options"]
 

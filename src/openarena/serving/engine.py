@@ -47,10 +47,10 @@ from typing import Any
 
 from openarena.providers.client import ProviderError, RetryPolicy, stream_chat
 from openarena.providers.registry import ModelConfig
-from openarena.providers.text import clean_text
 from openarena.serving.render import render_answer
 from openarena.storage.battles import BattleRecord, finish_turn, renew_lease
 from openarena.storage.db import Database
+from openarena.text import clean_text
 
 __all__ = ["TurnLimits", "sse", "stream_turn"]
 

@@ -227,7 +227,7 @@ def identity_leak(conversation_a: Sequence[dict], conversation_b: Sequence[dict]
     pays microseconds. Same answers as the curation function (tests/serving/test_units.py).
     Returns: the first word found, in list order (for the vote's ``reason``), or None.
     """
-    from openarena.data.style import message_text
+    from openarena.text import message_text
 
     parts = []
     for conv in (conversation_a, conversation_b):

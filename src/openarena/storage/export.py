@@ -15,14 +15,14 @@ Formats:
 
 Whatever the database holds, export does not fail on it: every string (model names, voter
 ids, conversations) is written as valid Unicode text (lone surrogates and NUL become U+FFFD,
-:func:`openarena.providers.text.clean_text`), and for Parquet each conversation is a list of
+:func:`openarena.text.clean_text`), and for Parquet each conversation is a list of
 ``{role, content}`` strings (the datasets' shape), whatever odd value a row holds.
 
 Only counted votes are exported by default (``include_uncounted`` adds the others with
 ``counted`` and ``reason``). Voter ids are the salted hashes already stored; IP addresses are
 never stored. Prompts are exported as typed: for a public release (PII scrubbed, voter ids
 re-hashed with a secret salt, data card) use :func:`openarena.data.release.export_release` on
-:func:`openarena.storage.battles.read_battles` (``openarena release db --out-dir DIR``).
+:func:`openarena.storage.reading.read_battles` (``openarena release db --out-dir DIR``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ import numpy as np
 import pandas as pd
 
 from openarena.data.conversations import as_messages
-from openarena.data.style import message_text
-from openarena.data.text import clean_text
-from openarena.storage.battles import read_battles
 from openarena.storage.db import Database
+from openarena.storage.reading import read_battles
+from openarena.text import clean_text, message_text
 
 __all__ = ["EXPORT_FORMATS", "export_battles", "export_frame"]
 

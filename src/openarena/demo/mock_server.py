@@ -31,9 +31,9 @@ In a test::
         result = asyncio.run(complete_chat(model, [{"role": "user", "content": "hi"}]))
         assert result.text == "Hello there" and len(srv.requests) == 1
 
-Standalone (for the demo registry ``openarena/providers/demo_models.yaml``)::
+Standalone (for the demo registry ``openarena/demo/models.yaml``)::
 
-    python -m openarena.providers.mock_server --port 8101 [--config behaviours.yaml]
+    python -m openarena.demo.mock_server --port 8101 [--config behaviours.yaml]
 
 The config file maps model ids to behaviour fields (the :class:`Behaviour` attributes)::
 
@@ -65,6 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from openarena.errors import DataError
 from openarena.providers.registry import ModelConfig
+from openarena.text import message_text
 
 __all__ = [
     "DEMO_BEHAVIOURS",
@@ -225,23 +226,12 @@ DEMO_BEHAVIOURS: dict[str, Behaviour] = {
         default="Both answers are comparable. My final verdict is: [[A=B]]",
     ),
 }
-"""Behaviours served by ``python -m openarena.providers.mock_server`` without ``--config``;
-their ids are the ``model_id``s of ``openarena/providers/demo_models.yaml``."""
+"""Behaviours served by ``python -m openarena.demo.mock_server`` without ``--config``;
+their ids are the ``model_id``s of ``openarena/demo/models.yaml``."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Recording
-
-
-def _text_of(message: Any) -> str:
-    if not isinstance(message, Mapping):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
-    return ""
 
 
 @dataclass
@@ -274,14 +264,14 @@ class RecordedRequest:
     @property
     def prompt(self) -> str:
         """Every message's text, joined by newlines."""
-        return "\n".join(_text_of(m) for m in self.messages)
+        return "\n".join(message_text(m.get("content"), sep="") if isinstance(m, Mapping) else "" for m in self.messages)
 
     @property
     def last_user(self) -> str:
         """The text of the last user message ('' if none)."""
         for m in reversed(self.messages):
             if isinstance(m, Mapping) and m.get("role") == "user":
-                return _text_of(m)
+                return message_text(m.get("content"), sep="")
         return ""
 
 
@@ -721,7 +711,7 @@ def load_behaviours(path: str | Path) -> dict[str, Behaviour]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m openarena.providers.mock_server``."""
+    """Entry point of ``python -m openarena.demo.mock_server``."""
     import uvicorn
 
     parser = argparse.ArgumentParser(description="Mock OpenAI-compatible chat server (for tests and the demo).")

@@ -3,7 +3,7 @@ code points (or split across two stream chunks) becomes its character."""
 
 from __future__ import annotations
 
-from openarena.providers.text import REPLACEMENT, StreamText, clean_text
+from openarena.text import REPLACEMENT, StreamText, clean_text
 
 
 def test_clean_text_replaces_what_cannot_be_encoded():

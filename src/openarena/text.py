@@ -1,4 +1,8 @@
-"""Model text made valid at the boundary: what comes out of a model endpoint is stored,
+"""Text every layer shares: the text of a chat message's content (:func:`message_text`) and
+valid Unicode text (:func:`clean_text`, :class:`StreamText`). A base module, like
+:mod:`openarena.errors`: any layer may import it, it imports no layer.
+
+Model text is made valid at the boundary: what comes out of a model endpoint is stored,
 rendered, exported and sent to browsers, so it must be valid Unicode text.
 
 JSON may carry lone surrogates (``"\\ud800"``): Python's json decodes them into a ``str`` that
@@ -12,7 +16,11 @@ does the same for a stream of deltas, where a pair may be split across two chunk
 
 from __future__ import annotations
 
-__all__ = ["REPLACEMENT", "StreamText", "clean_text"]
+from typing import Any
+
+import numpy as np
+
+__all__ = ["REPLACEMENT", "StreamText", "clean_text", "message_text"]
 
 REPLACEMENT = "\ufffd"
 
@@ -54,3 +62,29 @@ class StreamText:
         """What is held back, cleaned (a lone high surrogate becomes U+FFFD); then nothing is held."""
         held, self._held = self._held, ""
         return clean_text(held) if held else ""
+
+
+def message_text(content: Any, sep: str = "\n") -> str:
+    """The text of one message's ``content``: a str as is; None as ''; a list of parts
+    (OpenAI / arena-140k style ``[{'type': 'text', 'text': ...}, {'type': 'image', ...}]``)
+    as its text parts joined with ``sep`` (newlines by default); a dict with 'answer' (arena-hard
+    v2) or 'text'. The one reader of message text for every layer (stored battles, requests to
+    the providers, the mock server, the route server, judges)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        for key in ("answer", "text", "content"):
+            if isinstance(content.get(key), str):
+                return content[key]
+        return ""
+    if isinstance(content, (list, tuple, np.ndarray)):
+        parts = []
+        for p in content:
+            if isinstance(p, str):
+                parts.append(p)
+            elif isinstance(p, dict) and isinstance(p.get("text"), str) and p.get("type", "text") == "text":
+                parts.append(p["text"])
+        return sep.join(parts)
+    return str(content)
