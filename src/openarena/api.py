@@ -303,7 +303,58 @@ def _is_loaded(data) -> bool:
     return isinstance(data, (BattleTable, PairCounts))
 
 
-__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "prepare", "read"]
+def trust_report(
+    data,
+    *,
+    organizations: Mapping[str, str] | None = None,
+    prices: "pd.DataFrame | None" = None,
+    price_weights: tuple[float, float] = (3.0, 1.0),
+    provisional_votes: int | None = None,
+    released_at: Mapping[str, str] | None = None,
+    window: str = "7d",
+    alpha: float = 0.05,
+    rank_method: str = "maxz",
+    level: float = 0.95,
+    anchor: str | None = "mean",
+):
+    """The trust analyses of a vote set, side by side (the arena's Trust page): vote shares
+    per provider, provisional scores, drift alarms, the cost-vs-score Pareto frontier and
+    simultaneous rank intervals.
+
+    Parameters:
+        data: what :func:`load` returns or anything it reads (battle rows; a ``tstamp`` column
+            enables drift and first-seen dates).
+        organizations: {model: provider} (e.g. a registry's ``organization`` fields).
+        prices: DataFrame model, input_price, output_price in USD per million tokens (a
+            registry's ``price`` fields, or
+            :func:`openarena.analysis.trust.frontier.read_prices`), or None.
+        price_weights: input:output weights of the blended price (3:1).
+        provisional_votes: fresh votes before a score stops being provisional (default 2,000);
+            released_at: {model: ISO date} of releases.
+        window: drift windows ('7d'); alpha: family level of the drift alarms (Holm).
+        rank_method: simultaneous intervals 'maxz', 'chi2' or 'bonferroni'; level: their
+            coverage (and the board's). anchor: as for :func:`leaderboard` (rank intervals do
+            not depend on it).
+    Returns: :class:`~openarena.analysis.trust.report.TrustReport` (a part the data cannot
+        support is named in ``missing`` with a reason code).
+    Raises: DataError for unreadable data or malformed options; ConvergenceError when the
+        board cannot be fitted (e.g. too few votes).
+    Source: Chiang et al. (2024) (uniform intervals); Singh et al. (2025) (provider shares,
+        private testing); LMArena (provisional scores, price analysis); see the modules of
+        :mod:`openarena.analysis.trust`.
+    """
+    from openarena.analysis.trust.report import build_trust_report
+
+    if not _is_loaded(data):
+        data = load(data)
+    board = leaderboard(data, ci="sandwich", anchor=anchor, level=level, drop_unrated=True, rank_intervals=rank_method)
+    return build_trust_report(
+        data, board, organizations=dict(organizations or {}), prices=prices, price_weights=price_weights,
+        provisional_votes=provisional_votes, released_at=dict(released_at) if released_at else None, window=window, alpha=alpha,
+    )
+
+
+__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "prepare", "read", "trust_report"]
 
 
 def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player_prior: "float | str" = "auto", bootstrap_rounds: int = 100,

@@ -2,7 +2,7 @@
 
 Pages (server-rendered Jinja2, a little plain JavaScript in ``static/arena.js``, no build step):
 ``/`` Arena (anonymous battle), ``/side-by-side`` (named models), ``/direct`` (one model),
-``/leaderboard``, ``/about`` (data policy), an HTML error page for browsers (404). JSON/SSE API under ``/api`` (see
+``/leaderboard``, ``/trust`` (trust analyses), ``/about`` (data policy), an HTML error page for browsers (404). JSON/SSE API under ``/api`` (see
 :mod:`openarena.serving.routes.battles`). ``/healthz`` for probes.
 
 Request bodies and heads are size-limited (413/431, :mod:`openarena.serving.limits`).
@@ -37,6 +37,7 @@ from openarena.serving.shared_state import LocalState, RedisState, open_shared_s
 from openarena.serving.sessions import SessionManager
 from openarena.serving.state import AppState
 from openarena.serving.targets import load_targets
+from openarena.serving.trust import trust_options
 from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database, StorageError
 
@@ -110,6 +111,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     cache = LeaderboardCache(
         db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
         reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler, vote_counts), process=settings.leaderboard_process,
+        trust=trust_options(registry, window=settings.trust_drift_window, provisional_votes=settings.provisional_votes),
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
@@ -134,7 +136,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     start_background, start the leaderboard refresh thread with the app.
     Raises: what :func:`build_state` raises.
     """
-    from openarena.serving.routes import about, arena, battles, code, direct, errors, leaderboard, redteam, side_by_side
+    from openarena.serving.routes import about, arena, battles, code, direct, errors, leaderboard, redteam, side_by_side, trust
 
     state = state or build_state(settings or ServeSettings())
 
@@ -154,7 +156,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.arena = state
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (arena, side_by_side, direct, leaderboard, redteam, about, battles):
+    for module in (arena, side_by_side, direct, leaderboard, trust, redteam, about, battles):
         app.include_router(module.router)
 
     code.install(app, state.settings)  # run API of the code arena (sandbox probed once)
