@@ -9,7 +9,10 @@ Bradley-Terry leaderboard with sandwich intervals with and without style control
 (:func:`openarena.api.leaderboard`), plus its whisker plot of every model. Models without a
 finite rating yet are listed as "not enough votes"; a board that cannot be fitted at all
 carries a plain message for visitors (the details go to the server log, never to the page). The result also feeds the pair sampler (votes per model for
-the new-model boost; pair counts and ratings for the active policy).
+the new-model boost; pair counts and ratings for the active policy). With trust options (the
+app passes them), the same refresh computes the Trust page's figures from the same votes
+(:func:`openarena.serving.trust.compute_trust` through :func:`openarena.api.trust_report`;
+about 10 s of CPU more per refresh for 10,000 votes of 55 models, mostly the drift fits).
 
 Where it runs: by default in a child process (``spawn``, started on the first refresh and kept,
 ``nice`` 10), which opens the database itself and sends back the finished snapshot. A

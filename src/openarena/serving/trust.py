@@ -34,7 +34,7 @@ MESSAGES = {
     "failed": "The trust figures could not be computed this time; they will be retried at the next refresh.",
 }
 DRIFT_MIN_VOTES = 50
-PLOT = {"width": 640, "height": 380, "left": 56, "right": 16, "top": 16, "bottom": 44}
+PLOT = {"width": 640, "height": 380, "left": 56, "right": 28, "top": 16, "bottom": 44}
 WINDOW_WORDS = {"d": "day", "h": "hour", "w": "week", "m": "minute", "s": "second"}
 
 
