@@ -30,6 +30,7 @@ _LAZY = {
     "read": "openarena.api",
     "redteam_leaderboard": "openarena.api",
     "with_robustness": "openarena.api",
+    "trust_report": "openarena.api",
     "Leaderboard": "openarena.analysis.leaderboard",
     "BattleTable": "openarena.data.battles",
     "PairCounts": "openarena.data.battles",
@@ -43,7 +44,7 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from openarena.analysis.leaderboard import Leaderboard
-    from openarena.api import category_leaderboards, leaderboard, load, prepare, read, redteam_leaderboard, with_robustness
+    from openarena.api import category_leaderboards, leaderboard, load, prepare, read, redteam_leaderboard, trust_report, with_robustness
     from openarena.data.battles import BattleTable, FilterStep, PairCounts
     from openarena.errors import ConvergenceError, DataError, OpenArenaError
 

@@ -165,6 +165,7 @@ def prepare(data, *, control: "str | Sequence[str] | None" = None, categories: "
     from openarena.errors import DataError
 
     say = notify or (lambda text: None)
+    control, _ = split_control(control)  # per-model covariates need no column
     if control and isinstance(data, BattleTable):
         from openarena.data.schema import STYLE_FEATURES
         from openarena.ratings.covariates import expand_controls
@@ -194,7 +195,7 @@ def leaderboard(
     *,
     ci: str = "sandwich",
     ties: str = "half",
-    control: "str | Sequence[str] | None" = None,
+    control: "str | Mapping[str, Mapping[str, float]] | Sequence[str | Mapping[str, Mapping[str, float]]] | None" = None,
     anchor: str | None = None,
     rating: str = "bt",
     rounds: int = 100,
@@ -216,8 +217,14 @@ def leaderboard(
             ``model_a, model_b, winner``; winner is model_a, model_b, tie or tie (bothbad)).
         ci: 'sandwich' (robust CLT intervals, Bradley-Terry only), 'bootstrap' or 'none'.
         ties: 'half' (FastChat), 'rao-kupper' or 'davidson' (Bradley-Terry only).
-        control: style control: 'style', 'length', 'markdown' or column names (comma-separated or
-            a list); the style columns are computed when missing.
+        control: what to control for. Per-battle covariates (style control): 'style',
+            'length', 'markdown' or column names (comma-separated or a list); the style columns
+            are computed when missing. Per-model covariates (price, latency, parameter count):
+            a mapping ``{name: {model: value}}`` (e.g. ``{"log_price": {...}}``, see
+            :func:`model_prices`), alone or in the list beside the names; they enter the
+            contextual fit as value(model_a) - value(model_b). Models without a value are left
+            out (filter step 'no_value'). A per-model covariate is collinear with the model
+            identities: it needs ``prior`` > 0 (the published price control uses 1).
         anchor: 'MODEL=VALUE', 'mean' (mean = 1000) or None: mixtral-8x7b-instruct-v0.1 = 1114
             when present (LMSYS's anchor), else mean = 1000. Rank (UB) does not depend on it for
             the sandwich and bootstrap intervals of Bradley-Terry up to the anchor model's own
@@ -247,6 +254,7 @@ def leaderboard(
 
     if not _is_loaded(data):
         data = load(data)
+    data, control = _with_model_values(data, control, prior, fit_options, notify)
     data = prepare(data, control=control, categories=category is not None, notify=notify)
     options = dict(rating=rating, ties=ties, ci=ci, rounds=rounds, seed=seed, anchor=anchor, level=level, prior=prior,
                    control=control, drop_unrated=drop_unrated, n_jobs=n_jobs, **fit_options)
@@ -286,6 +294,7 @@ def category_leaderboards(
 
     if not _is_loaded(data):
         data = load(data)
+    data, options["control"] = _with_model_values(data, options.get("control"), options.get("prior", 0.0), options, notify)
     data = prepare(data, control=options.get("control"), categories=by is None, notify=notify)
     options["drop_unrated"] = True
     if by is not None:
@@ -297,13 +306,170 @@ def category_leaderboards(
     return by_category(data, names, min_votes_shown=shown, progress=progress, **options)
 
 
+def split_control(control) -> "tuple[str | list[str] | None, dict[str, dict[str, float]]]":
+    """``control`` of :func:`leaderboard` -> (per-battle covariate names as given, or None;
+    per-model covariates {name: {model: value}}). Raises: DataError for a per-model value that
+    is not a finite number."""
+    import math
+    from collections.abc import Mapping as _Mapping
+
+    from openarena.errors import DataError
+
+    if control is None or isinstance(control, str):
+        return control, {}
+    items = [control] if isinstance(control, _Mapping) else list(control)
+    names: list[str] = []
+    per_model: dict[str, dict[str, float]] = {}
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+            continue
+        if not isinstance(item, _Mapping):
+            raise DataError(f"control item {item!r}", field="control", expected="a covariate name or {name: {model: value}}")
+        for name, values in item.items():
+            if not isinstance(values, _Mapping):
+                raise DataError(f"per-model covariate {name!r} is not a mapping", field="control", expected="{name: {model: value}}")
+            clean = {}
+            for model, v in values.items():
+                try:
+                    x = float(v)
+                except (TypeError, ValueError):
+                    x = float("nan")
+                if not math.isfinite(x):
+                    raise DataError(f"{name} of model {model!r} is {v!r}", field="control", expected="a finite number")
+                clean[str(model)] = x
+            per_model[str(name)] = clean
+    return (names or None), per_model
+
+
+def _with_model_values(data, control, prior: float, options: dict, notify: "Notify | None"):
+    """Split ``control`` (:func:`split_control`); per-model covariates go to
+    ``options["model_values"]`` and the models without a value leave ``data``.
+    Returns (data, per-battle control). Raises: OpenArenaError without a prior (collinear)."""
+    control, per_model = split_control(control)
+    if per_model:
+        from openarena.errors import OpenArenaError
+
+        if not prior > 0:
+            raise OpenArenaError(f"per-model covariates ({', '.join(per_model)}) are collinear with the model identities: "
+                                 "they need a prior on the strengths, e.g. prior=1 (as the published price control)")
+        data = _drop_models_without(data, per_model, notify)
+        options["model_values"] = {**(options.get("model_values") or {}), **per_model}
+    return data, control
+
+
+def _drop_models_without(data, per_model: "dict[str, dict[str, float]]", notify: "Notify | None"):
+    """``data`` without the battles of models that lack a value of a per-model covariate (one
+    FilterStep 'no_value')."""
+    from dataclasses import replace
+
+    from openarena.data.filters import filter_exclude
+
+    models = getattr(data, "models", None)
+    if models is None:
+        from openarena.data.battles import as_pair_counts
+
+        models = as_pair_counts(data).models
+    lacking = sorted(m for m in models if any(m not in values for values in per_model.values()))
+    if not lacking:
+        return data
+    out = filter_exclude(data, lacking)
+    step = out.steps[-1]
+    out = replace(out, steps=[*out.steps[:-1], replace(step, name="no_value", detail=f"no {'/'.join(per_model)} value: " + step.detail.removeprefix("excluded "))])
+    if notify is not None:
+        notify(f"left out {len(lacking)} model(s) without a {'/'.join(per_model)} value: {', '.join(lacking[:8])}{' ...' if len(lacking) > 8 else ''}")
+    return out
+
+
+def model_prices(prices, *, weights: tuple[float, float] = (3.0, 1.0), log: bool = True) -> dict[str, float]:
+    """{model: blended price} for ``control={"log_price": model_prices(...)}``: (w_in * input +
+    w_out * output) / (w_in + w_out) USD per million tokens, log10 of it when ``log`` (the
+    published price control's covariate). Models with a price of 0 are left out under log.
+
+    Parameters: prices, a DataFrame model, input_price, output_price (USD per million tokens),
+    or a price file (see :func:`openarena.analysis.trust.frontier.read_prices`); weights,
+    input:output.
+    Raises: DataError naming the file, row and field of an unreadable price.
+    Source: LMArena's price-controlled leaderboard (Dec 2024); Artificial Analysis' 3:1 blend.
+    """
+    import math
+
+    import pandas as pd
+
+    from openarena.analysis.trust.frontier import read_prices
+
+    if not isinstance(prices, pd.DataFrame):
+        prices = read_prices(prices)
+    wi, wo = weights
+    out = {}
+    for r in prices.drop_duplicates("model").itertuples(index=False):
+        p = (wi * float(r.input_price) + wo * float(r.output_price)) / (wi + wo)
+        if log:
+            if p > 0:
+                out[str(r.model)] = math.log10(p)
+        else:
+            out[str(r.model)] = p
+    return out
+
+
 def _is_loaded(data) -> bool:
     from openarena.data.battles import BattleTable, PairCounts
 
     return isinstance(data, (BattleTable, PairCounts))
 
 
-__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "prepare", "read"]
+def trust_report(
+    data,
+    *,
+    organizations: Mapping[str, str] | None = None,
+    prices: "pd.DataFrame | None" = None,
+    price_weights: tuple[float, float] = (3.0, 1.0),
+    provisional_votes: int | None = None,
+    released_at: Mapping[str, str] | None = None,
+    window: str = "7d",
+    alpha: float = 0.05,
+    rank_method: str = "maxz",
+    level: float = 0.95,
+    anchor: str | None = "mean",
+):
+    """The trust analyses of a vote set, side by side (the arena's Trust page): vote shares
+    per provider, provisional scores, drift alarms, the cost-vs-score Pareto frontier and
+    simultaneous rank intervals.
+
+    Parameters:
+        data: what :func:`load` returns or anything it reads (battle rows; a ``tstamp`` column
+            enables drift and first-seen dates).
+        organizations: {model: provider} (e.g. a registry's ``organization`` fields).
+        prices: DataFrame model, input_price, output_price in USD per million tokens (a
+            registry's ``price`` fields, or
+            :func:`openarena.analysis.trust.frontier.read_prices`), or None.
+        price_weights: input:output weights of the blended price (3:1).
+        provisional_votes: fresh votes before a score stops being provisional (default 2,000);
+            released_at: {model: ISO date} of releases.
+        window: drift windows ('7d'); alpha: family level of the drift alarms (Holm).
+        rank_method: simultaneous intervals 'maxz', 'chi2' or 'bonferroni'; level: their
+            coverage (and the board's). anchor: as for :func:`leaderboard` (rank intervals do
+            not depend on it).
+    Returns: :class:`~openarena.analysis.trust.report.TrustReport` (a part the data cannot
+        support is named in ``missing`` with a reason code).
+    Raises: DataError for unreadable data or malformed options; ConvergenceError when the
+        board cannot be fitted (e.g. too few votes).
+    Source: Chiang et al. (2024) (uniform intervals); Singh et al. (2025) (provider shares,
+        private testing); LMArena (provisional scores, price analysis); see the modules of
+        :mod:`openarena.analysis.trust`.
+    """
+    from openarena.analysis.trust.report import build_trust_report
+
+    if not _is_loaded(data):
+        data = load(data)
+    board = leaderboard(data, ci="sandwich", anchor=anchor, level=level, drop_unrated=True, rank_intervals=rank_method)
+    return build_trust_report(
+        data, board, organizations=dict(organizations or {}), prices=prices, price_weights=price_weights,
+        provisional_votes=provisional_votes, released_at=dict(released_at) if released_at else None, window=window, alpha=alpha,
+    )
+
+
+__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "model_prices", "prepare", "read", "split_control", "trust_report"]
 
 
 def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player_prior: "float | str" = "auto", bootstrap_rounds: int = 100,

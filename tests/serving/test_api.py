@@ -309,7 +309,7 @@ def test_leaderboard_falls_back_to_a_thread_when_its_process_cannot_start(arena,
         def alive(self):
             return True
 
-        def compute(self, url, models):
+        def compute(self, url, models, trust=None):
             raise lc._ChildGone("the leaderboard process stopped (EOFError)")
 
         def close(self):

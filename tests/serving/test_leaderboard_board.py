@@ -41,7 +41,7 @@ def test_a_board_that_cannot_be_fitted_says_so_plainly():
 
 
 def test_a_failed_refresh_shows_no_internals(monkeypatch, tmp_path):
-    def boom(db, models):
+    def boom(db, models, trust=None):
         raise RuntimeError(f"ConvergenceError: no finite estimate; use --prior (cache {tmp_path}/leaderboard.db)")
 
     monkeypatch.setattr(lc, "compute_snapshot", boom)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from openarena.demo.mock_server import Behaviour
+from openarena.serving.routes.pages import NAV
 from tests.serving.conftest import GOOD, MODELS, SCREENSHOTS
 from tests.serving.helpers import new_battle, open_session, play
 from tests.serving.test_browser import browser  # noqa: F401  (one Chromium for this module)
@@ -41,7 +42,7 @@ RICH_MODELS = {
     "orcanova-beta-13b": Behaviour.echo("Echo: ", chunk_delay_s=0.002),
 }
 EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]")
-PAGES = ["/", "/side-by-side", "/direct", "/leaderboard", "/about", "/no-such-page"]
+PAGES = ["/", "/side-by-side", "/direct", "/leaderboard", "/trust", "/about", "/no-such-page"]
 
 
 @pytest.fixture
@@ -223,7 +224,7 @@ def test_html_404_page_and_json_api_errors(arena, open_page):
         resp = page.goto(arena.url + "/no/such/page")
         assert resp.status == 404 and resp.headers["content-type"].startswith("text/html")
         assert page.text_content("h1") == "Page not found"
-        assert page.locator("nav.main a").count() == 6 and page.locator("a[href='/']").count() >= 2
+        assert page.locator("nav.main a").count() == len(NAV) == 7 and page.locator("a[href='/']").count() >= 2
         assert "content-security-policy" in resp.headers
         shot(page, name)
         assert page.problems == []

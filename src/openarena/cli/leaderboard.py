@@ -189,6 +189,29 @@ def _write_category_table(boards, fmt: "Format", output: Path | None, quiet: boo
         typer.echo(text, nl=not text.endswith("\n"))
 
 
+def _controls(control: Optional[str], prices: list[Path], price_weights: str):
+    """--control as the API takes it: the per-battle names as given, and 'price' as the
+    per-model covariate {"log_price": {model: log10 blended price}} read from --prices."""
+    if prices and not (control and "price" in [c.strip() for c in control.split(",")]):
+        raise fail("--prices is used with --control price")
+    if not control:
+        return control
+    names = [c.strip() for c in control.split(",") if c.strip()]
+    if "price" not in names:
+        return control
+    if not prices:
+        raise fail("--control price needs --prices FILE (a price table or a model registry YAML with price fields)")
+    import pandas as pd
+
+    from openarena import api
+    from openarena.analysis.trust.frontier import parse_weights
+    from openarena.cli.trust import _prices
+
+    table = pd.concat([_prices(p) for p in prices], ignore_index=True)
+    rest = [n for n in names if n != "price"]
+    return rest + [{"log_price": api.model_prices(table, weights=parse_weights(price_weights))}]
+
+
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.lower()).strip("_") or "category"
 
@@ -210,7 +233,9 @@ def leaderboard(
     until: Optional[str] = typer.Option(None, "--until", help="Keep votes before this UTC date/time (ISO)."),
     identity_leak: bool = typer.Option(False, "--identity-leak", help="Invalidate battles whose prompt or answers name a model or vendor."),
     named: bool = typer.Option(False, "--named", help="For `db` / a database URL: also count the votes of named (non-anonymous) battles; by default only anonymous votes count, as on the web leaderboard."),
-    control: Optional[str] = typer.Option(None, "--control", help="Style control: style, length, markdown, or column names, comma-separated."),
+    control: Optional[str] = typer.Option(None, "--control", help="Control for: style, length, markdown, column names, and price (log10 blended price per model, from --prices; needs --prior, e.g. 1), comma-separated."),
+    prices: list[Path] = typer.Option([], "--prices", help="With --control price: price table(s), as for `trust frontier` (arena pricing tables, litellm JSON, CSV model,input_price,output_price, or a model registry YAML); repeatable, the first listing a model wins."),
+    price_weights: str = typer.Option("3:1", "--price-weights", help="With --control price: input:output token weights of the blended price."),
     prior: float = typer.Option(0.0, "--prior", min=0.0, help="L2 prior on model strengths (0 = plain MLE; needed for per-model covariates)."),
     category: Optional[str] = typer.Option(None, "--category", help="Leaderboard of one category (coding, math, hard_6, english, ...)."),
     categories: Optional[str] = typer.Option(None, "--categories", help="'all' or a comma list: one leaderboard per category (written to --out-dir)."),
@@ -243,10 +268,11 @@ def leaderboard(
     ci_method = (ci or (CI.bootstrap if rating == Rating.elo else CI.sandwich)).value
     say = lambda text: _say(quiet, text)  # noqa: E731
     with user_errors():
+        controls = _controls(control, prices, price_weights)
         needs_rows = next((flag for flag, on in (("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
         data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows)
-        data = api.prepare(data, control=control, notify=say)
-        options = dict(rating=rating.value, ties=ties.value, ci=ci_method, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=control, drop_unrated=drop_unrated)
+        data = api.prepare(data, control=controls, notify=say)
+        options = dict(rating=rating.value, ties=ties.value, ci=ci_method, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=controls, drop_unrated=drop_unrated)
         if rank_intervals:
             if rank_method not in ("maxz", "chi2", "bonferroni"):
                 raise fail(f"--rank-method {rank_method!r}: expected maxz, chi2 or bonferroni")

@@ -2,7 +2,7 @@
 
 Pages (server-rendered Jinja2, a little plain JavaScript in ``static/arena.js``, no build step):
 ``/`` Arena (anonymous battle), ``/side-by-side`` (named models), ``/direct`` (one model),
-``/leaderboard``, ``/about`` (data policy), an HTML error page for browsers (404). JSON/SSE API under ``/api`` (see
+``/leaderboard``, ``/trust`` (trust analyses), ``/about`` (data policy), an HTML error page for browsers (404). JSON/SSE API under ``/api`` (see
 :mod:`openarena.serving.routes.battles`). ``/healthz`` for probes.
 
 Request bodies and heads are size-limited (413/431, :mod:`openarena.serving.limits`).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,9 @@ from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
 from openarena.serving.sessions import SessionManager
+from openarena.serving.state import AppState
 from openarena.serving.targets import load_targets
+from openarena.serving.trust import trust_options
 from openarena.storage.db import Database, StorageError
 from openarena.storage.votes import VoteWriter
 
@@ -54,28 +55,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-
-
-@dataclass
-class AppState:
-    """What every route needs, built once per process (``request.app.state.arena``)."""
-
-    settings: ServeSettings
-    registry: ModelRegistry
-    db: Database
-    secret: bytes
-    sessions: SessionManager
-    limiter: RateLimiter
-    sampler: PairSampler
-    leaderboard: LeaderboardCache
-    moderator: Moderator | None
-    leak_words: list[str]
-    templates: Jinja2Templates
-    vote_writer: VoteWriter
-    shared: LocalState | RedisState
-    vote_counts: SharedVoteCounts
-    redteam_targets: list = field(default_factory=list)
-    redteam_board: dict = field(default_factory=dict)
 
 
 class SecurityHeaders:
@@ -132,6 +111,7 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     cache = LeaderboardCache(
         db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
         reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler, vote_counts), process=settings.leaderboard_process,
+        trust=trust_options(registry, window=settings.trust_drift_window, provisional_votes=settings.provisional_votes),
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
@@ -156,9 +136,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     start_background, start the leaderboard refresh thread with the app.
     Raises: what :func:`build_state` raises.
     """
-    from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, redteam, side_by_side
-    from openarena.serving.routes import code
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from openarena.serving.routes import about, arena, battles, code, direct, errors, leaderboard, redteam, side_by_side, trust
 
     state = state or build_state(settings or ServeSettings())
 
@@ -178,7 +156,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.arena = state
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (arena, side_by_side, direct, leaderboard, redteam, about, battles):
+    for module in (arena, side_by_side, direct, leaderboard, trust, redteam, about, battles):
         app.include_router(module.router)
 
     code.install(app, state.settings)  # run API of the code arena (sandbox probed once)
@@ -196,13 +174,13 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
             return JSONResponse({"status": "shared state unreachable"}, status_code=503)
         return {"status": "ok"}
 
-    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # HTML 404 page for browsers
+    errors.install(app)  # ApiError / RequestValidationError -> {"error", "code"}; HTML 404 page for browsers
 
     async def database_down(request, exc):
         """A database failure in any route: 503 with a plain message (details in the log)."""
         log.error("database failure on %s %s: %s", request.method, request.url.path, exc)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": DB_DOWN_MESSAGE, "code": "db_unavailable"}, status_code=503, headers={"retry-after": "30"})
+            return errors.ApiError(503, "db_unavailable", DB_DOWN_MESSAGE, headers={"retry-after": "30"}).response()
         return PlainTextResponse(DB_DOWN_MESSAGE, status_code=503, headers={"retry-after": "30"})
 
     app.add_exception_handler(SQLAlchemyError, database_down)

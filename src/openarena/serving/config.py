@@ -57,6 +57,9 @@ class ServeSettings:
         leaderboard_process: recompute in a child process at a lower priority (default), so
             the seconds of GIL-holding work do not stall the requests; False: in a thread of
             the server (see :mod:`openarena.serving.leaderboard_cache`).
+        trust_drift_window: the Trust page's drift windows ('7d', '12h', '2w').
+        provisional_votes: the Trust page marks a model's score provisional until it has this
+            many votes since it was first seen (2,000, as LMArena does).
         reference_leaderboard: optional leaderboard JSON (``openarena leaderboard --out-dir``)
             of public votes, shown beside the arena's own.
         moderation_url / moderation_key_env: optional OpenAI-compatible moderation endpoint.
@@ -112,6 +115,8 @@ class ServeSettings:
     leaderboard_min_refresh_s: float = 10.0
     leaderboard_process: bool = True
     reference_leaderboard: str | None = None
+    trust_drift_window: str = "7d"
+    provisional_votes: int = 2000
     moderation_url: str | None = None
     moderation_key_env: str | None = None
     cookie_secure: bool | None = None

@@ -9,7 +9,10 @@ Bradley-Terry leaderboard with sandwich intervals with and without style control
 (:func:`openarena.api.leaderboard`), plus its whisker plot of every model. Models without a
 finite rating yet are listed as "not enough votes"; a board that cannot be fitted at all
 carries a plain message for visitors (the details go to the server log, never to the page). The result also feeds the pair sampler (votes per model for
-the new-model boost; pair counts and ratings for the active policy).
+the new-model boost; pair counts and ratings for the active policy). With trust options (the
+app passes them), the same refresh computes the Trust page's figures from the same votes
+(:func:`openarena.serving.trust.compute_trust` through :func:`openarena.api.trust_report`;
+about 10 s of CPU more per refresh for 10,000 votes of 55 models, mostly the drift fits).
 
 Where it runs: by default in a child process (``spawn``, started on the first refresh and kept,
 ``nice`` 10), which opens the database itself and sends back the finished snapshot. A
@@ -80,6 +83,9 @@ class Snapshot:
     #: anonymous votes stored but not counted, per reason code (identity_leak, selective_voting,
     #: abandon_ratio, daily_cap), from the provenance of the votes read
     excluded: dict[str, int] = field(default_factory=dict)
+    #: the Trust page's payload (:func:`openarena.serving.trust.trust_payload`), None before
+    #: the first votes or when the cache was built without trust options
+    trust: dict[str, Any] | None = None
 
 
 class LeaderboardCache:
@@ -97,9 +103,11 @@ class LeaderboardCache:
     """
 
     def __init__(self, db, registry, interval_s: float = 300.0, min_refresh_s: float = 10.0, reference: str | None = None,
-                 on_refresh: Callable[[Snapshot, dict[frozenset[str], float] | None], None] | None = None, process: bool = True) -> None:
+                 on_refresh: Callable[[Snapshot, dict[frozenset[str], float] | None], None] | None = None, process: bool = True,
+                 trust: dict[str, Any] | None = None) -> None:
         self.db = db
         self.registry = registry
+        self.trust = trust
         url = getattr(db, "engine", None) and db.engine.url
         in_memory = url is not None and url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         self.process = process and url is not None and not in_memory
@@ -155,7 +163,7 @@ class LeaderboardCache:
             self._last_start = time.time()
             t0 = time.perf_counter()
             try:
-                snap, pairs = self._compute_isolated() if self.process else compute_snapshot(self.db, self._model_info())
+                snap, pairs = self._compute_isolated() if self.process else compute_snapshot(self.db, self._model_info(), self.trust)
             except Exception:  # noqa: BLE001 - the log has the details, the page a plain message
                 log.exception("leaderboard refresh failed")
                 snap, pairs = Snapshot(error=REFRESH_FAILED), None
@@ -179,7 +187,7 @@ class LeaderboardCache:
             if self._child is None or not self._child.alive():
                 self._child = _Child()
             child = self._child
-            return child.compute(self.db.url, self._model_info())
+            return child.compute(self.db.url, self._model_info(), self.trust)
         except _ChildGone as e:
             # The page keeps a correct board: this refresh runs here. A child that never answered
             # cannot start at all (e.g. a __main__ that spawn cannot re-import, such as a script
@@ -188,7 +196,7 @@ class LeaderboardCache:
             if child is None or not child.answered:
                 self.process = False
             log.warning("leaderboard process failed (%s); %s", e, "recomputing in a thread from now on" if not self.process else "recomputing in a thread this time")
-            return compute_snapshot(self.db, self._model_info())
+            return compute_snapshot(self.db, self._model_info(), self.trust)
 
     def _load_reference(self) -> dict[str, Any] | None:
         if not self.reference_path:
@@ -264,11 +272,13 @@ BOARD_FAILED = "This board could not be computed this time; it will be retried a
 REFRESH_FAILED = "The leaderboard could not be recomputed just now; it will be retried shortly."
 
 
-def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
+def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, Any] | None = None) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
     """One recomputation (see the module docstring): the snapshot and the anonymous votes per
     unordered pair (None when there is no vote). ``models``: name -> (organization, license)
     for the table's columns. The boards come from :func:`openarena.api.leaderboard` on the
-    counted anonymous votes, the same data and defaults as ``openarena leaderboard db``."""
+    counted anonymous votes, the same data and defaults as ``openarena leaderboard db``.
+    ``trust``: options of the Trust page (:func:`openarena.serving.trust.trust_options`); when
+    given, ``snap.trust`` is computed from the same votes (:func:`openarena.serving.trust.compute_trust`)."""
     import numpy as np
 
     from openarena import api
@@ -294,6 +304,10 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
     counts = aggregate(table)
     votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
     snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
+    if trust is not None:
+        from openarena.serving.trust import compute_trust
+
+        snap.trust = compute_trust(table, trust)
     try:
         table = api.prepare(table, categories=("coding", "math_rule", "multiturn"))
     except Exception:  # noqa: BLE001
@@ -397,9 +411,9 @@ class _Child:
     def alive(self) -> bool:
         return self._proc.is_alive()
 
-    def compute(self, url: str, models: dict[str, tuple[str, str]]):
+    def compute(self, url: str, models: dict[str, tuple[str, str]], trust: dict[str, Any] | None = None):
         try:
-            self._conn.send((url, models))
+            self._conn.send((url, models, trust))
             kind, value = self._conn.recv()
         except (EOFError, OSError) as e:
             self.close()
@@ -429,14 +443,14 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
     dbs: dict[str, Any] = {}
     while True:
         try:
-            url, models = conn.recv()
+            url, models, trust = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):  # the server is gone
             return
         try:
             db = dbs.get(url)
             if db is None:
                 db = dbs[url] = Database.open(url, run_migrations=False, checkpoints=False)
-            reply = ("ok", compute_snapshot(db, models))
+            reply = ("ok", compute_snapshot(db, models, trust))
         except Exception as e:  # noqa: BLE001 - reported by the server
             reply = ("error", f"{type(e).__name__}: {e}")
         try:

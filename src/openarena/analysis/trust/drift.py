@@ -6,7 +6,8 @@ into pseudo-models m@0, m@1, ..., while every other model keeps one strength ove
 period and serves as the reference (a time-varying coefficient for m; not separate
 leaderboards, whose scales would not be comparable). One Bradley-Terry fit per model, on pair
 counts. A second pass refits with the models flagged by the first split by window as well, so
-that a model that did change does not move the reference of the others. The change delta = theta(m@last) - theta(m@first) in Elo points has a sandwich standard
+that a model that did change does not move the reference of the others (at most M - 2 flagged
+models, the most significant first, so that every test keeps a reference). The change delta = theta(m@last) - theta(m@first) in Elo points has a sandwich standard
 error; the p-value is the Wald test that all of m's window strengths are equal (chi-square
 with W - 1 df; the two-sided z-test of delta when there are two windows). p-values are adjusted
 across models by Holm (family-wise error, the default) or Benjamini-Hochberg (false discovery
@@ -235,7 +236,11 @@ def drift_test(
         return table, path
 
     table, path = one_pass(set(), True)
-    flagged = {names.index(x) for x in table.loc[table["drifted"], "model"]}
+    # the most significant flagged models first; at most n - 2 of them, so that every model's
+    # test keeps at least one unsplit reference model (else the windows never meet: in a small
+    # arena, one model's change moves every other model against the mean of the rest)
+    order = table.loc[table["drifted"]].sort_values("p_value")["model"]
+    flagged = {names.index(x) for x in list(order)[: max(n - 2, 0)]}
     if flagged and refine:
         # second pass: the models found drifting no longer serve as a fixed reference
         table, path = one_pass(flagged, False)

@@ -166,6 +166,52 @@ def _fresh_votes(data, model: str, released_at: str | None, counts: PairCounts) 
     return float(mask.sum())
 
 
+PROVISIONAL_COLUMNS = ["model", "votes", "fresh_votes", "since", "provisional"]
+
+
+def provisional_flags(data: BattleTable | PairCounts, *, released_at: dict[str, str] | None = None, provisional_votes: int = PROVISIONAL_VOTES) -> pd.DataFrame:
+    """Which models' scores are still provisional: fewer than ``provisional_votes`` fresh votes.
+
+    A model's fresh votes are its votes since its release (``released_at[model]``, an ISO
+    date/time, needs a ``tstamp`` column) or, without a release date, since it was first seen,
+    i.e. all of its votes.
+
+    Parameters: data, battle rows or pair counts; released_at, {model: ISO date} (optional);
+    provisional_votes, N (2,000 by default, as LMArena does).
+    Returns: DataFrame :data:`PROVISIONAL_COLUMNS` (votes: all the model's votes; since: the
+    release date, else the first vote's UTC time, else None without timestamps), most votes first.
+    Raises: DataError for a release date that cannot be read or a model without votes; when
+        release dates are given without timestamps; for N < 1.
+    Source: LMArena's policy of provisional scores (a new model's score is marked provisional
+    until it has enough fresh votes).
+    """
+    if provisional_votes < 1:
+        raise DataError(f"provisional_votes {provisional_votes}", field="provisional_votes", expected="a number of votes >= 1, e.g. 2000")
+    counts = as_pair_counts(data)
+    votes = counts.num_battles()
+    first: dict[str, pd.Timestamp] = {}
+    if isinstance(data, BattleTable) and "tstamp" in data.frame.columns:
+        f = data.frame
+        t = pd.to_numeric(f["tstamp"], errors="coerce")
+        both = pd.concat([pd.DataFrame({"model": f["model_a"].astype(str), "t": t}), pd.DataFrame({"model": f["model_b"].astype(str), "t": t})])
+        first = {m: pd.Timestamp(v, unit="s", tz="UTC") for m, v in both.groupby("model")["t"].min().items() if np.isfinite(v)}
+    released_at = dict(released_at or {})
+    for m in released_at:
+        if m not in counts.models:
+            raise DataError(f"model {m!r} has no votes in the data", counts.source, field="released_at", expected="model keys present in the battles")
+    rows = []
+    for i, m in enumerate(counts.models):
+        if m in released_at:
+            fresh = _fresh_votes(data, m, released_at[m], counts)
+            since = pd.Timestamp(released_at[m])
+            since = since.tz_localize("UTC") if since.tzinfo is None else since
+        else:
+            fresh, since = float(votes[i]), first.get(m)
+        rows.append((m, float(votes[i]), fresh, since, bool(fresh < provisional_votes)))
+    out = pd.DataFrame(rows, columns=PROVISIONAL_COLUMNS)
+    return out.sort_values(["votes", "model"], ascending=[False, True], ignore_index=True)
+
+
 def simulate_best_of_k(
     k: int = 50,
     votes_per_variant: int = 3000,
