@@ -28,7 +28,7 @@ ALLOWED = {
 }
 # the public API module (src/openarena/api.py): the one pipeline, above analysis and storage,
 # below serving and cli
-API_ALLOWED = {"data", "ratings", "analysis", "storage"}
+API_ALLOWED = {"data", "ratings", "analysis", "storage", "providers"}  # providers: the model registry (prices, organisations)
 
 
 def _type_checking_nodes(tree: ast.AST) -> set[int]:

@@ -381,6 +381,34 @@ def _drop_models_without(data, per_model: "dict[str, dict[str, float]]", notify:
     return out
 
 
+def read_model_prices(path) -> "pd.DataFrame":
+    """Prices per model from a price table (CSV/JSON of the arena's pricing files or litellm's
+    price file; see :func:`openarena.analysis.trust.frontier.read_prices`) or from a model
+    registry YAML (its models' ``price.input_per_million`` / ``output_per_million``).
+
+    Returns: DataFrame model, input_price, output_price (USD per million tokens), source.
+    Raises: DataError naming the file, row and field of an unreadable price, or a registry
+    where no model has a price.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from openarena.analysis.trust.frontier import read_prices
+
+    from openarena.errors import DataError
+
+    path = Path(path)
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return read_prices(path)
+    from openarena.providers.registry import load_registry
+
+    rows = [(m.name, m.price.input_per_million, m.price.output_per_million) for m in load_registry(path) if m.price is not None]
+    if not rows:
+        raise DataError("no model in this registry has a price", str(path), field="price", expected="price: {input_per_million, output_per_million}")
+    return pd.DataFrame(rows, columns=["model", "input_price", "output_price"]).assign(source=path.name)
+
+
 def model_prices(prices, *, weights: tuple[float, float] = (3.0, 1.0), log: bool = True) -> dict[str, float]:
     """{model: blended price} for ``control={"log_price": model_prices(...)}``: (w_in * input +
     w_out * output) / (w_in + w_out) USD per million tokens, log10 of it when ``log`` (the
@@ -469,7 +497,7 @@ def trust_report(
     )
 
 
-__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "model_prices", "prepare", "read", "split_control", "trust_report"]
+__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "model_prices", "prepare", "read", "read_model_prices", "split_control", "trust_report"]
 
 
 def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player_prior: "float | str" = "auto", bootstrap_rounds: int = 100,

@@ -205,9 +205,8 @@ def _controls(control: Optional[str], prices: list[Path], price_weights: str):
 
     from openarena import api
     from openarena.analysis.trust.frontier import parse_weights
-    from openarena.cli.trust import _prices
 
-    table = pd.concat([_prices(p) for p in prices], ignore_index=True)
+    table = pd.concat([api.read_model_prices(p) for p in prices], ignore_index=True)
     rest = [n for n in names if n != "price"]
     return rest + [{"log_price": api.model_prices(table, weights=parse_weights(price_weights))}]
 

@@ -56,21 +56,10 @@ def _is_registry(path: Path) -> bool:
 
 
 def _prices(path: Path):
-    """A price table (see read_prices), or the prices of a model registry YAML (model names,
-    price.input_per_million / output_per_million)."""
-    import pandas as pd
+    """A price table or a model registry's prices (:func:`openarena.api.read_model_prices`)."""
+    from openarena.api import read_model_prices
 
-    from openarena.analysis.trust.frontier import read_prices
-
-    if not _is_registry(path):
-        return read_prices(path)
-    from openarena.errors import DataError
-    from openarena.providers.registry import load_registry
-
-    rows = [(m.name, m.price.input_per_million, m.price.output_per_million) for m in load_registry(path) if m.price is not None]
-    if not rows:
-        raise DataError("no model in this registry has a price", str(path), field="price", expected="price: {input_per_million, output_per_million}")
-    return pd.DataFrame(rows, columns=["model", "input_price", "output_price"]).assign(source=path.name)
+    return read_model_prices(path)
 
 
 def _orgs(paths: list[Path]) -> dict[str, str]:
