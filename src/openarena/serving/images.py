@@ -35,6 +35,7 @@ import binascii
 import hashlib
 import io
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from typing import Protocol, runtime_checkable
 from openarena.errors import OpenArenaError
 
 __all__ = [
-    "CleanImage", "HashBlockList", "ImageLimits", "ImageModerator", "ImageRefused",
+    "CleanImage", "HashBlockList", "ImageIntake", "ImageLimits", "ImageModerator", "ImageRefused",
     "clean_image", "decode_data_url", "load_block_list",
 ]
 
@@ -256,3 +257,59 @@ def screen(image: CleanImage, moderator: ImageModerator | None) -> None:
         return
     if moderator.check(image) is not None:
         raise ImageRefused("blocked", "This image cannot be used in the arena. Try another image.")
+
+
+class ImageIntake:
+    """The server's way in for images: limits, moderation, the store and the ``images`` table.
+
+    Parameters: store, an :class:`~openarena.storage.images.ImageStore`; limits; moderator
+    (None = accept every valid image); db, the arena's database (None = no ``images`` rows);
+    max_decoding, images decoded at once in this process (decoding is CPU work in worker
+    threads: a bound keeps a burst of uploads from taking every thread).
+    """
+
+    def __init__(self, store, limits: ImageLimits | None = None, moderator: ImageModerator | None = None, db=None, max_decoding: int = 2) -> None:
+        self.store = store
+        self.limits = limits or ImageLimits()
+        self.moderator = moderator
+        self.db = db
+        self._slots = threading.BoundedSemaphore(max(1, max_decoding))
+
+    def accept(self, urls) -> list[str]:
+        """Check, clean, screen and store the images of one prompt (``urls``: a list of data
+        URLs); returns their SHA-256 addresses in order. Blocking: call in a worker thread.
+
+        Raises: ImageRefused (too_many_images, bad_image, too_large, too_many_pixels,
+        bad_format, blocked); StorageError when the image folder cannot be written.
+        """
+        if not isinstance(urls, list):
+            raise ImageRefused("bad_image", "images must be a list of data URLs.")
+        if len(urls) > self.limits.max_images:
+            n = self.limits.max_images
+            raise ImageRefused("too_many_images", f"Too many images: at most {n} per prompt." if n > 1 else "Too many images: one image per prompt.")
+        cleaned = []
+        for url in urls:
+            raw = decode_data_url(url, self.limits)
+            with self._slots:
+                img = clean_image(raw, self.limits)
+            screen(img, self.moderator)
+            cleaned.append(img)
+        out = []
+        for img in cleaned:
+            sha = self.store.put(img.data)
+            if self.db is not None:
+                from openarena.storage.images import record_image
+
+                record_image(self.db, sha, img.mime, img.width, img.height, len(img.data))
+            out.append(sha)
+        return out
+
+    def data_url(self, sha256: str) -> str:
+        """The stored image as a data URL, for the model endpoints. Raises: KeyError when the
+        store has no such image; StorageError when it cannot be read."""
+        from openarena.storage.images import sniff_mime
+
+        data = self.store.get(sha256)
+        if data is None:
+            raise KeyError(sha256)
+        return f"data:{sniff_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"

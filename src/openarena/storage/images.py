@@ -22,7 +22,7 @@ from pathlib import Path
 
 from openarena.storage.db import StorageError
 
-__all__ = ["ImageStore", "default_image_dir", "sniff_mime"]
+__all__ = ["ImageStore", "default_image_dir", "record_image", "sniff_mime"]
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -104,3 +104,27 @@ class ImageStore:
             return isinstance(sha256, str) and self.path(sha256).is_file()
         except ValueError:
             return False
+
+
+def record_image(db, sha256: str, mime: str, width: int, height: int, n_bytes: int, now: float | None = None) -> bool:
+    """Add the ``images`` row of a stored image (its first upload); True when it is new, False
+    when the image was known already. Raises: SQLAlchemyError / StorageError when the database
+    cannot be written."""
+    import time
+
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from openarena.storage.models import Image
+
+    table = Image.__table__
+    with db.read() as conn:
+        if conn.execute(select(table.c.sha256).where(table.c.sha256 == sha256)).first() is not None:
+            return False
+    try:
+        with db.write() as conn:
+            conn.execute(table.insert().values(sha256=sha256, mime=mime, width=int(width), height=int(height), n_bytes=int(n_bytes),
+                                               created_at=time.time() if now is None else now))
+    except IntegrityError:  # another worker stored it first
+        return False
+    return True
