@@ -40,10 +40,19 @@ from openarena.errors import OpenArenaError
 
 log = logging.getLogger("openarena.serving")
 
-__all__ = ["Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "load_reference"]
+__all__ = ["ARENA_CATEGORIES", "ARENA_LABELS", "Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "compute_snapshots", "load_reference"]
 
 #: Category key -> label shown on the page. 'full' is always computed.
 CATEGORIES = {"full": "Overall", "coding": "Coding", "math": "Math", "multiturn": "Multi-turn", "no_tie": "Without ties"}
+#: The arenas (battles.arena), each with its own leaderboard, and the label of its tab.
+ARENA_LABELS = {"text": "Text", "vision": "Vision", "code": "Code"}
+#: The categories of each arena's board (a prompt's category is tagged from its text: math and
+#: coding rules read the text of a vision prompt as well, but the image carries most of it).
+ARENA_CATEGORIES = {
+    "text": tuple(CATEGORIES),
+    "vision": ("full", "multiturn", "no_tie"),
+    "code": ("full", "multiturn", "no_tie"),
+}
 MIN_VOTES = 3
 
 
@@ -80,6 +89,8 @@ class Snapshot:
     #: anonymous votes stored but not counted, per reason code (identity_leak, selective_voting,
     #: abandon_ratio, daily_cap), from the provenance of the votes read
     excluded: dict[str, int] = field(default_factory=dict)
+    #: which arena's battles ('text', 'vision', 'code')
+    arena: str = "text"
 
 
 class LeaderboardCache:
@@ -109,6 +120,8 @@ class LeaderboardCache:
         self.reference_path = reference
         self.on_refresh = on_refresh
         self.snapshot = Snapshot(reference=self._load_reference())
+        #: arena -> its snapshot; ``snapshot`` is the text arena's
+        self.snapshots: dict[str, Snapshot] = {"text": self.snapshot}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -155,14 +168,17 @@ class LeaderboardCache:
             self._last_start = time.time()
             t0 = time.perf_counter()
             try:
-                snap, pairs = self._compute_isolated() if self.process else compute_snapshot(self.db, self._model_info())
+                snaps, pairs = self._compute_isolated() if self.process else compute_snapshots(self.db, self._model_info())
             except Exception:  # noqa: BLE001 - the log has the details, the page a plain message
                 log.exception("leaderboard refresh failed")
-                snap, pairs = Snapshot(error=REFRESH_FAILED), None
-            snap.created = time.time()
-            snap.seconds = time.perf_counter() - t0
-            snap.reference = self.snapshot.reference
+                snaps, pairs = {a: Snapshot(error=REFRESH_FAILED, arena=a) for a in ARENA_LABELS}, None
+            snap = snaps["text"]
+            for one in snaps.values():
+                one.created = time.time()
+                one.seconds = time.perf_counter() - t0
+                one.reference = self.snapshot.reference if one.arena == "text" else None
             self.snapshot = snap
+            self.snapshots = snaps
         if self.on_refresh is not None:
             try:
                 self.on_refresh(snap, pairs)
@@ -188,7 +204,7 @@ class LeaderboardCache:
             if child is None or not child.answered:
                 self.process = False
             log.warning("leaderboard process failed (%s); %s", e, "recomputing in a thread from now on" if not self.process else "recomputing in a thread this time")
-            return compute_snapshot(self.db, self._model_info())
+            return compute_snapshots(self.db, self._model_info())
 
     def _load_reference(self) -> dict[str, Any] | None:
         if not self.reference_path:
@@ -264,11 +280,28 @@ BOARD_FAILED = "This board could not be computed this time; it will be retried a
 REFRESH_FAILED = "The leaderboard could not be recomputed just now; it will be retried shortly."
 
 
-def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
-    """One recomputation (see the module docstring): the snapshot and the anonymous votes per
-    unordered pair (None when there is no vote). ``models``: name -> (organization, license)
-    for the table's columns. The boards come from :func:`openarena.api.leaderboard` on the
-    counted anonymous votes, the same data and defaults as ``openarena leaderboard db``."""
+def compute_snapshots(db, models: dict[str, tuple[str, str]]) -> tuple[dict[str, Snapshot], dict[frozenset[str], float] | None]:
+    """Every arena's snapshot (:func:`compute_snapshot`), ``{arena: Snapshot}``, and the text
+    arena's anonymous votes per unordered pair (what the pair sampler balances on)."""
+    snap, pairs = compute_snapshot(db, models)
+    out = {"text": snap}
+    for arena in ARENA_LABELS:
+        if arena != "text":
+            try:
+                out[arena] = compute_snapshot(db, models, arena=arena)[0]
+            except Exception:  # noqa: BLE001 - one arena's failure leaves the others
+                log.exception("leaderboard refresh of the %s arena failed", arena)
+                out[arena] = Snapshot(error=REFRESH_FAILED, arena=arena)
+    return out, pairs
+
+
+def compute_snapshot(db, models: dict[str, tuple[str, str]], arena: str = "text") -> tuple[Snapshot, dict[frozenset[str], float] | None]:
+    """One recomputation of one arena's boards (see the module docstring): the snapshot and
+    the anonymous votes per unordered pair (None when there is no vote). ``models``: name ->
+    (organization, license) for the table's columns; ``arena``: 'text', 'vision' or 'code'
+    (the categories of :data:`ARENA_CATEGORIES`). The boards come from
+    :func:`openarena.api.leaderboard` on the counted anonymous votes of that arena, the same
+    data and defaults as ``openarena leaderboard db --arena ARENA``."""
     import numpy as np
 
     from openarena import api
@@ -276,21 +309,22 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
     from openarena.data.categories import category_mask
     from openarena.errors import DataError
 
-    snap = Snapshot()
+    snap = Snapshot(arena=arena)
+    where = "" if arena == "text" else f" in the {ARENA_LABELS.get(arena, arena)} arena"
     try:
-        allv = api.read(db, named=True, conversations=False)
+        allv = api.read(db, named=True, conversations=False, arena=arena)
     except DataError:
-        snap.error = "No votes yet: battle in the Arena tab, and the leaderboard appears here."
+        snap.error = f"No votes yet{where}: battle in the Arena tab, and the leaderboard appears here."
         return snap, None
     f = allv.frame
     snap.n_named = int((~f["anony"]).sum())
     try:
-        table = api.read(db)  # counted anonymous votes, as `openarena leaderboard db`
+        table = api.read(db, arena=arena)  # counted anonymous votes, as `openarena leaderboard db --arena ARENA`
     except DataError:
-        snap.error = "No anonymous votes yet: only anonymous battles count for the leaderboard."
+        snap.error = f"No anonymous votes yet{where}: only anonymous battles count for the leaderboard."
         return snap, None
     snap.n_votes = len(table)
-    snap.excluded = {s.name: int(s.removed) for s in table.steps if s.removed}
+    snap.excluded = {s.name: int(s.removed) for s in table.steps if s.removed and s.name != "arena"}
     counts = aggregate(table)
     votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
     snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
@@ -303,7 +337,7 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]]) -> tuple[Snapshot, 
     except Exception:  # noqa: BLE001
         log.exception("style features failed")
         styled = None
-    for cat in CATEGORIES:
+    for cat in ARENA_CATEGORIES.get(arena, tuple(CATEGORIES)):
         try:
             mask = category_mask(table, cat)
         except DataError:
@@ -436,7 +470,7 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
             db = dbs.get(url)
             if db is None:
                 db = dbs[url] = Database.open(url, run_migrations=False, checkpoints=False)
-            reply = ("ok", compute_snapshot(db, models))
+            reply = ("ok", compute_snapshots(db, models))
         except Exception as e:  # noqa: BLE001 - reported by the server
             reply = ("error", f"{type(e).__name__}: {e}")
         try:

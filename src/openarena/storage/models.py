@@ -36,8 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = ["ARENAS", "ArenaSetting", "Base", "Battle", "Image", "Vote", "RedTeamRound", "RedTeamHandle", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
 
 BATTLE_MODES = ("anony", "named", "direct")
-#: the arenas a battle can belong to; each has its own leaderboard
-ARENAS = ("text", "vision", "code")
+from openarena.data.schema import ARENAS  # noqa: E402 - the arenas a battle can belong to; each has its own leaderboard
 BATTLE_STATUSES = ("open", "voted", "failed")
 ROUND_STATUSES = ("open", "won", "lost", "forfeit", "failed")
 
