@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
 from openarena.serving.sessions import SessionManager
+from openarena.serving.state import AppState
 from openarena.serving.targets import load_targets
 from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database, StorageError
@@ -54,29 +54,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-
-
-@dataclass
-class AppState:
-    """What every route needs, built once per process (``request.app.state.arena``)."""
-
-    settings: ServeSettings
-    registry: ModelRegistry
-    db: Database
-    secret: bytes
-    sessions: SessionManager
-    limiter: RateLimiter
-    sampler: PairSampler
-    leaderboard: LeaderboardCache
-    moderator: Moderator | None
-    leak_words: list[str]
-    templates: Jinja2Templates
-    vote_writer: VoteWriter
-    shared: LocalState | RedisState
-    vote_counts: SharedVoteCounts
-    redteam_targets: list = field(default_factory=list)
-    redteam_board: dict = field(default_factory=dict)
-    images: Any = None  # ImageIntake of the vision arena (serving/images.py)
 
 
 class SecurityHeaders:
@@ -170,9 +147,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
     start_background, start the leaderboard refresh thread with the app.
     Raises: what :func:`build_state` raises.
     """
-    from openarena.serving.routes import about, arena, battles, direct, errors, leaderboard, redteam, side_by_side
-    from openarena.serving.routes import code
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from openarena.serving.routes import about, arena, battles, code, direct, errors, leaderboard, redteam, side_by_side
 
     state = state or build_state(settings or ServeSettings())
 
@@ -210,13 +185,13 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
             return JSONResponse({"status": "shared state unreachable"}, status_code=503)
         return {"status": "ok"}
 
-    app.add_exception_handler(StarletteHTTPException, errors.http_error)  # HTML 404 page for browsers
+    errors.install(app)  # ApiError / RequestValidationError -> {"error", "code"}; HTML 404 page for browsers
 
     async def database_down(request, exc):
         """A database failure in any route: 503 with a plain message (details in the log)."""
         log.error("database failure on %s %s: %s", request.method, request.url.path, exc)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": DB_DOWN_MESSAGE, "code": "db_unavailable"}, status_code=503, headers={"retry-after": "30"})
+            return errors.ApiError(503, "db_unavailable", DB_DOWN_MESSAGE, headers={"retry-after": "30"}).response()
         return PlainTextResponse(DB_DOWN_MESSAGE, status_code=503, headers={"retry-after": "30"})
 
     app.add_exception_handler(SQLAlchemyError, database_down)

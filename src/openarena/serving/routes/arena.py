@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from openarena.serving.routes import render_page
+from openarena.serving.routes.pages import render_page
 
 router = APIRouter()
 

@@ -20,7 +20,10 @@ header; the client sends only its prompt or its vote, and the battle id it was g
   valid Unicode, e.g. a lone surrogate ``"\\ud800"``: refused before any model is called).
 
 New battles, turns (and regenerations) and votes are rate-limited per IP and per session
-(:func:`~openarena.serving.routes.rate_limit`; 429 with Retry-After).
+(:class:`~openarena.serving.routes.deps.RateLimit`; 429 with Retry-After). The session and CSRF
+checks and the rate limits are dependencies that run before the body is looked at; bodies are
+the models of :mod:`openarena.serving.routes.bodies`; refusals are raised as
+:class:`~openarena.serving.routes.errors.ApiError`.
 
 Source: FastChat gradio_block_arena_anony.py (add_text, bot_response_multi, vote buttons,
 regenerate, clear history = new round), with the battle state on the server instead of in
@@ -31,22 +34,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from openarena.data.schema import WINNERS
 from openarena.serving.engine import stream_turn
-from openarena.serving.routes import ApiError, api_session, client_ip, error_response, rate_limit, state
+from openarena.serving.routes.bodies import NewBattle, Turn, Vote
+from openarena.serving.routes.deps import BattleLimit, ClientIP, PromptLimit, Session, State, VoteLimit
+from openarena.serving.routes.errors import ApiError
 from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
 from openarena.serving.sessions import network_hash
+from openarena.serving.state import AppState
 from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote_async, release_turn
-from openarena.storage.integrity import INTEGRITY_CODES, reason_code
 from openarena.storage.db import StorageError
+from openarena.storage.integrity import INTEGRITY_CODES, reason_code
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")
@@ -56,70 +61,10 @@ NOT_SAVED = "Your vote was NOT saved: the arena's database is not available righ
 VOTE_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "both bad"}
 
 
-def _not_utf8(value: Any, where: str = "") -> str | None:
-    """The key path of the first string in ``value`` (keys included) that cannot be encoded as
-    UTF-8, or None. JSON may carry lone surrogates (``"\\ud800"``): Python decodes them, but no
-    model endpoint, database or page can take them."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where or "body"
-        return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            bad = _not_utf8(k, where or "body") if isinstance(k, str) else None
-            bad = bad or _not_utf8(v, f"{where}.{k}" if where else str(k))
-            if bad:
-                return bad
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            bad = _not_utf8(v, f"{where}[{i}]")
-            if bad:
-                return bad
-    return None
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    """The JSON object of the body. Raises: ApiError 400 (not a JSON object), 422 bad_text (a
-    string that is not valid Unicode text, such as a lone surrogate)."""
-    try:
-        body = await request.json()
-    except Exception:  # noqa: BLE001
-        raise ApiError(400, "bad_request", "The request body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-    bad = _not_utf8(body)
-    if bad is not None:
-        what = "The prompt" if bad == "prompt" else f"The field {bad!r}"
-        raise ApiError(422, "bad_text", f"{what} holds characters that are not valid Unicode text (a lone surrogate such as \\ud800): remove them and try again.")
-    return body
-
-
-def _guard(handler):
-    """Turn ApiError into its JSON response (HTTPException handling would wrap it in 'detail')."""
-    import functools
-
-    @functools.wraps(handler)
-    async def wrapped(*args, **kwargs):
-        try:
-            return await handler(*args, **kwargs)
-        except ApiError as e:
-            return error_response(e)
-
-    return wrapped
-
-
-@router.post("/battles")
-@_guard
-async def new_battle(request: Request):
+@router.post("/battles", dependencies=[BattleLimit])
+async def new_battle(body: NewBattle, st: State, session: Session, ip: ClientIP):
     """POST /api/battles (CSRF, rate-limited): sample a pair, store the battle; returns its id only."""
-    st = state(request)
-    sid, judge = api_session(request)
-    await rate_limit(request, "battle", sid)
-    body = await _json(request)
-    mode = body.get("mode", "anony")
-    reg = st.registry
+    mode, reg = body.mode, st.registry
     prob = policy = None
     if mode == "anony":
         try:
@@ -131,31 +76,32 @@ async def new_battle(request: Request):
         except SamplingError as e:
             raise ApiError(503, "no_models", str(e)) from None
         a, b, prob, policy = pair.model_a, pair.model_b, pair.prob, pair.policy
-    elif mode in ("named", "direct"):
-        a, b = body.get("model_a"), body.get("model_b") if mode == "named" else None
+    else:
+        a, b = body.model_a, body.model_b if mode == "named" else None
         for m in (a, b) if mode == "named" else (a,):
-            if not isinstance(m, str) or m not in reg:
+            if m is None or m not in reg:
                 raise ApiError(422, "bad_model", "Choose models from the list.")
         if mode == "named" and a == b:
             raise ApiError(422, "bad_model", "Choose two different models.")
-    else:
-        raise ApiError(422, "bad_mode", "mode must be anony, named or direct.")
     bid = await run_in_threadpool(
-        create_battle, st.db, mode=mode, model_a=a, model_b=b, session_hash=judge, sampling_policy=policy, sampling_prob=prob,
-        ip_hash=network_hash(st.secret, client_ip(request)),
+        create_battle, st.db, mode=mode, model_a=a, model_b=b, session_hash=session.voter, sampling_policy=policy, sampling_prob=prob,
+        ip_hash=network_hash(st.secret, ip),
     )
     return {"battle_id": bid, "max_turns": st.settings.max_turns, "max_prompt_chars": st.settings.max_prompt_chars}
 
 
-async def _start_turn(request: Request, battle_id: str, prompt: str | None):
-    st = state(request)
-    sid, judge = api_session(request)
-    await rate_limit(request, "prompt", sid)
-    if prompt is not None:
-        if not prompt.strip():
-            raise ApiError(422, "empty_prompt", "Type a prompt first.")
-        if len(prompt) > st.settings.max_prompt_chars:
-            raise ApiError(422, "too_long", f"The prompt is too long ({len(prompt):,} characters; at most {st.settings.max_prompt_chars:,}).")
+async def turn_prompt(body: Turn, st: State) -> str:
+    """Dependency: the turn's prompt within the server's ``max_prompt_chars`` (a setting, so
+    checked here rather than in :class:`~openarena.serving.routes.bodies.Turn`).
+    Raises: ApiError 422 ``too_long``."""
+    limit = st.settings.max_prompt_chars
+    if len(body.prompt) > limit:
+        raise ApiError(422, "too_long", f"The prompt is too long ({len(body.prompt):,} characters; at most {limit:,}).")
+    return body.prompt
+
+
+async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None):
+    judge = session.voter
     if prompt is not None and st.moderator is not None:
         flagged, why = await st.moderator.flagged(prompt)
         if flagged:
@@ -191,22 +137,16 @@ async def _start_turn(request: Request, battle_id: str, prompt: str | None):
     return StreamingResponse(gen, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
 
-@router.post("/battles/{battle_id}/turns")
-@_guard
-async def battle_turn(request: Request, battle_id: str):
+@router.post("/battles/{battle_id}/turns", dependencies=[PromptLimit])
+async def battle_turn(battle_id: str, prompt: Annotated[str, Depends(turn_prompt)], st: State, session: Session):
     """POST /api/battles/{id}/turns: stream both answers (SSE) for a new user turn."""
-    body = await _json(request)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str):
-        raise ApiError(422, "empty_prompt", "Type a prompt first.")
-    return await _start_turn(request, battle_id, prompt)
+    return await _start_turn(st, session, battle_id, prompt)
 
 
-@router.post("/battles/{battle_id}/regenerate")
-@_guard
-async def battle_regenerate(request: Request, battle_id: str):
+@router.post("/battles/{battle_id}/regenerate", dependencies=[PromptLimit])
+async def battle_regenerate(battle_id: str, st: State, session: Session):
     """POST /api/battles/{id}/regenerate: stream both answers to the last turn again."""
-    return await _start_turn(request, battle_id, None)
+    return await _start_turn(st, session, battle_id, None)
 
 
 def _leak_check(st, seen: dict[str, str] | None = None):
@@ -234,33 +174,26 @@ def _vote_payload(res, winner: str) -> dict[str, Any]:
     return {"model_a": res.model_a, "model_b": res.model_b, "counted": visible, "message": message, "winner": winner}
 
 
-@router.post("/battles/{battle_id}/vote")
-@_guard
-async def battle_vote(request: Request, battle_id: str):
+@router.post("/battles/{battle_id}/vote", dependencies=[VoteLimit])
+async def battle_vote(battle_id: str, body: Vote, st: State, session: Session):
     """POST /api/battles/{id}/vote: record the vote in one transaction; the only response that names the models."""
-    st = state(request)
-    sid, judge = api_session(request)
-    await rate_limit(request, "vote", sid)
-    body = await _json(request)
-    winner = body.get("winner")
-    if winner not in WINNERS:
-        raise ApiError(422, "bad_winner", "Vote for model_a, model_b, tie or tie (bothbad).")
+    winner = body.winner
     for attempt in range(3):
         try:
             seen: dict[str, str] = {}
-            res = await record_vote_async(st.db, st.vote_writer, battle_id, judge, winner, check=_leak_check(st, seen))
-            if res.counted and seen.get("mode") == "anony":
-                try:  # the sampler's shared counts; the vote itself is committed already
-                    await st.vote_counts.add_vote(res.model_a, res.model_b)
-                except Exception:  # noqa: BLE001
-                    log.warning("shared vote counts not updated", exc_info=True)
-            return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
+            res = await record_vote_async(st.db, st.vote_writer, battle_id, session.voter, winner, check=_leak_check(st, seen))
         except (SQLAlchemyError, StorageError) as e:  # nothing committed: say so plainly, at once
             log.error("vote not saved: %s", e)
-            return JSONResponse({"error": NOT_SAVED, "code": "not_saved"}, status_code=503, headers={"retry-after": "30"})
+            raise ApiError(503, "not_saved", NOT_SAVED, headers={"retry-after": "30"}) from None
         except VoteRefused as e:
             if e.code == "busy" and attempt < 2:  # the stream's final save may still be landing
                 await asyncio.sleep(0.2)
                 continue
-            return JSONResponse({"error": e.message, "code": e.code}, status_code=REFUSAL_STATUS.get(e.code, 409))
+            raise ApiError(REFUSAL_STATUS.get(e.code, 409), e.code, e.message) from None
+        if res.counted and seen.get("mode") == "anony":
+            try:  # the sampler's shared counts; the vote itself is committed already
+                await st.vote_counts.add_vote(res.model_a, res.model_b)
+            except Exception:  # noqa: BLE001
+                log.warning("shared vote counts not updated", exc_info=True)
+        return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
     raise AssertionError("unreachable")  # pragma: no cover

@@ -24,12 +24,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from openarena.serving.routes import ApiError, api_session, error_response, rate_limit, state
+from openarena.serving.routes.bodies import RunBlock
+from openarena.serving.routes.deps import RunLimit, Session, State
+from openarena.serving.routes.errors import ApiError
 from openarena.serving.sandbox import HTML_LANGS, CodeLimits, CodeRunner, CodeTooLong, RunRefused, SandboxUnavailable, fenced_blocks, python_blocks
 from openarena.serving.sessions import voter_hash
 from openarena.storage.battles import get_battle
@@ -68,33 +71,22 @@ def code_status(request: Request):
     return {"available": runner.available, "reason": None if runner.available else "Code execution is unavailable on this server."}
 
 
-@router.post("/api/battles/{battle_id}/run")
-async def run_block(request: Request, battle_id: str):
-    """POST /api/battles/{id}/run: run the k-th Python block of a side's last answer."""
-    try:
-        return await _run_block(request, battle_id)
-    except ApiError as e:
-        return error_response(e)
-
-
-async def _run_block(request: Request, battle_id: str):
-    st = state(request)
-    sid, judge = api_session(request)
+async def available_runner(request: Request, session: Session) -> CodeRunner:
+    """Dependency (after the session check, before the rate limit): the app's code runner.
+    Raises: ApiError 503 ``code_disabled`` when this server does not run code."""
     runner = _runner(request)
     if runner is None or not runner.available:
         raise ApiError(503, "code_disabled", "Code execution is unavailable on this server; the rest of the arena works.")
-    await rate_limit(request, "run", sid)
-    try:
-        body = await request.json()
-    except Exception:  # noqa: BLE001
-        raise ApiError(400, "bad_request", "The request body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
-    side, block = body.get("side"), body.get("block")
-    if side not in ("a", "b"):
-        raise ApiError(422, "bad_side", 'side must be "a" or "b".')
-    if not isinstance(block, int) or isinstance(block, bool) or not 0 <= block < 1000:
-        raise ApiError(422, "bad_block", "block must be the index (0, 1, ...) of a Python block of the answer.")
+    return runner
+
+
+Runner = Annotated[CodeRunner, Depends(available_runner)]
+
+
+@router.post("/api/battles/{battle_id}/run", dependencies=[Depends(available_runner), RunLimit])
+async def run_block(battle_id: str, body: RunBlock, runner: Runner, st: State, session: Session):
+    """POST /api/battles/{id}/run: run the k-th Python block of a side's last answer."""
+    side, block, judge = body.side, body.block, session.voter
     b = await run_in_threadpool(get_battle, st.db, battle_id, judge)
     if b is None:
         raise ApiError(404, "not_found", "No such battle in this session: start a new round.")
@@ -110,7 +102,7 @@ async def _run_block(request: Request, battle_id: str):
     code = blocks[block]
     runner.warm_in_background()  # matplotlib's font cache, built once on the first run
     try:
-        res = await runner.run(sid, code)
+        res = await runner.run(session.sid, code)
     except RunRefused as e:
         raise ApiError(429, e.code, e.message, headers={"retry-after": "5"}) from None
     except SandboxUnavailable:
@@ -131,9 +123,8 @@ MAX_ARTIFACT_CHARS = 200_000
 
 
 @router.get("/artifacts/{battle_id}/{side}/{block}", include_in_schema=False)
-async def artifact(request: Request, battle_id: str, side: str, block: int):
+async def artifact(request: Request, st: State, battle_id: str, side: str, block: int):
     """GET /artifacts/{id}/{side}/{k}: the k-th html block of a side's last answer, sandboxed."""
-    st = state(request)
     sid = st.sessions.read(request)
     not_found = PlainTextResponse("No such artifact in this session.", status_code=404)
     if sid is None or side not in ("a", "b") or not 0 <= block < 1000:

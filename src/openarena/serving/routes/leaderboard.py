@@ -8,26 +8,27 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from openarena.serving.leaderboard_cache import CATEGORIES
-from openarena.serving.routes import ApiError, api_session, error_response, render_page, state
+from openarena.serving.routes.deps import State, api_session
+from openarena.serving.routes.pages import render_page
 
 router = APIRouter()
 
 
-def _board(request: Request, category: str, style: bool):
-    snap = state(request).leaderboard.snapshot
+def _board(st, category: str, style: bool):
+    snap = st.leaderboard.snapshot
     if category not in snap.categories:
         category = "full"
     return snap, category, snap.boards.get((category, style))
 
 
 @router.get("/leaderboard", include_in_schema=False)
-def leaderboard_page(request: Request, category: str = "full", style: int = 0):
+def leaderboard_page(request: Request, st: State, category: str = "full", style: int = 0):
     """GET /leaderboard: the cached board of a category, with or without style control."""
-    snap, category, board = _board(request, category, bool(style))
+    snap, category, board = _board(st, category, bool(style))
     age = time.time() - snap.created if snap.created else None
     return render_page(
         request, "leaderboard.html",
@@ -37,27 +38,27 @@ def leaderboard_page(request: Request, category: str = "full", style: int = 0):
 
 
 @router.get("/leaderboard/plot.png", include_in_schema=False)
-def leaderboard_plot(request: Request, category: str = "full", style: int = 0):
+def leaderboard_plot(st: State, category: str = "full", style: int = 0):
     """GET /leaderboard/plot.png: the CI whisker plot of a cached board."""
-    _, _, board = _board(request, category, bool(style))
+    _, _, board = _board(st, category, bool(style))
     if board is None or board.plot is None:
         return Response(status_code=404)
     return Response(board.plot, media_type="image/png")
 
 
 @router.get("/leaderboard/reference.png", include_in_schema=False)
-def reference_plot(request: Request):
+def reference_plot(st: State):
     """GET the whisker plot of the public reference board (--reference)."""
-    ref = state(request).leaderboard.snapshot.reference
+    ref = st.leaderboard.snapshot.reference
     if not ref or not ref.get("plot"):
         return Response(status_code=404)
     return Response(ref["plot"], media_type="image/png")
 
 
 @router.get("/leaderboard.json")
-def leaderboard_json(request: Request, category: str = "full", style: int = 0):
+def leaderboard_json(st: State, category: str = "full", style: int = 0):
     """GET /leaderboard.json: the cached boards as JSON."""
-    snap, category, board = _board(request, category, bool(style))
+    snap, category, board = _board(st, category, bool(style))
     return {
         "created": snap.created, "n_votes": snap.n_votes, "category": category, "style_control": bool(style),
         "rows": board.rows if board else [], "unrated": board.unrated if board else [],
@@ -66,12 +67,8 @@ def leaderboard_json(request: Request, category: str = "full", style: int = 0):
     }
 
 
-@router.post("/leaderboard/refresh")
-def leaderboard_refresh(request: Request):
+@router.post("/leaderboard/refresh", dependencies=[Depends(api_session)])
+def leaderboard_refresh(st: State):
     """POST /leaderboard/refresh (CSRF): ask for a recomputation, at most once per interval."""
-    try:
-        api_session(request)
-    except ApiError as e:
-        return error_response(e)
-    started = state(request).leaderboard.request_refresh()
+    started = st.leaderboard.request_refresh()
     return JSONResponse({"refreshing": started, "message": "Recomputing the leaderboard." if started else "Recomputed moments ago; try again shortly."}, status_code=202)

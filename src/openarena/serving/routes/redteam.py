@@ -27,23 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from openarena.providers.client import ProviderError, RetryPolicy, complete_chat
-from openarena.serving.routes import ApiError, api_session, rate_limit, render_page, state
-from openarena.serving.routes.battles import _guard, _json
+from openarena.serving.routes.bodies import EmptyBody, NewRound, RoundTurn
+from openarena.serving.routes.deps import BattleLimit, PromptLimit, Session, State, VoteLimit
+from openarena.serving.routes.errors import ApiError
+from openarena.serving.routes.pages import render_page
 from openarena.serving.safety import render_markdown
 from openarena.serving.targets import draw_target
 from openarena.storage.rounds import abandon_open_rounds, begin_round_turn, claim_handle, create_round, end_round, finish_round_turn, get_round
 
 router = APIRouter()
 log = logging.getLogger("openarena.serving")
-HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,23}")  # used with fullmatch: no trailing newline
 
 
 def _targets(st) -> dict[str, Any]:
@@ -60,22 +62,14 @@ def _reveal(r) -> dict[str, Any]:
 
 
 @router.get("/redteam", include_in_schema=False)
-def redteam_page(request: Request):
-    st = state(request)
+def redteam_page(request: Request, st: State):
     return render_page(request, "redteam.html", {"title": "Red team", "max_turns": st.settings.redteam_max_turns, "max_chars": st.settings.max_prompt_chars})
 
 
-@router.post("/api/redteam/rounds")
-@_guard
-async def new_round(request: Request):
+@router.post("/api/redteam/rounds", dependencies=[BattleLimit])
+async def new_round(body: NewRound, st: State, session: Session):
     """Start a round for this session's player: draw a target and an anonymous model."""
-    st = state(request)
-    sid, player = api_session(request)
-    await rate_limit(request, "battle", sid)
-    body = await _json(request)
-    handle = body.get("handle")
-    if not isinstance(handle, str) or not HANDLE.fullmatch(handle):
-        raise ApiError(422, "bad_handle", "Choose a handle of 2 to 24 letters, digits, dots, dashes or underscores.")
+    handle, player = body.handle, session.voter
     if not await run_in_threadpool(claim_handle, st.db, handle, player):
         raise ApiError(409, "handle_taken", "This handle is taken by another player: choose another.")
     models = _contestants(st)
@@ -92,19 +86,19 @@ async def new_round(request: Request):
     return {"round_id": rid, "target": {"kind": target.kind, "brief": target.brief()}, "max_turns": st.settings.redteam_max_turns}
 
 
-@router.post("/api/redteam/rounds/{round_id}/turns")
-@_guard
-async def round_turn(request: Request, round_id: str):
+async def round_message(body: RoundTurn, st: State) -> str:
+    """Dependency: the player's message within the server's ``max_prompt_chars``.
+    Raises: ApiError 422 ``too_long``."""
+    limit = st.settings.max_prompt_chars
+    if len(body.prompt) > limit:
+        raise ApiError(422, "too_long", f"The message is too long ({len(body.prompt):,} characters; at most {limit:,}).")
+    return body.prompt
+
+
+@router.post("/api/redteam/rounds/{round_id}/turns", dependencies=[PromptLimit])
+async def round_turn(round_id: str, prompt: Annotated[str, Depends(round_message)], st: State, session: Session):
     """One player turn: the model answers, the server decides the outcome."""
-    st = state(request)
-    sid, player = api_session(request)
-    await rate_limit(request, "prompt", sid)
-    body = await _json(request)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ApiError(422, "empty_prompt", "Type a message first.")
-    if len(prompt) > st.settings.max_prompt_chars:
-        raise ApiError(422, "too_long", f"The message is too long ({len(prompt):,} characters; at most {st.settings.max_prompt_chars:,}).")
+    player = session.voter
     r = await run_in_threadpool(begin_round_turn, st.db, round_id, player, st.settings.lease_s)
     if r is None:
         r = await run_in_threadpool(get_round, st.db, round_id, player)
@@ -151,14 +145,10 @@ async def round_turn(request: Request, round_id: str):
     return out
 
 
-@router.post("/api/redteam/rounds/{round_id}/forfeit")
-@_guard
-async def round_forfeit(request: Request, round_id: str):
+@router.post("/api/redteam/rounds/{round_id}/forfeit", dependencies=[VoteLimit])
+async def round_forfeit(round_id: str, _: EmptyBody, st: State, session: Session):
     """The player gives up: a loss; the model (and secret) are revealed."""
-    st = state(request)
-    sid, player = api_session(request)
-    await rate_limit(request, "vote", sid)
-    await _json(request)
+    player = session.voter
     r = await run_in_threadpool(end_round, st.db, round_id, player, "forfeit")
     if r is None:
         cur = await run_in_threadpool(get_round, st.db, round_id, player)
@@ -194,11 +184,10 @@ _board_lock = asyncio.Lock()
 
 
 @router.get("/api/redteam/leaderboard")
-async def redteam_leaderboard(request: Request):
+async def redteam_leaderboard(st: State):
     """The three live boards (online estimate, linear in the rounds): recomputed after a round of
     this worker ended and at least every 5 s, by one request at a time (concurrent requests wait
     for it and share its result), off the event loop."""
-    st = state(request)
     cache = st.redteam_board
 
     def fresh() -> bool:
