@@ -194,3 +194,18 @@ def test_store_is_content_addressed_and_refuses_paths(tmp_path):
     assert [p.name for p in (tmp_path / "images").rglob("*") if p.is_file()] == [sha]  # no temporary left
     assert default_image_dir(f"sqlite:///{tmp_path}/db/arena.db") == (tmp_path / "db" / "images").resolve()
     assert default_image_dir("postgresql+psycopg://u@h/db", tmp_path / "data") == tmp_path / "data" / "images"
+
+
+def test_serve_refuses_a_bad_block_list_before_starting(tmp_path):
+    from typer.testing import CliRunner
+
+    from openarena.cli.main import app
+    from openarena.providers.registry import DEMO_REGISTRY
+
+    base = ["serve", "--port", "0", "--registry", str(DEMO_REGISTRY), "--data-dir", str(tmp_path)]
+    res = CliRunner().invoke(app, base + ["--image-block-list", str(tmp_path / "missing.txt")])
+    assert res.exit_code == 2 and "file not found" in res.output and "Traceback" not in res.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0" * 64 + "\nnot-a-hash\n")
+    res = CliRunner().invoke(app, base + ["--image-block-list", str(bad)])
+    assert res.exit_code == 2 and "row 2" in res.output and "not a SHA-256" in res.output
