@@ -41,7 +41,7 @@ def serve(port_q, data_dir: str) -> None:
     """Child process: mock models (echo) and the arena on free ports."""
     import uvicorn
 
-    from openarena.providers.mock_server import Behaviour, MockServer
+    from openarena.demo.mock_server import Behaviour, MockServer
     from openarena.providers.registry import ModelRegistry
     from openarena.serving.app import build_state, create_app
     from openarena.serving.config import ServeSettings

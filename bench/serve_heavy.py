@@ -5,7 +5,7 @@
 What it does, for the code of this checkout (and, with ``--src``, the same for another source
 tree, e.g. an older checkout, measured in the same run for a before/after ratio):
 
-1. starts the demo models' mock OpenAI server (``python -m openarena.providers.mock_server``,
+1. starts the demo models' mock OpenAI server (``python -m openarena.demo.mock_server``,
    its own process, so that its CPU is not counted as the arena's) and the arena on the demo
    registry (``openarena serve --no-rate-limits``, its own process) on free ports;
 2. light users, all the time: one client polls ``/healthz`` every ``--poll-ms`` ms, and one
@@ -101,9 +101,9 @@ class Arena:
         env["OPENARENA_MOCK_URL"] = f"http://{HOST}:{mport}/v1"
         self.url = f"http://{HOST}:{self.port}"
         self.log = open(tmp / "server.log", "ab")
-        self.mock = subprocess.Popen([sys.executable, "-m", "openarena.providers.mock_server", "--host", HOST, "--port", str(mport)],
+        self.mock = subprocess.Popen([sys.executable, "-m", "openarena.demo.mock_server", "--host", HOST, "--port", str(mport)],
                                      env=env, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, start_new_session=True)
-        registry = subprocess.run([sys.executable, "-c", "from openarena.providers.registry import DEMO_REGISTRY; print(DEMO_REGISTRY)"],
+        registry = subprocess.run([sys.executable, "-c", "from openarena.demo import DEMO_REGISTRY; print(DEMO_REGISTRY)"],
                                   env=env, capture_output=True, text=True, check=True).stdout.strip()
         self.server = subprocess.Popen(
             [sys.executable, "-c", "from openarena.cli.main import run; run()", "serve", "--registry", registry, "--host", HOST,

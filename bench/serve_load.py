@@ -6,7 +6,7 @@
 
 What it does:
 
-1. starts the mock OpenAI server (a subprocess, ``python -m openarena.providers.mock_server``)
+1. starts the mock OpenAI server (a subprocess, ``python -m openarena.demo.mock_server``)
    with four fast models (short answers streamed in 6 chunks) and the arena
    (``openarena serve --no-rate-limits``, its own process group) on 127.0.0.1;
 2. runs ``--voters`` simulated voters for ``--duration`` seconds: each opens the page once
@@ -440,7 +440,7 @@ async def _main_async(args) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="openarena-bench-"))
     (tmp / "behaviours.yaml").write_text(BEHAVIOURS)
     mport, aport = free_port(), free_port()
-    mock = subprocess.Popen([sys.executable, "-m", "openarena.providers.mock_server", "--host", HOST, "--port", str(mport), "--config", str(tmp / "behaviours.yaml")],
+    mock = subprocess.Popen([sys.executable, "-m", "openarena.demo.mock_server", "--host", HOST, "--port", str(mport), "--config", str(tmp / "behaviours.yaml")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reg = tmp / "models.yaml"
     reg.write_text("defaults: {base_url: 'http://%s:%d/v1', timeout_s: 10}\nmodels:\n" % (HOST, mport)

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openarena.serving.vote_integrity import IntegrityPolicy  # noqa: E402
 from openarena.storage import Database  # noqa: E402
-from openarena.storage.battles import VoteWriter, _VoteRequest, acquire_turn, create_battle, finish_turn  # noqa: E402
+from openarena.storage.battles import acquire_turn, create_battle, finish_turn  # noqa: E402
+from openarena.storage.votes import VoteWriter, _VoteRequest  # noqa: E402
 
 MODELS = [f"model-{i}" for i in range(20)]
 

@@ -11,6 +11,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "openarena"
 # layer -> layers it may import (besides itself and openarena.errors / openarena.__init__)
 ALLOWED = {
     "providers": set(),
+    "demo": {"providers"},  # the mock OpenAI server and the demo registry (serve --demo)
     "data": {"providers"},
     "engines": {"data"},  # aggregation where the votes live (numpy, DuckDB, Spark) -> PairCounts
     "ratings": {"data", "engines"},
@@ -18,8 +19,8 @@ ALLOWED = {
     "storage": {"data"},
     "judging": {"data", "ratings", "analysis", "providers"},
     "routing": {"data", "ratings", "analysis", "providers"},
-    "serving": {"data", "ratings", "analysis", "providers", "storage", "api"},
-    "cli": {"data", "ratings", "analysis", "providers", "storage", "serving", "judging", "routing", "api", "engines"},
+    "serving": {"data", "ratings", "analysis", "providers", "demo", "storage", "api"},
+    "cli": {"data", "ratings", "analysis", "providers", "demo", "storage", "serving", "judging", "routing", "api", "engines"},
 }
 # the public API module (src/openarena/api.py): the one pipeline, above analysis and storage,
 # below serving and cli

@@ -90,12 +90,12 @@ def read(source, *, named: bool = False, conversations: bool = True, progress: C
             raise DataError(f"unknown arena {arena!r}", field="arena", expected="one of: " + ", ".join(ARENAS))
         arenas = (arena,)
     if hasattr(source, "engine") and hasattr(source, "read"):  # an open storage Database
-        from openarena.storage.battles import read_battles as read_db
+        from openarena.storage.reading import read_battles as read_db
 
         return read_db(source, modes=modes, conversations=conversations, counted_only=True, arenas=arenas)
     if isinstance(source, str) and _is_database(source):
-        from openarena.storage.battles import read_battles as read_db
         from openarena.storage.db import open_database
+        from openarena.storage.reading import read_battles as read_db
 
         db = open_database(None if source == "db" else source, create=False, run_migrations=False, checkpoints=False)  # a reader: never a new database, never new tables
         return read_db(db, modes=modes, conversations=conversations, counted_only=True, arenas=arenas)

@@ -207,7 +207,7 @@ def _battles(prompts: list[str]) -> BattleTable:
 
 @pytest.fixture()
 def mock_server():
-    mock = pytest.importorskip("openarena.providers.mock_server")
+    mock = pytest.importorskip("openarena.demo.mock_server")
     rules = {
         # hard prompt criteria (the system prompt names the 7 criteria)
         r"P-HARD": "[1, 2, 3, 4, 5, 6, 7]",

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openarena.cli.main import app
-from openarena.providers.mock_server import Behaviour, MockServer
+from openarena.demo.mock_server import Behaviour, MockServer
 from tests.conftest import shared_file
 from tests.judging.test_pipeline import QS, QUALITY, answerer, judge_fn
 

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from openarena.cli.main import app
+from openarena.demo.mock_server import Behaviour, MockServer
 from openarena.judging.answers import Answer
 from openarena.judging.audits import single_length_bias, single_self_preference
 from openarena.judging.pairwise import judgments_to_battles
 from openarena.judging.single import load_single_judgments
-from openarena.providers.mock_server import Behaviour, MockServer
 from tests.conftest import shared_file
 from tests.judging.test_pipeline import QS, QUALITY, answerer, judge_fn
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from openarena.demo.mock_server import Behaviour, MockServer
 from openarena.judging.answers import generate_answers, read_answers
 from openarena.judging.judge import CONTINUE_VERDICT, JudgeSettings
 from openarena.judging.pairwise import judge_pairwise, judgments_to_battles, load_judgments
@@ -25,7 +26,6 @@ from openarena.judging.questions import Question, QuestionSet, load_questions
 from openarena.judging.report import mt_bench_summary, pairwise_report
 from openarena.judging.single import grade_single, load_single_judgments
 from openarena.providers import ResponseCache, RetryPolicy
-from openarena.providers.mock_server import Behaviour, MockServer
 from tests.conftest import DATA, shared_file
 
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from openarena.demo.mock_server import Behaviour, MockServer
 from openarena.providers import ProviderError, RetryPolicy
 from openarena.providers.cache import ResponseCache, cached_complete_chat
-from openarena.providers.mock_server import Behaviour, MockServer
 
 Q = [{"role": "user", "content": "Which answer is better?"}]
 

@@ -20,7 +20,7 @@ from openarena.providers import (
     ping,
     stream_chat,
 )
-from openarena.providers.mock_server import XSS_PAYLOAD, Behaviour, MockServer
+from openarena.demo.mock_server import XSS_PAYLOAD, Behaviour, MockServer
 
 FAST = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 HI = [{"role": "user", "content": "Hello mock model"}]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from openarena.demo import DEMO_REGISTRY
 from openarena.errors import DataError, OpenArenaError
-from openarena.providers.registry import DEMO_REGISTRY, ModelConfig, ModelRegistry, load_registry, parse_registry
+from openarena.providers.registry import ModelConfig, ModelRegistry, load_registry, parse_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """
@@ -47,7 +48,7 @@ def test_examples_load() -> None:
     assert "gpt-4o-mini-pirate" in reg.names() and "gpt-4o-mini-pirate" not in reg.names(anonymous_only=True)
     demo = load_registry(DEMO_REGISTRY)
     assert all(m.api_key_env is None and m.base_url.startswith("http://127.0.0.1") for m in demo)
-    from openarena.providers.mock_server import DEMO_BEHAVIOURS
+    from openarena.demo.mock_server import DEMO_BEHAVIOURS
 
     assert {m.endpoint_model for m in demo} <= set(DEMO_BEHAVIOURS)
 

@@ -6,7 +6,7 @@ import asyncio
 import base64
 
 from openarena.providers.client import complete_chat, image_content, with_images
-from openarena.providers.mock_server import Behaviour, MockServer
+from openarena.demo.mock_server import Behaviour, MockServer
 
 PNG = b"\x89PNG\r\n\x1a\nnot really pixels"
 URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
@@ -38,3 +38,26 @@ def test_the_mock_receives_the_image_url_part():
         content = srv.requests[0].messages[-1]["content"]
     assert content[1]["type"] == "image_url" and base64.b64decode(content[1]["image_url"]["url"].split(",", 1)[1]) == PNG
     assert seen[0][-1]["content"][0] == {"type": "text", "text": "describe"}
+
+
+def test_the_mock_vision_model_describes_the_image_and_refuses_bad_parts():
+    import io
+
+    import httpx
+    from PIL import Image
+
+    from openarena.demo.mock_server import DEMO_BEHAVIOURS, describe_images
+
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 30, 200)).save(png, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    with MockServer({"eye": DEMO_BEHAVIOURS["mock-vision-eye"].model_copy(update={"chunk_delay_s": 0})}) as srv:
+        res = asyncio.run(complete_chat(srv.model_config("eye"), [{"role": "user", "content": image_content("what is it?", [url, url])}]))
+        assert res.text == "I see 2 images: a PNG of 64 × 48 pixels, mostly blue; a PNG of 64 × 48 pixels, mostly blue."
+        res = asyncio.run(complete_chat(srv.model_config("eye"), [{"role": "user", "content": "no picture"}]))
+        assert res.text == "I see no image."
+        bad = {"model": "eye", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]}
+        r = httpx.post(srv.base_url + "/chat/completions", json=bad)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_image_url" and "content[0].image_url.url" in r.json()["error"]["message"]
+    garbled = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}
+    assert describe_images(garbled) == "I see 1 image: an image this mock could not decode."

@@ -19,9 +19,9 @@ import pytest
 from typer.testing import CliRunner
 
 from openarena.cli.main import app
+from openarena.demo.mock_server import Behaviour, MockServer, hashed_embedding
 from openarena.errors import DataError
 from openarena.providers.client import complete_chat
-from openarena.providers.mock_server import Behaviour, MockServer, hashed_embedding
 from openarena.providers.registry import load_registry
 from openarena.routing.embeddings import EndpointEmbedder
 from openarena.routing.persist import load_router, save_router

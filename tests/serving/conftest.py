@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from openarena.providers.mock_server import Behaviour, MockServer
+from openarena.demo.mock_server import Behaviour, MockServer
 from openarena.providers.registry import ModelRegistry
 from openarena.serving.app import AppState, build_state, create_app, uvicorn_options
 from openarena.serving.config import ServeSettings

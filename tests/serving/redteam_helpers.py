@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from openarena.providers.mock_server import Behaviour
+from openarena.demo.mock_server import Behaviour
 
 
 def guarded(body: dict) -> str:

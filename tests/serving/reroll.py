@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from openarena.providers.mock_server import Behaviour, MockServer
-from openarena.providers.registry import DEMO_REGISTRY, ModelRegistry, load_registry
+from openarena.demo import DEMO_REGISTRY
+from openarena.demo.mock_server import Behaviour, MockServer
+from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.app import build_state, create_app
 from openarena.serving.config import ServeSettings
 
@@ -144,7 +145,7 @@ def ratings(arena: Arena, *, roles: set[str] | None = None, counted_only: bool =
     """Bradley-Terry arena scores (anchored at the mean of 1000) of the anonymous votes, of the
     battles of ``roles`` only (None: all), counted or all stored."""
     from openarena.analysis.leaderboard import build_leaderboard
-    from openarena.storage.battles import read_battles
+    from openarena.storage.reading import read_battles
 
     table = read_battles(arena.state.db, modes=("anony",), conversations=False, counted_only=counted_only)
     if roles is not None:
@@ -156,7 +157,7 @@ def ratings(arena: Arena, *, roles: set[str] | None = None, counted_only: bool =
 
 def counted_by_role(arena: Arena) -> dict[str, tuple[int, int]]:
     """{role: (votes stored, votes counted)}."""
-    from openarena.storage.battles import read_battles
+    from openarena.storage.reading import read_battles
 
     f = read_battles(arena.state.db, modes=("anony",), conversations=False, counted_only=False).frame
     role = f["battle_id"].map(arena.roles)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from openarena.providers.mock_server import Behaviour
+from openarena.demo.mock_server import Behaviour
 from openarena.storage.battles import get_battle
 from tests.serving.conftest import GOOD, MODELS
 from tests.serving.helpers import events, new_battle, open_session, play, turn

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from openarena.providers.mock_server import XSS_PAYLOAD, Behaviour
+from openarena.demo.mock_server import XSS_PAYLOAD, Behaviour
 from tests.serving.conftest import GOOD, MODELS, SCREENSHOTS
 from tests.serving.helpers import open_session, play
 
@@ -124,7 +124,7 @@ def test_multi_turn_battle(arena, page):
     shot(page, "arena_multi_turn")
     page.click("#new-round")
     assert page.locator(".msg").count() == 0 and page.text_content("#label-a") == "Model A"
-    from openarena.storage.battles import read_battles
+    from openarena.storage.reading import read_battles
 
     t = read_battles(arena.state.db)
     assert len(t) == 1 and int(t.frame["turn"].iloc[0]) == 2 and t.frame["winner"].iloc[0] == "tie"

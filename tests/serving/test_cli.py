@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from openarena.cli.main import app
-from openarena.providers.registry import DEMO_REGISTRY
+from openarena.demo import DEMO_REGISTRY
 
 runner = CliRunner()
 

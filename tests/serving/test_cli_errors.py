@@ -11,8 +11,8 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from openarena.providers.registry import DEMO_REGISTRY
 from openarena.cli.main import app
+from openarena.demo import DEMO_REGISTRY
 
 runner = CliRunner()
 DEMO = str(DEMO_REGISTRY)
@@ -39,7 +39,7 @@ def no_demo(monkeypatch):
         started.append(1)
         raise AssertionError("the mock server must not start on bad input")
 
-    monkeypatch.setattr("openarena.cli._demo.start_demo_models", start)
+    monkeypatch.setattr("openarena.demo.start_demo_models", start)
     return started
 
 

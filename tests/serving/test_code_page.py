@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from openarena.providers.mock_server import Behaviour
+from openarena.demo.mock_server import Behaviour
 from openarena.serving.sandbox import CodeLimits, CodeRunner, probe
 from tests.serving.conftest import MODELS, SCREENSHOTS
 from tests.serving.test_browser import browser  # noqa: F401  (one Chromium for this module)

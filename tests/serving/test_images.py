@@ -200,7 +200,7 @@ def test_serve_refuses_a_bad_block_list_before_starting(tmp_path):
     from typer.testing import CliRunner
 
     from openarena.cli.main import app
-    from openarena.providers.registry import DEMO_REGISTRY
+    from openarena.demo import DEMO_REGISTRY
 
     base = ["serve", "--port", "0", "--registry", str(DEMO_REGISTRY), "--data-dir", str(tmp_path)]
     res = CliRunner().invoke(app, base + ["--image-block-list", str(tmp_path / "missing.txt")])

@@ -16,7 +16,7 @@ import re
 import httpx
 import pytest
 
-from openarena.providers.mock_server import Behaviour
+from openarena.demo.mock_server import Behaviour
 from tests.serving.conftest import GOOD, MODELS, SCREENSHOTS
 from tests.serving.helpers import new_battle, open_session, play
 from tests.serving.test_browser import browser  # noqa: F401  (one Chromium for this module)

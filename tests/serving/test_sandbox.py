@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from openarena.providers.mock_server import Behaviour
+from openarena.demo.mock_server import Behaviour
 from openarena.serving.sandbox import CodeLimits, CodeRunner, RunRefused, probe, python_blocks, run_code
 from openarena.storage.battles import get_battle
 from openarena.storage.code_runs import code_run_votes, run_outcomes

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from openarena.providers.mock_server import Behaviour
+from openarena.demo.mock_server import Behaviour
 from openarena.providers.registry import ModelConfig
 from openarena.storage.battles import get_battle
 from openarena.storage.export import EXPORT_FORMATS, export_battles

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from openarena.providers.mock_server import XSS_PAYLOAD
+from openarena.demo.mock_server import XSS_PAYLOAD
 from openarena.serving.shared_state import LocalState
 from openarena.serving.safety import Moderator, RateLimiter, check_origin, csrf_token, identity_leak, identity_words, render_markdown, verify_csrf
 from openarena.serving.sampling import PairSampler, SamplingConfig, SamplingError

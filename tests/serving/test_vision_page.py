@@ -16,21 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from openarena.providers.mock_server import Behaviour
-
-try:  # TEMPORARY until the mock server answers images itself
-    from openarena.providers.mock_server import describe_images
-except ImportError:
-    def describe_images(body):
-        parts = [p for m in body.get("messages", []) if isinstance(m.get("content"), list) for p in m["content"] if p.get("type") == "image_url"]
-        out = []
-        for p in parts:
-            data = base64.b64decode(p["image_url"]["url"].split(",", 1)[1])
-            im = Image.open(io.BytesIO(data))
-            r, g, b = im.convert("RGB").resize((1, 1)).getpixel((0, 0))
-            colour = "red" if r > max(g, b) else "green" if g > b else "blue"
-            out.append(f"a {im.format} of {im.width} × {im.height} pixels, mostly {colour}")
-        return f"I see {len(out)} image: " + "; ".join(out) + "." if out else "I see no image."
+from openarena.demo.mock_server import Behaviour
 from tests.serving.conftest import MODELS, SCREENSHOTS
 from tests.serving.helpers import events, open_session
 from tests.serving.test_browser import browser  # noqa: F401  (one Chromium for this module)
@@ -52,8 +38,8 @@ def photo(tmp_path, colour=(200, 30, 30)):
 
 
 def vision_arena(arena_factory):
-    eye = Behaviour.from_function(lambda body: describe_images(body), chunk_delay_s=0.002)
-    poet = Behaviour.from_function(lambda body: "A haiku on it. " + describe_images(body), chunk_delay_s=0.002)
+    eye = Behaviour.vision(chunk_delay_s=0.002)
+    poet = Behaviour.vision("A haiku on it. ", chunk_delay_s=0.002)
     return arena_factory(dict(zip(MODELS, (eye, poet))), anon_extra={TEXT_ONLY: Behaviour.fixed("I cannot see.")}, vision=VISION)
 
 

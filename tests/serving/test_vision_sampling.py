@@ -8,7 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from openarena.providers.registry import DEMO_REGISTRY, load_registry, parse_registry
+from openarena.demo import DEMO_REGISTRY
+from openarena.providers.registry import load_registry, parse_registry
 from openarena.serving.sampling import PairSampler, SamplingConfig, SamplingError
 
 

@@ -16,7 +16,9 @@ from openarena.data.battles import BattleTable
 from openarena.data.release import RELEASE_COLUMNS, export_release
 from openarena.errors import DataError
 from openarena.storage import Database
-from openarena.storage.battles import acquire_turn, create_battle, finish_turn, get_battle, read_battles, record_vote
+from openarena.storage.battles import acquire_turn, create_battle, finish_turn, get_battle
+from openarena.storage.reading import read_battles
+from openarena.storage.votes import record_vote
 from openarena.storage.export import export_battles
 from openarena.storage.images import ImageStore
 

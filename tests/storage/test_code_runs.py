@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 
-from openarena.storage.battles import create_battle, finish_turn, get_battle, record_vote
+from openarena.storage.battles import create_battle, finish_turn, get_battle
 from openarena.storage.code_runs import code_run_votes, record_run, run_outcomes
+from openarena.storage.votes import record_vote
 
 OK = {"stdout": "42\n", "stderr": "", "exit_code": 0, "timed_out": False, "truncated": False, "images": ["iVBOR"], "message": "ok", "duration_s": 0.2}
 BAD = {**OK, "stdout": "", "exit_code": 1, "images": []}

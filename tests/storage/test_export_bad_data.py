@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from openarena.cli.main import app
 from openarena.data.readers import read_battles as read_file_battles
 from openarena.storage import Database
-from openarena.storage.battles import acquire_turn, create_battle, finish_turn, record_vote
+from openarena.storage.battles import acquire_turn, create_battle, finish_turn
 from openarena.storage.export import EXPORT_FORMATS, export_battles
+from openarena.storage.votes import record_vote
 
 BAD = "\ud800"  # a lone surrogate: valid JSON ("\\ud800"), not valid Unicode text
 

@@ -9,10 +9,12 @@ import threading
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from openarena.storage import Database, migrate
-from openarena.storage.battles import VoteWriter, acquire_turn, create_battle, finish_turn, read_battles, record_vote
 from openarena.serving.vote_integrity import IntegrityPolicy
+from openarena.storage import Database, migrate
+from openarena.storage.battles import acquire_turn, create_battle, finish_turn
 from openarena.storage.integrity import reason_code, voter_activity
+from openarena.storage.reading import read_battles
+from openarena.storage.votes import VoteWriter, record_vote
 
 OFF = dict(max_votes_session=0, max_votes_ip=0, abandon_ratio=0, selective_alpha=0)
 
@@ -124,7 +126,7 @@ def test_group_commit_decides_votes_of_one_voter_in_order(db):
     policy = IntegrityPolicy(**{**OFF, "max_votes_session": 5})
     bids = [battle(db) for _ in range(12)]
     writer = VoteWriter(db, integrity=policy)
-    from openarena.storage.battles import _VoteRequest
+    from openarena.storage.votes import _VoteRequest
 
     writer._thread = object()  # queue without a thread, then commit the batch at once
     futs = [writer.submit(_VoteRequest(b, "s1", "model_a", None, True, None, None, 1e9 + i)) for i, b in enumerate(bids)]

@@ -12,18 +12,11 @@ from openarena.analysis.leaderboard import build_leaderboard
 from openarena.data.readers import read_battles as read_file_battles
 from openarena.errors import DataError
 from openarena.storage import Database, database_url, is_database_url, migrate
-from openarena.storage.battles import (
-    VoteRefused,
-    acquire_turn,
-    create_battle,
-    finish_turn,
-    get_battle,
-    read_battles,
-    record_vote,
-    vote_counts,
-)
+from openarena.storage.battles import acquire_turn, create_battle, finish_turn, get_battle
 from openarena.storage.db import StorageError, redact
 from openarena.storage.export import EXPORT_FORMATS, export_battles
+from openarena.storage.reading import read_battles, vote_counts
+from openarena.storage.votes import VoteRefused, record_vote
 
 
 def conv(prompt: str, answer: str) -> list[dict]:
@@ -236,7 +229,7 @@ def test_votes_commit_with_full_sync_other_writes_normal(tmp_path, monkeypatch):
 def test_vote_writer_group_commit(db):
     from concurrent.futures import ThreadPoolExecutor
 
-    from openarena.storage.battles import VoteWriter
+    from openarena.storage.votes import VoteWriter
 
     bids = [play(db, winner=None) for _ in range(20)]
     writer = VoteWriter(db).start()
@@ -270,7 +263,7 @@ def test_vote_writer_batch_decides_each_vote_alone(db):
     vote, where only that vote is refused."""
     import time as _time
 
-    from openarena.storage.battles import VoteWriter, _VoteRequest
+    from openarena.storage.votes import VoteWriter, _VoteRequest
 
     ok1, ok2, dup, leak, boom = (play(db, winner=None) for _ in range(5))
     unfinished = create_battle(db, mode="anony", model_a="m1", model_b="m2", session_hash="s1")
@@ -312,7 +305,7 @@ def test_vote_writer_batch_decides_each_vote_alone(db):
 def test_vote_writer_async_futures_settle_per_batch(db):
     import asyncio
 
-    from openarena.storage.battles import VoteWriter, record_vote_async
+    from openarena.storage.votes import VoteWriter, record_vote_async
 
     bids = [play(db, winner=None) for _ in range(30)]
     writer = VoteWriter(db).start()

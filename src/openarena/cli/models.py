@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from openarena.cli.common import out_console, user_errors
-# the path only: importing openarena.providers.registry (pydantic models, yaml) at start-up
-# would cost every command, e.g. `openarena leaderboard small.csv`, ~0.15 s
-DEMO_REGISTRY = Path(__file__).resolve().parents[1] / "providers" / "demo_models.yaml"
+# openarena.demo is light (a path and a lazy starter): importing openarena.providers.registry
+# (pydantic models, yaml) at start-up would cost every command, e.g. `openarena leaderboard small.csv`
+from openarena.demo import DEMO_REGISTRY
 
 app = typer.Typer(help="The model registry.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def check(
     mock = None
     with user_errors():
         if demo:
-            from openarena.cli._demo import start_demo_models
+            from openarena.demo import start_demo_models
 
             mock = start_demo_models()
         try:

@@ -16,7 +16,7 @@ from openarena.cli.common import err_console, fail, user_errors
 #: uvicorn's log levels (``uvicorn.config.LOG_LEVELS``).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: The registry of ``--demo`` when no --registry is given: models served by the mock server.
-from openarena.cli.models import DEMO_REGISTRY  # noqa: E402  shipped inside the package, found from any working folder
+from openarena.demo import DEMO_REGISTRY  # noqa: E402  shipped inside the package, found from any working folder
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -190,7 +190,7 @@ def serve(
         database = Database.open(settings.database_url, settings.data_dir, lock_timeout_s=settings.db_lock_timeout_s)  # opens and migrates
         try:
             if demo:
-                from openarena.cli._demo import start_demo_models
+                from openarena.demo import start_demo_models
 
                 mock = start_demo_models()
                 err_console.print(f"demo models served by the mock server at {mock.base_url}", highlight=False)

@@ -1,10 +1,10 @@
 """Calling models: the registry of models (YAML), a thin client over the official ``openai``
-package for any OpenAI-compatible endpoint, an on-disk response cache for batch jobs, and a
-mock server speaking the same protocol (``openarena.providers.mock_server``).
+package for any OpenAI-compatible endpoint and an on-disk response cache for batch jobs. The mock
+server speaking the same protocol (tests and the demo) is :mod:`openarena.demo.mock_server`.
 
 Shared by the web arena (two streams side by side), the category taggers and the LLM judges.
 Names are imported on first use, so that ``import openarena.providers.registry`` (or the mock
-server) does not pay for importing ``openai``.
+server of openarena.demo) does not pay for importing ``openai``.
 """
 
 from __future__ import annotations

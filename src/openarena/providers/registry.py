@@ -37,8 +37,8 @@ unknown keys are rejected)::
                                     # models are drawn for the vision arena's image battles
 
 A bare list of models (without ``models:``) is accepted too. See ``examples/models.yaml`` and
-``openarena/providers/demo_models.yaml`` (:data:`DEMO_REGISTRY`, models served by
-:mod:`openarena.providers.mock_server`).
+the demo registry ``openarena/demo/models.yaml`` (:data:`openarena.demo.DEMO_REGISTRY`, models
+served by :mod:`openarena.demo.mock_server`).
 
 Errors: :func:`load_registry` raises :class:`~openarena.errors.DataError` naming the file, the
 model's index in ``models`` as the row, and the offending key as the field, with what was expected.
@@ -64,9 +64,6 @@ PROVIDER_KINDS = ("openai-compatible",)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-
-#: The registry of the demo models served by the mock server, shipped inside the package.
-DEMO_REGISTRY = Path(__file__).with_name("demo_models.yaml")
 
 class Price(BaseModel):
     """Price of a model in USD per million tokens (input = prompt tokens, output = completion)."""

@@ -37,8 +37,8 @@ from openarena.serving.shared_state import LocalState, RedisState, open_shared_s
 from openarena.serving.sessions import SessionManager
 from openarena.serving.state import AppState
 from openarena.serving.targets import load_targets
-from openarena.storage.battles import VoteWriter
 from openarena.storage.db import Database, StorageError
+from openarena.storage.votes import VoteWriter
 
 __all__ = ["AppState", "create_app", "create_app_from_env", "uvicorn_options"]
 

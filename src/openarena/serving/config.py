@@ -13,8 +13,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from openarena.demo import DEMO_REGISTRY
 from openarena.errors import OpenArenaError
-from openarena.providers.registry import DEMO_REGISTRY
 from openarena.serving.sampling import SamplingConfig
 from openarena.serving.vote_integrity import IntegrityPolicy
 

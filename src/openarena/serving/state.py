@@ -16,7 +16,7 @@ from openarena.serving.safety import Moderator, RateLimiter
 from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.sessions import SessionManager
 from openarena.serving.shared_state import LocalState, RedisState
-from openarena.storage.battles import VoteWriter
+from openarena.storage.votes import VoteWriter
 from openarena.storage.db import Database
 
 __all__ = ["AppState"]

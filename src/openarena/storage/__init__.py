@@ -4,8 +4,12 @@ programmatically, repository functions and the export to public formats.
 - :mod:`openarena.storage.db`: the database URL (SQLite in WAL mode in a data folder by default,
   PostgreSQL when ``OPENARENA_DATABASE_URL`` says so), the engine and :func:`migrate`.
 - :mod:`openarena.storage.models`: the tables (``battles``, ``votes``, ``arena_settings``).
-- :mod:`openarena.storage.battles`: create battles, save turns, record votes in one transaction,
-  read the voted battles back as a :class:`~openarena.data.battles.BattleTable`.
+- :mod:`openarena.storage.battles`: the battle's lifecycle (create a battle, take and renew a
+  turn's streaming lease, save the turn).
+- :mod:`openarena.storage.votes`: the vote transaction (record a vote and close its battle, alone
+  or in a group commit, deciding in the same transaction whether it counts).
+- :mod:`openarena.storage.reading`: reading back (the voted battles as a
+  :class:`~openarena.data.battles.BattleTable`, votes per model).
 - :mod:`openarena.storage.settings`: values every server process shares (the cookie secret,
   generated once, table ``arena_settings``).
 - :mod:`openarena.storage.export`: public formats (FastChat clean_battle JSON, JSONL, Parquet, CSV).

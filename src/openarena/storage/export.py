@@ -24,7 +24,7 @@ Only counted votes are exported by default (``include_uncounted`` adds the other
 ``counted`` and ``reason``). Voter ids are the salted hashes already stored; IP addresses are
 never stored. Prompts are exported as typed: for a public release (PII scrubbed, voter ids
 re-hashed with a secret salt, data card) use :func:`openarena.data.release.export_release` on
-:func:`openarena.storage.battles.read_battles` (``openarena release db --out-dir DIR``).
+:func:`openarena.storage.reading.read_battles` (``openarena release db --out-dir DIR``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from openarena.data.conversations import as_messages
 from openarena.data.release import image_sha256
 from openarena.data.style import message_text
 from openarena.data.text import clean_text
-from openarena.storage.battles import read_battles
 from openarena.storage.db import Database
+from openarena.storage.reading import read_battles
 
 __all__ = ["EXPORT_FORMATS", "export_battles", "export_frame"]
 

@@ -6,7 +6,7 @@ per-voter activity behind ``openarena voters db`` (:func:`voter_activity`).
 
 The policy (thresholds and decisions) is :mod:`openarena.serving.vote_integrity`; the vote
 transaction calls it through the ``integrity`` hook of
-:func:`~openarena.storage.battles.record_vote` / :class:`~openarena.storage.battles.VoteWriter`.
+:func:`~openarena.storage.votes.record_vote` / :class:`~openarena.storage.votes.VoteWriter`.
 """
 
 from __future__ import annotations

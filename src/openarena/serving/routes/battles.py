@@ -56,9 +56,10 @@ from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
 from openarena.serving.sessions import network_hash
 from openarena.serving.state import AppState
-from openarena.storage.battles import VoteRefused, acquire_turn, create_battle, get_battle, record_vote_async, release_turn
+from openarena.storage.battles import acquire_turn, create_battle, get_battle, release_turn
 from openarena.storage.db import StorageError
 from openarena.storage.integrity import INTEGRITY_CODES, reason_code
+from openarena.storage.votes import VoteRefused, record_vote_async
 
 router = APIRouter(prefix="/api")
 log = logging.getLogger("openarena.serving")

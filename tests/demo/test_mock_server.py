@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from openarena.errors import DataError
-from openarena.providers import ModelConfig, ProviderError, complete_chat, stream_chat
-from openarena.providers.mock_server import (
+from openarena.demo.mock_server import (
     DEMO_BEHAVIOURS,
     Behaviour,
     MockServer,
     load_behaviours,
 )
+from openarena.errors import DataError
+from openarena.providers import ModelConfig, ProviderError, complete_chat, stream_chat
 from tests.providers.test_client import free_port
 
 
@@ -102,7 +102,7 @@ def test_standalone_serves_the_demo_registry(tmp_path: Path) -> None:
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "openarena.providers.mock_server", "--port", str(port)],
+        [sys.executable, "-m", "openarena.demo.mock_server", "--port", str(port)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -114,7 +114,7 @@ def test_standalone_serves_the_demo_registry(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 assert proc.poll() is None and time.monotonic() < deadline, "mock server did not start"
                 time.sleep(0.05)
-        from openarena.providers.registry import DEMO_REGISTRY as demo
+        from openarena.demo import DEMO_REGISTRY as demo
         reg = load_registry(demo)
         echo = reg.get("demo-echo").model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})
         flaky = reg.get("demo-flaky").model_copy(update={"base_url": f"http://127.0.0.1:{port}/v1"})
