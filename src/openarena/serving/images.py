@@ -166,9 +166,7 @@ def clean_image(raw: bytes, limits: ImageLimits | None = None) -> CleanImage:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)  # GIF / animated WebP: the first frame
-                img.load()
+                img.load()  # an opened GIF or animated WebP stands at its first frame; later frames are never read
                 upright = ImageOps.exif_transpose(img) or img
                 alpha = upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info)
                 mode = "RGBA" if alpha else "RGB"
