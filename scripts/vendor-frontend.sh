@@ -19,7 +19,7 @@ KATEX_SHA256=24da5a599eb2fcede2e270b99a6ff48bca816beecc95feeb84e8cccbd1bb34fd
 LUCIDE_VERSION=1.62.0
 LUCIDE_SHA256=386f9080c440d6f5049cefe3456ae8357f7a0c7f76e59670cd1cb83bc7050a44
 # The icons the templates and arena.js use (templates/_icons.html is built from these).
-ICONS="arrow-left arrow-right equal thumbs-down send square rotate-ccw plus copy check circle-alert"
+ICONS="arrow-left arrow-right equal thumbs-down send square rotate-ccw plus copy check circle-alert image-plus x"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEST="$ROOT/src/openarena/serving/static/vendor"

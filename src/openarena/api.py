@@ -46,7 +46,8 @@ def _is_database(source: str) -> bool:
     return source == "db" or ("://" in source and not source.startswith("hf://"))
 
 
-def read(source, *, named: bool = False, conversations: bool = True, progress: Callable[[int, "int | None"], None] | None = None):
+def read(source, *, named: bool = False, conversations: bool = True, progress: Callable[[int, "int | None"], None] | None = None,
+         arena: str | None = None):
     """Read ``source`` without filtering it.
 
     Parameters:
@@ -63,6 +64,8 @@ def read(source, *, named: bool = False, conversations: bool = True, progress: C
         conversations: for the arena's database only: read the conversations too (needed for
             style control and category tags).
         progress: ``progress(done_bytes, total_bytes or None)`` while downloading.
+        arena: only the battles of this arena ('text', 'vision', 'code'; :func:`filter_arena`);
+            for the arena's database the selection is made by the database query.
     Returns: BattleTable or PairCounts.
     Raises: DataError naming the file, row and field; SourceUnavailable when a download fails.
     """
@@ -70,25 +73,36 @@ def read(source, *, named: bool = False, conversations: bool = True, progress: C
 
     from openarena.data.battles import BattleTable, PairCounts
 
+    def selected(data):
+        return data if arena is None else filter_arena(data, arena)
+
     if isinstance(source, (BattleTable, PairCounts)):
-        return source
+        return selected(source)
     if isinstance(source, pd.DataFrame):
-        return BattleTable(source, source="DataFrame")
+        return selected(BattleTable(source, source="DataFrame"))
     modes = ("anony", "named") if named else ("anony",)
+    arenas = None
+    if arena is not None:
+        from openarena.data.schema import ARENAS
+        from openarena.errors import DataError
+
+        if arena not in ARENAS:
+            raise DataError(f"unknown arena {arena!r}", field="arena", expected="one of: " + ", ".join(ARENAS))
+        arenas = (arena,)
     if hasattr(source, "engine") and hasattr(source, "read"):  # an open storage Database
         from openarena.storage.reading import read_battles as read_db
 
-        return read_db(source, modes=modes, conversations=conversations, counted_only=True)
+        return read_db(source, modes=modes, conversations=conversations, counted_only=True, arenas=arenas)
     if isinstance(source, str) and _is_database(source):
         from openarena.storage.db import open_database
         from openarena.storage.reading import read_battles as read_db
 
         db = open_database(None if source == "db" else source, create=False, run_migrations=False, checkpoints=False)  # a reader: never a new database, never new tables
-        return read_db(db, modes=modes, conversations=conversations, counted_only=True)
+        return read_db(db, modes=modes, conversations=conversations, counted_only=True, arenas=arenas)
     from openarena.data.readers import read_battles
     from openarena.data.registry import resolve
 
-    return read_battles(resolve(source, progress=progress))
+    return selected(read_battles(resolve(source, progress=progress)))
 
 
 def load(
@@ -104,6 +118,7 @@ def load(
     identity_leak: bool = False,
     named: bool = False,
     progress: Callable[[int, "int | None"], None] | None = None,
+    arena: str | None = None,
 ) -> "BattleTable | PairCounts":
     """Read ``source`` (see :func:`read`) and apply the filters; every filter asked for adds a
     FilterStep (name, removed, remaining, detail) to the result's ``steps``.
@@ -118,6 +133,10 @@ def load(
         identity_leak: invalidate battles whose prompt or answers name a model or vendor (needs
             conversations).
         named: database sources only, see :func:`read`.
+        arena: keep the battles of one arena ('text', 'vision' or 'code'; the ``arena`` column
+            of the arena's database). A source without an ``arena`` column is all text battles
+            (every public dataset so far): ``arena='text'`` keeps it whole, another arena is a
+            DataError.
     Returns: BattleTable (one row per battle) or PairCounts (aggregated sources).
     Raises: DataError for unreadable input, a filter the rows cannot support (naming the
         column), or identity_leak on aggregated counts.
@@ -127,7 +146,7 @@ def load(
     from openarena.data.filters import apply_filters
     from openarena.errors import DataError
 
-    data = read(source, named=named, progress=progress)
+    data = read(source, named=named, progress=progress, arena=arena)
     data = apply_filters(
         data,
         anony_only=anony,
@@ -146,6 +165,39 @@ def load(
                             data.source, field="identity_leak", expected="battle rows with conversation_a/conversation_b")
         data, _ = leak(data)
     return data
+
+
+def filter_arena(data, arena: str):
+    """The battles of ``arena`` ('text', 'vision' or 'code'), with a FilterStep 'arena'.
+
+    Parameters: data, a BattleTable (or PairCounts, accepted for 'text' only: aggregated public
+    counts carry no arena). Rows without an ``arena`` column, or with a null arena, are text
+    battles.
+    Returns: BattleTable (or the PairCounts unchanged).
+    Raises: DataError (field 'arena') for an unknown arena, or another arena than 'text' on a
+    source that does not say.
+    """
+    from openarena.data.battles import BattleTable, FilterStep
+    from openarena.data.schema import ARENAS
+    from openarena.errors import DataError
+
+    if arena not in ARENAS:
+        raise DataError(f"unknown arena {arena!r}", field="arena", expected="one of: " + ", ".join(ARENAS))
+    source = getattr(data, "source", "")
+    if not isinstance(data, BattleTable):
+        if arena == "text":
+            return data
+        raise DataError(f"aggregated pair counts carry no arena, so the {arena} arena cannot be selected", source, field="arena",
+                        expected="battle rows with an arena column (e.g. the arena's database)")
+    frame = data.frame
+    if "arena" not in frame.columns:
+        if arena == "text":
+            return data.with_frame(frame, FilterStep("arena", 0, len(frame), "text: this source has no arena column, so every battle is a text battle"))
+        raise DataError(f"this source has no arena column, so it holds no {arena} battles", source, field="arena",
+                        expected="a source with an arena column (e.g. the arena's database), or arena text")
+    keep = frame["arena"].fillna("text").astype(str).eq(arena).to_numpy()
+    kept = frame.loc[keep].reset_index(drop=True)
+    return data.with_frame(kept, FilterStep("arena", int((~keep).sum()), len(kept), f"{arena} arena only"))
 
 
 def prepare(data, *, control: "str | Sequence[str] | None" = None, categories: "bool | Sequence[str]" = False, notify: Notify | None = None):
@@ -497,7 +549,7 @@ def trust_report(
     )
 
 
-__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "leaderboard", "load", "model_prices", "prepare", "read", "read_model_prices", "split_control", "trust_report"]
+__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "filter_arena", "leaderboard", "load", "model_prices", "prepare", "read", "read_model_prices", "split_control", "trust_report"]
 
 
 def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player_prior: "float | str" = "auto", bootstrap_rounds: int = 100,

@@ -45,18 +45,21 @@ class LiveArena:
         self.state.db.dispose()
 
 
-def start_arena(tmp_path: Path, behaviours: dict[str, Behaviour], *, named: dict[str, str] | None = None, extra: dict[str, Behaviour] | None = None, **settings) -> LiveArena:
+def start_arena(tmp_path: Path, behaviours: dict[str, Behaviour], *, named: dict[str, str] | None = None, extra: dict[str, Behaviour] | None = None,
+                anon_extra: dict[str, Behaviour] | None = None, vision: tuple[str, ...] = (), **settings) -> LiveArena:
     """Start a MockServer with ``behaviours`` for the two anonymous models of :data:`MODELS`
     (keyed by registry name) and the arena on a free port. ``extra``: more models (name ->
-    behaviour), not anonymous."""
+    behaviour), not anonymous; ``anon_extra``: more anonymous models; ``vision``: the names
+    of the models marked ``vision: true``."""
     import uvicorn
 
     ids = {MODELS[n][0]: b for n, b in behaviours.items()}
-    for name, b in (extra or {}).items():
+    for name, b in {**(extra or {}), **(anon_extra or {})}.items():
         ids[f"id-{name}"] = b
     mock = MockServer(ids).start()
-    cfgs = [mock.model_config(MODELS[n][0], name=n, organization=MODELS[n][1], license="Apache 2.0", timeout_s=5) for n in behaviours]
-    cfgs += [mock.model_config(f"id-{n}", name=n, anonymous=False, timeout_s=5) for n in (extra or {})]
+    cfgs = [mock.model_config(MODELS[n][0], name=n, organization=MODELS[n][1], license="Apache 2.0", timeout_s=5, vision=n in vision) for n in behaviours]
+    cfgs += [mock.model_config(f"id-{n}", name=n, anonymous=False, timeout_s=5, vision=n in vision) for n in (extra or {})]
+    cfgs += [mock.model_config(f"id-{n}", name=n, timeout_s=5, vision=n in vision) for n in (anon_extra or {})]
     s = ServeSettings(database_url=f"sqlite:///{tmp_path / 'arena.db'}", leaderboard_interval_s=3600, leaderboard_min_refresh_s=0, **settings)
     state = build_state(s, registry=ModelRegistry(cfgs))
     app = create_app(state=state, start_background=False)

@@ -27,7 +27,7 @@ import numpy as np
 
 from openarena.demo import DEMO_REGISTRY
 from openarena.demo.mock_server import Behaviour, MockServer
-from openarena.providers.registry import load_registry
+from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.app import build_state, create_app
 from openarena.serving.config import ServeSettings
 
@@ -61,7 +61,8 @@ def demo_arena(tmp_path: Path, seed: int = 0, **settings):
     old = os.environ.get("OPENARENA_MOCK_URL")
     os.environ["OPENARENA_MOCK_URL"] = f"http://127.0.0.1:{mock.port}/v1"
     try:
-        registry = load_registry(DEMO_REGISTRY)
+        # the text arena's demo models (the vision demo models answer images; these voters send none)
+        registry = ModelRegistry([m for m in load_registry(DEMO_REGISTRY) if not m.vision])
     finally:
         if old is None:
             os.environ.pop("OPENARENA_MOCK_URL", None)

@@ -209,7 +209,8 @@ def test_migration_from_0001_keeps_votes_and_adds_the_ip_key(tmp_path):
         t = read_battles(db)
         assert len(t) == 1 and t.frame.iloc[0].model_a == "m1"
         with db.read() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0004"  # the head: voter keys, red-team rounds, then the server secret
+            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0005"  # the head: voter keys, red-team rounds, the server secret, then arenas and images
+            assert conn.execute(text("select arena from battles where id = 'b1'")).scalar() == "text"  # an old battle is a text battle
     finally:
         db.dispose()
 

@@ -213,9 +213,11 @@ def release(
     name: str = typer.Option("openarena-battles", "--name", help="Dataset name."),
     license: str = typer.Option("CC-BY-4.0", "--license", help="Licence stated in the data card."),
     scrub: bool = typer.Option(True, "--scrub/--no-scrub", help="Remove PII (e-mails, phones, keys, cards, ...) from the text."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Also copy the vision arena's images from this image folder (openarena serve --image-dir) to OUT_DIR/images. Default: the release lists image SHA-256 hashes only, never users' images."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
-    """Export a public release in the arena-human-preference schema with a data card."""
+    """Export a public release in the arena-human-preference schema with a data card (image
+    hashes, not images, unless --images is given)."""
     from openarena.data.release import export_release
 
     salt = os.environ.get(salt_env)
@@ -223,6 +225,13 @@ def release(
         raise fail(f"set {salt_env} to a secret salt (voter ids are published as HMAC-SHA256 hashes with it)")
     with user_errors():
         data = _rows(load_battles(source, quiet=quiet), source, "a release")
-        result = export_release(data, out_dir, salt=salt, name=name, license=license, scrub=scrub)
+        getter = None
+        if images is not None:
+            if not images.is_dir():
+                raise fail(f"--images {images}: no such folder (the arena's image folder, openarena serve --image-dir)")
+            from openarena.storage.images import ImageStore
+
+            getter = ImageStore(images).get
+        result = export_release(data, out_dir, salt=salt, name=name, license=license, scrub=scrub, images=getter)
         pii = ", ".join(f"{k} {v}" for k, v in result.pii.items() if v) or "none found"
         out_console.print(f"wrote {result.rows:,} battles to {result.parquet} and the data card {result.card}; dates {result.first_date} .. {result.last_date}; PII removed: {pii}")

@@ -79,6 +79,7 @@ def load_battles(
     quiet: bool = False,
     engine: str | None = None,
     needs_rows: str | None = None,
+    arena: str | None = None,
 ):
     """Read SOURCE and apply the filters (and the identity-leak curation when asked), printing
     what each step removed to stderr unless ``quiet``.
@@ -110,7 +111,7 @@ def load_battles(
         data = read(source, named=named, progress=progress)
     n_before = len(data.steps)  # steps of the reader itself are not filters the user asked for
     data = load(data, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles,
-                aliases=aliases, identity_leak=identity_leak)
+                aliases=aliases, identity_leak=identity_leak, arena=arena)
     report_steps(data, n_before, quiet)
     return data
 
@@ -232,6 +233,7 @@ def leaderboard(
     until: Optional[str] = typer.Option(None, "--until", help="Keep votes before this UTC date/time (ISO)."),
     identity_leak: bool = typer.Option(False, "--identity-leak", help="Invalidate battles whose prompt or answers name a model or vendor."),
     named: bool = typer.Option(False, "--named", help="For `db` / a database URL: also count the votes of named (non-anonymous) battles; by default only anonymous votes count, as on the web leaderboard."),
+    arena: Optional[str] = typer.Option(None, "--arena", help="The battles of one arena: text, vision (an image came with the prompt) or code. A source without an arena column holds text battles only."),
     control: Optional[str] = typer.Option(None, "--control", help="Control for: style, length, markdown, column names, and price (log10 blended price per model, from --prices; needs --prior, e.g. 1), comma-separated."),
     prices: list[Path] = typer.Option([], "--prices", help="With --control price: price table(s), as for `trust frontier` (arena pricing tables, litellm JSON, CSV model,input_price,output_price, or a model registry YAML); repeatable, the first listing a model wins."),
     price_weights: str = typer.Option("3:1", "--price-weights", help="With --control price: input:output token weights of the blended price."),
@@ -268,8 +270,8 @@ def leaderboard(
     say = lambda text: _say(quiet, text)  # noqa: E731
     with user_errors():
         controls = _controls(control, prices, price_weights)
-        needs_rows = next((flag for flag, on in (("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
-        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows)
+        needs_rows = next((flag for flag, on in (("--arena", arena), ("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
+        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows, arena=arena)
         data = api.prepare(data, control=controls, notify=say)
         options = dict(rating=rating.value, ties=ties.value, ci=ci_method, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=controls, drop_unrated=drop_unrated)
         if rank_intervals:

@@ -107,6 +107,10 @@ def serve(
     secret_file: Optional[Path] = typer.Option(None, "--secret-file", help="File holding the secret that signs session cookies (default: $OPENARENA_SECRET, else one generated once and kept in the database)."),
     forwarded_allow_ips: str = typer.Option("", "--forwarded-allow-ips", help="Comma-separated IPs or networks of the reverse proxies whose X-Forwarded-For/-Proto are trusted (default: none; '*' trusts anyone)."),
     limit: list[str] = typer.Option([], "--limit", help="A rate limit per minute, KIND=N (repeatable): prompt_session, prompt_ip, battle_session, battle_ip, vote_session, vote_ip; 0 = off."),
+    image_dir: Optional[Path] = typer.Option(None, "--image-dir", help="Folder of the vision arena's images, stored by SHA-256 after re-encoding (default: images/ beside the SQLite database, or in --data-dir)."),
+    image_block_list: Optional[Path] = typer.Option(None, "--image-block-list", help="File of SHA-256 digests of images to refuse, one per line (the image moderation hook)."),
+    max_image_mb: float = typer.Option(5.0, "--max-image-mb", min=0.01, max=50.0, help="Largest image accepted with a prompt, in MB."),
+    max_image_pixels: int = typer.Option(25_000_000, "--max-image-pixels", min=1, max=200_000_000, help="Largest image accepted, in pixels (width × height, checked before decoding)."),
 ) -> None:
     """Start the web arena: anonymous battles, side-by-side, direct chat, leaderboard.
 
@@ -139,7 +143,13 @@ def serve(
             leaderboard_interval_s=leaderboard_interval, reference_leaderboard=str(reference) if reference else None,
             moderation_url=moderation_url, moderation_key_env=moderation_key_env, cookie_secure=secure_cookies,
             votes_per_day_session=votes_per_day, votes_per_day_ip=votes_per_day_ip,
+            image_dir=str(image_dir) if image_dir else None, image_block_list=str(image_block_list) if image_block_list else None,
+            max_image_bytes=int(max_image_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
         )
+        if image_block_list is not None:
+            from openarena.serving.images import load_block_list
+
+            load_block_list(image_block_list)  # DataError: missing file, a line that is not a SHA-256
         if not vote_integrity:
             settings.abandon_ratio = settings.selective_alpha = 0
         if not rate_limits:

@@ -9,7 +9,12 @@ sum_assistant_a_tokens, sum_assistant_b_tokens, turns, header_count_a/_b {h1..h6
 list_count_a/_b {ordered, unordered}, bold_count_a/_b {'**', '__'}), ``is_code`` (bool),
 ``is_refusal`` (bool), ``dedup_tag`` (struct high_freq, sampled), ``category_tag`` (struct
 criteria_v0.1 {7 bools}, if_v0.1 {if, score}, math_v0.1 {math}, creative_writing_v0.1
-{creative_writing}), ``judge_hash`` (str). Columns we cannot fill are written as nulls, never
+{creative_writing}), ``judge_hash`` (str); and two columns of our own: ``arena`` (str: 'text',
+'vision' or 'code'; null when the source does not say) and ``image_sha256`` (list of str: the
+SHA-256 of each image the user sent, in order, from the ``images`` key of the user messages;
+empty for a text battle). The images themselves are never in the release unless the caller
+passes ``images`` to :func:`export_release`: people's photos are not published by default,
+and a hash lets those who hold an image find its battles. Columns we cannot fill are written as nulls, never
 invented. Token counts and markdown counts are recomputed on the scrubbed text (cl100k_base,
 FastChat's definition, :mod:`openarena.data.style`).
 
@@ -51,7 +56,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,12 +71,12 @@ from openarena.data.style import count_markdown, count_tokens
 from openarena.errors import DataError
 from openarena.text import message_text
 
-__all__ = ["RELEASE_COLUMNS", "ReleaseResult", "export_release", "hash_voter", "scrub_pii", "write_data_card"]
+__all__ = ["RELEASE_COLUMNS", "ReleaseResult", "export_release", "hash_voter", "image_sha256", "scrub_pii", "write_data_card"]
 
 RELEASE_COLUMNS: tuple[str, ...] = (
     "question_id", "model_a", "model_b", "winner", "conversation_a", "conversation_b", "turn",
     "anony", "language", "tstamp", "conv_metadata", "is_code", "is_refusal", "dedup_tag",
-    "category_tag", "judge_hash",
+    "category_tag", "judge_hash", "arena", "image_sha256",
 )
 
 # ============================================================================================
@@ -264,6 +269,31 @@ class ReleaseResult:
     last_date: str | None
 
 
+def image_sha256(conversation: Any) -> list[str]:
+    """The SHA-256 digests of the images of a conversation's user messages, in order (the
+    ``images`` key of each message; hashes that are not 64 hex characters are dropped)."""
+    out = []
+    for m in as_messages(conversation):
+        if m.get("role") == "user":
+            for h in m.get("images") or ():
+                if isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h):
+                    out.append(h)
+    return out
+
+
+def _copy_images(hashes: Sequence[str], get: Callable[[str], bytes | None], folder: Path) -> int:
+    """Write each image whose bytes hash to its name into ``folder``; returns how many."""
+    n = 0
+    for h in hashes:
+        data = get(h)
+        if data is None or hashlib.sha256(data).hexdigest() != h:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / h).write_bytes(data)
+        n += 1
+    return n
+
+
 def export_release(
     battles: BattleTable,
     out_dir: str | Path,
@@ -273,6 +303,7 @@ def export_release(
     license: str = "CC-BY-4.0",
     scrub: bool = True,
     phone_regions: Sequence[str] = PHONE_REGIONS,
+    images: Callable[[str], bytes | None] | None = None,
 ) -> ReleaseResult:
     """Write ``<out_dir>/<name>.parquet`` and ``<out_dir>/README.md`` (the data card).
 
@@ -283,6 +314,10 @@ def export_release(
         name: file stem; license: the licence stated in the card (check that the conversations
             may be released under it).
         scrub: remove personal data from every message (:func:`scrub_pii`).
+        images: None (default): the release lists image hashes only. A function giving the
+            bytes of an image from its SHA-256 (e.g. ``ImageStore(folder).get``): the images
+            are copied too, to ``<out_dir>/images/<sha256>`` (only those whose bytes match
+            their hash; a missing one is skipped).
     Returns: ReleaseResult.
     Raises: DataError for a short salt, a name that is not a plain file name (no '/', no
     leading dot) or an unwritable out_dir.
@@ -319,6 +354,7 @@ def export_release(
             for m in conv:
                 m["num_tokens"] = int(next(tok))
     has_conv = "conversation_a" in frame.columns and "conversation_b" in frame.columns
+    image_hashes = [image_sha256(frame["conversation_a"].iloc[i]) if has_conv else [] for i in range(n)]
     records = []
     for i in range(n):
         ca, cb = convs["a"][i], convs["b"][i]
@@ -361,9 +397,15 @@ def export_release(
                 "dedup_tag": None if sampled is None else {"high_freq": bool(high) if high is not None else False, "sampled": bool(sampled)},
                 "category_tag": _category_tag(frame, i),
                 "judge_hash": hash_voter(_value(frame, "judge", i), salt),
+                "arena": None if _value(frame, "arena", i) is None else str(_value(frame, "arena", i)),
+                "image_sha256": image_hashes[i],
             }
         )
+    if images is not None:
+        _copy_images(sorted({h for hs in image_hashes for h in hs}), images, out / "images")
     table = pa.Table.from_pylist(records)
+    k = table.column_names.index("image_sha256")  # list<string> even when every list is empty
+    table = table.set_column(k, "image_sha256", pa.array(image_hashes, type=pa.list_(pa.string())))
     table = table.replace_schema_metadata({"openarena_version": __version__, "schema": "arena-human-preference-100k"})
     parquet = out / f"{name}.parquet"
     pq.write_table(table, parquet)

@@ -24,6 +24,10 @@ TIE = "tie"
 TIE_BOTHBAD = "tie (bothbad)"
 #: The four vote outcomes, in the column order of :class:`~openarena.data.pair_counts.PairCounts`.
 WINNERS: tuple[str, str, str, str] = (MODEL_A, MODEL_B, TIE, TIE_BOTHBAD)
+#: The arenas a battle belongs to (column ``arena``), each with its own leaderboard: 'text'
+#: (prompts only; every public dataset so far), 'vision' (an image came with the prompt),
+#: 'code' (the code arena).
+ARENAS: tuple[str, str, str] = ("text", "vision", "code")
 #: Score of model_a for each outcome when ties count as half a win.
 OUTCOME_SCORE = {MODEL_A: 1.0, MODEL_B: 0.0, TIE: 0.5, TIE_BOTHBAD: 0.5}
 

@@ -10,7 +10,11 @@ API reference):
   lines of ``chat.completion.chunk`` objects (first delta ``{"role": "assistant", "content": ""}``,
   then ``{"content": ...}`` deltas, then a delta ``{}`` with ``finish_reason``), a final chunk
   with ``choices: []`` and ``usage`` when ``stream_options.include_usage`` is true, then
-  ``data: [DONE]``. Errors are ``{"error": {"message", "type", "param", "code"}}`` bodies;
+  ``data: [DONE]``. Errors are ``{"error": {"message", "type", "param", "code"}}`` bodies.
+  User messages may carry OpenAI content parts (``{"type": "text"}`` and ``{"type":
+  "image_url", "image_url": {"url": "data:image/png;base64,..."}}``); a malformed part is a
+  400 ``invalid_image_url``; a vision behaviour (:meth:`Behaviour.vision`) answers with the
+  format, size and colour of the images it was sent (:func:`describe_images`);
 - ``POST /v1/embeddings`` (any model id of the server): ``{"object": "list", "data": [{"object":
   "embedding", "index": i, "embedding": [...]}], "model", "usage"}``, deterministic vectors of
   ``dimensions`` (default 64, at most 4096) floats: character 3-grams of the lower-cased text
@@ -69,6 +73,7 @@ from openarena.text import message_text
 
 __all__ = [
     "DEMO_BEHAVIOURS",
+    "describe_images",
     "MARKDOWN_SAMPLE",
     "XSS_PAYLOAD",
     "hashed_embedding",
@@ -158,6 +163,7 @@ class Behaviour(BaseModel):
     malformed: Literal["json", "shape"] | None = None
     usage: bool = True
     finish_reason: str = "stop"
+    describe_images: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Behaviour:
@@ -166,6 +172,13 @@ class Behaviour(BaseModel):
         return self
 
     # Factories -------------------------------------------------------------------------------
+    @classmethod
+    def vision(cls, prefix: str = "", **kw: Any) -> Behaviour:
+        """A model that sees images: answer ``prefix`` + :func:`describe_images` of the
+        request (format, size in pixels and dominant colour of each ``image_url`` part of the
+        last user message)."""
+        return cls(describe_images=prefix, **kw)
+
     @classmethod
     def fixed(cls, text: str, **kw: Any) -> Behaviour:
         """Always answer ``text``."""
@@ -221,6 +234,8 @@ DEMO_BEHAVIOURS: dict[str, Behaviour] = {
     "mock-flaky": Behaviour.failing(
         500, times=1, then="I failed once, the client retried, and here I am.", chunk_delay_s=0.03
     ),
+    "mock-vision-eye": Behaviour.vision(chunk_delay_s=0.04),
+    "mock-vision-poet": Behaviour.vision("Pixels in my eye. ", chunk_delay_s=0.05),
     "mock-judge": Behaviour.by_rules(
         {r"\[\[A\]\]|A is better": "Assistant A is more helpful. My final verdict is: [[A>B]]"},
         default="Both answers are comparable. My final verdict is: [[A=B]]",
@@ -310,9 +325,71 @@ def _split(text: str, b: Behaviour) -> list[str]:
     return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
 
 
+_COLOURS = {
+    "black": (0, 0, 0), "white": (255, 255, 255), "grey": (128, 128, 128), "red": (200, 30, 30),
+    "green": (30, 160, 30), "blue": (30, 30, 200), "yellow": (230, 210, 40), "orange": (240, 140, 20),
+    "purple": (130, 40, 160), "brown": (120, 70, 30),
+}
+
+
+def _describe_one(url: Any) -> str:
+    import base64
+    import io
+
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return "an image at a URL this mock does not fetch"
+    try:
+        from PIL import Image
+
+        data = base64.b64decode(url.split(",", 1)[1], validate=True)
+        with Image.open(io.BytesIO(data)) as im:
+            fmt, (w, h) = im.format or "image", im.size
+            if w * h > 50_000_000:
+                return f"a {fmt} of {w} × {h} pixels"
+            r, g, b = im.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    except Exception:  # noqa: BLE001 - a mock: say what it could not read
+        return "an image this mock could not decode"
+    colour = min(_COLOURS, key=lambda c: sum((x - y) ** 2 for x, y in zip(_COLOURS[c], (r, g, b))))
+    return f"a {fmt} of {w} × {h} pixels, mostly {colour}"
+
+
+def describe_images(body: Mapping[str, Any]) -> str:
+    """What the mock's vision models answer: the images (OpenAI ``image_url`` content parts)
+    of the last user message of a chat-completions request body, e.g. ``"I see 1 image: a PNG
+    of 64 × 48 pixels, mostly red."``, or ``"I see no image."``. Data URLs only (decoded with
+    Pillow); other URLs are named, not fetched."""
+    messages = body.get("messages") if isinstance(body, Mapping) else None
+    last = next((m for m in reversed(messages or []) if isinstance(m, Mapping) and m.get("role") == "user"), None)
+    content = last.get("content") if last else None
+    parts = [p for p in content if isinstance(p, Mapping) and p.get("type") == "image_url"] if isinstance(content, list) else []
+    if not parts:
+        return "I see no image."
+    seen = [_describe_one((p.get("image_url") or {}).get("url")) for p in parts]
+    return f"I see {len(seen)} image{'s' if len(seen) > 1 else ''}: " + "; ".join(seen) + "."
+
+
+def _bad_image_part(body: Mapping[str, Any]) -> str | None:
+    """Why an ``image_url`` content part of the request is malformed (as OpenAI refuses it),
+    or None."""
+    for i, m in enumerate(body.get("messages") or []):
+        content = m.get("content") if isinstance(m, Mapping) else None
+        if not isinstance(content, list):
+            continue
+        for j, p in enumerate(content):
+            if not isinstance(p, Mapping) or p.get("type") not in ("text", "image_url"):
+                return f"messages[{i}].content[{j}]: expected a part of type text or image_url"
+            if p["type"] == "image_url":
+                url = (p.get("image_url") or {}).get("url") if isinstance(p.get("image_url"), Mapping) else None
+                if not isinstance(url, str) or not url.startswith(("data:image/", "http://", "https://")):
+                    return f"messages[{i}].content[{j}].image_url.url: expected a data:image/... or http(s) URL"
+    return None
+
+
 def _answer(model: str, b: Behaviour, body: dict[str, Any], rec: RecordedRequest, answered: int) -> str:
     if b.responder is not None:
         return str(b.responder(body))
+    if b.describe_images is not None:
+        return b.describe_images + describe_images(body)
     if b.rules is not None:
         prompt = rec.prompt
         for rule in b.rules:
@@ -426,6 +503,7 @@ def create_app(state: _State) -> FastAPI:
             return _error(400, f"We could not parse the JSON body of your request: {e}", "invalid_request_error")
         model = str(body.get("model", ""))
         stream = bool(body.get("stream", False))
+        bad_part = _bad_image_part(body)
         rec = RecordedRequest(model, body, {k.lower(): v for k, v in request.headers.items()}, stream)
         with state.lock:
             state.requests.append(rec)
@@ -441,6 +519,9 @@ def create_app(state: _State) -> FastAPI:
         if behaviour is None:
             rec.status, rec.ended = 404, time.monotonic()
             return _error(404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found")
+        if bad_part is not None:
+            rec.status, rec.ended = 400, time.monotonic()
+            return _error(400, f"Invalid content part: {bad_part}", "invalid_request_error", "invalid_image_url")
         b = behaviour
         state.enter()
         streaming_started = False

@@ -57,9 +57,11 @@ __all__ = [
     "RetryPolicy",
     "complete_chat",
     "estimate_tokens",
+    "image_content",
     "map_bounded",
     "ping",
     "stream_chat",
+    "with_images",
 ]
 
 T = TypeVar("T")
@@ -213,6 +215,37 @@ def _client(model: ModelConfig, api_key: str, timeout_s: float) -> openai.AsyncO
         timeout=openai.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context()),
     )
+
+
+def image_content(text: str, image_urls: Sequence[str]) -> list[dict[str, Any]]:
+    """The content of a user message with images, in OpenAI's chat-completions format: a text
+    part then one ``image_url`` part per image, ``[{"type": "text", "text": text}, {"type":
+    "image_url", "image_url": {"url": "data:image/png;base64,..."}}, ...]``.
+
+    ``image_urls``: data URLs (or http(s) URLs the endpoint can fetch). Source: OpenAI API
+    reference, chat completions, "image_url" content parts (vLLM, Ollama and OpenRouter accept
+    the same)."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in image_urls]
+    return parts
+
+
+def with_images(messages: Sequence[dict[str, Any]], data_url: Callable[[str], str]) -> list[dict[str, Any]]:
+    """The messages as an endpoint takes them: a stored message ``{"role", "content",
+    "images": [sha256, ...]}`` becomes ``{"role", "content": image_content(...)}`` with
+    ``data_url(sha256)`` for each image; other messages are copied as they are.
+
+    Raises: whatever ``data_url`` raises for an image it cannot load (e.g. KeyError)."""
+    out = []
+    for m in messages:
+        images = m.get("images")
+        if images:
+            m = {k: v for k, v in m.items() if k != "images"}
+            m["content"] = image_content(m.get("content") or "", [data_url(h) for h in images])
+        elif "images" in m:
+            m = {k: v for k, v in m.items() if k != "images"}
+        out.append(m)
+    return out
 
 
 def _messages(model: ModelConfig, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ unknown keys are rejected)::
         vote_target: 3000           # votes the model should collect; the sampler may favour a
                                     # model below its target (FastChat's SAMPLING_BOOST_MODELS)
         timeout_s: 60               # per-attempt timeout of one call, seconds (> 0)
+        vision: false               # takes images (OpenAI image_url content parts); only such
+                                    # models are drawn for the vision arena's image battles
 
 A bare list of models (without ``models:``) is accepted too. See ``examples/models.yaml`` and
 the demo registry ``openarena/demo/models.yaml`` (:data:`openarena.demo.DEMO_REGISTRY`, models
@@ -100,6 +102,7 @@ class ModelConfig(BaseModel):
     weight: float = Field(default=1.0, ge=0)
     vote_target: int | None = Field(default=None, ge=1)
     timeout_s: float = Field(default=60.0, gt=0)
+    vision: bool = False
 
     @field_validator("name")
     @classmethod
@@ -171,6 +174,7 @@ _EXPECTED: dict[str, str] = {
     "weight": "a number >= 0",
     "vote_target": "an integer >= 1",
     "timeout_s": "a number of seconds > 0",
+    "vision": "true or false",
 }
 _KEYS = ", ".join(ModelConfig.model_fields)
 
@@ -237,6 +241,10 @@ class ModelRegistry:
     def names(self, anonymous_only: bool = False) -> list[str]:
         """Model names in file order; with ``anonymous_only`` only those allowed in anonymous battles."""
         return [n for n, m in self._models.items() if m.anonymous or not anonymous_only]
+
+    def vision_names(self, anonymous_only: bool = False) -> list[str]:
+        """Names of the models marked ``vision: true`` (they take images), in file order."""
+        return [n for n in self.names(anonymous_only) if self._models[n].vision]
 
     def models(self) -> list[ModelConfig]:
         """All models in file order."""

@@ -120,13 +120,26 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     }, shared)
     moderator = Moderator(settings.moderation_url, settings.moderation_key_env) if settings.moderation_url else None
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    images = _image_intake(settings, db)
     return AppState(
         settings=settings, registry=registry, db=db, secret=secret,
         sessions=SessionManager(secret, settings.cookie_secure), limiter=limiter, sampler=sampler,
         leaderboard=cache, moderator=moderator, leak_words=identity_words(registry), templates=templates,
         vote_writer=VoteWriter(db, integrity=settings.integrity_policy()).start(), shared=shared, vote_counts=vote_counts,
-        redteam_targets=targets,
+        redteam_targets=targets, images=images,
     )
+
+
+def _image_intake(settings: ServeSettings, db: Database):
+    """The vision arena's :class:`~openarena.serving.images.ImageIntake`: the image folder
+    (``settings.image_dir`` or beside the database), the limits and the block-list.
+    Raises: DataError for an unreadable block-list; ValueError for a limit < 1."""
+    from openarena.serving.images import ImageIntake, load_block_list
+    from openarena.storage.images import ImageStore, default_image_dir
+
+    folder = Path(settings.image_dir) if settings.image_dir else default_image_dir(db.url, settings.data_dir)
+    moderator = load_block_list(settings.image_block_list) if settings.image_block_list else None
+    return ImageIntake(ImageStore(folder), settings.image_limits(), moderator, db)
 
 
 def create_app(settings: ServeSettings | None = None, *, state: AppState | None = None, start_background: bool = True) -> FastAPI:

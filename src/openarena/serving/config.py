@@ -86,6 +86,14 @@ class ServeSettings:
             (votes stored but not counted; 0 turns a check off), see
             :class:`~openarena.serving.vote_integrity.IntegrityPolicy` for their meaning and defaults.
         code_execution / runs_per_minute_session / _ip: the code arena's run API and its rate limits.
+        image_dir: the vision arena's image folder (None = ``images/`` beside the SQLite
+            database, or in the data folder; :func:`openarena.storage.images.default_image_dir`).
+        max_image_bytes, max_image_pixels (width × height, checked before decoding),
+            max_image_side (larger images are shrunk), max_images_per_prompt: image limits
+            (:class:`~openarena.serving.images.ImageLimits`); images count as prompts for the
+            rate limits.
+        image_block_list: a file of SHA-256 digests of images to refuse (one per line), the
+            moderation hook's hash block-list (:func:`openarena.serving.images.load_block_list`).
     """
 
     registry: str = str(DEMO_REGISTRY)
@@ -150,6 +158,19 @@ class ServeSettings:
     code_execution: bool = True  # run Python blocks in bubblewrap (serving/sandbox.py); off when bwrap cannot run
     runs_per_minute_session: float = 10
     runs_per_minute_ip: float = 60
+    image_dir: str | None = None
+    max_image_bytes: int = 5 * 1024 * 1024
+    max_image_pixels: int = 25_000_000
+    max_image_side: int = 2048
+    max_images_per_prompt: int = 1
+    image_block_list: str | None = None
+
+    def image_limits(self):
+        """The image limits (:class:`~openarena.serving.images.ImageLimits`). Raises: ValueError for a limit < 1."""
+        from openarena.serving.images import ImageLimits
+
+        return ImageLimits(max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels, max_side=self.max_image_side,
+                           max_images=self.max_images_per_prompt)
 
     def sampling_config(self) -> SamplingConfig:
         return SamplingConfig(
@@ -159,8 +180,11 @@ class ServeSettings:
         )
 
     def body_limit(self) -> int:
-        """Largest accepted request body in bytes (see ``max_body_bytes``)."""
-        return self.max_body_bytes or 12 * self.max_prompt_chars + 16_384
+        """Largest accepted request body in bytes (see ``max_body_bytes``): by default the
+        longest prompt written as JSON escapes plus the images of one prompt as base64 data
+        URLs (4 characters per 3 bytes)."""
+        images = self.max_images_per_prompt * (4 * ((self.max_image_bytes + 2) // 3) + 256)
+        return self.max_body_bytes or 12 * self.max_prompt_chars + 16_384 + images
 
     def turn_limits(self):
         """The bounds of one battle turn (:class:`~openarena.serving.engine.TurnLimits`)."""

@@ -43,9 +43,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
-from openarena.providers.client import ProviderError, RetryPolicy, stream_chat
+from openarena.providers.client import ProviderError, RetryPolicy, stream_chat, with_images
 from openarena.providers.registry import ModelConfig
 from openarena.serving.render import render_answer
 from openarena.storage.battles import BattleRecord, finish_turn, renew_lease
@@ -114,6 +114,11 @@ async def _pump(side: str, model: ModelConfig, messages: list[dict[str, Any]], r
         q.put_nowait((side, "error", ProviderError(model.name, "malformed", f"{type(e).__name__}: {e}")))
 
 
+async def _fail(side: str, model: ModelConfig, q: asyncio.Queue, why: str) -> None:
+    """A side that cannot be asked at all: its error, through the same queue as an answer."""
+    q.put_nowait((side, "error", ProviderError(model.name, "malformed", why)))
+
+
 async def _keep_lease(db: Database, battle_id: str, lease_s: float) -> None:
     """Renew the battle's lease every lease_s / 3 seconds until cancelled."""
     every = max(lease_s / 3, 0.05)
@@ -134,12 +139,18 @@ async def stream_turn(
     max_turns: int,
     retry_attempts: int = 2,
     limits: TurnLimits | None = None,
+    images: Sequence[str] = (),
+    image_url: Callable[[str], str] | None = None,
 ) -> AsyncIterator[bytes]:
     """Run one turn of ``battle`` (whose lease the caller holds) and yield SSE bytes.
 
     Parameters: models, {'a': ModelConfig, 'b': ModelConfig} ('a' only for a direct chat);
     prompt, the new user message, or None to regenerate the answers to the last one; limits,
-    the bounds of the turn (default :class:`TurnLimits`()).
+    the bounds of the turn (default :class:`TurnLimits`()); images, SHA-256 addresses of the
+    (already stored) images sent with ``prompt``, kept in the user message as ``"images"``;
+    image_url, sha256 -> data URL (from the image store), used to send every image of the
+    conversation to the models as OpenAI ``image_url`` parts
+    (:func:`openarena.providers.client.with_images`; read in a worker thread).
     Saves the conversations (and the failure, if any) before returning or when cancelled.
     """
     limits = limits or TurnLimits()
@@ -152,8 +163,11 @@ async def stream_turn(
                 convs[s].pop()
         turns = max(turns - 1, 0)
     else:
+        message: dict[str, Any] = {"role": "user", "content": prompt}
+        if images:
+            message["images"] = list(images)
         for s in sides:
-            convs[s].append({"role": "user", "content": prompt})
+            convs[s].append(dict(message))
     parts: dict[str, list[str]] = {s: [] for s in sides}
     sizes = {s: 0 for s in sides}
     results: dict[str, Any] = {}
@@ -161,7 +175,23 @@ async def stream_turn(
     errors: dict[str, ProviderError] = {}
     q: asyncio.Queue = asyncio.Queue()
     retry = RetryPolicy(max_attempts=max(1, retry_attempts), base_delay_s=0.3, max_delay_s=2.0)
-    tasks = {s: asyncio.create_task(_pump(s, models[s], list(convs[s]), retry, q, limits.tokens_for(models[s]))) for s in sides}
+    sent: dict[str, list[dict[str, Any]] | None] = {s: list(convs[s]) for s in sides}
+    if any(m.get("images") for s in sides for m in convs[s]):
+        for s in sides:
+            try:
+                if image_url is None:
+                    raise LookupError("no image store")
+                sent[s] = await asyncio.to_thread(with_images, convs[s], image_url)
+            except Exception:  # noqa: BLE001 - an image that cannot be read fails the side, not the server
+                log.exception("could not load the images of a battle")
+                sent[s] = None
+    tasks = {
+        s: asyncio.create_task(
+            _pump(s, models[s], sent[s], retry, q, limits.tokens_for(models[s])) if sent[s] is not None
+            else _fail(s, models[s], q, "an image of the conversation could not be read from the image store")
+        )
+        for s in sides
+    }
     keeper = asyncio.create_task(_keep_lease(db, battle.id, limits.lease_s))
     saved = False
     t0 = time.time()

@@ -43,10 +43,19 @@ from openarena.errors import OpenArenaError
 
 log = logging.getLogger("openarena.serving")
 
-__all__ = ["Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "load_reference"]
+__all__ = ["ARENA_CATEGORIES", "ARENA_LABELS", "Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "compute_snapshots", "load_reference"]
 
 #: Category key -> label shown on the page. 'full' is always computed.
 CATEGORIES = {"full": "Overall", "coding": "Coding", "math": "Math", "multiturn": "Multi-turn", "no_tie": "Without ties"}
+#: The arenas (battles.arena), each with its own leaderboard, and the label of its tab.
+ARENA_LABELS = {"text": "Text", "vision": "Vision", "code": "Code"}
+#: The categories of each arena's board (a prompt's category is tagged from its text: math and
+#: coding rules read the text of a vision prompt as well, but the image carries most of it).
+ARENA_CATEGORIES = {
+    "text": tuple(CATEGORIES),
+    "vision": ("full", "multiturn", "no_tie"),
+    "code": ("full", "multiturn", "no_tie"),
+}
 MIN_VOTES = 3
 
 
@@ -86,6 +95,8 @@ class Snapshot:
     #: the Trust page's payload (:func:`openarena.serving.trust.trust_payload`), None before
     #: the first votes or when the cache was built without trust options
     trust: dict[str, Any] | None = None
+    #: which arena's battles ('text', 'vision', 'code')
+    arena: str = "text"
 
 
 class LeaderboardCache:
@@ -117,6 +128,8 @@ class LeaderboardCache:
         self.reference_path = reference
         self.on_refresh = on_refresh
         self.snapshot = Snapshot(reference=self._load_reference())
+        #: arena -> its snapshot; ``snapshot`` is the text arena's
+        self.snapshots: dict[str, Snapshot] = {"text": self.snapshot}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -163,14 +176,17 @@ class LeaderboardCache:
             self._last_start = time.time()
             t0 = time.perf_counter()
             try:
-                snap, pairs = self._compute_isolated() if self.process else compute_snapshot(self.db, self._model_info(), self.trust)
+                snaps, pairs = self._compute_isolated() if self.process else compute_snapshots(self.db, self._model_info(), self.trust)
             except Exception:  # noqa: BLE001 - the log has the details, the page a plain message
                 log.exception("leaderboard refresh failed")
-                snap, pairs = Snapshot(error=REFRESH_FAILED), None
-            snap.created = time.time()
-            snap.seconds = time.perf_counter() - t0
-            snap.reference = self.snapshot.reference
+                snaps, pairs = {a: Snapshot(error=REFRESH_FAILED, arena=a) for a in ARENA_LABELS}, None
+            snap = snaps["text"]
+            for one in snaps.values():
+                one.created = time.time()
+                one.seconds = time.perf_counter() - t0
+                one.reference = self.snapshot.reference if one.arena == "text" else None
             self.snapshot = snap
+            self.snapshots = snaps
         if self.on_refresh is not None:
             try:
                 self.on_refresh(snap, pairs)
@@ -196,7 +212,7 @@ class LeaderboardCache:
             if child is None or not child.answered:
                 self.process = False
             log.warning("leaderboard process failed (%s); %s", e, "recomputing in a thread from now on" if not self.process else "recomputing in a thread this time")
-            return compute_snapshot(self.db, self._model_info(), self.trust)
+            return compute_snapshots(self.db, self._model_info(), self.trust)
 
     def _load_reference(self) -> dict[str, Any] | None:
         if not self.reference_path:
@@ -272,13 +288,32 @@ BOARD_FAILED = "This board could not be computed this time; it will be retried a
 REFRESH_FAILED = "The leaderboard could not be recomputed just now; it will be retried shortly."
 
 
-def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, Any] | None = None) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
-    """One recomputation (see the module docstring): the snapshot and the anonymous votes per
-    unordered pair (None when there is no vote). ``models``: name -> (organization, license)
-    for the table's columns. The boards come from :func:`openarena.api.leaderboard` on the
-    counted anonymous votes, the same data and defaults as ``openarena leaderboard db``.
-    ``trust``: options of the Trust page (:func:`openarena.serving.trust.trust_options`); when
-    given, ``snap.trust`` is computed from the same votes (:func:`openarena.serving.trust.compute_trust`)."""
+def compute_snapshots(db, models: dict[str, tuple[str, str]], trust: dict[str, Any] | None = None) -> tuple[dict[str, Snapshot], dict[frozenset[str], float] | None]:
+    """Every arena's snapshot (:func:`compute_snapshot`), ``{arena: Snapshot}``, and the text
+    arena's anonymous votes per unordered pair (what the pair sampler balances on).
+    ``trust``: options of the Trust page (:func:`openarena.serving.trust.trust_options`); the
+    text arena's snapshot then carries the Trust page's payload (``snap.trust``)."""
+    snap, pairs = compute_snapshot(db, models, trust)
+    out = {"text": snap}
+    for arena in ARENA_LABELS:
+        if arena != "text":
+            try:
+                out[arena] = compute_snapshot(db, models, arena=arena)[0]
+            except Exception:  # noqa: BLE001 - one arena's failure leaves the others
+                log.exception("leaderboard refresh of the %s arena failed", arena)
+                out[arena] = Snapshot(error=REFRESH_FAILED, arena=arena)
+    return out, pairs
+
+
+def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, Any] | None = None, arena: str = "text") -> tuple[Snapshot, dict[frozenset[str], float] | None]:
+    """One recomputation of one arena's boards (see the module docstring): the snapshot and
+    the anonymous votes per unordered pair (None when there is no vote). ``models``: name ->
+    (organization, license) for the table's columns; ``arena``: 'text', 'vision' or 'code'
+    (the categories of :data:`ARENA_CATEGORIES`). The boards come from
+    :func:`openarena.api.leaderboard` on the counted anonymous votes of that arena, the same
+    data and defaults as ``openarena leaderboard db --arena ARENA``. ``trust``: options of the
+    Trust page (:func:`openarena.serving.trust.trust_options`); when given, ``snap.trust`` is
+    computed from the same votes (:func:`openarena.serving.trust.compute_trust`)."""
     import numpy as np
 
     from openarena import api
@@ -286,21 +321,22 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, An
     from openarena.data.categories import category_mask
     from openarena.errors import DataError
 
-    snap = Snapshot()
+    snap = Snapshot(arena=arena)
+    where = "" if arena == "text" else f" in the {ARENA_LABELS.get(arena, arena)} arena"
     try:
-        allv = api.read(db, named=True, conversations=False)
+        allv = api.read(db, named=True, conversations=False, arena=arena)
     except DataError:
-        snap.error = "No votes yet: battle in the Arena tab, and the leaderboard appears here."
+        snap.error = f"No votes yet{where}: battle in the Arena tab, and the leaderboard appears here."
         return snap, None
     f = allv.frame
     snap.n_named = int((~f["anony"]).sum())
     try:
-        table = api.read(db)  # counted anonymous votes, as `openarena leaderboard db`
+        table = api.read(db, arena=arena)  # counted anonymous votes, as `openarena leaderboard db --arena ARENA`
     except DataError:
-        snap.error = "No anonymous votes yet: only anonymous battles count for the leaderboard."
+        snap.error = f"No anonymous votes yet{where}: only anonymous battles count for the leaderboard."
         return snap, None
     snap.n_votes = len(table)
-    snap.excluded = {s.name: int(s.removed) for s in table.steps if s.removed}
+    snap.excluded = {s.name: int(s.removed) for s in table.steps if s.removed and s.name != "arena"}
     counts = aggregate(table)
     votes = dict(zip(counts.models, counts.num_battles().round().astype(int).tolist()))
     snap.votes_per_model = dict(sorted(votes.items(), key=lambda kv: -kv[1]))
@@ -317,7 +353,7 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, An
     except Exception:  # noqa: BLE001
         log.exception("style features failed")
         styled = None
-    for cat in CATEGORIES:
+    for cat in ARENA_CATEGORIES.get(arena, tuple(CATEGORIES)):
         try:
             mask = category_mask(table, cat)
         except DataError:
@@ -450,7 +486,7 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
             db = dbs.get(url)
             if db is None:
                 db = dbs[url] = Database.open(url, run_migrations=False, checkpoints=False)
-            reply = ("ok", compute_snapshot(db, models, trust))
+            reply = ("ok", compute_snapshots(db, models, trust))
         except Exception as e:  # noqa: BLE001 - reported by the server
             reply = ("error", f"{type(e).__name__}: {e}")
         try:

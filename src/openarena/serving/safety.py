@@ -159,6 +159,36 @@ def _md() -> MarkdownIt:
     return md
 
 
+_DOC_START = re.compile(r"^[ \t]{0,3}(<!doctype\s+html\b|<html\b)", re.IGNORECASE | re.MULTILINE)
+_DOC_END = re.compile(r"</html\s*>", re.IGNORECASE)
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def fence_html_document(text: str) -> str:
+    """An answer whose HTML is a whole document written as it is (not in a fenced block: a
+    line starting with ``<!DOCTYPE html>`` or ``<html``) with that document put in a fenced
+    ``html`` block, so it is shown as code with the same sandboxed preview as a fenced block
+    (:mod:`openarena.serving.sandbox`, ``static/code.js``). The document runs from that line to
+    the last ``</html>`` (or the end); prose before and after stays markdown. An answer that
+    already has a fenced block, or no such line, is returned unchanged.
+
+    The fence is one backtick longer than the longest run of backticks in the document, so
+    the document cannot close it early."""
+    if not text or _FENCE.search(text):
+        return text
+    m = _DOC_START.search(text)
+    if m is None:
+        return text
+    start = m.start()
+    ends = list(_DOC_END.finditer(text, start))
+    end = ends[-1].end() if ends else len(text)
+    doc = text[start:end].strip("\n")
+    longest = max((len(r) for r in re.findall(r"`+", doc)), default=0)
+    fence = "`" * max(3, longest + 1)
+    before, after = text[:start], text[end:]
+    return f"{before}{fence}html\n{doc}\n{fence}\n{after}"
+
+
 def render_markdown(text: str) -> str:
     """An answer as safe HTML: markdown-it (raw HTML off) then nh3 with an allow-list.
 
@@ -166,9 +196,10 @@ def render_markdown(text: str) -> str:
     (or relative), with rel="noopener noreferrer nofollow"; no event handlers, no script, no
     style elements, no images or iframes; classes only ``math``/``inline``/``block`` on span
     and div, ``align-*`` on table cells and ``language-*`` on code; no style attributes. Math is
-    marked as described in :func:`_md`. Safe to assign to ``innerHTML``.
+    marked as described in :func:`_md`. Safe to assign to ``innerHTML``. A whole HTML document
+    written without a fence is shown as a fenced ``html`` block (:func:`fence_html_document`).
     """
-    html = _md().render(text or "")
+    html = _md().render(fence_html_document(text or ""))
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

@@ -242,15 +242,25 @@ class PairSampler:
         M = self.pair_matrix()
         return float(M[self.names.index(a), self.names.index(b)])
 
-    def sample(self) -> SampledPair:
+    def sample(self, only: Iterable[str] | None = None) -> SampledPair:
         """Draw a pair and a random left/right order.
 
-        Raises: SamplingError when fewer than two models can be drawn.
+        Parameters: only, the models the pair must come from (e.g. the ``vision: true`` models
+        for a battle with an image), or None for every model. The policy's distribution is
+        conditioned on both models being in ``only``: P(pair | only) = P(pair) / P(both in
+        only), the probability stored with the battle, so inverse-propensity weighting stays
+        exact within an arena.
+        Raises: SamplingError when fewer than two models can be drawn (among ``only``).
         """
         M = self.pair_matrix()
+        if only is not None:
+            keep = np.array([n in set(only) for n in self.names], dtype=bool)
+            M = _normalise(np.where(keep[:, None] & keep[None, :], M, 0.0))
         iu = np.triu_indices(len(self.names), k=1)
         probs = M[iu]
         if probs.sum() <= 0:
+            if only is not None:
+                raise SamplingError("fewer than two models that take images are available for image battles (check the registry's vision flags and the outage list)")
             raise SamplingError("fewer than two models are available for anonymous battles (check the registry's anonymous/weight and the outage list)")
         with self._lock:
             k = self._rng.choices(range(len(probs)), weights=probs.tolist())[0]

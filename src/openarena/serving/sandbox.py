@@ -560,11 +560,15 @@ HTML_LANGS = ("html", "htm", "xhtml")
 def fenced_blocks(markdown: str, langs: tuple[str, ...]) -> list[str]:
     """The fenced code blocks of a markdown answer whose language (first word of the info
     string, any case) is in ``langs``, in order (backticks or tildes, as markdown-it parses them,
-    so the k-th block here is the k-th ``language-*`` block of the rendered page)."""
+    so the k-th block here is the k-th ``language-*`` block of the rendered page). A whole HTML
+    document written without a fence counts as a fenced ``html`` block, as the page shows it
+    (:func:`openarena.serving.safety.fence_html_document`)."""
     from markdown_it import MarkdownIt
 
+    from openarena.serving.safety import fence_html_document
+
     blocks = []
-    for tok in MarkdownIt("commonmark").parse(markdown or ""):
+    for tok in MarkdownIt("commonmark").parse(fence_html_document(markdown or "")):
         if tok.type == "fence" and (tok.info or "").strip().split(" ")[0].lower() in langs:
             blocks.append(tok.content)
     return blocks

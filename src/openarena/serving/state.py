@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
@@ -41,3 +42,4 @@ class AppState:
     vote_counts: SharedVoteCounts
     redteam_targets: list = field(default_factory=list)
     redteam_board: dict = field(default_factory=dict)
+    images: Any = None  # the vision arena's ImageIntake (serving/images.py)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 from openarena.storage.db import Database
-from openarena.storage.models import BATTLE_MODES, Battle
+from openarena.storage.models import ARENAS, BATTLE_MODES, Battle
 
 __all__ = [
     "BattleRecord",
@@ -57,6 +57,7 @@ class BattleRecord:
     error: str | None
     meta: dict[str, Any] | None = field(default=None)
     ip_hash: str | None = field(default=None)
+    arena: str = field(default="text")
 
     @property
     def streaming(self) -> bool:
@@ -86,16 +87,20 @@ def create_battle(
     battle_id: str | None = None,
     now: float | None = None,
     ip_hash: str | None = None,
+    arena: str = "text",
 ) -> str:
     """Insert a new open battle with empty conversations; returns its id.
 
     Parameters: mode, 'anony' | 'named' | 'direct' (model_b None only for 'direct');
     sampling_prob, probability in (0, 1] of the unordered pair under ``sampling_policy``;
-    ip_hash, the hashed client address (the second voter key of :mod:`openarena.storage.integrity`).
-    Raises: ValueError for an unknown mode or a missing/identical model_b.
+    ip_hash, the hashed client address (the second voter key of :mod:`openarena.storage.integrity`);
+    arena, 'text' | 'vision' | 'code' (the leaderboard its vote counts on).
+    Raises: ValueError for an unknown mode or arena, or a missing/identical model_b.
     """
     if mode not in BATTLE_MODES:
         raise ValueError(f"unknown battle mode {mode!r}")
+    if arena not in ARENAS:
+        raise ValueError(f"unknown arena {arena!r}")
     if mode != "direct" and (not model_b or model_b == model_a):
         raise ValueError("a battle needs two different models")
     now = time.time() if now is None else now
@@ -107,7 +112,7 @@ def create_battle(
                 session_hash=session_hash, status="open", sampling_policy=sampling_policy,
                 sampling_prob=sampling_prob, created_at=now, updated_at=now, turns=0,
                 conversation_a=[], conversation_b=[] if mode != "direct" else None, version=0,
-                lease_until=None, error=None, meta=None, ip_hash=ip_hash,
+                lease_until=None, error=None, meta=None, ip_hash=ip_hash, arena=arena,
             )
         )
     return bid

@@ -5,13 +5,15 @@ Formats:
 
 - ``clean_battle``: a JSON list of FastChat clean_battle records (fastchat/serve/monitor/
   clean_battle_data.py): question_id, model_a, model_b, winner, judge, turn, anony, language,
-  tstamp, conversation_a, conversation_b, plus our sampling_prob (FastChat has none);
+  tstamp, conversation_a, conversation_b, plus our sampling_prob (FastChat has none), arena
+  ('text', 'vision', 'code') and image_sha256 (the SHA-256 of each image of the user's
+  messages: the images themselves are never exported);
 - ``jsonl``: the same records, one per line;
 - ``parquet``: one row per vote, the columns of the arena-human-preference datasets
   (question_id, model_a, model_b, winner, judge, turn, anony, language, tstamp,
   conversation_a, conversation_b) plus sampling_prob and sampling_policy;
 - ``csv``: the same without the conversations (model_a, model_b, winner, judge, turn, anony,
-  tstamp, sampling_prob): small, for spreadsheets.
+  tstamp, sampling_prob, arena, image_sha256 space-separated): small, for spreadsheets.
 
 Whatever the database holds, export does not fail on it: every string (model names, voter
 ids, conversations) is written as valid Unicode text (lone surrogates and NUL become U+FFFD,
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from openarena.data.conversations import as_messages
+from openarena.data.release import image_sha256
 from openarena.storage.db import Database
 from openarena.storage.reading import read_battles
 from openarena.text import clean_text, message_text
@@ -66,6 +69,8 @@ def export_frame(db: Database, *, include_uncounted: bool = False, include_named
             "conversation_b": f["conversation_b"],
             "sampling_prob": f["sampling_prob"],
             "sampling_policy": f["sampling_policy"],
+            "arena": f["arena"],
+            "image_sha256": [image_sha256(c) for c in f["conversation_a"]],
         }
     )
     if include_uncounted:
@@ -136,5 +141,6 @@ def export_battles(db: Database, path: str | Path, fmt: str = "clean_battle", *,
             frame[col] = [_flat_conversation(v) for v in frame[col]]
         frame.to_parquet(path, index=False)
     else:
+        frame["image_sha256"] = [" ".join(v) for v in frame["image_sha256"]]
         frame.drop(columns=["conversation_a", "conversation_b"]).to_csv(path, index=False)
     return len(frame)

@@ -33,9 +33,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ArenaSetting", "Base", "Battle", "Vote", "RedTeamRound", "RedTeamHandle", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
+__all__ = ["ARENAS", "ArenaSetting", "Base", "Battle", "Image", "Vote", "RedTeamRound", "RedTeamHandle", "BATTLE_MODES", "BATTLE_STATUSES", "ROUND_STATUSES"]
 
 BATTLE_MODES = ("anony", "named", "direct")
+from openarena.data.schema import ARENAS  # noqa: E402 - the arenas a battle can belong to; each has its own leaderboard
 BATTLE_STATUSES = ("open", "voted", "failed")
 ROUND_STATUSES = ("open", "won", "lost", "forfeit", "failed")
 
@@ -75,8 +76,10 @@ class Battle(Base):
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     ip_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arena: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
 
     __table_args__ = (
+        Index("ix_battles_arena", "arena"),
         Index("ix_battles_session_hash", "session_hash"),
         Index("ix_battles_status", "status"),
         Index("ix_battles_session_created", "session_hash", "created_at"),
@@ -152,4 +155,17 @@ class ArenaSetting(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Image(Base):
+    """An image of the vision arena, stored content-addressed (:mod:`openarena.storage.images`):
+    its SHA-256 (the file's name), mime type, size in pixels and bytes, first upload time."""
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    n_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)

@@ -39,7 +39,7 @@ def vote_counts(db: Database, counted_only: bool = True) -> dict[str, int]:
 #: Columns of :func:`read_battles`, in order.
 READ_COLUMNS = (
     "battle_id", "model_a", "model_b", "winner", "tstamp", "judge", "anony", "turn",
-    "conversation_a", "conversation_b", "sampling_prob", "sampling_policy", "counted", "reason",
+    "conversation_a", "conversation_b", "sampling_prob", "sampling_policy", "counted", "reason", "arena",
 )
 
 
@@ -50,6 +50,7 @@ def read_battles(
     counted_only: bool = True,
     conversations: bool = True,
     since: float | None = None,
+    arenas: Sequence[str] | None = None,
 ) -> BattleTable:
     """The voted battles as a BattleTable, ordered by vote time.
 
@@ -57,29 +58,33 @@ def read_battles(
     counted and record one FilterStep per reason code ('identity_leak', 'selective_voting',
     'abandon_ratio', 'daily_cap'; :func:`~openarena.storage.integrity.reason_code`) saying how
     many, so the leaderboard's provenance shows what was excluded and why;
-    conversations, include conversation_a/b (lists of {"role", "content"}); since, Unix
-    seconds, votes at or after it.
+    conversations, include conversation_a/b (lists of {"role", "content"[, "images"]}); since,
+    Unix seconds, votes at or after it; arenas, only battles of these arenas ('text',
+    'vision', 'code'; None = all).
     Returns: BattleTable whose frame has :data:`READ_COLUMNS` (conversation columns only when
     asked): battle_id (str), model_a, model_b, winner, tstamp (vote time, Unix s), judge (hashed
     voter id), anony (bool), turn (int, user turns), sampling_prob (float or NaN),
-    sampling_policy, counted (bool), reason; source is the database URL without password.
+    sampling_policy, counted (bool), reason, arena; source is the database URL without password.
     Raises: DataError when there is no vote to read.
     """
     cols = [
         B.c.id.label("battle_id"), B.c.model_a, B.c.model_b, V.c.winner, V.c.tstamp, V.c.judge,
-        B.c.mode, B.c.turns.label("turn"), B.c.sampling_prob, B.c.sampling_policy, V.c.counted, V.c.reason,
+        B.c.mode, B.c.turns.label("turn"), B.c.sampling_prob, B.c.sampling_policy, V.c.counted, V.c.reason, B.c.arena,
     ]
     if conversations:
         cols += [B.c.conversation_a, B.c.conversation_b]
     q = select(*cols).select_from(V.join(B, V.c.battle_id == B.c.id)).where(B.c.mode.in_(tuple(modes)))
     if since is not None:
         q = q.where(V.c.tstamp >= since)
+    if arenas is not None:
+        q = q.where(B.c.arena.in_(tuple(arenas)))
     q = q.order_by(V.c.tstamp, V.c.id)
     with db.read() as conn:
         rows = conn.execute(q).all()
     source = f"db:{db.describe()}"
     if not rows:
-        raise DataError("no votes in the database yet", source, expected="at least one voted battle")
+        where = f" of the {', '.join(arenas)} arena" if arenas is not None else ""
+        raise DataError(f"no votes{where} in the database yet", source, expected="at least one voted battle")
     frame = pd.DataFrame([r._mapping for r in rows])
     frame["anony"] = frame.pop("mode") == "anony"
     frame["counted"] = frame["counted"].astype(bool)

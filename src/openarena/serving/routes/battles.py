@@ -1,13 +1,19 @@
 """The battle API. Every call is a ``POST`` with a JSON body, the session cookie and the CSRF
 header; the client sends only its prompt or its vote, and the battle id it was given.
 
-- ``POST /api/battles`` ``{"mode": "anony"}`` (or ``"named"`` with ``model_a``/``model_b``, or
-  ``"direct"`` with ``model_a``) -> ``{"battle_id", "max_turns", "max_prompt_chars"}``; for an
+- ``POST /api/battles`` ``{"mode": "anony", "arena": "text"}`` (or ``"named"`` with
+  ``model_a``/``model_b``, or ``"direct"`` with ``model_a``; ``arena`` text, vision or code) ->
+  ``{"battle_id", "max_turns", "max_prompt_chars"}``; for an
   anonymous battle the server draws the pair (:class:`~openarena.serving.sampling.PairSampler`)
   and stores it with its probability; the answer does not name it.
-- ``POST /api/battles/{id}/turns`` ``{"prompt"}`` -> ``text/event-stream`` of the two answers
-  (:func:`~openarena.serving.engine.stream_turn`); checks: session owns the battle, rate limits,
-  prompt length and turn caps, optional moderation, one turn at a time.
+- ``POST /api/battles/{id}/turns`` ``{"prompt", "images": [data URL, ...]}`` ->
+  ``text/event-stream`` of the two answers (:func:`~openarena.serving.engine.stream_turn`);
+  checks: session owns the battle, rate limits, prompt length and turn caps, optional
+  moderation, one turn at a time. Images (PNG, JPEG, WebP, GIF as ``data:`` URLs) only in a
+  vision battle (``{"arena": "vision"}`` at creation): checked, re-encoded without metadata,
+  screened and stored by :class:`~openarena.serving.images.ImageIntake` before any model is
+  called; refusals not_vision, bad_image, too_large, too_many_pixels, bad_format,
+  too_many_images, blocked (422).
 - ``POST /api/battles/{id}/regenerate`` ``{}`` -> the same stream, answering the last prompt again.
 - ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
   ``{"model_a", "model_b", "counted", "message"}``: the reveal (``counted`` is False only for an
@@ -42,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from openarena.serving.engine import stream_turn
+from openarena.serving.images import ImageRefused
 from openarena.serving.routes.bodies import NewBattle, Turn, Vote
 from openarena.serving.routes.deps import BattleLimit, ClientIP, PromptLimit, Session, State, VoteLimit
 from openarena.serving.routes.errors import ApiError
@@ -62,10 +69,15 @@ NOT_SAVED = "Your vote was NOT saved: the arena's database is not available righ
 VOTE_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "both bad"}
 
 
+NO_VISION = "{name} cannot see images: choose models that can, or send the prompt without an image."
+
+
 @router.post("/battles", dependencies=[BattleLimit])
 async def new_battle(body: NewBattle, st: State, session: Session, ip: ClientIP):
-    """POST /api/battles (CSRF, rate-limited): sample a pair, store the battle; returns its id only."""
-    mode, reg = body.mode, st.registry
+    """POST /api/battles (CSRF, rate-limited): sample a pair, store the battle; returns its id
+    only. A vision battle (``arena: "vision"``) is drawn among the ``vision: true`` models; in
+    named and direct modes the chosen models must take images."""
+    mode, reg, arena = body.mode, st.registry, body.arena
     prob = policy = None
     if mode == "anony":
         try:
@@ -73,7 +85,7 @@ async def new_battle(body: NewBattle, st: State, session: Session, ip: ClientIP)
         except Exception:  # noqa: BLE001 - the shared state failed: draw from the last known counts
             log.warning("shared vote counts unavailable; sampling on this worker's counts", exc_info=True)
         try:
-            pair = st.sampler.sample()
+            pair = st.sampler.sample(only=reg.vision_names(anonymous_only=True) if arena == "vision" else None)
         except SamplingError as e:
             raise ApiError(503, "no_models", str(e)) from None
         a, b, prob, policy = pair.model_a, pair.model_b, pair.prob, pair.policy
@@ -84,25 +96,50 @@ async def new_battle(body: NewBattle, st: State, session: Session, ip: ClientIP)
                 raise ApiError(422, "bad_model", "Choose models from the list.")
         if mode == "named" and a == b:
             raise ApiError(422, "bad_model", "Choose two different models.")
+        if arena == "vision":
+            for m in (a, b) if mode == "named" else (a,):
+                if not reg.get(m).vision:
+                    raise ApiError(422, "no_vision", NO_VISION.format(name=m))
     bid = await run_in_threadpool(
         create_battle, st.db, mode=mode, model_a=a, model_b=b, session_hash=session.voter, sampling_policy=policy, sampling_prob=prob,
-        ip_hash=network_hash(st.secret, ip),
+        ip_hash=network_hash(st.secret, ip), arena=arena,
     )
     return {"battle_id": bid, "max_turns": st.settings.max_turns, "max_prompt_chars": st.settings.max_prompt_chars}
 
 
-async def turn_prompt(body: Turn, st: State) -> str:
-    """Dependency: the turn's prompt within the server's ``max_prompt_chars`` (a setting, so
-    checked here rather than in :class:`~openarena.serving.routes.bodies.Turn`).
+async def turn_input(body: Turn, st: State) -> Turn:
+    """Dependency: the turn's body, its prompt within the server's ``max_prompt_chars`` (a
+    setting, so checked here rather than in :class:`~openarena.serving.routes.bodies.Turn`;
+    the images are checked by the route, once it knows the battle).
     Raises: ApiError 422 ``too_long``."""
     limit = st.settings.max_prompt_chars
     if len(body.prompt) > limit:
         raise ApiError(422, "too_long", f"The prompt is too long ({len(body.prompt):,} characters; at most {limit:,}).")
-    return body.prompt
+    return body
 
 
-async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None):
+async def _accept_images(st: AppState, judge: str, battle_id: str, urls: list[str]) -> list[str]:
+    """Check, re-encode, screen and store the images of a turn; returns their SHA-256
+    addresses. Only a vision battle of this session takes images.
+    Raises: ApiError 404 not_found, 422 not_vision / bad_image / too_large / too_many_pixels /
+    bad_format / too_many_images / blocked, 503 images_unavailable."""
+    b = await run_in_threadpool(get_battle, st.db, battle_id, judge)
+    if b is None:
+        raise ApiError(404, "not_found", "No such battle in this session: start a new round.")
+    if b.arena != "vision" or st.images is None:
+        raise ApiError(422, "not_vision", "This battle was started without an image, so its models may not see images: start a new round to send one.")
+    try:
+        return await run_in_threadpool(st.images.accept, urls)
+    except ImageRefused as e:
+        raise ApiError(422, e.code, e.message) from None
+    except StorageError:
+        log.exception("image not stored")
+        raise ApiError(503, "images_unavailable", "Images cannot be stored right now: try again in a minute, or send the prompt without the image.") from None
+
+
+async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None, image_urls: list[str] | None = None):
     judge = session.voter
+    images = await _accept_images(st, judge, battle_id, image_urls) if image_urls else []
     if prompt is not None and st.moderator is not None:
         flagged, why = await st.moderator.flagged(prompt)
         if flagged:
@@ -134,14 +171,15 @@ async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None)
     if lease.model_b is not None:
         models["b"] = st.registry.get(lease.model_b)
     gen = stream_turn(st.db, lease, models, prompt, max_turns=st.settings.max_turns, retry_attempts=st.settings.retry_attempts,
-                      limits=st.settings.turn_limits())
+                      limits=st.settings.turn_limits(), images=images, image_url=st.images.data_url if st.images is not None else None)
     return StreamingResponse(gen, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 
 
 @router.post("/battles/{battle_id}/turns", dependencies=[PromptLimit])
-async def battle_turn(battle_id: str, prompt: Annotated[str, Depends(turn_prompt)], st: State, session: Session):
-    """POST /api/battles/{id}/turns: stream both answers (SSE) for a new user turn."""
-    return await _start_turn(st, session, battle_id, prompt)
+async def battle_turn(battle_id: str, body: Annotated[Turn, Depends(turn_input)], st: State, session: Session):
+    """POST /api/battles/{id}/turns: stream both answers (SSE) for a new user turn (with its
+    images, in a vision battle)."""
+    return await _start_turn(st, session, battle_id, body.prompt, list(body.images))
 
 
 @router.post("/battles/{battle_id}/regenerate", dependencies=[PromptLimit])

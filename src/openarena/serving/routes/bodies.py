@@ -29,6 +29,8 @@ __all__ = [
 
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 Mode = Literal["anony", "named", "direct"]
+Arena = Literal["text", "vision", "code"]
+MAX_IMAGES_LISTED = 16  # a bound on the list itself; the server's own limit (max_images_per_prompt) is the route's
 Side = Literal["a", "b"]
 MAX_NAME_CHARS = 200  # a model name (registry names are far shorter)
 HANDLE_CHARS = (2, 24)
@@ -98,9 +100,12 @@ ModelName = Annotated[str | None, Field(max_length=MAX_NAME_CHARS), refuse("bad_
 
 class NewBattle(ArenaBody):
     """``POST /api/battles``: ``mode`` (anony, named or direct; default anony), ``model_a``
-    (named, direct) and ``model_b`` (named) from the registry (checked by the route)."""
+    (named, direct) and ``model_b`` (named) from the registry (checked by the route), ``arena``
+    (text, vision or code; default text: a vision battle is drawn among the models that take
+    images)."""
 
     mode: Annotated[Mode, refuse("bad_mode", "mode must be anony, named or direct.")] = "anony"
+    arena: Annotated[Arena, refuse("bad_arena", "arena must be text, vision or code.")] = "text"
     model_a: ModelName = None
     model_b: ModelName = None
 
@@ -116,6 +121,8 @@ class Turn(ArenaBody):
     bound (``max_prompt_chars``) is the route's."""
 
     prompt: Annotated[str, AfterValidator(_not_blank), refuse("empty_prompt", "Type a prompt first.")] = None  # type: ignore[assignment]
+    images: Annotated[list[str], Field(max_length=MAX_IMAGES_LISTED),
+                      refuse("bad_image", "images must be a list of image data URLs (data:image/png;base64,...).")] = []
 
 
 class Vote(ArenaBody):

@@ -14,4 +14,4 @@ router = APIRouter()
 def direct_page(request: Request, st: State):
     """GET /direct: chat with one named model."""
     names = st.registry.names()
-    return render_page(request, "arena.html", {"mode": "direct", "title": "Direct chat", "models": names})
+    return render_page(request, "arena.html", {"mode": "direct", "title": "Direct chat", "models": names, "vision": set(st.registry.vision_names())})

@@ -11,36 +11,42 @@ import time
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from openarena.serving.leaderboard_cache import CATEGORIES
+from openarena.serving.leaderboard_cache import ARENA_LABELS, CATEGORIES
 from openarena.serving.routes.deps import State, api_session
 from openarena.serving.routes.pages import render_page
 
 router = APIRouter()
 
 
-def _board(st, category: str, style: bool):
-    snap = st.leaderboard.snapshot
+def _board(st, category: str, style: bool, arena: str = "text"):
+    """(snapshot of ``arena``, the category shown, its board or None); an unknown arena or
+    category falls back to text / full."""
+    snaps = getattr(st.leaderboard, "snapshots", None) or {"text": st.leaderboard.snapshot}
+    snap = snaps.get(arena) or st.leaderboard.snapshot
     if category not in snap.categories:
         category = "full"
     return snap, category, snap.boards.get((category, style))
 
 
 @router.get("/leaderboard", include_in_schema=False)
-def leaderboard_page(request: Request, st: State, category: str = "full", style: int = 0):
-    """GET /leaderboard: the cached board of a category, with or without style control."""
-    snap, category, board = _board(st, category, bool(style))
+def leaderboard_page(request: Request, st: State, category: str = "full", style: int = 0, arena: str = "text"):
+    """GET /leaderboard: the cached board of an arena (text, vision, code) and category, with
+    or without style control."""
+    arena = arena if arena in ARENA_LABELS else "text"
+    snap, category, board = _board(st, category, bool(style), arena)
     age = time.time() - snap.created if snap.created else None
     return render_page(
         request, "leaderboard.html",
         {"title": "Leaderboard", "snap": snap, "board": board, "category": category, "style": bool(style),
-         "categories": [(c, CATEGORIES.get(c, c)) for c in snap.categories], "age": age},
+         "categories": [(c, CATEGORIES.get(c, c)) for c in snap.categories], "age": age,
+         "arena": arena, "arenas": list(ARENA_LABELS.items())},
     )
 
 
 @router.get("/leaderboard/plot.png", include_in_schema=False)
-def leaderboard_plot(st: State, category: str = "full", style: int = 0):
+def leaderboard_plot(st: State, category: str = "full", style: int = 0, arena: str = "text"):
     """GET /leaderboard/plot.png: the CI whisker plot of a cached board."""
-    _, _, board = _board(st, category, bool(style))
+    _, _, board = _board(st, category, bool(style), arena)
     if board is None or board.plot is None:
         return Response(status_code=404)
     return Response(board.plot, media_type="image/png")
@@ -56,11 +62,12 @@ def reference_plot(st: State):
 
 
 @router.get("/leaderboard.json")
-def leaderboard_json(st: State, category: str = "full", style: int = 0):
-    """GET /leaderboard.json: the cached boards as JSON."""
-    snap, category, board = _board(st, category, bool(style))
+def leaderboard_json(st: State, category: str = "full", style: int = 0, arena: str = "text"):
+    """GET /leaderboard.json: the cached boards as JSON (``arena``: text, vision or code)."""
+    arena = arena if arena in ARENA_LABELS else "text"
+    snap, category, board = _board(st, category, bool(style), arena)
     return {
-        "created": snap.created, "n_votes": snap.n_votes, "category": category, "style_control": bool(style),
+        "created": snap.created, "n_votes": snap.n_votes, "arena": arena, "category": category, "style_control": bool(style),
         "rows": board.rows if board else [], "unrated": board.unrated if board else [],
         "error": (board.error if board else snap.error),
         "votes_per_model": snap.votes_per_model, "excluded": snap.excluded,

@@ -15,4 +15,4 @@ router = APIRouter()
 def side_by_side_page(request: Request, st: State):
     """GET /side-by-side: two named models answer the same prompt."""
     names = st.registry.names()
-    return render_page(request, "arena.html", {"mode": "named", "title": "Side by side", "models": names})
+    return render_page(request, "arena.html", {"mode": "named", "title": "Side by side", "models": names, "vision": set(st.registry.vision_names())})

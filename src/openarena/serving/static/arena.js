@@ -14,12 +14,17 @@
   const mode = root.dataset.mode;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const maxChars = parseInt(root.dataset.maxChars, 10);
+  const maxImageBytes = parseInt(root.dataset.maxImageBytes || "0", 10);
+  const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
   const sides = mode === "direct" ? ["a"] : ["a", "b"];
   const $ = (id) => document.getElementById(id);
   const promptBox = $("prompt"), sendBtn = $("send"), stopBtn = $("stop"), regenBtn = $("regenerate"), newBtn = $("new-round");
   const status = $("status"), votesBox = $("votes"), reveal = $("reveal");
   let battleId = null, controller = null, streaming = false, voted = false, failed = false, turnsLeft = null;
   let bubbles = {};   // side -> current assistant bubble
+  let arena = "text";   // the battle's arena: "vision" once it was started with an image
+  let pendingImage = null;   // the image attached to the next prompt, as a data: URL
+  const imageInput = $("image"), attachment = $("attachment");
 
   function setStatus(text, kind) {
     status.textContent = text || "";
@@ -49,11 +54,18 @@
     try { const j = await resp.json(); return j.error || ("HTTP " + resp.status); }
     catch (e) { return "HTTP " + resp.status; }
   }
-  function addMessage(side, role, text) {
+  function addMessage(side, role, text, image) {
     const chat = $("chat-" + side);
     const div = document.createElement("div");
     div.className = "msg " + role;
-    if (role === "user") div.textContent = text;   // the user's own text: never parsed as HTML
+    if (role === "user" && image) {   // the user's own image (a data: URL read from their file)
+      const img = document.createElement("img");
+      img.className = "user-image";
+      img.alt = "Your image";
+      img.src = image;
+      div.appendChild(img);
+    }
+    if (role === "user") div.appendChild(document.createTextNode(text));   // the user's own text: never parsed as HTML
     chat.appendChild(div);
     chat.scrollTop = chat.scrollHeight;
     return div;
@@ -162,7 +174,7 @@
 
   async function ensureBattle() {
     if (battleId) return battleId;
-    const body = { mode };
+    const body = { mode, arena };
     if (mode !== "anony") body.model_a = $("model-a").value;
     if (mode === "named") body.model_b = $("model-b").value;
     const resp = await post("/api/battles", body);
@@ -172,6 +184,7 @@
     root.dataset.battleId = battleId;
     turnsLeft = j.max_turns;
     root.dataset.battle = "open";
+    root.dataset.arena = arena;
     document.querySelectorAll(".pickers select").forEach((s) => (s.disabled = true));
     return battleId;
   }
@@ -265,15 +278,52 @@
     }
   }
 
+  // ---- The image of the next prompt (vision arena) -------------------------------------
+  // Read as a data: URL (the page's CSP allows data: images only); the server checks,
+  // re-encodes and strips it again, whatever this script lets through.
+  function clearImage() {
+    pendingImage = null;
+    if (imageInput) imageInput.value = "";
+    if (attachment) { attachment.hidden = true; $("attachment-img").removeAttribute("src"); $("attachment-name").textContent = ""; }
+  }
+  function pickImage() {
+    const file = imageInput.files && imageInput.files[0];
+    if (!file) return;
+    if (IMAGE_TYPES.indexOf(file.type) < 0) { clearImage(); setStatus("Send a PNG, JPEG, WebP or GIF image.", "error"); return; }
+    if (maxImageBytes && file.size > maxImageBytes) {
+      clearImage();
+      setStatus("The image is too large (at most " + Math.floor(maxImageBytes / 1048576 * 10) / 10 + " MB).", "error");
+      return;
+    }
+    if (battleId && arena !== "vision") setStatus("This battle has no image: the image starts a new round when you send it.");
+    else setStatus("");
+    const reader = new FileReader();
+    reader.onload = () => {
+      pendingImage = String(reader.result);
+      $("attachment-img").src = pendingImage;
+      $("attachment-name").textContent = file.name;
+      attachment.hidden = false;
+    };
+    reader.onerror = () => { clearImage(); setStatus("The image could not be read.", "error"); };
+    reader.readAsDataURL(file);
+  }
+
   async function send(ev) {
     if (ev) ev.preventDefault();
     const text = promptBox.value;
     if (!text.trim() || streaming) return;
     if (text.length > maxChars) { setStatus("The prompt is too long (at most " + maxChars + " characters).", "error"); return; }
+    const image = pendingImage;
+    // an image needs models that see images: a battle that started without one starts again
+    if (image && battleId && arena !== "vision") newRound(true);
+    if (!battleId) arena = image ? "vision" : "text";
     try { await ensureBattle(); } catch (e) { setStatus(e.message, "error"); return; }
-    for (const s of sides) { addMessage(s, "user", text); bubbles[s] = addMessage(s, "assistant", ""); }
+    for (const s of sides) { addMessage(s, "user", text, image); bubbles[s] = addMessage(s, "assistant", ""); }
     promptBox.value = "";
-    await runTurn("/api/battles/" + battleId + "/turns", { prompt: text });
+    clearImage();
+    const body = { prompt: text };
+    if (image) body.images = [image];
+    await runTurn("/api/battles/" + battleId + "/turns", body);
   }
 
   async function regenerate() {
@@ -305,10 +355,12 @@
     }
   }
 
-  function newRound() {
+  function newRound(keepImage) {
     stop();
-    battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {};
+    battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {}; arena = "text";
+    if (keepImage !== true) clearImage();
     delete root.dataset.battleId;
+    delete root.dataset.arena;
     for (const s of sides) $("chat-" + s).innerHTML = "";
     resetLabels();
     if (reveal) { reveal.hidden = true; reveal.textContent = ""; }
@@ -348,7 +400,9 @@
   promptBox.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(e); });
   stopBtn.addEventListener("click", stop);
   regenBtn.addEventListener("click", regenerate);
-  newBtn.addEventListener("click", newRound);
+  newBtn.addEventListener("click", () => newRound());
+  if (imageInput) imageInput.addEventListener("change", pickImage);
+  if ($("remove-image")) $("remove-image").addEventListener("click", () => { clearImage(); promptBox.focus(); });
   if (votesBox) votesBox.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => vote(b.dataset.winner)));
   resetLabels();
   updateButtons();
