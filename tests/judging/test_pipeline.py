@@ -208,7 +208,7 @@ def test_judge_timeouts_are_reported_and_judged_on_rerun(srv: MockServer, tmp_pa
         generate_answers(srv.model_config(m), qs, out)
     answers = read_answers(out)
     srv.set_behaviour("judge", Behaviour(delay_s=5))
-    js = JudgeSettings(srv.model_config("judge"), retry=FAST, timeout_s=0.2)
+    js = JudgeSettings(srv.model_config("judge"), retry=FAST, timeout_s=1.0)  # well under the 5 s delay, and above a loaded machine's connect time
     judgments = tmp_path / "j.jsonl"
     rep = judge_pairwise(qs, answers, ["alpha"], js, judgments, baseline="base")
     assert rep.judged == 0 and len(rep.failures) == 4 and all("timeout" in f.error for f in rep.failures)
