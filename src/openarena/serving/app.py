@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
-from openarena.serving.leaderboard_cache import LeaderboardCache
+from openarena.serving.leaderboard_cache import LeaderboardCache, SharedBoard
 from openarena.serving.limits import RequestLimits
 from openarena.serving.render import warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
@@ -129,9 +129,12 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     anon = [(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]
     sampler = PairSampler(anon, settings.sampling_config())
     vote_counts = SharedVoteCounts(shared, [a[0] for a in anon])
+    # several workers: one recomputes the leaderboard, the others load its result (Redis)
+    board = SharedBoard(settings.redis_url, settings.redis_prefix, db.url) if shared.kind == "redis" else None
     cache = LeaderboardCache(
         db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
         reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler, vote_counts), process=settings.leaderboard_process,
+        shared=board,
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
