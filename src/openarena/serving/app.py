@@ -15,6 +15,7 @@ same-origin`` and ``Cache-Control: no-store`` on dynamic pages; nothing identifi
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
 from openarena.serving.leaderboard_cache import LeaderboardCache, SharedBoard
 from openarena.serving.limits import RequestLimits
-from openarena.serving.render import warm_up
+from openarena.serving.render import configure as configure_render, warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
@@ -170,7 +171,10 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         if start_background:
             state.leaderboard.start()
         state.vote_writer.start()
-        warm_up()  # the answer-rendering processes
+        workers = max(1, state.settings.workers)
+        configure_render(max(1, min(2, (os.cpu_count() or 1) // workers)))
+        if workers == 1:
+            warm_up()  # the answer-rendering processes (several workers start theirs at the first long answer)
         try:
             yield
         finally:
