@@ -69,6 +69,10 @@ class SharedState(Protocol):
         ``ttl_s`` is given; returns the new value."""
         ...
 
+    async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
+        """Add ``amount`` to each counter of ``keys`` (one round trip; no time to live)."""
+        ...
+
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         """The counters' values (0 for a missing key), in the order of ``keys``."""
         ...
@@ -144,6 +148,10 @@ class LocalState:
             old_exp = self._counters.get(key, (0, None))[1]
             self._counters[key] = (v, now + ttl_s if ttl_s is not None else old_exp)
         return v
+
+    async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
+        for k in keys:
+            await self.incr(k, amount)
 
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         now = self.clock()
@@ -280,6 +288,17 @@ class RedisState:
         except Exception as e:  # noqa: BLE001
             raise self._error(e) from None
         return int(res[0])
+
+    async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
+        if not keys:
+            return
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
+                for k in keys:
+                    pipe.incrby(self.prefix + k, int(amount))
+                await pipe.execute()
+        except Exception as e:  # noqa: BLE001
+            raise self._error(e) from None
 
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         if not keys:
