@@ -51,7 +51,12 @@ the server and a power loss or kernel crash (on a disk that honours fsync). ``OP
 commits without fsync: the vote survives SIGKILL (what this bench checks: the commit is in
 the WAL file, in the OS page cache) but not a power loss. The output names the level used.
 
-Prints battles/s, votes/s, p50/p99 latency per request kind, and lost/duplicated counts.
+Prints one table: votes/s offered, sent and achieved, vote p50/p99, the burst, battles/s of
+the flow on the baseline and on ``--workers`` and their ratio (the first third of each flow,
+timed once the server is idle after its start, so N workers' start-up is not counted against
+them), CPU per vote and per battle of the server, the client and the services (PostgreSQL,
+Redis, the mock models), lost/duplicated after the kills, the rate limit, and the machine's load
+average at start and end.
 Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated;
 with ``--workers 4`` on PostgreSQL and Redis: the rate limit holds within one request across the
 workers, vote p99 < 50 ms at 300 votes/s, the full battle flow faster than on one worker
@@ -548,7 +553,6 @@ async def _main_async(args) -> int:
             flow_cpu = fmeter.stop()
             worker_killed = (server.kill_one_worker(), time.monotonic() - t0)
             await asyncio.sleep(max(0.0, t0 + 2 * args.duration / 3 - time.monotonic()))
-            acked_before = len(stats.acked)
             server.kill()
             killed_at = time.monotonic() - t0
             await asyncio.sleep(1.0)
@@ -557,8 +561,6 @@ async def _main_async(args) -> int:
         await asyncio.gather(*tasks)
         if args.no_kill:
             flow_cpu = fmeter.stop()
-        flow_s = time.monotonic() - t0
-        flow_battles, flow_votes = stats.battles, len(stats.acked)
         flow_vote_lat = list(stats.lat["vote"])
 
         # The vote endpoint alone. Battles ready for a vote are written straight into the
@@ -693,7 +695,8 @@ async def _main_async(args) -> int:
     rows.append(("votes/s offered (open loop)", f"{args.vote_rate:g}", ""))
     rows.append(("votes/s sent by the client", f"{len(rate['lat']) / max(rate.get('send_s') or rate['wall'], 1e-9):.0f} (late p99 {pct(rate['late'], .99):.0f} ms)", "= offered"))
     rows.append(("votes/s achieved (answered 200)", f"{n_rate / rate['wall']:.0f}", "= offered"))
-    rows.append((f"vote p50 / p99 at {args.vote_rate:g}/s", f"{pct(rate['lat'], .5):.1f} / {pct(rate['lat'], .99):.1f} ms", "p99 < 50 ms"))
+    rows.append((f"vote p50 / p99 at {args.vote_rate:g}/s", f"{pct(rate['lat'], .5):.1f} / {pct(rate['lat'], .99):.1f} ms",
+                 "p99 < 100 ms" if db.backend == "sqlite" else "p99 < 50 ms"))
     rows.append(("  CPU per vote at that rate", cpu_note(rate, n_rate, "vote"), ""))
     burst = phases["burst"]
     rows.append(("votes/s, closed-loop burst", f"{len(burst['acked']) / burst['wall']:.0f} (p50 {pct(burst['lat'], .5):.0f} / p99 {pct(burst['lat'], .99):.0f} ms)", ""))
