@@ -51,7 +51,12 @@ the server and a power loss or kernel crash (on a disk that honours fsync). ``OP
 commits without fsync: the vote survives SIGKILL (what this bench checks: the commit is in
 the WAL file, in the OS page cache) but not a power loss. The output names the level used.
 
-Prints battles/s, votes/s, p50/p99 latency per request kind, and lost/duplicated counts.
+Prints one table: votes/s offered, sent and achieved, vote p50/p99, the burst, battles/s of
+the flow on the baseline and on ``--workers`` and their ratio (the first third of each flow,
+timed once the server is idle after its start, so N workers' start-up is not counted against
+them), CPU per vote and per battle of the server, the client and the services (PostgreSQL,
+Redis, the mock models), lost/duplicated after the kills, the rate limit, and the machine's load
+average at start and end.
 Targets: >= 300 votes/s on SQLite, p99 < 100 ms for the vote request, 0 lost, 0 duplicated;
 with ``--workers 4`` on PostgreSQL and Redis: the rate limit holds within one request across the
 workers, vote p99 < 50 ms at 300 votes/s, the full battle flow faster than on one worker
@@ -139,20 +144,77 @@ def machine_cpu() -> float:
     return (sum(v) - v[3] - v[4]) / TICK
 
 
+#: pids whose process trees are the services the arena uses (PostgreSQL's postmaster, the Redis
+#: server, the mock model server), when they run on this machine; set by main_async
+SERVICES: list[int] = []
+
+
+def service_pids(db_url: str, redis_url: str | None, mock_pid: int) -> list[int]:
+    """The local PostgreSQL postmaster (from its data directory's postmaster.pid), the Redis
+    server (``INFO server``) and the mock server: their CPU is the services' share, not
+    "other" load of the machine. Whatever cannot be found (a remote server) is left out."""
+    pids = [mock_pid]
+    if db_url != "sqlite":
+        try:
+            import psycopg
+
+            base = db_url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(base, autocommit=True) as conn:
+                data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+            pids.append(int(open(os.path.join(data_dir, "postmaster.pid")).readline()))
+        except Exception:  # noqa: BLE001 - remote or unreadable: not counted
+            pass
+    if redis_url:
+        try:
+            import redis
+
+            pids.append(int(redis.Redis.from_url(redis_url).info("server")["process_id"]))
+        except Exception:  # noqa: BLE001
+            pass
+    return pids
+
+
+def wait_idle(pid: int, limit_s: float = 60.0, below: float = 0.2) -> float:
+    """Wait until the server tree of ``pid`` uses less than ``below`` CPUs over half a second
+    (its workers have started, imported and warmed up: a flow timed before that would count
+    the start of N workers against N workers), at most ``limit_s``; returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        c0, w0 = tree_cpu(pid), time.monotonic()
+        time.sleep(0.5)
+        if (tree_cpu(pid) - c0) / (time.monotonic() - w0) < below:
+            break
+    return time.monotonic() - t0
+
+
+def load_average() -> str:
+    """The machine's 1/5/15-minute load averages (runnable processes; this machine has os.cpu_count() cores)."""
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 class CpuMeter:
     """Over one phase: CPU seconds of the server (with its children: workers, leaderboard
-    process), of the load generator (``client_cpu``: this process), and how many CPUs everything
-    else on the machine used on average (``other_cpus``)."""
+    process), of the load generator (``client_cpu``: ``client_pid``'s tree, default this
+    process), of the services (PostgreSQL, Redis, the mock models: :data:`SERVICES`), and how
+    many CPUs everything else on the machine used on average (``other_cpus``: other users)."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
-        self.t0, self.c0 = time.perf_counter(), time.process_time()
-        self.server0, self.all0 = tree_cpu(server_pid), machine_cpu()
+    def __init__(self, server_pid: int, client_pid: int | None = None) -> None:
+        self.server_pid, self.client_pid = server_pid, client_pid
+        self.t0 = time.perf_counter()
+        self.server0, self.all0, self.client0, self.services0 = tree_cpu(server_pid), machine_cpu(), self._client(), self._services()
+
+    def _client(self) -> float:
+        return tree_cpu(self.client_pid) if self.client_pid else time.process_time()
+
+    @staticmethod
+    def _services() -> float:
+        return sum(tree_cpu(p) for p in SERVICES)
 
     def stop(self) -> dict[str, float]:
-        wall, client = time.perf_counter() - self.t0, time.process_time() - self.c0
-        server, allc = tree_cpu(self.server_pid) - self.server0, machine_cpu() - self.all0
-        return {"wall": wall, "server_cpu": server, "client_cpu": client, "other_cpus": max(0.0, allc - server - client) / wall}
+        wall, client = time.perf_counter() - self.t0, self._client() - self.client0
+        server, allc, services = tree_cpu(self.server_pid) - self.server0, machine_cpu() - self.all0, self._services() - self.services0
+        return {"wall": wall, "server_cpu": server, "client_cpu": client, "services_cpu": services,
+                "other_cpus": max(0.0, allc - server - client - services) / wall}
 
 
 # -- the vote load generator of step 4 (a separate process) -------------------------------------
@@ -253,6 +315,7 @@ async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]]
             await asyncio.sleep(delay)
         res["late"].append(time.perf_counter() - due)
         pending.append(asyncio.create_task(vote(v, bid, w, due, res)))
+    res["send_s"] = time.perf_counter() - t0  # how long the client took to send them all
     await asyncio.gather(*pending)
     res.update(meter.stop())
     if poke is not None:
@@ -263,8 +326,9 @@ async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]]
     return out
 
 
-def vote_process(conn, *args) -> None:
+def vote_process(conn, services: list[int], *args) -> None:
     """Entry point of the load generator process: runs both vote phases, sends the results."""
+    SERVICES[:] = services
     try:
         conn.send(asyncio.run(_vote_phases(*args)))
     finally:
@@ -437,11 +501,13 @@ async def main_async(args) -> int:
 
 
 async def _main_async(args) -> int:
+    load_start = load_average()
     tmp = Path(tempfile.mkdtemp(prefix="openarena-bench-"))
     (tmp / "behaviours.yaml").write_text(BEHAVIOURS)
     mport, aport = free_port(), free_port()
     mock = subprocess.Popen([sys.executable, "-m", "openarena.demo.mock_server", "--host", HOST, "--port", str(mport), "--config", str(tmp / "behaviours.yaml")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    SERVICES[:] = service_pids(args.db, args.redis, mock.pid)
     reg = tmp / "models.yaml"
     reg.write_text("defaults: {base_url: 'http://%s:%d/v1', timeout_s: 10}\nmodels:\n" % (HOST, mport)
                    + "".join(f"  - {{name: bench-model-{k}, model_id: bench-{k}}}\n" for k in "abcd"))
@@ -455,39 +521,46 @@ async def _main_async(args) -> int:
             base = Server(args, reg, tmp, aport, workers=args.baseline_workers)
             await asyncio.to_thread(base.start)
             await asyncio.sleep(WARMUP_S)
+            await asyncio.to_thread(wait_idle, base.proc.pid)
             bstats = Stats()
             bvoters = [Voter(base.url, bstats, 10_000 + i) for i in range(args.voters)]
             b0 = time.monotonic()
-            await asyncio.gather(*[v.run(b0 + args.duration) for v in bvoters])
-            bflow = time.monotonic() - b0
             span = args.duration / 3 if not args.no_kill else args.duration
+            btasks = [asyncio.create_task(v.run(b0 + args.duration)) for v in bvoters]
+            bmeter = CpuMeter(base.proc.pid)
+            await asyncio.sleep(max(0.0, b0 + span - time.monotonic()))
+            bcpu = bmeter.stop()
+            await asyncio.gather(*btasks)
+            bflow = time.monotonic() - b0
             baseline = {"workers": args.baseline_workers, "battles_s": bstats.battles / bflow, "votes_s": len(bstats.acked) / bflow,
                         "early_s": sum(1 for t in bstats.battle_t if t - b0 <= span) / span,
                         "vote": list(bstats.lat["vote"]), "create": list(bstats.lat["create"]), "turn": list(bstats.lat["turn"]),
-                        "errors": dict(bstats.errors)}
+                        "errors": dict(bstats.errors), "cpu": bcpu, "early_n": sum(1 for t in bstats.battle_t if t - b0 <= span)}
             for v in bvoters:
                 await v.client.aclose()
             base.stop()
         server.start()
         await asyncio.sleep(WARMUP_S)
+        await asyncio.to_thread(wait_idle, server.proc.pid)
         voters = [Voter(server.url, stats, i) for i in range(args.voters)]
         t0 = time.monotonic()
         deadline = t0 + args.duration
         tasks = [asyncio.create_task(v.run(deadline)) for v in voters]
         killed_at = restarted_at = worker_killed = None
+        fmeter = CpuMeter(server.proc.pid)
         if not args.no_kill:
             await asyncio.sleep(max(0.0, t0 + args.duration / 3 - time.monotonic()))
+            flow_cpu = fmeter.stop()
             worker_killed = (server.kill_one_worker(), time.monotonic() - t0)
             await asyncio.sleep(max(0.0, t0 + 2 * args.duration / 3 - time.monotonic()))
-            acked_before = len(stats.acked)
             server.kill()
             killed_at = time.monotonic() - t0
             await asyncio.sleep(1.0)
             await asyncio.to_thread(server.start)
             restarted_at = time.monotonic() - t0
         await asyncio.gather(*tasks)
-        flow_s = time.monotonic() - t0
-        flow_battles, flow_votes = stats.battles, len(stats.acked)
+        if args.no_kill:
+            flow_cpu = fmeter.stop()
         flow_vote_lat = list(stats.lat["vote"])
 
         # The vote endpoint alone. Battles ready for a vote are written straight into the
@@ -543,7 +616,7 @@ async def _main_async(args) -> int:
         if args.vote_client == "raw":
             ctx = multiprocessing.get_context("spawn")
             mine, theirs = ctx.Pipe()
-            worker = ctx.Process(target=vote_process, args=(theirs, server.proc.pid, int(server.url.rsplit(":", 1)[1]), cookies, burst_jobs, rate_jobs,
+            worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, server.proc.pid, int(server.url.rsplit(":", 1)[1]), cookies, burst_jobs, rate_jobs,
                                                             args.vote_rate, args.refresh_every))
             worker.start()
             theirs.close()
@@ -584,8 +657,9 @@ async def _main_async(args) -> int:
                     await asyncio.sleep(delay)
                 late.append(time.perf_counter() - due)
                 pending.append(asyncio.create_task(voters[vi].vote(bid, w, due=due)))
+            send_s = time.perf_counter() - tr
             await asyncio.gather(*pending)
-            phases["rate"] = {"lat": list(stats.lat["vote"]), "acked": [None] * (len(stats.acked) - n_before), "late": late, **meter.stop()}
+            phases["rate"] = {"lat": list(stats.lat["vote"]), "acked": [None] * (len(stats.acked) - n_before), "late": late, "send_s": send_s, **meter.stop()}
         db.dispose()
         for v in voters:
             await v.client.aclose()
@@ -607,49 +681,64 @@ async def _main_async(args) -> int:
     lost = [b for b, w in stats.acked.items() if stored.get(b) != w]
     dup = (n_rows - n_distinct) + stats.double_acks
 
-    print()
-    print(f"arena bench: {args.voters} voters, {args.duration:.0f} s flow, workers={args.workers}, db={db.describe()}")
-    print(f"shared state: {'Redis ' + args.redis if args.redis else 'in-process (one worker)'}")
-    if worker_killed is not None:
-        pid, at = worker_killed
-        print(f"one worker SIGKILLed at t={at:.1f} s (pid {pid}; uvicorn starts a new one)" if pid else "one-worker kill: n/a (a single worker is the server)")
-    if killed_at is not None:
-        print(f"server SIGKILLed at t={killed_at:.1f} s (votes acknowledged before: {acked_before}), back at t={restarted_at:.1f} s")
-    print(f"vote commits: SQLite synchronous={vote_synchronous()} -> " + (
-        "an acknowledged vote survives SIGKILL and a power loss (WAL fsynced at commit)" if vote_synchronous() in ("FULL", "EXTRA")
-        else "an acknowledged vote survives SIGKILL, not a power loss (no fsync at commit)") if db.backend == "sqlite"
-        else "vote commits: PostgreSQL (synchronous commit)")
-    print(f"vote phases: load generator {'a separate process (raw HTTP/1.1 keep-alive)' if args.vote_client == 'raw' else 'httpx in this process'}"
-          + (f"; leaderboard refreshes during them: {refreshes} (on {args.leaderboard_votes} extra votes)" if args.refresh_every else ""))
-    print(f"{'phase':<12}{'battles/s':>11}{'votes/s':>10}{'vote p50 ms':>13}{'vote p99 ms':>13}{'votes':>8}{'late p99':>10}{'server ms/vote':>16}{'client ms/vote':>16}{'other CPUs':>12}")
-    print(f"{'flow':<12}{flow_battles / flow_s:>11.1f}{flow_votes / flow_s:>10.1f}{pct(flow_vote_lat, .5):>13.1f}{pct(flow_vote_lat, .99):>13.1f}{flow_votes:>8}")
-    for name, label in (("burst", "vote burst"), ("rate", "vote @" + format(args.vote_rate, "g") + "/s")):
-        r = phases[name]
-        n = len(r["acked"])
-        late = f"{pct(r['late'], .99):>10.1f}" if "late" in r else f"{'':>10}"
-        print(f"{label:<12}{'':>11}{n / r['wall']:>10.1f}{pct(r['lat'], .5):>13.1f}{pct(r['lat'], .99):>13.1f}{n:>8}{late}"
-              f"{r['server_cpu'] / max(n, 1) * 1000:>16.2f}{r['client_cpu'] / max(n, 1) * 1000:>16.2f}{r['other_cpus']:>12.2f}")
-    print(f"{'request':<12}{'p50 ms':>11}{'p99 ms':>10}{'n':>13}")
-    for kind in ("create", "turn"):
-        xs = stats.lat[kind]
-        print(f"{kind:<12}{pct(xs, .5):>11.1f}{pct(xs, .99):>10.1f}{len(xs):>13}")
+    load_end = load_average()
+    early_n = sum(1 for t in stats.battle_t if t - t0 <= (args.duration / 3 if not args.no_kill else args.duration))
+    span = args.duration / 3 if not args.no_kill else args.duration
+    rows: list[tuple[str, str, str]] = []  # (measure, value, target)
+
+    def cpu_note(c: dict, n: int, what: str) -> str:
+        return (f"server {c['server_cpu'] / max(n, 1) * 1000:.1f} ms CPU/{what}, client {c['client_cpu'] / max(n, 1) * 1000:.1f}, "
+                f"services {c['services_cpu'] / max(n, 1) * 1000:.1f}; other users {c['other_cpus']:.2f} CPUs")
+
+    rate = phases["rate"]
+    n_rate = len(rate["acked"])
+    rows.append(("votes/s offered (open loop)", f"{args.vote_rate:g}", ""))
+    rows.append(("votes/s sent by the client", f"{len(rate['lat']) / max(rate.get('send_s') or rate['wall'], 1e-9):.0f} (late p99 {pct(rate['late'], .99):.0f} ms)", "= offered"))
+    rows.append(("votes/s achieved (answered 200)", f"{n_rate / rate['wall']:.0f}", "= offered"))
+    rows.append((f"vote p50 / p99 at {args.vote_rate:g}/s", f"{pct(rate['lat'], .5):.1f} / {pct(rate['lat'], .99):.1f} ms",
+                 "p99 < 100 ms" if db.backend == "sqlite" else "p99 < 50 ms"))
+    rows.append(("  CPU per vote at that rate", cpu_note(rate, n_rate, "vote"), ""))
+    burst = phases["burst"]
+    rows.append(("votes/s, closed-loop burst", f"{len(burst['acked']) / burst['wall']:.0f} (p50 {pct(burst['lat'], .5):.0f} / p99 {pct(burst['lat'], .99):.0f} ms)", ""))
+    rows.append(("  CPU per vote in the burst", cpu_note(burst, len(burst["acked"]), "vote"), ""))
+    this_flow = early_n / span
     if baseline is not None:
-        # the fair comparison: the same window from the start of each flow (this run's first
-        # third: before any kill), both after the same warm-up
-        span = args.duration / 3 if not args.no_kill else args.duration
-        early = sum(1 for t in stats.battle_t if t - t0 <= span) / span
-        print(f"full battle flow, {args.voters} voters, first {span:.0f} s of each flow (no kill yet): {baseline['workers']} worker(s) "
-              f"{baseline['early_s']:.1f} battles/s, {args.workers} workers {early:.1f} battles/s = {early / max(baseline['early_s'], 1e-9):.2f}x; "
-              f"baseline over its whole {args.duration:.0f} s: {baseline['battles_s']:.1f} battles/s (create p50/p99 {pct(baseline['create'], .5):.0f}/"
-              f"{pct(baseline['create'], .99):.0f} ms, turn {pct(baseline['turn'], .5):.0f}/{pct(baseline['turn'], .99):.0f} ms, vote "
-              f"{pct(baseline['vote'], .5):.0f}/{pct(baseline['vote'], .99):.0f} ms)")
-        if baseline["errors"]:
-            print("baseline client-side errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(baseline["errors"].items())))
+        rows.append((f"battle flow, {baseline['workers']} worker(s)", f"{baseline['early_s']:.1f} battles/s", ""))
+        rows.append(("  CPU per battle", cpu_note(baseline["cpu"], baseline["early_n"], "battle"), ""))
+    rows.append((f"battle flow, {args.workers} worker(s)", f"{this_flow:.1f} battles/s", ""))
+    rows.append(("  CPU per battle", cpu_note(flow_cpu, early_n, "battle"), ""))
+    if baseline is not None:
+        rows.append((f"flow ratio {args.workers}w / {baseline['workers']}w", f"{this_flow / max(baseline['early_s'], 1e-9):.2f}x", "> 1"))
+    rows.append(("vote p50 / p99 in the flow", f"{pct(flow_vote_lat, .5):.0f} / {pct(flow_vote_lat, .99):.0f} ms (create {pct(stats.lat['create'], .5):.0f} / "
+                 f"{pct(stats.lat['create'], .99):.0f}, turn {pct(stats.lat['turn'], .5):.0f} / {pct(stats.lat['turn'], .99):.0f})", ""))
+    kills = []
+    if worker_killed is not None and worker_killed[0]:
+        kills.append(f"one worker at t={worker_killed[1]:.0f} s")
+    if killed_at is not None:
+        kills.append(f"the whole server at t={killed_at:.0f} s (back at t={restarted_at:.0f} s)")
+    rows.append(("SIGKILLs", ", ".join(kills) or "none (--no-kill)", ""))
+    rows.append(("votes acknowledged / stored", f"{len(stats.acked)} / {n_rows}", ""))
+    rows.append(("lost / duplicated", f"{len(lost)} / {dup}", "0 / 0"))
     if limit_result is not None:
         passed, total, secs = limit_result
-        print(f"rate limit battle_session=20/min across {args.workers} worker(s): {passed} of {total} requests passed in {secs:.1f} s "
-              f"(expected 20, 21 if a token came back: one per 3 s)")
-    print(f"acknowledged votes: {len(stats.acked)}; rows in votes: {n_rows}; lost: {len(lost)}; duplicated: {dup}")
+        rows.append((f"rate limit 20/min, {args.workers} worker(s)", f"{passed} of {total} passed in {secs:.1f} s", "20 (21)"))
+    rows.append(("load average 1/5/15 min, start -> end", f"{load_start} -> {load_end} ({os.cpu_count()} cores)", ""))
+
+    print()
+    print(f"arena bench: {args.voters} voters, {args.duration:.0f} s flow, workers={args.workers}, db={db.describe()}, "
+          f"shared state: {'Redis ' + args.redis if args.redis else 'in-process (one worker)'}")
+    print(f"vote commits: SQLite synchronous={vote_synchronous()}" if db.backend == "sqlite" else "vote commits: PostgreSQL (synchronous commit)",
+          f"; vote load generator: {'a separate process (raw HTTP/1.1 keep-alive)' if args.vote_client == 'raw' else 'httpx in this process'}"
+          + (f"; leaderboard refreshes during the vote phases: {refreshes} (on {args.leaderboard_votes} extra votes)" if args.refresh_every else ""), sep="")
+    print("flow rates: the first third of each flow (before any kill), after the same warm-up; CPU per request counts every thread and child "
+          "process; services = PostgreSQL + Redis + mock models; other users = the rest of the machine")
+    w1, w2 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    print(f"| {'measure':<{w1}} | {'value':<{w2}} | target |")
+    print(f"|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|--------|")
+    for m, v, t in rows:
+        print(f"| {m:<{w1}} | {v:<{w2}} | {t} |")
+    if baseline is not None and baseline["errors"]:
+        print("baseline client-side errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(baseline["errors"].items())))
     if stats.errors:
         print("client-side errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(stats.errors.items())))
     print(f"data folder: {tmp}")

@@ -15,6 +15,7 @@ same-origin`` and ``Cache-Control: no-store`` on dynamic pages; nothing identifi
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
-from openarena.serving.leaderboard_cache import LeaderboardCache
+from openarena.serving.leaderboard_cache import LeaderboardCache, SharedBoard
 from openarena.serving.limits import RequestLimits
-from openarena.serving.render import warm_up
+from openarena.serving.render import configure as configure_render, warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
@@ -108,10 +109,13 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     anon = [(m.name, m.weight, m.vote_target) for m in registry if m.anonymous]
     sampler = PairSampler(anon, settings.sampling_config())
     vote_counts = SharedVoteCounts(shared, [a[0] for a in anon])
+    # several workers: one recomputes the leaderboard, the others load its result (Redis)
+    board = SharedBoard(settings.redis_url, settings.redis_prefix, db.url) if shared.kind == "redis" else None
     cache = LeaderboardCache(
         db, registry, interval_s=settings.leaderboard_interval_s, min_refresh_s=settings.leaderboard_min_refresh_s,
         reference=settings.reference_leaderboard, on_refresh=_on_refresh(sampler, vote_counts), process=settings.leaderboard_process,
         trust=trust_options(registry, window=settings.trust_drift_window, provisional_votes=settings.provisional_votes),
+        shared=board,
     )
     limiter = RateLimiter({
         "prompt_session": settings.prompts_per_minute_session, "prompt_ip": settings.prompts_per_minute_ip,
@@ -158,7 +162,10 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         if start_background:
             state.leaderboard.start()
         state.vote_writer.start()
-        warm_up()  # the answer-rendering processes
+        workers = max(1, state.settings.workers)
+        configure_render(max(1, min(2, (os.cpu_count() or 1) // workers)))
+        if workers == 1:
+            warm_up()  # the answer-rendering processes (several workers start theirs at the first long answer)
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ the new-model boost; pair counts and ratings for the active policy). With trust 
 app passes them), the same refresh computes the Trust page's figures from the same votes
 (:func:`openarena.serving.trust.compute_trust` through :func:`openarena.api.trust_report`;
 about 10 s of CPU more per refresh for 10,000 votes of 55 models, mostly the drift fits).
+Every arena (text, vision, code) has its own snapshot, computed in the same refresh.
 
 Where it runs: by default in a child process (``spawn``, started on the first refresh and kept,
 ``nice`` 10), which opens the database itself and sends back the finished snapshot. A
@@ -25,16 +26,30 @@ computes in the calling thread instead. The child costs the memory of one more P
 with numpy/pandas/matplotlib loaded (320 MB of RSS measured with 23,000 votes). If the
 child cannot start or dies, that refresh runs in the thread; if it never started (spawn cannot
 re-import ``__main__``), every later one does too.
+
+Several workers (``openarena serve --workers N --redis URL``): one worker recomputes, the others
+read its result. Each worker's cache is given a :class:`SharedBoard` (Redis); the workers elect
+a leader with a lease (``SET NX PX``, renewed by its holder; a killed leader's lease expires and
+another worker takes over). Only the leader recomputes (on schedule, and when any worker was
+asked for a refresh: that worker records the request in Redis) and publishes the snapshot there
+as JSON (plots base64, no pickle: nothing read from Redis is executed); the followers poll one
+small key about once a second and load a newer snapshot when there is one. So N workers cost one
+recomputation per interval and one leaderboard process on the machine, not N, and a restarted
+server shows the stored board at once instead of recomputing it in every worker.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +58,7 @@ from openarena.errors import OpenArenaError
 
 log = logging.getLogger("openarena.serving")
 
-__all__ = ["ARENA_CATEGORIES", "ARENA_LABELS", "Board", "LeaderboardCache", "Snapshot", "CATEGORIES", "compute_snapshot", "compute_snapshots", "load_reference"]
+__all__ = ["ARENA_CATEGORIES", "ARENA_LABELS", "Board", "LeaderboardCache", "SharedBoard", "Snapshot", "CATEGORIES", "compute_snapshot", "compute_snapshots", "load_reference", "snapshots_from_json", "snapshots_to_json"]
 
 #: Category key -> label shown on the page. 'full' is always computed.
 CATEGORIES = {"full": "Overall", "coding": "Coding", "math": "Math", "multiturn": "Multi-turn", "no_tie": "Without ties"}
@@ -115,10 +130,15 @@ class LeaderboardCache:
 
     def __init__(self, db, registry, interval_s: float = 300.0, min_refresh_s: float = 10.0, reference: str | None = None,
                  on_refresh: Callable[[Snapshot, dict[frozenset[str], float] | None], None] | None = None, process: bool = True,
-                 trust: dict[str, Any] | None = None) -> None:
+                 shared: "SharedBoard | None" = None, poll_s: float = 1.0, trust: dict[str, Any] | None = None) -> None:
         self.db = db
-        self.registry = registry
         self.trust = trust
+        self.shared = shared
+        self.poll_s = poll_s
+        self._requested = False
+        self._shared_started = 0.0
+        self.computed = 0  #: recomputations done by this cache (the leader's count; tests)
+        self.registry = registry
         url = getattr(db, "engine", None) and db.engine.url
         in_memory = url is not None and url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         self.process = process and url is not None and not in_memory
@@ -155,44 +175,105 @@ class LeaderboardCache:
         child, self._child = self._child, None
         if child is not None:  # started by a refresh that raced with this stop
             child.close()
+        if self.shared is not None:
+            self.shared.close()
 
     def request_refresh(self) -> bool:
-        """Ask for a refresh soon; False when one ran less than min_refresh_s ago."""
-        if time.time() - self._last_start < self.min_refresh_s:
+        """Ask for a refresh soon; False when one started less than min_refresh_s ago (in any
+        worker, as far as this one last saw: at most ``poll_s`` old). Never waits for Redis or
+        the database (it is called on the event loop): the background thread passes the request
+        on."""
+        if time.time() - max(self._last_start, self._shared_started) < self.min_refresh_s:
             return False
+        self._requested = True
         self._wake.set()
         return True
 
     def _loop(self) -> None:
+        if self.shared is not None:
+            return self._shared_loop()
         while not self._stop.is_set():
             self.refresh()
             self._wake.wait(self.interval_s)
             self._wake.clear()
 
+    def _shared_loop(self) -> None:
+        """Several workers: lead (recompute and publish) or follow (load what the leader
+        published), one small Redis read per ``poll_s``."""
+        while not self._stop.is_set():
+            try:
+                self.shared_tick()
+            except Exception:  # noqa: BLE001 - Redis down: keep the board shown, try again
+                log.warning("shared leaderboard unavailable; keeping the current board", exc_info=True)
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def shared_tick(self) -> str:
+        """One step of :meth:`_shared_loop` (public for tests): returns 'computed' (this worker
+        led and recomputed), 'loaded' (it loaded a newer snapshot published by the leader) or
+        'idle'."""
+        shared = self.shared
+        if self._requested:
+            self._requested = False
+            shared.request(time.time())
+        leader = shared.lead()
+        published, requested, started = shared.times()
+        self._shared_started = started
+        now = time.time()
+        if leader and (not published or now - published >= self.interval_s or requested > started):
+            shared.mark_started(now)
+            self._shared_started = now
+            with shared.holding():  # keep the lease while computing (a dead worker's expires)
+                snaps, pairs = self._compute()
+                self._publish(snaps, pairs)
+                shared.publish(snapshots_to_json(snaps, pairs), snaps["text"].created)
+            return "computed"
+        if not leader and self._child is not None:  # no longer the leader: free its process
+            child, self._child = self._child, None
+            child.close()
+        if published > self.snapshot.created:
+            data = shared.fetch()
+            if data is not None:
+                snaps, pairs = snapshots_from_json(data)
+                if snaps["text"].created > self.snapshot.created:
+                    self._publish(snaps, pairs)
+                    return "loaded"
+        return "idle"
+
     # -- computation ---------------------------------------------------------------------------
     def refresh(self) -> Snapshot:
-        """Recompute every board now (in the calling thread) and publish the new snapshot."""
+        """Recompute every board now (in the calling thread) and publish the new snapshots;
+        returns the text arena's."""
+        snaps, pairs = self._compute()
+        self._publish(snaps, pairs)
+        return snaps["text"]
+
+    def _compute(self) -> tuple[dict[str, Snapshot], dict[frozenset[str], float] | None]:
         with self._lock:
             self._last_start = time.time()
+            self.computed += 1
             t0 = time.perf_counter()
             try:
                 snaps, pairs = self._compute_isolated() if self.process else compute_snapshots(self.db, self._model_info(), self.trust)
             except Exception:  # noqa: BLE001 - the log has the details, the page a plain message
                 log.exception("leaderboard refresh failed")
                 snaps, pairs = {a: Snapshot(error=REFRESH_FAILED, arena=a) for a in ARENA_LABELS}, None
-            snap = snaps["text"]
+            now, seconds = time.time(), time.perf_counter() - t0
             for one in snaps.values():
-                one.created = time.time()
-                one.seconds = time.perf_counter() - t0
-                one.reference = self.snapshot.reference if one.arena == "text" else None
-            self.snapshot = snap
-            self.snapshots = snaps
+                one.created = now
+                one.seconds = seconds
+        return snaps, pairs
+
+    def _publish(self, snaps: dict[str, Snapshot], pairs: dict[frozenset[str], float] | None) -> None:
+        snap = snaps["text"]
+        snap.reference = self.snapshot.reference
+        self.snapshot = snap
+        self.snapshots = snaps
         if self.on_refresh is not None:
             try:
                 self.on_refresh(snap, pairs)
             except Exception:  # noqa: BLE001
                 log.exception("on_refresh failed")
-        return snap
 
     def _model_info(self) -> dict[str, tuple[str, str]]:
         return {m.name: (getattr(m, "organization", None) or "", getattr(m, "license", None) or "") for m in self.registry}
@@ -218,6 +299,156 @@ class LeaderboardCache:
         if not self.reference_path:
             return None
         return load_reference(self.reference_path)
+
+
+# Lua: take the lease if free, renew it if ours; 1 when held by ``token`` afterwards.
+_LEAD = """
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if v then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# Lua: delete the lease only if ours.
+_RESIGN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class SharedBoard:
+    """The leaderboard's coordination between the workers of one arena, in Redis (a
+    synchronous redis-py client, used only by the cache's background thread).
+
+    Keys (``<prefix>leaderboard:<hash of the database URL>:``): ``leader`` (the lease: a random
+    token per worker, ``lease_s`` to live, renewed at every poll and while computing),
+    ``snapshot`` (the last snapshot as JSON, :func:`snapshot_to_json`), ``published`` /
+    ``started`` / ``requested`` (Unix seconds: when that snapshot was made, when the last
+    recomputation started, when a worker was last asked for one).
+
+    Parameters: url (``redis://...``), prefix (the arena's key prefix), database (its URL: two
+    arenas on one Redis and prefix but different databases never mix boards), lease_s.
+    Raises (from every method): redis-py's errors when Redis fails (the cache logs them).
+    """
+
+    def __init__(self, url: str, prefix: str, database: str, lease_s: float = 15.0) -> None:
+        import redis
+
+        self._r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.key = f"{prefix}leaderboard:{hashlib.sha256(database.encode()).hexdigest()[:12]}:"
+        self.token = uuid.uuid4().hex
+        self.lease_ms = max(1000, int(lease_s * 1000))
+        self._lead = self._r.register_script(_LEAD)
+        self._resign = self._r.register_script(_RESIGN)
+
+    def lead(self) -> bool:
+        """Take the leader lease if it is free, renew it if this worker holds it; True if held."""
+        return bool(self._lead(keys=[self.key + "leader"], args=[self.token, self.lease_ms]))
+
+    def times(self) -> tuple[float, float, float]:
+        """(published, requested, started), Unix seconds (0.0 when never)."""
+        vals = self._r.mget([self.key + k for k in ("published", "requested", "started")])
+        return tuple(float(v) if v is not None else 0.0 for v in vals)  # type: ignore[return-value]
+
+    def request(self, now: float) -> None:
+        """Record that a refresh was asked for (the leader starts one at its next poll)."""
+        self._r.set(self.key + "requested", repr(now))
+
+    def mark_started(self, now: float) -> None:
+        self._r.set(self.key + "started", repr(now))
+
+    def publish(self, data: bytes, created: float) -> None:
+        """Store a snapshot (JSON bytes) made at ``created``; followers load it at their next poll."""
+        with self._r.pipeline(transaction=True) as p:
+            p.set(self.key + "snapshot", data)
+            p.set(self.key + "published", repr(created))
+            p.execute()
+
+    def fetch(self) -> bytes | None:
+        return self._r.get(self.key + "snapshot")
+
+    @contextlib.contextmanager
+    def holding(self):
+        """Renew the lease every third of its life while the body runs (a long recomputation
+        keeps its leader; a killed leader's lease still expires)."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.lease_ms / 3000):
+                try:
+                    self.lead()
+                except Exception:  # noqa: BLE001 - the next renewal tries again
+                    pass
+
+        t = threading.Thread(target=renew, name="leaderboard-lease", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            done.set()
+            t.join(timeout=5)
+
+    def close(self) -> None:
+        """Give up the lease (another worker leads at once) and close the client."""
+        try:
+            self._resign(keys=[self.key + "leader"], args=[self.token])
+        except Exception:  # noqa: BLE001 - Redis gone: the lease expires by itself
+            pass
+        self._r.close()
+
+
+def snapshot_to_json(snap: Snapshot, pairs: dict[frozenset[str], float] | None) -> bytes:
+    """A snapshot and its pair counts as JSON bytes (plots base64; the reference board, which
+    each worker reads from its own file, is left out). Inverse: :func:`snapshot_from_json`."""
+    doc = {
+        "created": snap.created, "n_votes": snap.n_votes, "n_named": snap.n_named, "categories": snap.categories,
+        "votes_per_model": snap.votes_per_model, "seconds": snap.seconds, "error": snap.error, "excluded": snap.excluded,
+        "trust": snap.trust, "arena": snap.arena,
+        "boards": [
+            {"category": b.category, "style": b.style, "rows": b.rows, "n_votes": b.n_votes, "error": b.error,
+             "coefficients": b.coefficients, "unrated": b.unrated, "plot": base64.b64encode(b.plot).decode() if b.plot else None}
+            for b in snap.boards.values()
+        ],
+        "pairs": None if pairs is None else [[*sorted(k), n] for k, n in pairs.items()],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def snapshots_to_json(snaps: dict[str, Snapshot], pairs: dict[frozenset[str], float] | None) -> bytes:
+    """Every arena's snapshot as one JSON document ``{"arenas": {arena: snapshot JSON}}``
+    (the text arena's with the pair counts). Inverse: :func:`snapshots_from_json`."""
+    parts = {a: json.loads(snapshot_to_json(snap, pairs if a == "text" else None)) for a, snap in snaps.items()}
+    return json.dumps({"arenas": parts}, separators=(",", ":")).encode()
+
+
+def snapshots_from_json(data: bytes) -> tuple[dict[str, Snapshot], dict[frozenset[str], float] | None]:
+    """({arena: snapshot}, the text arena's pairs) from :func:`snapshots_to_json`. Raises:
+    ValueError / KeyError for anything else (a document without a text arena included)."""
+    doc = json.loads(data)
+    out, pairs = {}, None
+    for arena, part in doc["arenas"].items():
+        snap, p = snapshot_from_json(json.dumps(part).encode())
+        out[arena] = snap
+        if arena == "text":
+            pairs = p
+    if "text" not in out:
+        raise KeyError("text")
+    return out, pairs
+
+
+def snapshot_from_json(data: bytes) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
+    """(snapshot, pairs) from :func:`snapshot_to_json`. Raises: ValueError / KeyError for
+    anything else."""
+    doc = json.loads(data)
+    snap = Snapshot(created=float(doc["created"]), n_votes=int(doc["n_votes"]), n_named=int(doc["n_named"]),
+                    categories=list(doc["categories"]), votes_per_model=dict(doc["votes_per_model"]), seconds=float(doc["seconds"]),
+                    error=doc["error"], excluded=dict(doc["excluded"]), trust=doc.get("trust"), arena=str(doc.get("arena", "text")))
+    for b in doc["boards"]:
+        board = Board(b["category"], bool(b["style"]), rows=b["rows"], n_votes=int(b["n_votes"]), error=b["error"],
+                      coefficients=b["coefficients"], unrated=b["unrated"], plot=base64.b64decode(b["plot"]) if b["plot"] else None)
+        snap.boards[(board.category, board.style)] = board
+    pairs = None if doc["pairs"] is None else {frozenset((a, b)): float(n) for a, b, n in doc["pairs"]}
+    return snap, pairs
 
 
 REFERENCE_EXPECTED = "a leaderboard.json written by openarena leaderboard --out-dir"

@@ -314,7 +314,5 @@ class SharedVoteCounts:
         return dict(zip(self.models, values))
 
     async def add_vote(self, *models: str) -> None:
-        """One more counted vote for each of ``models``. Raises: SharedStateError."""
-        for m in models:
-            if m in self.models:
-                await self.shared.incr(self.KEY + m)
+        """One more counted vote for each of ``models`` (one round trip). Raises: SharedStateError."""
+        await self.shared.incr_many([self.KEY + m for m in models if m in self.models])

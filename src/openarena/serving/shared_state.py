@@ -69,6 +69,10 @@ class SharedState(Protocol):
         ``ttl_s`` is given; returns the new value."""
         ...
 
+    async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
+        """Add ``amount`` to each counter of ``keys`` (one round trip; no time to live)."""
+        ...
+
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         """The counters' values (0 for a missing key), in the order of ``keys``."""
         ...
@@ -145,6 +149,10 @@ class LocalState:
             self._counters[key] = (v, now + ttl_s if ttl_s is not None else old_exp)
         return v
 
+    async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
+        for k in keys:
+            await self.incr(k, amount)
+
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         now = self.clock()
         with self._lock:
@@ -212,13 +220,16 @@ class RedisState:
     process and event loop).
 
     Parameters: url (``redis://[:password@]host:port/db``, ``rediss://`` for TLS,
-    ``unix:///path``); prefix of every key; timeout_s for connecting and for each command.
+    ``unix:///path``); prefix of every key; timeout_s for connecting, for each command and for
+    a free connection of the pool; max_connections per process and event loop (a request
+    holds one for one round trip, ~0.1 ms, so 32 serve thousands of requests a second).
     """
 
     kind = "redis"
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX, timeout_s: float = 2.0, max_connections: int = 32) -> None:
         self.url = url
+        self.max_connections = max_connections
         self.prefix = prefix
         self.timeout_s = timeout_s
         # per event loop (a redis.asyncio connection belongs to one loop): (client, hit, raise_to)
@@ -235,8 +246,13 @@ class RedisState:
         with self._lock:
             entry = self._clients.get(id(loop))
             if entry is None:
-                c = aioredis.Redis.from_url(self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
-                                            health_check_interval=30, decode_responses=True)
+                # a bounded pool that waits for a free connection (up to timeout_s) rather than
+                # failing at once when a burst of requests wants more (redis-py's default pool
+                # raises MaxConnectionsError past 100)
+                pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=self.max_connections, timeout=self.timeout_s,
+                                                                socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
+                                                                health_check_interval=30, decode_responses=True)
+                c = aioredis.Redis(connection_pool=pool)
                 entry = self._clients[id(loop)] = (c, c.register_script(_HIT), c.register_script(_RAISE))
         return entry
 
@@ -273,6 +289,17 @@ class RedisState:
             raise self._error(e) from None
         return int(res[0])
 
+    async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
+        if not keys:
+            return
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
+                for k in keys:
+                    pipe.incrby(self.prefix + k, int(amount))
+                await pipe.execute()
+        except Exception as e:  # noqa: BLE001
+            raise self._error(e) from None
+
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         if not keys:
             return []
@@ -305,6 +332,7 @@ class RedisState:
             entry = self._clients.pop(id(loop), None)
         if entry is not None:
             await entry[0].aclose()
+            await entry[0].connection_pool.disconnect()  # a pool we made: the client does not close it
 
     def describe(self) -> str:
         return f"Redis at {redact_redis(self.url)}"

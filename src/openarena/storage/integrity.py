@@ -120,11 +120,19 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
     """
     sessions, ips = sorted(set(sessions)), sorted(set(ips))
     if backend == "postgresql":
-        for k in sorted([f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]):
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"), {"k": k})
+        # one statement (one round trip) for every key of the batch, taken in the order of
+        # their lock ids: every transaction takes its locks in that same order, so two batches
+        # sharing keys queue, never deadlock
+        conn.execute(_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
     out = {("session", k): v for k, v in _load(conn, "session", sessions, since).items()}
     out.update({("ip", k): v for k, v in _load(conn, "ip", ips, since).items()})
     return out
+
+
+_ADVISORY_LOCKS = text(
+    "SELECT count(pg_advisory_xact_lock(h)) FROM "
+    "(SELECT DISTINCT hashtextextended(k, 7) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ids"
+)
 
 
 def withdraw_votes(conn: Any, kind: str, key: str, since: float, reason: str) -> int:
