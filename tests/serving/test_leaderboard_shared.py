@@ -10,7 +10,7 @@ import time
 
 from sqlalchemy import insert
 
-from openarena.serving.leaderboard_cache import LeaderboardCache, SharedBoard, snapshot_from_json, snapshot_to_json
+from openarena.serving.leaderboard_cache import LeaderboardCache, SharedBoard, snapshot_from_json, snapshot_to_json, snapshots_from_json, snapshots_to_json
 from openarena.storage import Database
 from openarena.storage.models import Battle, Vote
 from tests.serving.redis_server import fresh_prefix, redis_url  # noqa: F401
@@ -105,5 +105,26 @@ def test_a_snapshot_round_trips_through_json(tmp_path):
         for k, board in snap.boards.items():
             assert back.boards[k].rows == board.rows and back.boards[k].plot == board.plot and back.boards[k].error == board.error
         assert (back.n_votes, back.votes_per_model, back.categories, back.created) == (snap.n_votes, snap.votes_per_model, snap.categories, snap.created)
+    finally:
+        db.dispose()
+
+
+def test_every_arena_and_the_trust_payload_round_trip_through_json(tmp_path):
+    """What the leader publishes carries each arena's board and the Trust page's payload, so a
+    follower worker shows the same vision board and Trust page as the leader."""
+    db = _db(tmp_path)
+    try:
+        cache = LeaderboardCache(db, [], process=False)
+        cache.refresh()
+        snaps = dict(cache.snapshots)
+        assert set(snaps) == {"text", "vision", "code"}
+        snaps["text"].trust = {"providers": [{"provider": "acme", "share": 0.5}], "missing": {"drift": "too_few_votes"}}
+        pairs = {frozenset(("alpha", "beta")): 20.0}
+        back, back_pairs = snapshots_from_json(snapshots_to_json(snaps, pairs))
+        assert back_pairs == pairs and set(back) == set(snaps)
+        assert back["text"].trust == snaps["text"].trust
+        for arena, snap in snaps.items():
+            assert back[arena].arena == arena and back[arena].error == snap.error and back[arena].n_votes == snap.n_votes
+            assert back[arena].boards.keys() == snap.boards.keys()
     finally:
         db.dispose()
