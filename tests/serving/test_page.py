@@ -224,7 +224,7 @@ def test_html_404_page_and_json_api_errors(arena, open_page):
         resp = page.goto(arena.url + "/no/such/page")
         assert resp.status == 404 and resp.headers["content-type"].startswith("text/html")
         assert page.text_content("h1") == "Page not found"
-        assert page.locator("nav.main a").count() == len(NAV) == 7 and page.locator("a[href='/']").count() >= 2
+        assert page.locator("nav.main a").count() == len(NAV) == 8 and page.locator("a[href='/']").count() >= 2
         assert "content-security-policy" in resp.headers
         shot(page, name)
         assert page.problems == []

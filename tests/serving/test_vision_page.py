@@ -175,3 +175,39 @@ def test_a_whole_html_document_answer_previews_at_phone_width(arena_factory, ope
     page.locator("#chat-a iframe.artifact").scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "code_artifact_document_phone.png"), full_page=True)
     assert page.problems == []
+
+
+@pytest.mark.parametrize("viewport,name", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_a_code_arena_battle_lands_on_the_code_leaderboard(arena_factory, open_page, viewport, name):  # noqa: F811
+    """The Code tab (/code) starts battles stored with arena 'code': the visitor previews the
+    HTML answer, votes, and the vote counts on the code board, not the text one."""
+    page_html = "```html\n<h1 id='t'>Hello</h1><script>document.getElementById('t').textContent='Hello from the sandbox';</script>\n```"
+    live = arena_factory({n: Behaviour.fixed("Here it is:\n\n" + page_html, chunk_delay_s=0.001) for n in MODELS})
+    page = open_page(viewport=viewport)
+    page.goto(live.url + "/code")
+    assert page.locator("nav.main a[aria-current='page']").inner_text().strip() == "Code"
+    page.fill("#prompt", "a page that says hello")
+    page.click("#send")
+    page.wait_for_selector(".msg.assistant.done >> nth=1")
+    page.wait_for_selector("#stop:disabled")
+    assert page.locator("#arena").get_attribute("data-arena") == "code"
+    page.locator("#chat-b button.preview").click()
+    page.frame_locator("#chat-b iframe.artifact").locator("#t").filter(has_text="Hello from the sandbox").wait_for()
+    page.click("#votes button[data-winner='model_b']")
+    page.wait_for_selector("#reveal:not([hidden])")
+    bid = page.locator("#arena").get_attribute("data-battle-id")
+    assert _battle(live, bid).arena == "code"
+    if name == "phone":
+        width, inner = no_sideways_scroll(page)
+        assert width <= inner
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"code_arena_{name}.png"), full_page=True)
+    snaps = live.state.leaderboard.refresh() and live.state.leaderboard.snapshots
+    assert snaps["code"].n_votes == 1 and snaps["text"].n_votes == 0
+    # a new round on the code page stays in the code arena
+    page.click("#new-round")
+    page.fill("#prompt", "another one")
+    page.click("#send")
+    page.wait_for_selector(".msg.assistant.done >> nth=1")
+    assert page.locator("#arena").get_attribute("data-arena") == "code"
+    assert page.problems == []

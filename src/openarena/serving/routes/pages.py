@@ -12,7 +12,7 @@ from openarena.serving.safety import csrf_token
 
 __all__ = ["NAV", "render_page"]
 
-NAV = [("/", "Arena"), ("/side-by-side", "Side by side"), ("/direct", "Direct chat"), ("/leaderboard", "Leaderboard"), ("/trust", "Trust"), ("/redteam", "Red team"), ("/about", "About")]
+NAV = [("/", "Arena"), ("/code", "Code"), ("/side-by-side", "Side by side"), ("/direct", "Direct chat"), ("/leaderboard", "Leaderboard"), ("/trust", "Trust"), ("/redteam", "Red team"), ("/about", "About")]
 
 
 def render_page(request: Request, template: str, context: dict[str, Any] | None = None) -> HTMLResponse:

@@ -22,7 +22,8 @@
   const status = $("status"), votesBox = $("votes"), reveal = $("reveal");
   let battleId = null, controller = null, streaming = false, voted = false, failed = false, turnsLeft = null;
   let bubbles = {};   // side -> current assistant bubble
-  let arena = "text";   // the battle's arena: "vision" once it was started with an image
+  const baseArena = root.dataset.baseArena || "text";   // "code" on the code arena's page
+  let arena = baseArena;   // the battle's arena: "vision" once it was started with an image
   let pendingImage = null;   // the image attached to the next prompt, as a data: URL
   const imageInput = $("image"), attachment = $("attachment");
 
@@ -316,7 +317,7 @@
     const image = pendingImage;
     // an image needs models that see images: a battle that started without one starts again
     if (image && battleId && arena !== "vision") newRound(true);
-    if (!battleId) arena = image ? "vision" : "text";
+    if (!battleId) arena = image ? "vision" : baseArena;
     try { await ensureBattle(); } catch (e) { setStatus(e.message, "error"); return; }
     for (const s of sides) { addMessage(s, "user", text, image); bubbles[s] = addMessage(s, "assistant", ""); }
     promptBox.value = "";
@@ -357,7 +358,7 @@
 
   function newRound(keepImage) {
     stop();
-    battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {}; arena = "text";
+    battleId = null; voted = false; failed = false; turnsLeft = null; bubbles = {}; arena = baseArena;
     if (keepImage !== true) clearImage();
     delete root.dataset.battleId;
     delete root.dataset.arena;
