@@ -214,6 +214,8 @@ def test_judge_timeouts_are_reported_and_judged_on_rerun(srv: MockServer, tmp_pa
     assert rep.judged == 0 and len(rep.failures) == 4 and all("timeout" in f.error for f in rep.failures)
     assert not judgments.exists() and len(srv.requests_for("judge")) == 8  # 4 games x 2 attempts
     srv.set_behaviour("judge", Behaviour.from_function(judge_fn))
+    # the re-run with a patient timeout (a loaded machine can take over a second per answer)
+    js = JudgeSettings(srv.model_config("judge"), retry=FAST, timeout_s=60)
     rep = judge_pairwise(qs, answers, ["alpha"], js, judgments, baseline="base")
     assert (rep.judged, rep.failures) == (4, [])
     assert len(srv.requests_for("judge")) == 8 + 4 + 1  # + alpha/q1's continuation
