@@ -33,6 +33,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 import ratings as rb  # noqa: E402  (venvs, run_driver, quiet-machine checks, the data of bench/ratings.py)
 
 OURS = Path(sys.executable)
+# the drivers run in bench/_compare: measure the openarena of this tree (a worktree's src), not
+# whichever one the venv has installed
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
 POINTS = 400.0 / math.log(10.0)
 TARGETS = {"vs_arena_rank": 5.0, "floor_ratio_50m": 2.0, "rss_50m_mb": 2048.0, "duckdb_200m_s": 60.0, "cli_real_s": 1.0}
 
