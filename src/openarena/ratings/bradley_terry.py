@@ -536,7 +536,7 @@ class _Problem:
 
         return matvec
 
-    def solve_sparse(self, H: _PairHessian, g: np.ndarray) -> np.ndarray | None:
+    def solve_sparse(self, H: _PairHessian, g: np.ndarray, rtol: float = _CG_RTOL) -> np.ndarray | None:
         """Solve -H step = g (R, m) by preconditioned conjugate gradients; None if they do not
         converge (the caller then factorises the dense Hessian).
 
@@ -568,7 +568,7 @@ class _Problem:
         def precond(r):
             return r * inv_diag + (r.sum(axis=1) / ones_a_ones)[:, None]
 
-        sol = _pcg(self._laplacian_operator(w, deg), rhs, precond)
+        sol = _pcg(self._laplacian_operator(w, deg), rhs, precond, rtol=rtol)
         if sol is None or not np.isfinite(sol).all():
             return None
         if not self.has_k:
@@ -617,11 +617,15 @@ def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MA
     if not np.all(np.isfinite(ll)):
         raise ConvergenceError("the starting point has an infinite log-likelihood")
     active = np.ones(len(x), bool)
+    g0 = max(float(np.abs(g).max()), 1e-300)
     for it in range(1, max_iter + 1):
         idx = np.flatnonzero(active)
         step = None
         if sparse:
-            step = problem.solve_sparse(H.take(idx), g[idx])
+            # inexact Newton (Eisenstat & Walker 1996): far from the optimum a rough step does
+            # as well; the tolerance falls with the gradient, to _CG_RTOL at the end
+            rtol = max(_CG_RTOL, min(1e-2, float(np.abs(g[idx]).max()) / g0))
+            step = problem.solve_sparse(H.take(idx), g[idx], rtol)
         if step is None:
             try:
                 Hd = problem.dense_hessian(H.take(idx)) if sparse else H[idx]
