@@ -84,6 +84,9 @@ def main() -> None:
         out.update(agg_s=agg_s, lb_s=lb_s, spark_start_s=spark_s, wall=agg_s + lb_s, rows=info.get("rows"), files=info.get("files"), n_pairs=len(counts.pairs))
         out["ratings"] = dict(zip(lb.table["model"], lb.table["rating"].astype(float)))
     out["peak_rss_mb"] = peak_rss_mb()
+    import openarena
+
+    out["openarena_path"] = str(Path(openarena.__file__).parent)
     out["versions"] = versions("numpy", "pandas", "pyarrow", "scipy", "duckdb", "pyspark", "openarena")
     emit(out)
 

@@ -1,4 +1,4 @@
-"""``python -m openarena``: the same command line as the ``openarena`` script."""
+"""``python -m openarena``: the same command line as the ``openarena`` executable."""
 
 from openarena.cli.main import run
 

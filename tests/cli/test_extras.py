@@ -36,3 +36,16 @@ def test_a_missing_extra_is_named():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 2 and "pip install 'openarena[serve]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_command_imports_its_own_module_only_and_python_m_works():
+    """`python -m openarena leaderboard` builds the leaderboard command alone: the other
+    command modules (judge, serve, trust, ...) and their parameters are not loaded."""
+    code = (
+        "import runpy, sys; sys.argv = ['openarena', 'leaderboard', %r, '-q', '-f', 'csv']\n"
+        "try:\n    runpy.run_module('openarena', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', ','.join(sorted(m for m in sys.modules if m.startswith('openarena.cli.'))))" % str(FIXTURE)
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("rank_ub,model")
+    assert out.strip().splitlines()[-1] == "LOADED openarena.cli.common,openarena.cli.leaderboard,openarena.cli.main"

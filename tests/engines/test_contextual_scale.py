@@ -65,3 +65,35 @@ def test_missing_style_column_is_named(tmp_path):
     write_part(folder, "p.parquet", style_frame(500, seed=1).drop(columns=["bold_b"]))
     with pytest.raises(DataError, match="bold_b"):
         DuckDBContextualSums(str(folder), "markdown")
+
+
+def test_spark_sums_fit_equals_the_in_memory_fit(tmp_path, spark):
+    """Style control with Spark (local[2], Debian's OpenJDK 17): the gradient and Hessian sums
+    are computed by Spark over the Parquet partitions, the Newton step locally; the coefficients
+    and ratings equal the numpy fit on the same rows."""
+    from openarena.engines.contextual import SparkContextualSums
+
+    folder = tmp_path / "style"
+    for k in range(3):
+        write_part(folder, f"part-{k}.parquet", style_frame(3000, seed=10 + k))
+    sums = SparkContextualSums(str(folder), "style")
+    remote = fit_contextual_sums(sums)
+    sums.close()
+    data, infos = contextual_data(read_battles(folder), "style")
+    local = fit_contextual_bt(data)
+    assert remote.models == data.models and remote.names == data.names and sums.n_rows == data.n
+    np.testing.assert_allclose(sums.mean, [i.mean for i in infos], rtol=1e-12)
+    np.testing.assert_allclose(sums.sd, [i.sd for i in infos], rtol=1e-12)
+    np.testing.assert_allclose(remote.beta, local.beta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(remote.theta, local.theta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(remote.hessian, local.hessian, rtol=1e-8)
+    assert abs(local.beta[0] - 0.3) < 0.1
+
+
+def test_spark_sums_name_a_missing_column(tmp_path, spark):
+    from openarena.engines.contextual import SparkContextualSums
+
+    folder = tmp_path / "bad"
+    write_part(folder, "p.parquet", style_frame(500, seed=1).drop(columns=["lists_a"]))
+    with pytest.raises(DataError, match="lists_a"):
+        SparkContextualSums(str(folder), "markdown")

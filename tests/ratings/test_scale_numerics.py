@@ -127,3 +127,76 @@ def test_logistic_functions_match_scipy():
     f = np.isfinite(scipy.special.log_expit(x))
     np.testing.assert_allclose(log_expit(x)[f], scipy.special.log_expit(x)[f], rtol=1e-15, atol=1e-300)
     assert np.array_equal(log_expit(x)[~f], scipy.special.log_expit(x)[~f])
+
+
+@pytest.mark.parametrize("ties,prior", [("half", 0.0), ("davidson", 0.0), ("rao-kupper", 0.3), ("half", 0.05)])
+def test_conjugate_gradient_newton_equals_the_dense_newton(ties, prior):
+    """From bt._SPARSE_FROM models on, Newton steps come from conjugate gradients on the pair
+    Laplacian; the fit (strengths, tie parameter, Hessian, meat, intervals) is the dense one."""
+    counts = sparse_counts(bt._SPARSE_FROM + 20, 30_000, opponents=6, seed=11)
+    sparse = bt.fit_bradley_terry(counts, ties=ties, prior=prior)
+    old = bt._SPARSE_FROM
+    try:
+        bt._SPARSE_FROM = 10**9
+        dense = bt.fit_bradley_terry(counts, ties=ties, prior=prior)
+    finally:
+        bt._SPARSE_FROM = old
+    points = 400 / np.log(10)
+    np.testing.assert_allclose(sparse.theta * points, dense.theta * points, rtol=0, atol=1e-10)
+    if ties != "half":
+        assert abs(sparse.tie_param - dense.tie_param) < 1e-11
+    np.testing.assert_allclose(sparse.hessian, dense.hessian, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(sparse.meat, dense.meat, rtol=1e-12, atol=1e-9)
+    c = np.full(counts.n_models, 1 / counts.n_models)
+    np.testing.assert_allclose(sparse.contrast_variances(c), dense.contrast_variances(c), rtol=1e-9)
+
+
+def test_conjugate_gradient_batch_equals_the_dense_batch():
+    counts = sparse_counts(bt._SPARSE_FROM + 5, 20_000, opponents=8, seed=12)
+    fit = bt.fit_bradley_terry(counts, ties="davidson")
+    rng = np.random.default_rng(0)
+    N = counts.counts.sum()
+    tables = rng.multinomial(int(N), (counts.counts / N).ravel(), size=4).reshape(4, -1, 4).astype(float)
+    a_theta, a_k = bt.fit_bradley_terry_batch(fit, tables, check=False)
+    old = bt._SPARSE_FROM
+    try:
+        bt._SPARSE_FROM = 10**9
+        b_theta, b_k = bt.fit_bradley_terry_batch(fit, tables, check=False)
+    finally:
+        bt._SPARSE_FROM = old
+    np.testing.assert_allclose(a_theta, b_theta, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(a_k, b_k, rtol=0, atol=1e-11)
+
+
+def test_pcg_reports_no_convergence_instead_of_a_wrong_answer():
+    A = np.diag(np.logspace(0, 8, 50))
+    rhs = np.ones((1, 50))
+    assert bt._pcg(lambda v: v @ A, rhs, lambda r: r, maxiter=3) is None
+    x = bt._pcg(lambda v: v @ A, rhs, lambda r: r / np.diag(A))
+    np.testing.assert_allclose(x[0], 1 / np.diag(A), rtol=1e-12)
+
+
+def test_aggregate_with_many_models_equals_the_sorting_path():
+    """Above 1,024 models the pairs present are found with a lookup table instead of np.unique
+    over the rows; the counts are the same (weighted and unweighted)."""
+    import pandas as pd
+
+    from openarena.data import battles as bm
+
+    rng = np.random.default_rng(4)
+    n, rows = 1500, 200_000
+    names = np.array([f"m{k:04d}" for k in range(n)], dtype=object)
+    a = rng.integers(0, n, rows)
+    b = (a + rng.integers(1, 40, rows)) % n
+    winner = rng.choice(["model_a", "model_b", "tie", "tie (bothbad)"], rows)
+    frame = pd.DataFrame({"model_a": names[a], "model_b": names[b], "winner": winner})
+    w = rng.random(rows)
+    new, new_w = bm.aggregate(frame), bm.aggregate(frame, w)
+    old = bm._LOOKUP_PAIR_LIMIT
+    try:
+        bm._LOOKUP_PAIR_LIMIT = 0
+        ref, ref_w = bm.aggregate(frame), bm.aggregate(frame, w)
+    finally:
+        bm._LOOKUP_PAIR_LIMIT = old
+    assert new.models == ref.models and np.array_equal(new.pairs, ref.pairs) and np.array_equal(new.counts, ref.counts)
+    assert np.array_equal(new_w.pairs, ref_w.pairs) and np.array_equal(new_w.counts, ref_w.counts)

@@ -2,43 +2,64 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from openarena import __version__
-from openarena.cli import curation, datasets, leaderboard
-from openarena.cli import export as export_cmd
-from openarena.cli import judge as judge_cmd
-from openarena.cli import models as models_cmd
-from openarena.cli import redteam as redteam_cmd
-from openarena.cli import route as route_cmd
-from openarena.cli import serve as serve_cmd
-from openarena.cli import trust as trust_cmd
-from openarena.cli import sampling as sampling_cmd
 
-app = typer.Typer(
-    name="openarena",
-    help="OpenArena: a self-hostable Chatbot Arena. Battles in, Bradley-Terry leaderboards out.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",  # docstrings are wrapped to the terminal, `code` shown as code
-)
-app.command("leaderboard")(leaderboard.leaderboard)
-app.command("datasets")(datasets.datasets)
-app.command("tag")(curation.tag)
-app.command("curate")(curation.curate)
-app.command("voters")(curation.voters)
-app.command("release")(curation.release)
-app.command("serve")(serve_cmd.serve)
-app.command("export")(export_cmd.export)
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(judge_cmd.app, name="judge")
-app.add_typer(redteam_cmd.app, name="redteam")
-app.add_typer(trust_cmd.app, name="trust")
-app.command("snapshot")(trust_cmd.snapshot)
-app.command("verify")(trust_cmd.verify)
-app.add_typer(sampling_cmd.app, name="sampling")
-app.add_typer(route_cmd.app, name="route")
+#: command name -> (module of openarena.cli, attribute, 'command' | 'group'), in --help order.
+#: A run imports the module of the command it runs only (a CSV leaderboard does not import the
+#: judge, the server or the trust tools, nor build their parameters): see :func:`build_app`.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "leaderboard": ("leaderboard", "leaderboard", "command"),
+    "datasets": ("datasets", "datasets", "command"),
+    "tag": ("curation", "tag", "command"),
+    "curate": ("curation", "curate", "command"),
+    "voters": ("curation", "voters", "command"),
+    "release": ("curation", "release", "command"),
+    "serve": ("serve", "serve", "command"),
+    "export": ("export", "export", "command"),
+    "models": ("models", "app", "group"),
+    "judge": ("judge", "app", "group"),
+    "redteam": ("redteam", "app", "group"),
+    "trust": ("trust", "app", "group"),
+    "snapshot": ("trust", "snapshot", "command"),
+    "verify": ("trust", "verify", "command"),
+    "sampling": ("sampling", "app", "group"),
+    "route": ("route", "app", "group"),
+}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The typer app with every command, or with command ``only`` (a name of :data:`COMMANDS`):
+    the same command objects either way, so a command behaves the same in both."""
+    app = typer.Typer(
+        name="openarena",
+        help="OpenArena: a self-hostable Chatbot Arena. Battles in, Bradley-Terry leaderboards out.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",  # docstrings are wrapped to the terminal, `code` shown as code
+    )
+    for name, (module, attr, kind) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        obj = getattr(importlib.import_module(f"openarena.cli.{module}"), attr)
+        if kind == "group":
+            app.add_typer(obj, name=name)
+        else:
+            app.command(name)(obj)
+    app.callback()(main)
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":  # the full app (tests, documentation), built on first use
+        full = build_app()
+        globals()["app"] = full
+        return full
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _version(value: bool) -> None:
@@ -47,7 +68,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
     """OpenArena command line."""
 
@@ -69,8 +89,11 @@ def run(argv: list[str] | None = None) -> None:
     warnings.showwarning = one_line  # library warnings meant for people become one note line; numeric ones stay quiet
     usage_error = typer.BadParameter.__mro__[1]  # click's UsageError, as vendored by typer
     click_error = typer.BadParameter.__mro__[2]  # click's ClickException
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = args[0] if args and args[0] in COMMANDS else None  # else the full app (help, errors)
+    app = build_app(command) if command else build_app()
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, prog_name="openarena", standalone_mode=False)
     except usage_error as err:
         ctx = getattr(err, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""

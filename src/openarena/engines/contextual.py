@@ -1,7 +1,8 @@
 """Style control where the votes live: the contextual Bradley-Terry fit's log-likelihood,
 gradient and Hessian are sums over rows, so DuckDB computes them over the Parquet files and
 only O(n_models^2 * K^2) numbers come back per Newton iteration; the Newton step itself is
-taken locally (:func:`openarena.ratings.contextual_sums.fit_contextual_sums`).
+taken locally (:func:`openarena.ratings.contextual_sums.fit_contextual_sums`). Apache Spark
+does the same where a cluster holds the files (:class:`SparkContextualSums`).
 
 Covariates: FastChat's style ratios (f_A - f_B) / (f_A + f_B + 1) of the per-answer columns
 ``<feature>_a`` / ``<feature>_b`` (tokens, headers, lists, bold, or any named feature),
@@ -129,3 +130,119 @@ class DuckDBContextualSums:
 
     def close(self) -> None:
         self.con.close()
+
+
+_LABELS = ("model_a", "model_b", "tie", "tie (bothbad)", "both_bad")
+
+
+@dataclass
+class SparkContextualSums:
+    """The same sufficient statistics as :class:`DuckDBContextualSums`, computed by Apache Spark
+    where the Parquet files live (``master``: a cluster URL, default ``OPENARENA_SPARK_MASTER``
+    or ``local[*]``, see :func:`openarena.engines.spark_engine.spark_session`).
+
+    The rows (model indices, score, z-scored covariates) are cached in the cluster's memory
+    once; each :meth:`loglik` / :meth:`grad_hess` is one pass over them with theta and beta sent
+    as literals, and returns one number or one row per ordered pair to the driver, where
+    :func:`openarena.ratings.contextual_sums.fit_contextual_sums` takes the Newton step.
+    Attributes: models (sorted keys), names, mean and sd of the raw ratios (K,), n_rows.
+    Raises: DataError for a missing style column, a bad winner label or a covariate without
+    variance; ImportError when pyspark is missing.
+    """
+
+    source: str
+    controls: str | list[str] = "style"
+    master: str | None = None
+    models: tuple[str, ...] = field(init=False)
+    names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        from pyspark.sql import functions as F
+
+        from openarena.engines.spark_engine import spark_session
+
+        self.names = tuple(expand(self.controls))
+        if not self.names:
+            raise DataError("no covariate to control for", self.source, field="controls", expected="style, length, markdown or feature names")
+        files = [f.path for f in parquet_files(self.source)]
+        spark = spark_session(self.master)
+        df = spark.read.parquet(*files)
+        cols = {c.lower(): c for c in df.columns}
+        for f in self.names:
+            for side in "ab":
+                if f"{f}_{side}" not in cols:
+                    raise DataError(f"column '{f}_{side}' is missing", self.source, field=f"{f}_{side}", expected=f"per-answer columns {f}_a and {f}_b")
+        winner = F.col("winner").cast("string")
+        bad = df.filter(winner.isNull() | ~winner.isin(*_LABELS)).count()
+        if bad:
+            raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
+        score = F.when(winner == "model_a", F.lit(1.0)).when(winner == "model_b", F.lit(0.0)).otherwise(F.lit(0.5))
+        ratios = []
+        for k, f in enumerate(self.names):
+            fa = F.col(cols[f"{f}_a"]).cast("double")
+            fb = F.col(cols[f"{f}_b"]).cast("double")
+            ratios.append(((fa - fb) / (fa + fb + F.lit(1.0))).alias(f"r{k}"))
+        raw = df.select(
+            F.trim(F.col("model_a").cast("string")).alias("model_a"),
+            F.trim(F.col("model_b").cast("string")).alias("model_b"),
+            score.alias("y"),
+            *ratios,
+        )
+        names = raw.select(F.col("model_a").alias("m")).union(raw.select(F.col("model_b").alias("m"))).distinct().collect()
+        self.models = tuple(sorted(str(r["m"]) for r in names))
+        K = len(self.names)
+        stats = raw.agg(F.count(F.lit(1)), *[x for k in range(K) for x in (F.avg(f"r{k}"), F.stddev_pop(f"r{k}"))]).collect()[0]
+        self.n_rows = int(stats[0])
+        self.mean = np.array([stats[1 + 2 * k] for k in range(K)], dtype=float)
+        self.sd = np.array([stats[2 + 2 * k] for k in range(K)], dtype=float)
+        flat = np.flatnonzero(~(self.sd > 1e-12))
+        if flat.size:
+            raise DataError(f"covariate {self.names[flat[0]]!r} has no variance", self.source, field=self.names[flat[0]], expected="a covariate that varies across battles")
+        index = F.create_map(*[x for i, m in enumerate(self.models) for x in (F.lit(m), F.lit(i))])
+        z = [((F.col(f"r{k}") - F.lit(float(self.mean[k]))) / F.lit(float(self.sd[k]))).alias(f"z{k}") for k in range(K)]
+        self.rows = raw.select(index[F.col("model_a")].alias("a"), index[F.col("model_b")].alias("b"), "y", *z).cache()
+        self.rows.count()  # materialise the cache: every Newton iteration reads it
+
+    def _eta(self, theta: np.ndarray, beta: np.ndarray):
+        from pyspark.sql import functions as F
+
+        t = F.array(*[F.lit(float(v)) for v in theta])
+        e = F.element_at(t, F.col("a") + 1) - F.element_at(t, F.col("b") + 1)
+        for k, b in enumerate(beta):
+            e = e + F.lit(float(b)) * F.col(f"z{k}")
+        return e
+
+    def loglik(self, theta: np.ndarray, beta: np.ndarray) -> float:
+        """Sum over rows of y log s(eta) + (1 - y) log s(-eta)."""
+        from pyspark.sql import functions as F
+
+        e = F.col("e")
+        ls = F.when(e >= 0, -F.log1p(F.exp(-e))).otherwise(e - F.log1p(F.exp(e)))  # log s(e)
+        out = self.rows.select("y", self._eta(theta, beta).alias("e")).agg(F.sum(F.col("y") * ls - (F.lit(1.0) - F.col("y")) * e)).collect()[0][0]
+        return float(out)
+
+    def grad_hess(self, theta: np.ndarray, beta: np.ndarray) -> pd.DataFrame:
+        """Per ordered pair (a, b): the sums of r = y - p, v = p (1 - p), v z_k, r z_k and
+        v z_k z_l (one pandas row per ordered pair present, sorted by a, b)."""
+        from pyspark.sql import functions as F
+
+        K = len(self.names)
+        e = F.col("e")
+        p = F.when(e >= 0, F.lit(1.0) / (F.lit(1.0) + F.exp(-e))).otherwise(F.exp(e) / (F.lit(1.0) + F.exp(e)))
+        zs = [f"z{k}" for k in range(K)]
+        rows = self.rows.select("a", "b", "y", *zs, self._eta(theta, beta).alias("e")).select("a", "b", "y", *zs, p.alias("p"))
+        r = F.col("y") - F.col("p")
+        v = F.col("p") * (F.lit(1.0) - F.col("p"))
+        sums = [F.sum(r).alias("r"), F.sum(v).alias("v")]
+        sums += [F.sum(v * F.col(f"z{k}")).alias(f"vz{k}") for k in range(K)]
+        sums += [F.sum(r * F.col(f"z{k}")).alias(f"rz{k}") for k in range(K)]
+        sums += [F.sum(v * F.col(f"z{k}") * F.col(f"z{m}")).alias(f"vzz{k}_{m}") for k in range(K) for m in range(k, K)]
+        out = rows.groupBy("a", "b").agg(*sums).toPandas()
+        out = out.sort_values(["a", "b"], ignore_index=True)
+        out["a"] = out["a"].astype("int64")
+        out["b"] = out["b"].astype("int64")
+        return out
+
+    def close(self) -> None:
+        """Drop the cached rows (the Spark session stays: it is shared by the process)."""
+        self.rows.unpersist()

@@ -4,6 +4,12 @@ The log-likelihood of n_models log-strengths ``theta`` (and one tie parameter ``
 tie models) is a sum over unique pairs, so a fit costs O(n_pairs + n_models^3) per iteration
 whatever the number of votes. Newton's method with a backtracking line search converges
 quadratically; we stop when the largest step is below 1e-11 logits (1e-9 Elo points).
+From :data:`_SPARSE_FROM` models on, the Newton systems are solved without forming the
+Hessian: it is a weighted graph Laplacian over the pairs (bordered by the tie parameter), and
+preconditioned conjugate gradients need only products with it, two bincounts over the pairs
+each, so an iteration costs O(n_pairs) (2,000 models, 54k pairs: milliseconds instead of a
+dense 2,000-square factorisation). The dense Hessian is formed once, at the optimum, for the
+covariance.
 
 The same code fits a batch of count tables at once (shape (R, n_pairs, 4)), which is how the
 bootstrap fits its R resamples in a few vectorised Newton iterations.
@@ -16,6 +22,7 @@ models" (existence condition); the Elo-scale convention of FastChat ``compute_ml
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import wraps
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,6 +33,20 @@ from openarena.ratings.ties import TIE_MODELS, PairSums, initial_tie_param, pair
 
 STEP_TOL = 1e-11
 MAX_ITER = 100
+
+
+def one_blas_thread(method):
+    """Run ``method`` with one BLAS thread: its dense products and factorisations of an
+    n_models-square matrix are faster so (2,000 models: a Cholesky inverse takes 0.26 s of CPU on
+    one thread, 1.7-2 s on two) and do not stall when the other core is busy."""
+
+    @wraps(method)
+    def run(self, *args, **kwargs):
+        _load_lapack(self.counts.n_models)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 @dataclass
@@ -63,6 +84,7 @@ class BTFit:
     def models(self) -> tuple[str, ...]:
         return self.counts.models
 
+    @one_blas_thread
     def covariance(self, robust: bool = True) -> np.ndarray:
         """Covariance of theta, shape (n_models, n_models), as if theta[ref] were fixed at 0.
 
@@ -72,12 +94,15 @@ class BTFit:
         """
         n = self.counts.n_models
         Hinv = inv_spd(-self.hessian)
-        V = Hinv @ self.meat @ Hinv if robust else Hinv
+        # H^-1 J H^-1 with the product by J (a sparse Laplacian for a sparse comparison graph)
+        # through _times_symmetric: one dense product instead of two
+        V = _times_symmetric(Hinv, self.meat) @ Hinv if robust else Hinv
         keep = np.delete(np.arange(n), self.ref)
         full = np.zeros((n, n))
         full[np.ix_(keep, keep)] = V[: n - 1, : n - 1]
         return full
 
+    @one_blas_thread
     def contrast_variances(self, c: np.ndarray, robust: bool = True) -> np.ndarray:
         """diag(A V A^T) for A = I - 1 c^T (an anchoring, see
         :meth:`openarena.ratings.scale.Anchor.weights`), V the covariance of theta.
@@ -93,10 +118,16 @@ class BTFit:
         Hinv = inv_spd(-self.hessian)
         keep = np.delete(np.arange(n), self.ref)
         if robust:
-            Rows = np.zeros((n, Hinv.shape[0]))
-            Rows[keep] = Hinv[:m1]  # rows of H^-1 for theta (the ref row is 0), all parameters
-            W = Rows - (c @ Rows)[None, :]  # A R
-            return (_times_symmetric(W, self.meat) * W).sum(axis=1)
+            # R: the rows of H^-1 for theta (the ref row is 0), all parameters; u = R^T c.
+            # diag(A R J R^T A^T)_i = (R J R^T)_ii - 2 (R J u)_i + u J u, with one sparse product
+            # G = R J (no (n, m) copies of R)
+            R = Hinv[:m1]
+            u = c[keep] @ R
+            G = _times_symmetric(R, self.meat)
+            Ju = self.meat @ u
+            out = np.full(n, float(u @ Ju))
+            out[keep] += np.einsum("ij,ij->i", G, R) - 2.0 * (R @ Ju)
+            return out
         V = np.zeros((n, n))
         V[np.ix_(keep, keep)] = Hinv[:m1, :m1]
         W = V - (c @ V)[None, :]  # A V; diag(A V A^T)_i = W_ii - (W c)_i
@@ -107,13 +138,22 @@ class BTFit:
         if self.tie_param is None:
             return None
         Hinv = inv_spd(-self.hessian)
-        V = Hinv @ self.meat @ Hinv if robust else Hinv
-        return float(np.sqrt(V[-1, -1]))
+        row = Hinv[-1]
+        return float(np.sqrt(row @ self.meat @ row if robust else row[-1]))
 
 
 #: From this size on, solves and inverses of -H use Cholesky (scipy.linalg); below, numpy's LU
 #: (microseconds at this size, and no scipy import at start-up).
 _CHOLESKY_FROM = 300
+
+
+def _load_lapack(n_models: int) -> None:
+    """Import scipy.linalg (and so load its own OpenBLAS) when a model of this size will use it,
+    before a ``threadpool_limits`` block: the limit applies only to the BLAS libraries loaded
+    when the block starts, and a library loaded inside runs on every core (at 2,000 models the
+    first Cholesky inverse then took 2 s of CPU instead of 0.3 s)."""
+    if n_models >= _CHOLESKY_FROM:
+        import scipy.linalg  # noqa: F401
 
 
 def inv_spd(M: np.ndarray) -> np.ndarray:
@@ -159,6 +199,72 @@ def _solve_newton(negH: np.ndarray, g: np.ndarray) -> np.ndarray:
         except ScipyLinAlgError:
             pass
     return np.linalg.solve(negH, g[..., None])[..., 0]
+
+
+#: From this many models on, Newton steps are solved by conjugate gradients on the pair
+#: Laplacian (O(n_pairs) per product) instead of a dense factorisation (O(n_models^3)).
+_SPARSE_FROM = 300
+#: Relative residual at which the conjugate gradients stop; far below what the Newton
+#: iteration needs (its steps shrink quadratically to 1e-11 logits whatever the last digits).
+_CG_RTOL = 1e-13
+_CG_MAXITER = 2000
+
+
+@dataclass
+class _PairHessian:
+    """The negative Hessian of the reduced parameters without its dense (m, m) form, for a batch
+    of R tables: ``w`` (R, n_pairs) pair weights >= 0 of the Laplacian block (minus the second
+    derivative in s, summed over each pair's votes), ``prior`` on its diagonal; for the tie
+    models ``b`` (R, m1), the theta-k column, and ``d`` (R,), the k-k entry."""
+
+    w: np.ndarray
+    b: np.ndarray | None = None
+    d: np.ndarray | None = None
+
+    def take(self, idx: np.ndarray) -> "_PairHessian":
+        return _PairHessian(self.w[idx], None if self.b is None else self.b[idx], None if self.d is None else self.d[idx])
+
+    def put(self, idx: np.ndarray, other: "_PairHessian") -> None:
+        self.w[idx] = other.w
+        if self.b is not None:
+            self.b[idx] = other.b
+            self.d[idx] = other.d
+
+    def __len__(self) -> int:
+        return len(self.w)
+
+
+def _pcg(matvec, rhs: np.ndarray, precond, rtol: float = _CG_RTOL, maxiter: int = _CG_MAXITER) -> np.ndarray | None:
+    """Preconditioned conjugate gradients for R symmetric positive definite systems at once.
+
+    matvec and precond map (R, m) -> (R, m); rhs (R, m). Returns the solutions (R, m), or None
+    when some system has not reached ||residual|| <= rtol ||rhs|| in ``maxiter`` iterations.
+    Source: Hestenes & Stiefel (1952); Saad (2003), "Iterative methods for sparse linear
+    systems", algorithm 9.1."""
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    goal = rtol * np.sqrt((rhs * rhs).sum(axis=1))
+    active = np.sqrt((r * r).sum(axis=1)) > goal
+    if not active.any():
+        return x
+    z = precond(r)
+    p = z.copy()
+    rz = (r * z).sum(axis=1)
+    for _ in range(maxiter):
+        Ap = matvec(p)
+        pAp = (p * Ap).sum(axis=1)
+        alpha = np.where(active, rz / np.where(active, pAp, 1.0), 0.0)
+        x += alpha[:, None] * p
+        r -= alpha[:, None] * Ap
+        active &= np.sqrt((r * r).sum(axis=1)) > goal
+        if not active.any():
+            return x
+        z = precond(r)
+        rz_new = (r * z).sum(axis=1)
+        beta = np.where(active, rz_new / np.where(active, rz, 1.0), 0.0)
+        p = z + beta[:, None] * p
+        rz = rz_new
+    return None
 
 
 def _win_edges(counts: PairCounts) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +402,7 @@ class _Problem:
     the tie models.
     """
 
-    def __init__(self, counts: PairCounts, ties: str, ref: int, prior: float = 0.0):
+    def __init__(self, counts: PairCounts, ties: str, ref: int, prior: float = 0.0, sparse: bool | None = None):
         if ties not in TIE_MODELS:
             raise ValueError(f"unknown tie model {ties!r}; expected one of {TIE_MODELS}")
         self.n = n = counts.n_models
@@ -306,6 +412,9 @@ class _Problem:
         self.ref = ref
         self.keep = np.delete(np.arange(n), ref)
         self.prior = prior
+        #: Newton systems by conjugate gradients on the pair Laplacian (see _PairHessian)
+        self.sparse = n >= _SPARSE_FROM if sparse is None else bool(sparse)
+        self._csr_order = None  # the CSR pattern of the pair Laplacian, built on first use
         m = n - 1
         # reduced index of each model; the reference model goes to a trash slot
         red = np.full(n, -1)
@@ -342,8 +451,9 @@ class _Problem:
         s = theta[:, self.i] - theta[:, self.j]
         return pair_sums(self.ties, s, k, C, order, meat)
 
-    def evaluate(self, x: np.ndarray, C: np.ndarray, order: int = 2):
-        """Log-likelihood (R,), and for order >= 1 gradient (R, m), for order 2 Hessian (R, m, m).
+    def evaluate(self, x: np.ndarray, C: np.ndarray, order: int = 2, sparse: bool = False):
+        """Log-likelihood (R,), and for order >= 1 gradient (R, m), for order 2 Hessian (R, m, m)
+        (sparse=True: the negative Hessian as a :class:`_PairHessian`, never formed densely).
 
         C: counts, shape (R, n_pairs, 4).
         """
@@ -364,6 +474,10 @@ class _Problem:
             grad[:, -1] = ps.g_k
         if order == 1:
             return ll, grad, None
+        if sparse:
+            if self.has_k:
+                return ll, grad, _PairHessian(-ps.h_ss, -self._incidence(ps.h_sk), -np.asarray(ps.h_kk, dtype=float))
+            return ll, grad, _PairHessian(-ps.h_ss)
         H = np.empty((R, m, m))
         H[:, :m1, :m1] = self._laplacian(ps.h_ss)
         if self.prior:
@@ -373,6 +487,100 @@ class _Problem:
             H[:, -1, :m1] = H[:, :m1, -1]
             H[:, -1, -1] = ps.h_kk
         return ll, grad, H
+
+    def dense_hessian(self, H: "np.ndarray | _PairHessian") -> np.ndarray:
+        """The Hessian (R, m, m) of a :class:`_PairHessian` (a dense one is returned as is)."""
+        if not isinstance(H, _PairHessian):
+            return H
+        R = len(H)
+        m1 = self.n - 1
+        m = m1 + self.has_k
+        out = np.empty((R, m, m))
+        out[:, :m1, :m1] = self._laplacian(-H.w)
+        if self.prior:
+            out[:, np.arange(m1), np.arange(m1)] -= self.prior
+        if self.has_k:
+            out[:, :m1, -1] = -H.b
+            out[:, -1, :m1] = -H.b
+            out[:, -1, -1] = -H.d
+        return out
+
+    def _laplacian_operator(self, w: np.ndarray, deg: np.ndarray):
+        """v -> (L(w) + prior I) v in reduced coordinates for R tables at once: w (R, n_pairs)
+        pair weights, deg (R, n_models) their row sums; v (R, n_models - 1) -> same shape.
+        L(w) is assembled once as a block-diagonal scipy CSR matrix (R n_models square, R (2
+        n_pairs + n_models) entries; the sparsity pattern is computed once per problem), so a
+        product is one sparse matrix-vector product."""
+        from scipy.sparse import csr_matrix
+
+        n, R = self.n, len(w)
+        if self._csr_order is None:
+            rows = np.concatenate([self.i, self.j, np.arange(n)])
+            cols = np.concatenate([self.j, self.i, np.arange(n)])
+            self._csr_order = order = np.lexsort((cols, rows))
+            self._csr_cols = cols[order]
+            self._csr_rowlen = np.bincount(rows, minlength=n)
+        data = np.concatenate([-w, -w, deg], axis=1)[:, self._csr_order]
+        indices = (self._csr_cols[None, :] + (np.arange(R) * n)[:, None]).ravel()
+        indptr = np.concatenate([[0], np.cumsum(np.tile(self._csr_rowlen, R))])
+        L = csr_matrix((data.ravel(), indices, indptr), shape=(R * n, R * n))
+        keep, prior = self.keep, self.prior
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            full = np.zeros((len(v), n))
+            full[:, keep] = v
+            out = (L @ full.ravel()).reshape(len(v), n)[:, keep]
+            if prior:
+                out += prior * v
+            return out
+
+        return matvec
+
+    def solve_sparse(self, H: _PairHessian, g: np.ndarray, rtol: float = _CG_RTOL) -> np.ndarray | None:
+        """Solve -H step = g (R, m) by preconditioned conjugate gradients; None if they do not
+        converge (the caller then factorises the dense Hessian).
+
+        The theta block A = L(w) + prior I is a grounded weighted Laplacian. Preconditioner:
+        its diagonal plus a coarse correction along the all-ones vector (the slow mode that
+        holding model ``ref`` at 0 creates), 1 1^T / (1^T A 1): an additive two-level
+        preconditioner, symmetric positive definite. The tie parameter is eliminated by its
+        Schur complement: A u = g_theta and A v = b (one batch of 2R systems), then
+        step_k = (g_k - b.u) / (d - b.v) and step_theta = u - v step_k.
+        Source: Saad (2003), ch. 9-10 (preconditioned CG, two-level preconditioners)."""
+        R = len(g)
+        m1 = self.n - 1
+        w = H.w
+        rhs = g[:, :m1]
+        if self.has_k:
+            w = np.concatenate([w, w])
+            rhs = np.concatenate([rhs, H.b])
+        n = self.n
+        off = (np.arange(len(w)) * n)[:, None]
+        deg = np.bincount((self.i + off).ravel(), w.ravel(), len(w) * n) + np.bincount((self.j + off).ravel(), w.ravel(), len(w) * n)
+        deg = deg.reshape(len(w), n)
+        diag = deg[:, self.keep] + self.prior
+        if not (diag > 0).all():
+            return None
+        inv_diag = 1.0 / diag
+        # 1^T A 1: the weights of the pairs with the reference model, plus the prior
+        ones_a_ones = deg[:, self.ref] + self.prior * m1
+
+        def precond(r):
+            return r * inv_diag + (r.sum(axis=1) / ones_a_ones)[:, None]
+
+        sol = _pcg(self._laplacian_operator(w, deg), rhs, precond, rtol=rtol)
+        if sol is None or not np.isfinite(sol).all():
+            return None
+        if not self.has_k:
+            return sol
+        u, v = sol[:R], sol[R:]
+        b = H.b
+        schur = H.d - (b * v).sum(axis=1)
+        step_k = (g[:, -1] - (b * u).sum(axis=1)) / schur
+        step = np.empty_like(g)
+        step[:, :m1] = u - v * step_k[:, None]
+        step[:, -1] = step_k
+        return step
 
     def _laplacian(self, v: np.ndarray) -> np.ndarray:
         """sum_p v[r, p] (e_i - e_j)(e_i - e_j)^T for each r, in reduced coordinates (R, m, m)."""
@@ -401,18 +609,29 @@ class _Problem:
 
 def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MAX_ITER, tol: float = STEP_TOL):
     """Damped Newton ascent for a batch, until the largest step is below ``tol`` logits.
-    Returns (x (R, m), loglik (R,), H (R, m, m), iters)."""
+    Returns (x (R, m), loglik (R,), H (R, m, m) or, for a sparse problem, a _PairHessian (see
+    :meth:`_Problem.dense_hessian`), iters)."""
     x = x0.copy()
-    ll, g, H = problem.evaluate(x, C)
+    sparse = problem.sparse
+    ll, g, H = problem.evaluate(x, C, sparse=sparse)
     if not np.all(np.isfinite(ll)):
         raise ConvergenceError("the starting point has an infinite log-likelihood")
     active = np.ones(len(x), bool)
+    g0 = max(float(np.abs(g).max()), 1e-300)
     for it in range(1, max_iter + 1):
         idx = np.flatnonzero(active)
-        try:
-            step = _solve_newton(-H[idx], g[idx])
-        except np.linalg.LinAlgError:
-            raise ConvergenceError("singular Hessian: the comparison graph is not identifiable") from None
+        step = None
+        if sparse:
+            # inexact Newton (Eisenstat & Walker 1996): far from the optimum a rough step does
+            # as well; the tolerance falls with the gradient, to _CG_RTOL at the end
+            rtol = max(_CG_RTOL, min(1e-2, float(np.abs(g[idx]).max()) / g0))
+            step = problem.solve_sparse(H.take(idx), g[idx], rtol)
+        if step is None:
+            try:
+                Hd = problem.dense_hessian(H.take(idx)) if sparse else H[idx]
+                step = _solve_newton(-Hd, g[idx])
+            except np.linalg.LinAlgError:
+                raise ConvergenceError("singular Hessian: the comparison graph is not identifiable") from None
         t = np.ones(len(idx))
         new_x = x[idx] + step
         new_ll, _, _ = problem.evaluate(new_x, C[idx], order=0)
@@ -425,8 +644,12 @@ def _newton(problem: _Problem, x0: np.ndarray, C: np.ndarray, max_iter: int = MA
             new_ll[bad] = problem.evaluate(new_x[bad], C[idx][bad], order=0)[0]
         x[idx] = new_x
         size = np.abs(t[:, None] * step).max(axis=1)
-        ll_i, g_i, H_i = problem.evaluate(x[idx], C[idx])
-        ll[idx], g[idx], H[idx] = ll_i, g_i, H_i
+        ll_i, g_i, H_i = problem.evaluate(x[idx], C[idx], sparse=sparse)
+        ll[idx], g[idx] = ll_i, g_i
+        if sparse:
+            H.put(idx, H_i)
+        else:
+            H[idx] = H_i
         done = size < tol
         active[idx[done]] = False
         if not active.any():
@@ -476,8 +699,10 @@ def fit_bradley_terry(
     C = counts.counts[None]
     # small (n_models-square) solves: one BLAS thread is faster and does not stall when the
     # other core is busy
+    _load_lapack(counts.n_models)
     with threadpool_limits(limits=1, user_api="blas"):
         x, ll, H, iters = _newton(problem, x0, C)
+        H = problem.dense_hessian(H)
         meat = problem.meat(x, C)
     theta, k = problem.split(x)
     shift = theta[0].mean()
@@ -566,6 +791,7 @@ class BatchRefitter:
             start = np.asarray(start, dtype=float)
             x0 = (start - start[:, [self.ref]])[:, keep]
         x, _, H, _ = _newton(pb, x0, tables, tol=self.tol)
+        H = pb.dense_hessian(H)
         ps = pb.sums(x, tables, order=1, meat=True)
         J = pb._laplacian(ps.j_ss)
         Hinv = np.linalg.inv(-H)

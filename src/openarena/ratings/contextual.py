@@ -13,11 +13,13 @@ the coefficients are unbiased maximum-likelihood estimates. (arena-rank's
 ContextualBradleyTerry defaults to reg=1.0 on the *mean* log-likelihood, i.e. lambda = N on the
 sum, which shrinks the length coefficient several-fold.)
 
-The fit is exact Newton on the rows, vectorised: per iteration one pass for the linear predictor
-(reused by the line search and the next gradient), K + 2 bincounts over the N votes into the
-n_models x n_models table of ordered pairs (from which the gradient, the Laplacian model block
-and the model x covariate block are row and column sums), one K x K product and one
-(n_models - 1 + K)-square solve on a single BLAS thread. Memory stays O(N * K).
+The fit is exact Newton on the rows, vectorised. The rows are sorted by ordered pair once; per
+iteration one pass over them, in cache-sized blocks, gives the log-likelihood, the gradient and
+the Hessian at the new point together (one exponential per row; per-pair sums of the residual,
+the weight and the weighted covariates by ``np.add.reduceat`` over contiguous segments, from
+which the Laplacian model block and the model x covariate block follow; two small products for
+the covariate block), then one (n_models - 1 + K)-square solve on a single BLAS thread. The
+sandwich meat takes one more pass at the optimum. Memory stays O(N * K).
 
 Source: Chatbot Arena style control (LMSYS blog, 2024-08-28; FastChat ``construct_style_matrices``
 and ``fit_mle_elo``); arena-rank ``ContextualBradleyTerry`` (sandwich structure).
@@ -32,7 +34,7 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from openarena.errors import ConvergenceError, DataError
+from openarena.errors import ConvergenceError, DataError, OpenArenaError
 from openarena.ratings.parallel import map_threads
 
 STEP_TOL = 1e-10
@@ -149,98 +151,210 @@ class ContextualFit:
         return np.sqrt(np.diag(V)[n - 1 :])
 
 
+#: Rows per block of a pass over the votes: the block's temporaries (a few arrays of this many
+#: float64) stay in the processor's cache.
+_BLOCK_ROWS = 1 << 16
+
+
+@dataclass
+class _Pass:
+    """What one pass over the rows at a point gives: ll, the penalised log-likelihood; with
+    derivatives, g (m,) and H (m, m); with the meat, J (m, m)."""
+
+    ll: float
+    g: np.ndarray | None = None
+    H: np.ndarray | None = None
+    J: np.ndarray | None = None
+
+
 class _ContextualProblem:
+    """The contextual log-likelihood and its derivatives over the rows of ``data``.
+
+    The rows are put in order of their ordered pair (model_a, model_b) once (a stable sort, so
+    each pair keeps its rows in their original order): every per-pair sum is then a sum over a
+    contiguous segment (``np.add.reduceat``), and theta_a - theta_b is one value per pair
+    repeated over its segment. A pass over the rows, in blocks of :data:`_BLOCK_ROWS` whole
+    pairs, computes eta = theta_a - theta_b + x . beta, one exponential exp(-|eta|) from which
+    the log-likelihood and p = s(eta) follow, and the per-pair sums of r = w (y - p),
+    v = w p (1 - p) and v x; the gradient and Hessian are assembled from those (a Laplacian
+    and K model vectors over the n_models^2 pairs) and two small products with the rows
+    (x^T r, x^T diag(v) x). Vote weights ``w`` are given in the rows' original order.
+    """
+
     def __init__(self, data: ContextualData, ref: int, prior: float, coef_prior: float):
         self.d = data
-        self.n = len(data.models)
+        self.n = n = len(data.models)
         self.K = data.X.shape[1]
         self.ref = ref
-        self.keep = np.delete(np.arange(self.n), ref)
+        self.keep = np.delete(np.arange(n), ref)
         self.prior = prior
         self.coef_prior = coef_prior
-        self.cell = data.ordered_pair  # (N,) row -> a * n + b
-        self.XT = data.XT  # (K, N)
+        cell = data.ordered_pair
+        # a stable sort by pair; radix sort when the pair index fits 16 bits (up to 256 models)
+        key = cell.astype(np.uint16) if n * n <= 1 << 16 else cell
+        self.order = order = np.argsort(key, kind="stable")
+        cs = np.take(cell, order)  # np.take: several times faster than fancy indexing here
+        N = len(cs)
+        first = np.ones(N, dtype=bool)
+        first[1:] = cs[1:] != cs[:-1]
+        self.starts = np.flatnonzero(first)  # first row of each pair's segment
+        self.sizes = np.diff(np.append(self.starts, N))
+        cells = cs[self.starts]
+        self.ca, self.cb = cells // n, cells % n  # the ordered pair of each segment
+        # covariates transposed (K, N): each covariate one contiguous row, in pair order
+        self.XT = np.ascontiguousarray(np.take(data.X, order, axis=0).T)
+        self.y = np.take(data.y, order)
+        # blocks of whole segments of about _BLOCK_ROWS rows: (first segment, last + 1)
+        bounds = np.searchsorted(self.starts, np.arange(0, N, _BLOCK_ROWS), side="right") - 1
+        bounds = np.unique(np.append(bounds, len(self.starts)))
+        self.blocks = [(int(s0), int(s1)) for s0, s1 in zip(bounds[:-1], bounds[1:])]
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = np.zeros(self.n)
         theta[self.keep] = x[: self.n - 1]
         return theta, x[self.n - 1 :]
 
-    def eta(self, x: np.ndarray) -> np.ndarray:
+    def sorted_weights(self, w: np.ndarray) -> np.ndarray:
+        """Vote weights (N,) in the rows' original order -> in the problem's (pair) order."""
+        return np.take(np.asarray(w, dtype=float), self.order)
+
+    def evaluate(self, x: np.ndarray, ws: np.ndarray, derivatives: bool = True, meat: bool = False) -> _Pass:
+        """One pass over the rows at ``x`` with weights ``ws`` in pair order (see
+        :meth:`sorted_weights`)."""
         theta, beta = self.split(x)
-        # theta_a - theta_b, looked up in the table of all differences: one gather instead of two
-        return (theta[:, None] - theta[None, :]).ravel()[self.cell] + self.d.X @ beta
+        diff = theta[self.ca] - theta[self.cb]  # per pair
+        K, C = self.K, len(self.starts)
+        ll = 0.0
+        if derivatives or meat:
+            width = 2 + K
+            cols = (2 + K if derivatives else 0) + (1 + K if meat else 0)
+            S = np.empty((C, cols))
+            xr = np.zeros(K)
+            xvx = np.zeros((K, K))
+            xjx = np.zeros((K, K))
+        for s0, s1 in self.blocks:
+            r0 = self.starts[s0]
+            r1 = self.starts[s1] if s1 < C else len(self.y)
+            XT, y, w = self.XT[:, r0:r1], self.y[r0:r1], ws[r0:r1]
+            e = np.repeat(diff[s0:s1], self.sizes[s0:s1])
+            if K:
+                e += beta @ XT
+            t = np.exp(-np.abs(e))
+            # y e - log(1 + e^e) = y e - max(e, 0) - log1p(exp(-|e|)), summed with the weights
+            ll += float(np.dot(w, y * e - np.maximum(e, 0.0) - np.log1p(t)))
+            if not (derivatives or meat):
+                continue
+            q = 1.0 / (1.0 + t)
+            p = t * q
+            np.copyto(p, q, where=e >= 0)  # s(e) = 1 / (1 + e^-e), without overflow
+            starts = self.starts[s0:s1] - r0
+            col = 0
+            if derivatives:
+                B = np.empty((width, len(e)))
+                np.subtract(y, p, out=B[0])
+                B[0] *= w
+                np.multiply(p, 1.0 - p, out=B[1])
+                B[1] *= w
+                np.multiply(B[1], XT, out=B[2:])
+                S[s0:s1, col : col + width] = np.add.reduceat(B, starts, axis=1).T
+                xr += XT @ B[0]
+                xvx += B[2:] @ XT.T
+                col += width
+            if meat:
+                B = np.empty((1 + K, len(e)))
+                np.subtract(y, p, out=B[0])
+                B[0] *= w
+                B[0] **= 2
+                np.multiply(B[0], XT, out=B[1:])
+                S[s0:s1, col:] = np.add.reduceat(B, starts, axis=1).T
+                xjx += B[1:] @ XT.T
+        if self.prior or self.coef_prior:
+            ll -= 0.5 * self.prior * float(theta @ theta) + 0.5 * self.coef_prior * float(beta @ beta)
+        out = _Pass(ll)
+        if derivatives:
+            m1 = self.n - 1
+            out.g = np.concatenate([self._model_vector(S[:, 0]), xr])
+            out.g[:m1] -= self.prior * theta[self.keep]
+            out.g[m1:] -= self.coef_prior * beta
+            out.H = -self._block(S[:, 1], S[:, 2 : 2 + K], xvx)
+            out.H[np.arange(m1), np.arange(m1)] -= self.prior
+            out.H[np.arange(m1, m1 + K), np.arange(m1, m1 + K)] -= self.coef_prior
+        if meat:
+            out.J = self._block(S[:, -1 - K], S[:, S.shape[1] - K :], xjx)
+        return out
 
-    def loglik_eta(self, x: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
-        """The penalised log-likelihood at ``x`` and the linear predictor it used."""
-        e = self.eta(x)
-        y = self.d.y
-        from scipy.special import log_expit  # row-level ufunc; imported on first use (start-up)
+    def _model_vector(self, per_pair: np.ndarray) -> np.ndarray:
+        """sum over pairs of v (e_a - e_b), reduced (n - 1,)."""
+        n = self.n
+        return (np.bincount(self.ca, per_pair, n) - np.bincount(self.cb, per_pair, n))[self.keep]
 
-        ll = float(np.dot(w, log_expit(e) - (1 - y) * e))  # y log s(e) + (1-y) log s(-e)
-        theta, beta = self.split(x)
-        return ll - 0.5 * self.prior * float(theta @ theta) - 0.5 * self.coef_prior * float(beta @ beta), e
-
-    def loglik(self, x: np.ndarray, w: np.ndarray) -> float:
-        return self.loglik_eta(x, w)[0]
-
-    def _table(self, per_row: np.ndarray) -> np.ndarray:
-        """(n, n): sum of ``per_row`` over the rows of each ordered pair (model_a, model_b)."""
-        return np.bincount(self.cell, per_row, self.n * self.n).reshape(self.n, self.n)
-
-    def _model_vector(self, r: np.ndarray) -> np.ndarray:
-        """sum_rows r (e_a - e_b), reduced (n - 1,)."""
-        T = self._table(r)
-        return (T.sum(axis=1) - T.sum(axis=0))[self.keep]
-
-    def _laplacian(self, per_row: np.ndarray) -> np.ndarray:
-        """sum_rows v (e_a - e_b)(e_a - e_b)^T, reduced (n - 1, n - 1)."""
-        T = self._table(per_row)
+    def _block(self, v: np.ndarray, vx: np.ndarray, xvx: np.ndarray) -> np.ndarray:
+        """The (m, m) matrix sum_rows v_r z_r z_r^T with z_r = [e_a - e_b (reduced); x_r], from
+        the per-pair sums of v and v x and the covariate block x^T diag(v) x."""
+        n, m1, K = self.n, self.n - 1, self.K
+        M = np.empty((m1 + K, m1 + K))
+        T = np.zeros(n * n)
+        T[self.ca * n + self.cb] = v  # each ordered pair is one segment
+        T = T.reshape(n, n)
         S = T + T.T  # per unordered pair (a row with a == b, if any, cancels in L as it should)
         L = np.diag(S.sum(axis=1)) - S
-        return L[np.ix_(self.keep, self.keep)]
-
-    def _block(self, v: np.ndarray) -> np.ndarray:
-        """The (m, m) matrix sum_rows v_r z_r z_r^T with z_r = [e_a - e_b (reduced); x_r]."""
-        m1, K = self.n - 1, self.K
-        M = np.empty((m1 + K, m1 + K))
-        M[:m1, :m1] = self._laplacian(v)
-        vXT = self.XT * v  # (K, N), rows contiguous for bincount
-        cross = np.column_stack([self._model_vector(vXT[k]) for k in range(K)]) if K else np.zeros((m1, 0))
+        M[:m1, :m1] = L[np.ix_(self.keep, self.keep)]
+        cross = np.column_stack([self._model_vector(vx[:, k]) for k in range(K)]) if K else np.zeros((m1, 0))
         M[:m1, m1:] = cross
         M[m1:, :m1] = cross.T
-        M[m1:, m1:] = vXT @ self.XT.T
+        M[m1:, m1:] = xvx
         return M
 
-    def grad_hess(self, x: np.ndarray, w: np.ndarray, eta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Gradient and Hessian at ``x`` (``eta``: the linear predictor at x, if already known)."""
-        from scipy.special import expit
+    def bt_start(self, w: np.ndarray) -> np.ndarray:
+        """A starting point for theta (reduced, (n - 1,)): the Bradley-Terry fit of the same votes
+        without covariates, from their pair counts (milliseconds; Newton from it takes two
+        iterations fewer than from zero on bench/scale.py's arena). Zeros when that fit has no
+        finite estimate (the contextual fit then reports the problem itself)."""
+        from openarena.data.battles import PairCounts
+        from openarena.ratings.bradley_terry import fit_bradley_terry
 
-        p = expit(self.eta(x) if eta is None else eta)
-        r = w * (self.d.y - p)
-        h = w * p * (1 - p)
-        m1 = self.n - 1
-        g = np.concatenate([self._model_vector(r), self.XT @ r])
-        H = -self._block(h)
-        theta, beta = self.split(x)
-        g[:m1] -= self.prior * theta[self.keep]
-        g[m1:] -= self.coef_prior * beta
-        H[np.arange(m1), np.arange(m1)] -= self.prior
-        H[np.arange(m1, m1 + self.K), np.arange(m1, m1 + self.K)] -= self.coef_prior
-        return g, H
+        n = self.n
+        ws = self.sorted_weights(w)
+        wy = np.add.reduceat(ws * self.y, self.starts)  # model_a's score per ordered pair
+        tot = np.add.reduceat(ws, self.starts)
+        ok = self.ca != self.cb  # a self-battle carries no information on theta
+        ca, cb, wy, tot = self.ca[ok], self.cb[ok], wy[ok], tot[ok]
+        lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
+        first = np.where(ca == lo, wy, tot - wy)  # the score of the pair's first model
+        uniq, inv = np.unique(lo * n + hi, return_inverse=True)
+        won = np.bincount(inv, first, len(uniq))
+        lost = np.bincount(inv, tot - first, len(uniq))
+        zero = np.zeros(len(uniq))
+        counts = PairCounts(self.d.models, np.column_stack([uniq // n, uniq % n]), np.column_stack([won, lost, zero, zero]))
+        try:
+            fit = fit_bradley_terry(counts, prior=self.prior, ref=self.ref)
+        except OpenArenaError:
+            return np.zeros(n - 1)
+        return (fit.theta - fit.theta[self.ref])[self.keep]
 
-    def meat(self, x: np.ndarray, w: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:
-        from scipy.special import expit
+    # the row-order interface (tests, bench/style_control.py)
+    def loglik(self, x: np.ndarray, w: np.ndarray) -> float:
+        return self.evaluate(x, self.sorted_weights(w), derivatives=False).ll
 
-        p = expit(self.eta(x) if eta is None else eta)
-        return self._block((w * (self.d.y - p)) ** 2)
+    def grad_hess(self, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient (m,) and Hessian (m, m) at ``x``; ``w`` in the rows' original order."""
+        r = self.evaluate(x, self.sorted_weights(w))
+        return r.g, r.H
+
+    def meat(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return self.evaluate(x, self.sorted_weights(w), derivatives=False, meat=True).J
 
 
-def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: int = MAX_ITER):
+def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: int = MAX_ITER, meat: bool = False):
+    """Damped Newton ascent from x0 with vote weights ``w`` (original row order). Each
+    iteration is one pass over the rows at the new point (log-likelihood, gradient and Hessian
+    together); a rejected step costs one more pass for the log-likelihood alone.
+    Returns (x, loglik, H, iterations, meat J at x or None)."""
+    ws = prob.sorted_weights(w)
     x = x0.copy()
-    ll, eta = prob.loglik_eta(x, w)
+    cur = prob.evaluate(x, ws)
     for it in range(1, max_iter + 1):
-        g, H = prob.grad_hess(x, w, eta)
+        g, H = cur.g, cur.H
         if it == 1:
             ev = np.linalg.eigvalsh(-H)
             if ev[0] <= 1e-10 * ev[-1]:
@@ -256,25 +370,30 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: i
                 "singular Hessian in the contextual fit: a covariate is collinear with the model "
                 "identities (e.g. a per-model covariate); add a prior (prior=0.01 or more) to regularise the model strengths"
             ) from None
+        ll = cur.ll
         t = 1.0
+        new = x + step
+        trial = prob.evaluate(new, ws)
         for _ in range(60):
-            new = x + t * step
-            new_ll, new_eta = prob.loglik_eta(new, w)
-            if new_ll >= ll - 1e-12 * abs(ll):
+            if trial.ll >= ll - 1e-12 * abs(ll):
                 break
             t /= 2
-        x, ll, eta = new, new_ll, new_eta
+            new = x + t * step
+            trial = prob.evaluate(new, ws, derivatives=False)
+        if trial.g is None:  # accepted after halving: the derivatives at the accepted point
+            trial = prob.evaluate(new, ws)
+        x, cur = new, trial
         if np.abs(t * step).max() < STEP_TOL:
-            g, H = prob.grad_hess(x, w, eta)
-            return x, ll, H, it, eta
+            J = prob.evaluate(x, ws, derivatives=False, meat=True).J if meat else None
+            return x, cur.ll, cur.H, it, J
     raise ConvergenceError(f"the contextual Bradley-Terry fit did not converge in {max_iter} Newton iterations")
 
 
-def _check_rank(data: ContextualData, prior: float) -> None:
-    """Raise if a covariate is (numerically) constant or collinear with model identities."""
+def _check_rank(data: ContextualData, XT: np.ndarray) -> None:
+    """Raise if a covariate is (numerically) constant. XT: the covariates as rows (K, N)."""
     if data.X.shape[1] == 0:
         return
-    sd = data.XT.std(axis=1)
+    sd = XT.std(axis=1)
     flat = np.flatnonzero(sd < 1e-12)
     if flat.size:
         raise DataError(f"covariate {data.names[flat[0]]!r} has no variance", data.source, field=data.names[flat[0]], expected="a covariate that varies across battles")
@@ -301,22 +420,21 @@ def fit_contextual_bt(
     Raises: DataError for a constant covariate; ConvergenceError if the Hessian is singular
         (covariate collinear with the models) or Newton's method fails.
     """
-    _check_rank(data, prior)
     w = data.w() if weights is None else np.asarray(weights, dtype=float)
     n = len(data.models)
     if ref is None:
         ref = int(np.argmax(np.bincount(data.a, minlength=n) + np.bincount(data.b, minlength=n)))
     prob = _ContextualProblem(data, ref, prior, coef_prior)
+    _check_rank(data, prob.XT)
     if start is not None:
         th = start.theta - start.theta[ref]
         x0 = np.concatenate([np.delete(th, ref), start.beta])
     else:
-        x0 = np.zeros(n - 1 + data.X.shape[1])
+        x0 = np.concatenate([prob.bt_start(w), np.zeros(data.X.shape[1])])
     # small (n_models + K)-square solves: one BLAS thread is faster and does not stall when the
     # other core is busy
     with threadpool_limits(limits=1, user_api="blas"):
-        x, ll, H, it, eta = _newton(prob, x0, w)
-        meat = prob.meat(x, w, eta)
+        x, ll, H, it, meat = _newton(prob, x0, w, meat=True)
     theta, beta = prob.split(x)
     return ContextualFit(
         data=data,

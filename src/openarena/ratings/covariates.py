@@ -55,7 +55,11 @@ def ratio_difference(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
     """(f_A - f_B) / (f_A + f_B + 1), elementwise; counts must be >= 0."""
     fa = np.asarray(fa, dtype=float)
     fb = np.asarray(fb, dtype=float)
-    return (fa - fb) / (fa + fb + 1.0)
+    num = fa - fb
+    den = fa + fb
+    den += 1.0
+    num /= den
+    return num
 
 
 def expand_controls(controls: list[str] | tuple[str, ...] | str | None) -> list[str]:
@@ -77,7 +81,10 @@ def expand_controls(controls: list[str] | tuple[str, ...] | str | None) -> list[
 
 
 def _numeric(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
-    values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+    series = frame[col]
+    if pd.api.types.is_integer_dtype(series.dtype) and not series.hasnans:
+        return series.to_numpy(dtype=float)  # always finite: no coercion, no check
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
@@ -114,7 +121,7 @@ def battle_covariates(
             raw = ratio_difference(_numeric(frame, f"{name}_a", battles.source), _numeric(frame, f"{name}_b", battles.source))
             kind = "ratio"
         elif name in frame.columns:
-            raw = _numeric(frame, name, battles.source)
+            raw = _numeric(frame, name, battles.source).copy()  # z-scored in place below
             kind = "column"
         else:
             hint = "style feature columns (compute them with openarena.data.style)" if name in STYLE_FEATURES else "a numeric column"
@@ -137,16 +144,22 @@ def battle_covariates(
             infos.append(CovariateInfo(name, "model", 0.0, 1.0))
     if not cols:
         return np.zeros((len(frame), 0)), []
-    X = np.column_stack(cols)
     # per-model differences keep their natural zero (centring them would add a model_a
-    # position effect that makes a collinear covariate look identified)
+    # position effect that makes a collinear covariate look identified); statistics per
+    # contiguous column, then one (N, K) array written column by column
     is_model = np.array([i.kind == "model" for i in infos])
-    mean = np.where(is_model, 0.0, X.mean(axis=0))
-    sd = np.where(is_model, np.sqrt((X**2).mean(axis=0)), X.std(axis=0))
+    mean = np.array([0.0 if m else c.mean() for c, m in zip(cols, is_model)])
+    sd = np.array([np.sqrt(np.dot(c, c) / len(c)) if m else c.std() for c, m in zip(cols, is_model)])
     keep = sd > 1e-12 * np.maximum(1.0, np.abs(mean))
     for k in np.flatnonzero(~keep):
         warnings.warn(f"covariate {infos[k].name!r} has no variance in these battles and is left out", stacklevel=2)
-    X = (X[:, keep] - mean[keep]) / sd[keep]
+    kept = np.flatnonzero(keep)
+    X = np.empty((len(frame), len(kept)))
+    for out, k in enumerate(kept):
+        c = cols[k]
+        c -= mean[k]
+        c /= sd[k]
+        X[:, out] = c
     infos = [CovariateInfo(i.name, i.kind, float(m), float(s)) for i, m, s, k in zip(infos, mean, sd, keep) if k]
     return X, infos
 

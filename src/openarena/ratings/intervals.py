@@ -45,10 +45,11 @@ class Intervals:
 def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor: Anchor, level: float = 0.95, robust: bool = True) -> Intervals:
     """CLT intervals from the sandwich covariance of ``fit``.
 
-    Parameters: fit, a BTFit or ContextualFit; ratings, the anchored ratings of shape (n_models,); anchor, the Anchor
+    Parameters: fit, a BTFit or ContextualFit (or a protocol result wrapping one); ratings, the anchored ratings of shape (n_models,); anchor, the Anchor
     used for them; level, coverage in (0, 1); robust=False uses the inverse information.
     Returns: Intervals with variance = diag(A V A^T) * POINTS_PER_LOGIT^2.
     """
+    fit = getattr(fit, "fit", fit)  # a RatingFit of the protocol wraps the BTFit / ContextualFit
     if isinstance(fit, BTFit):
         # one Cholesky inverse and a sparse product with the meat (see contrast_variances)
         var = fit.contrast_variances(anchor.weights(fit.models), robust=robust) * POINTS_PER_LOGIT**2

@@ -13,8 +13,10 @@ Extra keys are ignored. Row numbers in errors are indices into X / Y (or into mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +84,50 @@ def pair_counts_from_obj(obj: object, source: str) -> PairCounts:
     return pc
 
 
+#: Files at least this large keep their parsed PairCounts in the cache (see :func:`_cached`).
+PARSED_CACHE_MIN_BYTES = 64 * 1024
+
+
+def _cache_file(path: Path) -> Path:
+    from openarena.data.registry import cache_dir
+
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+    return cache_dir() / "parsed" / f"pair-counts-{key}.npz"
+
+
+def _stamp(path: Path) -> np.ndarray:
+    st = path.stat()
+    return np.array([st.st_mtime_ns, st.st_size], dtype=np.int64)
+
+
+def _cached(path: Path, source: str) -> PairCounts | None:
+    """The PairCounts parsed from ``path`` before, when the file's modification time (ns) and
+    size are still those recorded; None otherwise (or when the cache cannot be read)."""
+    try:
+        with np.load(_cache_file(path), allow_pickle=False) as z:
+            if not np.array_equal(z["stamp"], _stamp(path)):
+                return None
+            return PairCounts(tuple(str(m) for m in z["models"]), z["pairs"], z["counts"], source)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _store(path: Path, stamp: np.ndarray, pc: PairCounts) -> None:
+    """Best effort: a read-only or full disk only costs the next run the parse."""
+    target = _cache_file(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, stamp=stamp, models=np.array(pc.models, dtype=str), pairs=pc.pairs, counts=pc.counts)
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
 def read_pair_counts_json(path: str | Path, source: str | None = None) -> PairCounts:
-    """Read aggregated pair counts in leaderbot's JSON layout.
+    """Read aggregated pair counts in leaderbot's JSON layout (a file of 64 KiB or more is parsed
+    once: the result is kept under ``$OPENARENA_CACHE/parsed``, keyed by the file's path,
+    modification time and size, and read back while those are unchanged).
 
     Returns: PairCounts (models sorted, each unordered pair once, all-zero pairs dropped and
     with them any model left without a single vote; counts in
@@ -94,6 +138,22 @@ def read_pair_counts_json(path: str | Path, source: str | None = None) -> PairCo
     """
     path = Path(path)
     source = source or str(path)
+    try:
+        stamp = _stamp(path)
+    except OSError:
+        stamp = None  # read_bytes below reports it
+    use_cache = stamp is not None and stamp[1] >= PARSED_CACHE_MIN_BYTES
+    if use_cache:
+        hit = _cached(path, source)
+        if hit is not None:
+            return hit
+    pc = _parse_file(path, source)
+    if use_cache:
+        _store(path, stamp, pc)
+    return pc
+
+
+def _parse_file(path: Path, source: str) -> PairCounts:
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError("empty file", source, expected="a JSON object with keys models, X, Y")
