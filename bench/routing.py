@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ratings as rb  # noqa: E402  (bench/ratings.py: the shared table printer)
 
+from openarena.errors import DataError  # noqa: E402
 from openarena.routing.battles import arena_battles, read_ratings, tier_pair  # noqa: E402
 from openarena.routing.benchmark import route_eval  # noqa: E402
 from openarena.routing.data import read_prompt_scores  # noqa: E402
@@ -94,7 +95,12 @@ def main() -> None:
                           file=sys.stderr, flush=True)
                 for label, kw in (("arena", dict(train=battles, test=data)), ("arena + gold", dict(train=data, arena=battles))):
                     t0 = time.perf_counter()
-                    res = route_eval(router, strong=strong, weak=weak, folds=args.folds, rounds=args.rounds, pair=pair_of[name], **kw)
+                    try:
+                        res = route_eval(router, strong=strong, weak=weak, folds=args.folds, rounds=args.rounds, pair=pair_of[name], **kw)
+                    except DataError as err:  # too few strong-vs-weak battles for this router
+                        print(f"{name} {router} {label}: {err}", file=sys.stderr, flush=True)
+                        rows.append([name, router, label, "", "not trained: " + str(err).split(":")[-1].strip()[:60], "", ""])
+                        continue
                     secs = time.perf_counter() - t0
                     r = res.results[router]
                     print(f"{name} {router} {label}: APGR {r.apgr:.3f} ({secs:.0f} s)", file=sys.stderr, flush=True)

@@ -266,3 +266,24 @@ def test_the_arena_database_trains_and_evaluates_a_router(tmp_path):
             assert s[0] > s[1]
     bad = runner.invoke(app, ["route", "eval", "--router", "mf", "--train", url, "--test", str(csv), "--strong-models", "nobody", "--weak-models", "low1"])
     assert bad.exit_code == 2 and "nobody" in bad.output
+
+
+def test_cli_names_battles_it_cannot_use(tmp_path):
+    """Pair counts carry no prompts; a ties rule outside half/drop/weak; too few strong-vs-weak
+    battles: one line each, exit 2."""
+    runner = CliRunner()
+    csv = tmp_path / "test.csv"
+    test = _two_kinds(60, 6)
+    pd.DataFrame({"prompt": test.prompts, "strong": test.scores["strong"].astype(bool), "weak": test.scores["weak"].astype(bool)}).to_csv(csv, index=False)
+    counts = shared_file("leaderbot/chatbotarena_20240814.json")
+    r = runner.invoke(app, ["route", "eval", "--router", "classifier", "--train", str(csv), "--arena", str(counts)])
+    assert r.exit_code == 2 and "carry no prompts" in r.output, r.output
+    r = runner.invoke(app, ["route", "eval", "--router", "classifier", "--train", str(csv), "--ties", "maybe"])
+    assert r.exit_code == 2 and "--ties maybe" in r.output
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(json.dumps({"model_a": a, "model_b": b, "winner": "model_a",
+                                         "conversation_a": [{"role": "user", "content": f"a long enough prompt number {i}"}]})
+                             for i, (a, b) in enumerate([("top1", "low1")] * 3 + [("mid1", "low1")] * 20)) + "\n")
+    r = runner.invoke(app, ["route", "eval", "--router", "classifier", "--train", str(few), "--test", str(csv),
+                            "--strong-models", "top1", "--weak-models", "low1"])
+    assert r.exit_code == 2 and "3 battles between the strong side" in r.output, r.output

@@ -96,6 +96,9 @@ def fit_with_battles(r, name: str, prompts: list[str], labels: np.ndarray, arena
     hi, lo = f"tier{pair.strong_tier}", f"tier{pair.weak_tier}"
     if name in ("sw_ranking", "p2l"):
         P, A, B, Y = arena.group_pairs({m: f"tier{t}" for m, t in pair.tiers.items()})
+        if len(P) + len(prompts) < MIN_PROMPTS:
+            raise DataError(f"{len(P)} battles between models of two different tiers", arena.source, field="arena",
+                            expected=f"at least {MIN_PROMPTS} to train {name}")
         P, A, B = P + list(prompts), A + [hi] * len(prompts), B + [lo] * len(prompts)
         Y = np.concatenate([Y, np.asarray(labels, dtype=float)])
         if name == "sw_ranking":
@@ -104,6 +107,10 @@ def fit_with_battles(r, name: str, prompts: list[str], labels: np.ndarray, arena
         r.pair_ = (hi, lo)
         return r
     ap, ay = arena.pair_labels(pair.strong_models, pair.weak_models, ties or TIE_RULES.get(name, "half"))
+    if len(prompts) + len(ap) < MIN_PROMPTS:
+        raise DataError(f"{len(ap)} battles between the strong side ({', '.join(pair.strong_models)}) and the weak side "
+                        f"({', '.join(pair.weak_models)})", arena.source, field="arena",
+                        expected=f"at least {MIN_PROMPTS} to train {name} (more battles, or wider strong and weak model lists)")
     return r.fit(list(prompts) + ap, np.concatenate([np.asarray(labels, dtype=float), ay]))
 
 
