@@ -91,7 +91,7 @@ def fit_with_battles(r, name: str, prompts: list[str], labels: np.ndarray, arena
     the battles between a strong-tier and a weak-tier model, ties by ``ties`` (default: the
     router's rule in :data:`~openarena.routing.battles.TIE_RULES`, as RouteLLM trains it).
     Returns: the fitted router. Raises: DataError when no battle is usable."""
-    if arena is None:
+    if arena is None or name in BASELINES:  # random and length learn nothing
         return r.fit(prompts, labels)
     hi, lo = f"tier{pair.strong_tier}", f"tier{pair.weak_tier}"
     if name in ("sw_ranking", "p2l"):
