@@ -287,7 +287,7 @@ def calibrate_cmd(
     with user_errors():
         reg = _registry_opt(registry)
         r, s, w, meta = _load(router, train, strong, weak, reg)
-        if getattr(r, "models_", None) and s is None:
+        if getattr(r, "models_", None) and s is None and not getattr(r, "pair_", None):
             raise fail("a multi-model p2l router routes by budget, not by threshold: nothing to calibrate")
         prompts = _prompts_of(sample)
         scores = r.score(prompts)
@@ -333,7 +333,7 @@ def serve_cmd(
             name = str(meta["router"])
             if name in loaded:
                 raise fail(f"--router-file {f}: a second {name} router (one file per router name)")
-            models = tuple(r.models_) if getattr(r, "models_", None) and s is None else ()
+            models = tuple(r.models_) if getattr(r, "models_", None) and s is None and not getattr(r, "pair_", None) else ()
             loaded[name] = LoadedRouter(name, r, strong or s, weak or w, models)
         key = None
         if api_key_env:
