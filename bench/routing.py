@@ -99,7 +99,7 @@ def main() -> None:
                         res = route_eval(router, strong=strong, weak=weak, folds=args.folds, rounds=args.rounds, pair=pair_of[name], **kw)
                     except DataError as err:  # too few strong-vs-weak battles for this router
                         print(f"{name} {router} {label}: {err}", file=sys.stderr, flush=True)
-                        rows.append([name, router, label, "", "not trained: " + str(err).split(":")[-1].strip()[:60], "", ""])
+                        rows.append([name, router, label, "", "not trained (too few strong-vs-weak battles)", "", ""])
                         continue
                     secs = time.perf_counter() - t0
                     r = res.results[router]
