@@ -39,10 +39,16 @@ def _pct(v) -> str:
 @app.command("eval")
 def eval_cmd(
     router: RouterName = typer.Option(..., "--router", help="The router to train and evaluate."),
-    train: Path = typer.Option(..., "--train", help="Training data: a correctness CSV or folder (RouteLLM format), MT-Bench judgements.jsonl, or a single-grade judgment folder."),
-    test: Optional[Path] = typer.Option(None, "--test", help="Test data (same formats); without it, k-fold cross-validation by prompt on --train."),
+    train: str = typer.Option(..., "--train", help="Training data: a correctness CSV or folder (RouteLLM format), MT-Bench judgements.jsonl, a single-grade judgment folder, or battles with prompts (clean_battle JSON/JSONL, the 55k/100k/140k preference sets, a dataset name, the arena database: db or a database URL)."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Test data (per-prompt quality); without it, k-fold cross-validation by prompt on --train."),
     strong: Optional[str] = typer.Option(None, "--strong", help="The strong model (a column of the data); inferred for two-model data."),
     weak: Optional[str] = typer.Option(None, "--weak", help="The weak model."),
+    arena: Optional[str] = typer.Option(None, "--arena", help="Battles with prompts added to the training data of every fold (RouteLLM's arena + gold/judge augmentation)."),
+    strong_models: Optional[str] = typer.Option(None, "--strong-models", help="Battles: comma-separated models counted as strong (with --weak-models); default: tiers by arena score."),
+    weak_models: Optional[str] = typer.Option(None, "--weak-models", help="Battles: comma-separated models counted as weak."),
+    ratings: Optional[Path] = typer.Option(None, "--ratings", help="Battles: a leaderboard CSV (model, rating) for the tiers; default: Bradley-Terry on the battles."),
+    tiers: int = typer.Option(10, "--tiers", help="Battles: number of tiers (RouteLLM: 10)."),
+    ties: Optional[str] = typer.Option(None, "--ties", help="Battles: half, drop or weak (default: the router's RouteLLM rule)."),
     folds: int = typer.Option(5, "--folds", help="Folds when there is no --test (2 to 20)."),
     rounds: int = typer.Option(1000, "--rounds", help="Bootstrap resamples of the test prompts (10 to 10,000)."),
     seed: int = typer.Option(0, "--seed", help="Seed (>= 0)."),
@@ -57,15 +63,23 @@ def eval_cmd(
         raise fail(f"--rounds {rounds}: expected 10 to 10,000")
     if seed < 0:
         raise fail(f"--seed {seed}: expected a number >= 0")
-    from openarena.routing.benchmark import plot_pgr, route_eval
+    from openarena.routing.benchmark import pick_pair, plot_pgr, route_eval
     from openarena.routing.data import read_prompt_scores
 
+    _check_battle_options(tiers, ties)
     with user_errors():
-        tr = read_prompt_scores(train)
+        tr = _read_training(train)
         te = read_prompt_scores(test) if test is not None else None
+        ab = _read_battles(arena) if arena is not None else None
+        battles = ab if ab is not None else (tr if not hasattr(tr, "pair") else None)
+        ref = te if te is not None else (tr if hasattr(tr, "pair") else None)
+        pair = None
+        if battles is not None and ref is not None:  # (battles without test data: route_eval names what is missing)
+            s_name, w_name = pick_pair(ref, strong, weak)
+            pair = _tier_pair(battles, s_name, w_name, strong_models, weak_models, ratings, tiers)
         steps = 3 if te is not None else 3 * folds
         with progress_bar("training routers", steps) as advance:
-            bench = route_eval(router.value, tr, te, strong=strong, weak=weak, folds=folds, rounds=rounds, seed=seed, progress=advance)
+            bench = route_eval(router.value, tr, te, strong=strong, weak=weak, arena=ab, pair=pair, ties=ties, folds=folds, rounds=rounds, seed=seed, progress=advance)
         main = bench.results[router.value].as_dict()
         doc = {k: main[k] for k in ("router", "apgr", "apgr_lower", "apgr_upper", "cpt50", "cpt80", "n_test")}
         doc.update(cpt50_lower=main["cpt50_lower"], cpt50_upper=main["cpt50_upper"], cpt80_lower=main["cpt80_lower"], cpt80_upper=main["cpt80_upper"],
@@ -96,6 +110,46 @@ def eval_cmd(
     out_console.print(t)
     if bench.dropped.get("contaminated"):
         err_console.print(f"{bench.dropped['contaminated']} contaminated prompts left out (RouteLLM's list)", highlight=False)
+    if bench.dropped.get("arena"):
+        err_console.print(f"arena: {bench.dropped['arena']}", highlight=False)
+
+
+def _check_battle_options(tiers: int, ties: Optional[str]) -> None:
+    if not 2 <= tiers <= 50:
+        raise fail(f"--tiers {tiers}: expected 2 to 50")
+    if ties is not None and ties not in ("half", "drop", "weak"):
+        raise fail(f"--ties {ties}: expected half, drop or weak")
+
+
+def _read_battles(source: str):
+    """Battles with prompts from a file, a dataset name or the arena database (through
+    :func:`openarena.read`), as router training data."""
+    import openarena
+    from openarena.routing.battles import arena_battles
+
+    data = openarena.read(source)
+    if not isinstance(data, openarena.BattleTable):
+        raise fail(f"{source}: aggregated pair counts carry no prompts (expected battles with prompts)")
+    return arena_battles(data)
+
+
+def _read_training(source: str):
+    """Per-prompt quality (RouteLLM's files, judge grades) or battles with prompts."""
+    from openarena.routing.battles import looks_like_battles
+    from openarena.routing.data import read_prompt_scores
+
+    return _read_battles(source) if looks_like_battles(source) else read_prompt_scores(Path(source))
+
+
+def _tier_pair(battles, strong, weak, strong_models, weak_models, ratings, tiers):
+    from openarena.routing.battles import read_ratings, tier_pair
+
+    if (strong_models is None) != (weak_models is None):
+        raise fail("--strong-models and --weak-models go together")
+    split = (lambda v: [m.strip() for m in v.split(",") if m.strip()]) if strong_models is not None else None
+    return tier_pair(battles, strong=strong, weak=weak,
+                     strong_models=split(strong_models) if split else None, weak_models=split(weak_models) if split else None,
+                     ratings=read_ratings(ratings) if ratings is not None else None, n_tiers=tiers)
 
 
 def _prompts_of(path: Path) -> list[str]:
@@ -148,10 +202,15 @@ def _registry_opt(registry: Optional[Path]):
 @app.command("train")
 def train_cmd(
     router: RouterName = typer.Option(..., "--router", help="The router to train."),
-    train: Path = typer.Option(..., "--train", help="Training data (as for `route eval`)."),
+    train: str = typer.Option(..., "--train", help="Training data (as for `route eval`, battles and the arena database included)."),
     output: Path = typer.Option(..., "-o", "--output", help="The router file to write (.npz: arrays + JSON, no pickle)."),
-    strong: Optional[str] = typer.Option(None, "--strong", help="The strong model (a column of the data)."),
+    strong: Optional[str] = typer.Option(None, "--strong", help="The strong model (a column of the data; for battles, the model whose tier is strong)."),
     weak: Optional[str] = typer.Option(None, "--weak", help="The weak model."),
+    strong_models: Optional[str] = typer.Option(None, "--strong-models", help="Battles: comma-separated models counted as strong (with --weak-models)."),
+    weak_models: Optional[str] = typer.Option(None, "--weak-models", help="Battles: comma-separated models counted as weak."),
+    ratings: Optional[Path] = typer.Option(None, "--ratings", help="Battles: a leaderboard CSV (model, rating) for the tiers."),
+    tiers: int = typer.Option(10, "--tiers", help="Battles: number of tiers (RouteLLM: 10)."),
+    ties: Optional[str] = typer.Option(None, "--ties", help="Battles: half, drop or weak (default: the router's RouteLLM rule)."),
     embedder: Optional[str] = typer.Option(None, "--embedder", help="A registry model serving /v1/embeddings (default: offline TF-IDF + SVD)."),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Model registry (for --embedder)."),
     seed: int = typer.Option(0, "--seed", help="Seed (>= 0)."),
@@ -163,19 +222,27 @@ def train_cmd(
         raise fail(f"-o {output}: the router file must end in .npz")
     if embedder and registry is None:
         raise fail("--embedder needs --registry")
-    from openarena.routing.data import read_prompt_scores
     from openarena.routing.embeddings import EndpointEmbedder
     from openarena.routing.persist import save_router
     from openarena.routing.train import train_router
 
+    _check_battle_options(tiers, ties)
     with user_errors():
         reg = _registry_opt(registry)
         emb = EndpointEmbedder(reg.get(embedder)) if embedder else None
-        data = read_prompt_scores(train)
-        r, s, w = train_router(router.value, data, strong=strong, weak=weak, embedder=emb, seed=seed)
-        save_router(r, output, strong=s, weak=w, trained_on={"source": str(train), "prompts": len(data)})
-    pair = f"{s} vs {w}" if s else "models " + ", ".join(r.models_)
-    out_console.print(f"trained {router.value} on {len(data):,} prompts ({pair}) -> {output}", highlight=False)
+        data = _read_training(train)
+        pair = None
+        if not hasattr(data, "pair") and not (router.value == "p2l" and not (strong or weak or strong_models)):
+            pair = _tier_pair(data, strong, weak, strong_models, weak_models, ratings, tiers)
+        r, s, w = train_router(router.value, data, strong=strong, weak=weak, embedder=emb, seed=seed, pair=pair, ties=ties)
+        trained_on = {"source": str(train), "prompts": len(data)}
+        if pair is not None:
+            trained_on.update(tiers=pair.how, strong_models=pair.strong_models, weak_models=pair.weak_models)
+        save_router(r, output, strong=s, weak=w, trained_on=trained_on)
+    what = f"{s} vs {w}" if s else ("models " + ", ".join(r.models_) if pair is None else "strong vs weak tier")
+    out_console.print(f"trained {router.value} on {len(data):,} {'prompts' if hasattr(data, 'pair') else 'battles'} ({what}) -> {output}", highlight=False)
+    if pair is not None:
+        err_console.print(f"{pair.how}: strong {', '.join(pair.strong_models)}; weak {', '.join(pair.weak_models)}", highlight=False)
 
 
 def _load(path_or_name: str, train: Optional[Path], strong, weak, registry):
@@ -217,7 +284,7 @@ def calibrate_cmd(
     with user_errors():
         reg = _registry_opt(registry)
         r, s, w, meta = _load(router, train, strong, weak, reg)
-        if getattr(r, "models_", None) and s is None:
+        if getattr(r, "models_", None) and s is None and not getattr(r, "pair_", None):
             raise fail("a multi-model p2l router routes by budget, not by threshold: nothing to calibrate")
         prompts = _prompts_of(sample)
         scores = r.score(prompts)
@@ -263,7 +330,7 @@ def serve_cmd(
             name = str(meta["router"])
             if name in loaded:
                 raise fail(f"--router-file {f}: a second {name} router (one file per router name)")
-            models = tuple(r.models_) if getattr(r, "models_", None) and s is None else ()
+            models = tuple(r.models_) if getattr(r, "models_", None) and s is None and not getattr(r, "pair_", None) else ()
             loaded[name] = LoadedRouter(name, r, strong or s, weak or w, models)
         key = None
         if api_key_env:

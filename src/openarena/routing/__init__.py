@@ -3,6 +3,9 @@
 - :mod:`.data`: the training and evaluation sets (RouteLLM's per-prompt correctness files and
   MT-Bench judgments, judge grades such as arena-bench-v1, battle tables with prompts), as one
   :class:`~openarena.routing.data.PromptScores` (prompts x models quality table).
+- :mod:`.battles`: arena battles with prompts (clean_battle, the 55k / 100k / 140k preference
+  sets, the arena's database) as training data: first-turn prompts, RouteLLM's tiers by arena
+  score, strong-vs-weak labels with RouteLLM's tie rules, the multi-model battle.
 - :mod:`.embeddings`: prompt embeddings (offline TF-IDF character n-grams + SVD; any
   OpenAI-compatible ``/v1/embeddings`` endpoint).
 - :mod:`.routers`: random, length, difficulty, sw_ranking, mf, classifier, p2l.

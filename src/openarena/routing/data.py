@@ -17,7 +17,9 @@ Readers (all offline, from the files as published):
 - Single-grade judgment folders (arena-hard-auto's arena-bench-v1 ``model_judgment/*.jsonl``
   with ``question.jsonl`` two folders up): one column per judged model.
 - Battle tables with prompts (clean_battle, the 55k/140k preference sets, the arena's own
-  database): each battle becomes a pairwise preference (:func:`battle_preferences`).
+  database) are not prompts x models tables: :mod:`openarena.routing.battles` reads them
+  (:class:`~openarena.routing.battles.ArenaBattles`) and turns each battle into a strong-vs-weak
+  preference or a comparison of two tiers.
 """
 
 from __future__ import annotations

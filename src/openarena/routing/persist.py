@@ -10,8 +10,8 @@ A trained router is one ``.npz`` file (numpy's zip of arrays, read with
   ``params`` (the router's hyper-parameters), ``trained_on`` (source, prompt count) and
   ``openarena_version``.
 - the fitted arrays, by name: ``tfidf_idf``, ``svd_components`` (the TF-IDF + SVD embedder);
-  ``mu``, ``sd``, ``w`` (difficulty), ``w`` (classifier), ``E``, ``y`` (sw_ranking: the training
-  embeddings and labels), ``part0``, ``part1``[, ``part2``] (mf and p2l: the fitted matrices of
+  ``mu``, ``sd``, ``w`` (difficulty), ``w`` (classifier), ``E``, ``y``, ``a``, ``b`` (sw_ranking: the training
+  embeddings, labels and compared groups; the group names in the metadata), ``part0``, ``part1``[, ``part2``] (mf and p2l: the fitted matrices of
   :class:`~openarena.routing.routers.PairwiseScorer`).
 
 Anything else in the file, an unknown format or router, or an array of object dtype is
@@ -116,14 +116,17 @@ def save_router(router: Any, path: str | os.PathLike[str], *, strong: str | None
             arrays["w"] = router.w_
             meta["params"] = {"l2": router.l2}
         elif isinstance(router, SWRankingRouter):
-            arrays.update(E=router.E_, y=router.y_)
-            meta["params"] = {"k": router.k, "temperature": router.temperature, "prior": router.prior}
+            arrays.update(E=router.E_, y=router.y_, a=router.a_, b=router.b_)
+            meta["params"] = {"scale": router.scale, "prior": router.prior, "strong": router.strong_, "weak": router.weak_}
+            meta["groups"] = list(router.groups_)
         elif isinstance(router, (MFRouter, P2LRouter)):
             for i, part in enumerate(router.f_.parts):
                 arrays[f"part{i}"] = part
             meta["params"] = {"rank": router.rank, "l2": router.l2, "seed": router.seed} if isinstance(router, MFRouter) else {"l2": router.l2}
             if isinstance(router, P2LRouter):
                 meta["models"] = list(router.models_)
+                if getattr(router, "pair_", None):
+                    meta["pair"] = list(router.pair_)
         elif not isinstance(router, LengthRouter):
             raise DataError(f"cannot save a router of type {type(router).__name__}", field="router")
         if hasattr(router, "embedder"):
@@ -179,13 +182,23 @@ def load_router(path: str | os.PathLike[str], registry: Any = None) -> tuple[Any
             router.w_, router.l2 = arrays["w"], float(params.get("l2", 1.0))
         elif isinstance(router, SWRankingRouter):
             router.E_, router.y_ = arrays["E"], arrays["y"]
-            router.mean_ = float(router.y_.mean())
-            router.k, router.temperature, router.prior = int(params["k"]), float(params["temperature"]), float(params["prior"])
+            router.a_, router.b_ = arrays["a"].astype(np.int64), arrays["b"].astype(np.int64)
+            router.groups_ = [str(g) for g in meta["groups"]]
+            router.scale, router.prior = float(params["scale"]), float(params["prior"])
+            router.strong_, router.weak_ = int(params["strong"]), int(params["weak"])
+            G = len(router.groups_)
+            if not (0 <= router.strong_ < G and 0 <= router.weak_ < G) or len(router.a_) != len(router.y_) or len(router.b_) != len(router.y_) \
+                    or (len(router.a_) and (min(router.a_.min(), router.b_.min()) < 0 or max(router.a_.max(), router.b_.max()) >= G)):
+                raise DataError("inconsistent sw_ranking arrays (groups, comparisons)", source, field="groups")
         elif isinstance(router, (MFRouter, P2LRouter)):
             parts = [arrays[f"part{i}"] for i in range(3) if f"part{i}" in arrays]
             router.f_ = PairwiseScorer(tuple(parts))
             if isinstance(router, P2LRouter):
                 router.models_ = [str(m) for m in meta["models"]]
+                if meta.get("pair"):
+                    router.pair_ = tuple(str(m) for m in meta["pair"])
+                    if not set(router.pair_) <= set(router.models_) or len(router.pair_) != 2:
+                        raise DataError(f"pair {meta['pair']!r} not among the models", source, field="pair")
     except KeyError as e:
         raise DataError(f"missing {e.args[0]!r} for the {name} router", source, field=str(e.args[0])) from None
     return router, meta

@@ -11,9 +11,9 @@ in [0, 1] (1 = the strong model is better, 0.5 = a tie, 0 = the weak one is bett
 - ``length``: the prompt's length in characters (longer prompts are harder).
 - ``difficulty``: logistic regression on three features (code, math, log length), the "router
   with one parameter (is the question hard: code, math, long?)".
-- ``sw_ranking``: similarity-weighted Bradley-Terry: the preference of the training prompts
-  nearest to the prompt (cosine of embeddings), weighted by exp(similarity / temperature), with
-  a prior pulling to the overall preference (RouteLLM's sw_ranking for two models).
+- ``sw_ranking``: similarity-weighted Bradley-Terry: every training comparison weighted by
+  10 ** (similarity / max similarity) for the prompt, a Bradley-Terry fit over the groups
+  (strong/weak, or the tiers of arena battles), P(strong beats weak) (RouteLLM's sw_ranking).
 - ``mf``: matrix factorisation, s_m(prompt) = u_m . (P e) + b_m with a shared low-rank projection
   P, trained on pairwise preferences by logistic loss (RouteLLM's mf router).
 - ``classifier``: L2 logistic regression on the prompt embedding.
@@ -151,33 +151,91 @@ class ClassifierRouter(_Embedded):
 
 
 class SWRankingRouter(_Embedded):
-    """Similarity-weighted preference of the ``k`` nearest training prompts: weights
-    exp((sim - 1) / temperature), shrunk toward the overall preference by ``prior`` pseudo-votes;
-    returns P(strong better) (ties count half)."""
+    """Similarity-weighted Bradley-Terry (RouteLLM's ``SWRankingRouter``).
+
+    Training data are pairwise comparisons between groups (``fit_groups``: tiers of arena
+    models, or just 'strong' and 'weak' for per-prompt quality labels, ``fit``). For a new
+    prompt every training comparison gets the weight ``scale ** (sim / max_sim)`` (sim = cosine
+    of the embeddings, max_sim = the largest over the training prompts; RouteLLM:
+    ``10 * 10 ** (sim / max_sim)``, a smooth kernel over all battles, not a few neighbours),
+    a Bradley-Terry model over the groups is fitted on the weighted comparisons (ties half a win
+    each), and the score is P(strong group beats weak group). With two groups that is the
+    weighted share of the strong group's wins. ``prior`` pseudo-comparisons (split evenly over
+    every pair of groups, as ties) keep the fit finite when a group never won.
+    """
 
     name = "sw_ranking"
 
-    def __init__(self, embedder=None, k: int = 200, temperature: float = 0.05, prior: float = 2.0) -> None:
+    def __init__(self, embedder=None, scale: float = 10.0, prior: float = 1e-3) -> None:
         super().__init__(embedder)
-        self.k, self.temperature, self.prior = k, temperature, prior
+        self.scale, self.prior = scale, prior
 
     def fit(self, prompts, labels) -> "SWRankingRouter":
+        n = len(prompts)
+        return self.fit_groups(prompts, ["strong"] * n, ["weak"] * n, labels, "strong", "weak")
+
+    def fit_groups(self, prompts, group_a, group_b, y, strong, weak) -> "SWRankingRouter":
+        """Comparisons (prompt, group_a, group_b, y = P(group_a better): 1 / 0.5 / 0); the score
+        is P(``strong`` beats ``weak``). Raises DataError when a side is not among the groups."""
+        groups = sorted({str(g) for g in group_a} | {str(g) for g in group_b})
+        for side, g in (("strong", strong), ("weak", weak)):
+            if str(g) not in groups:
+                raise DataError(f"the {side} group {g!r} is in no comparison", field=side, expected=", ".join(groups))
+        index = {g: i for i, g in enumerate(groups)}
+        self.groups_ = groups
+        self.a_ = np.array([index[str(g)] for g in group_a], dtype=np.int64)
+        self.b_ = np.array([index[str(g)] for g in group_b], dtype=np.int64)
+        self.y_ = _labels(y)
+        self.strong_, self.weak_ = index[str(strong)], index[str(weak)]
         self.E_ = self._fit_embed(prompts)
-        self.y_ = _labels(labels)
-        self.mean_ = float(self.y_.mean())
         return self
+
+    def _outcomes(self):
+        """Sparse (n_train, G*G): row n puts y_n on cell (a_n, b_n) and 1 - y_n on (b_n, a_n)."""
+        from scipy.sparse import csr_matrix
+
+        G, n = len(self.groups_), len(self.y_)
+        rows = np.r_[np.arange(n), np.arange(n)]
+        cols = np.r_[self.a_ * G + self.b_, self.b_ * G + self.a_]
+        return csr_matrix((np.r_[self.y_, 1.0 - self.y_], (rows, cols)), shape=(n, G * G))
 
     def score(self, prompts) -> np.ndarray:
         Q = self.embedder.transform(prompts)
+        G = len(self.groups_)
+        M = self._outcomes()
         out = np.empty(len(Q))
-        k = min(self.k, len(self.y_))
-        for i0 in range(0, len(Q), 512):
-            S = Q[i0:i0 + 512] @ self.E_.T
-            idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            s = np.take_along_axis(S, idx, axis=1)
-            w = np.exp((s - 1.0) / self.temperature)
-            out[i0:i0 + 512] = ((w * self.y_[idx]).sum(axis=1) + self.prior * self.mean_) / (w.sum(axis=1) + self.prior)
+        step = max(1, min(1024, (1 << 23) // max(len(self.y_), 1)))
+        for i0 in range(0, len(Q), step):
+            S = Q[i0:i0 + step] @ self.E_.T
+            top = S.max(axis=1, keepdims=True)
+            W = self.scale ** (S / np.where(top > 0, top, 1.0))
+            W /= W.sum(axis=1, keepdims=True)
+            wins = np.asarray((M.T @ W.T).T).reshape(-1, G, G)  # wins[c, i, j]: weight of i beating j
+            out[i0:i0 + step] = _bt_pair_probability(wins, self.strong_, self.weak_, self.prior)
         return out
+
+
+def _bt_pair_probability(wins: np.ndarray, i: int, j: int, prior: float, iters: int = 300) -> np.ndarray:
+    """P(group i beats group j) under the Bradley-Terry MLE of each slice ``wins[c]`` (G, G)
+    of weighted win counts, ``prior`` pseudo-ties added to every pair (Zermelo / Hunter's MM
+    iterations, vectorised over c). Two groups: the closed form (weighted win share)."""
+    G = wins.shape[1]
+    off = 1.0 - np.eye(G)
+    w = wins * off + 0.5 * prior * off / max(G - 1, 1)
+    if G == 2:
+        return w[:, i, j] / (w[:, i, j] + w[:, j, i])
+    n = w + np.transpose(w, (0, 2, 1))
+    total = w.sum(axis=2)
+    p = np.ones(w.shape[:2])
+    for _ in range(iters):
+        denom = (n / (p[:, :, None] + p[:, None, :])).sum(axis=2)
+        p_new = total / np.maximum(denom, 1e-300)
+        p_new /= np.exp(np.log(np.maximum(p_new, 1e-300)).mean(axis=1, keepdims=True))
+        if np.max(np.abs(p_new - p)) < 1e-10:
+            p = p_new
+            break
+        p = p_new
+    return p[:, i] / (p[:, i] + p[:, j])
 
 
 def _pairwise_fit(E: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, n_models: int, rank: int | None, l2: float, seed: int):
@@ -279,7 +337,7 @@ class P2LRouter(_Embedded):
     better, 0.5 tie, 0 if model_b); ``coefficients(prompts)`` -> (n, n_models) in logits;
     ``route(prompts, prices=None, budget=None)`` -> the best model per prompt, among those whose
     price is within the budget. As a strong/weak router (``fit``/``score``), models are 'strong'
-    and 'weak'.
+    and 'weak' (or the two models of ``pair_``, e.g. two tiers of arena battles).
     """
 
     name = "p2l"
@@ -300,6 +358,7 @@ class P2LRouter(_Embedded):
 
     def fit(self, prompts, labels) -> "P2LRouter":
         n = len(prompts)
+        self.pair_ = ("strong", "weak")
         return self.fit_pairs(prompts, ["strong"] * n, ["weak"] * n, labels)
 
     def coefficients(self, prompts) -> np.ndarray:
@@ -307,7 +366,8 @@ class P2LRouter(_Embedded):
 
     def score(self, prompts) -> np.ndarray:
         C = self.coefficients(prompts)
-        i, j = self.models_.index("strong"), self.models_.index("weak")
+        hi, lo = getattr(self, "pair_", ("strong", "weak"))
+        i, j = self.models_.index(hi), self.models_.index(lo)
         return expit(C[:, i] - C[:, j])
 
     def route(self, prompts, prices: dict[str, float] | None = None, budget: float | None = None) -> list[str]:
