@@ -207,7 +207,12 @@ class HashBlockList:
     """An :class:`ImageModerator` refusing images whose SHA-256 (of the upload as sent, or of
     the re-encoded file) is on a list: known abusive files, or images an operator removed.
 
-    ``hashes``: hex SHA-256 digests (64 characters, any case)."""
+    ``hashes``: hex SHA-256 digests (64 characters, any case).
+
+    Exact matching only: the same pixels sent in another container or with other metadata are
+    caught (the re-encoded file is identical), but a lossy re-save (JPEG at another quality) or
+    one changed pixel is not. Robust matching needs a perceptual hash (e.g. PDQ) behind the
+    :class:`ImageModerator` interface."""
 
     def __init__(self, hashes, source: str = "") -> None:
         self.hashes = frozenset(h.lower() for h in hashes)
