@@ -104,3 +104,25 @@ def test_a_full_store_refuses_images_with_503_and_writes_nothing(arena_factory):
     from openarena.storage.images import stored_bytes
 
     assert stored_bytes(live.state.db) <= 300 and live.state.images.store.total_bytes() == stored_bytes(live.state.db)
+
+
+def test_a_refused_turn_stores_no_image_and_an_image_refusal_frees_the_turn(arena_factory):
+    vision = (Behaviour.vision(chunk_delay_s=0.001), Behaviour.vision(chunk_delay_s=0.001))
+    live = arena_factory(dict(zip(MODELS, vision)), vision=tuple(MODELS), max_turns=1)
+    store = live.state.images.store
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        h = open_session(c)
+        bid = c.post("/api/battles", json={"mode": "anony", "arena": "vision"}, headers=h).json()["battle_id"]
+        assert c.post(f"/api/battles/{bid}/turns", json={"prompt": "see?", "images": [_url((1, 0, 0))]}, headers=h).status_code == 200
+        before = store.total_bytes()
+        # the battle is at its turn limit: the image of a turn that will not run is not stored
+        r = c.post(f"/api/battles/{bid}/turns", json={"prompt": "and?", "images": [_url((2, 0, 0))]}, headers=h)
+        assert r.status_code == 409 and r.json()["code"] == "turn_limit"
+        assert store.total_bytes() == before
+        # an image refused by the checks releases the turn: the same battle takes the next prompt
+        tid = c.post("/api/battles", json={"mode": "anony"}, headers=h).json()["battle_id"]
+        r = c.post(f"/api/battles/{tid}/turns", json={"prompt": "see?", "images": [_url((3, 0, 0))]}, headers=h)
+        assert r.status_code == 422 and r.json()["code"] == "not_vision"
+        r = c.post(f"/api/battles/{tid}/turns", json={"prompt": "hello"}, headers=h)
+        assert r.status_code == 200 and "event: end" in r.text
+        assert store.total_bytes() == before

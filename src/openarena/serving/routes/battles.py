@@ -142,7 +142,6 @@ async def _accept_images(st: AppState, judge: str, battle_id: str, urls: list[st
 
 async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None, image_urls: list[str] | None = None):
     judge = session.voter
-    images = await _accept_images(st, judge, battle_id, image_urls) if image_urls else []
     if prompt is not None and st.moderator is not None:
         flagged, why = await st.moderator.flagged(prompt)
         if flagged:
@@ -170,6 +169,13 @@ async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None,
     if refusal is not None:
         await run_in_threadpool(release_turn, st.db, battle_id)
         raise refusal
+    images: list[str] = []
+    if image_urls:  # only for a turn that will run: a refused turn stores no image
+        try:
+            images = await _accept_images(st, judge, battle_id, image_urls)
+        except BaseException:
+            await run_in_threadpool(release_turn, st.db, battle_id)
+            raise
     models = {"a": st.registry.get(lease.model_a)}
     if lease.model_b is not None:
         models["b"] = st.registry.get(lease.model_b)
