@@ -87,3 +87,12 @@ def test_price_control_on_real_votes_matches_trust_price_control():
     ref = pd.DataFrame(doc["rows"]).set_index("model")
     assert set(board.index) == set(ref.index) and len(board) > 10
     assert np.allclose(board, ref["rating"].sort_index(), atol=1e-6)
+
+
+def test_an_unreadable_price_file_is_one_line_and_exit_2(sim, tmp_path):
+    votes, _, _ = sim
+    bad = tmp_path / "prices.csv"
+    bad.write_bytes(b"\xff\xfemodel,price\nm00,1\n")  # not UTF-8: was a UnicodeDecodeError traceback
+    r = run("leaderboard", votes, "--control", "price", "--prices", bad, "--prior", "1")
+    assert r.exit_code == 2 and "prices.csv" in r.output and "UTF-8" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1

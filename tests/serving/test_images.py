@@ -209,3 +209,20 @@ def test_serve_refuses_a_bad_block_list_before_starting(tmp_path):
     bad.write_text("0" * 64 + "\nnot-a-hash\n")
     res = CliRunner().invoke(app, base + ["--image-block-list", str(bad)])
     assert res.exit_code == 2 and "row 2" in res.output and "not a SHA-256" in res.output
+
+
+def test_the_block_list_catches_a_blocked_image_in_another_container_but_not_a_lossy_re_save():
+    """What an exact-hash block-list can and cannot do (documented in HashBlockList)."""
+    rng = np.random.default_rng(7)
+    img = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+
+    def enc(fmt, **kw):
+        out = io.BytesIO()
+        img.save(out, format=fmt, **kw)
+        return out.getvalue()
+
+    blocked = clean_image(enc("PNG"))
+    bl = HashBlockList([blocked.sha256, blocked.upload_sha256])
+    for raw in (enc("PNG", compress_level=1), enc("WEBP", lossless=True)):  # same pixels, other bytes
+        assert bl.check(clean_image(raw)) == "on the block-list"
+    assert bl.check(clean_image(enc("JPEG", quality=95))) is None  # lossy: a perceptual hash would be needed

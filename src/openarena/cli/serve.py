@@ -111,6 +111,7 @@ def serve(
     image_block_list: Optional[Path] = typer.Option(None, "--image-block-list", help="File of SHA-256 digests of images to refuse, one per line (the image moderation hook)."),
     max_image_mb: float = typer.Option(5.0, "--max-image-mb", min=0.01, max=50.0, help="Largest image accepted with a prompt, in MB."),
     max_image_pixels: int = typer.Option(25_000_000, "--max-image-pixels", min=1, max=200_000_000, help="Largest image accepted, in pixels (width × height, checked before decoding)."),
+    max_image_store_gb: float = typer.Option(20.0, "--max-image-store-gb", min=0.0, help="Cap on the total size of the stored images, in GB (0 = no cap); images are also refused while the disk has less than 1 GB free."),
 ) -> None:
     """Start the web arena: anonymous battles, side-by-side, direct chat, leaderboard.
 
@@ -145,6 +146,7 @@ def serve(
             votes_per_day_session=votes_per_day, votes_per_day_ip=votes_per_day_ip,
             image_dir=str(image_dir) if image_dir else None, image_block_list=str(image_block_list) if image_block_list else None,
             max_image_bytes=int(max_image_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
+            max_image_store_bytes=int(max_image_store_gb * 1024**3),
         )
         if image_block_list is not None:
             from openarena.serving.images import load_block_list

@@ -143,7 +143,8 @@ def _image_intake(settings: ServeSettings, db: Database):
 
     folder = Path(settings.image_dir) if settings.image_dir else default_image_dir(db.url, settings.data_dir)
     moderator = load_block_list(settings.image_block_list) if settings.image_block_list else None
-    return ImageIntake(ImageStore(folder), settings.image_limits(), moderator, db)
+    return ImageIntake(ImageStore(folder), settings.image_limits(), moderator, db,
+                       max_store_bytes=settings.max_image_store_bytes or None, min_free_bytes=settings.min_free_disk_bytes)
 
 
 def create_app(settings: ServeSettings | None = None, *, state: AppState | None = None, start_background: bool = True) -> FastAPI:

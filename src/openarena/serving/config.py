@@ -92,6 +92,10 @@ class ServeSettings:
             max_image_side (larger images are shrunk), max_images_per_prompt: image limits
             (:class:`~openarena.serving.images.ImageLimits`); images count as prompts for the
             rate limits.
+        max_image_store_bytes: cap on the total size of the stored images (0 = none; 20 GiB by
+            default), min_free_disk_bytes: images are refused while the image folder's disk has
+            less free space than this (1 GiB by default), so uploads never fill the disk the
+            database lives on.
         image_block_list: a file of SHA-256 digests of images to refuse (one per line), the
             moderation hook's hash block-list (:func:`openarena.serving.images.load_block_list`).
     """
@@ -163,6 +167,8 @@ class ServeSettings:
     max_image_pixels: int = 25_000_000
     max_image_side: int = 2048
     max_images_per_prompt: int = 1
+    max_image_store_bytes: int = 20 * 1024**3
+    min_free_disk_bytes: int = 1024**3
     image_block_list: str | None = None
 
     def image_limits(self):

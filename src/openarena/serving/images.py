@@ -22,7 +22,9 @@ by :class:`openarena.storage.images.ImageStore`; moderation (:class:`ImageModera
 
 Errors: :class:`ImageRefused` with a plain sentence for the visitor (never a path or a
 traceback) and a machine ``code``: too_large, too_many_pixels, bad_image, bad_format,
-too_many_images, blocked.
+too_many_images, blocked; and, from :class:`ImageIntake` only, images_busy (too many images
+being decoded or waiting in this process) and images_full (the image store reached its size
+cap, or the disk its free-space floor).
 
 Sources: Pillow's documentation on decompression bombs (``Image.MAX_IMAGE_PIXELS``) and on
 ``ImageOps.exif_transpose``; OpenAI's chat-completions ``image_url`` content part.
@@ -205,7 +207,12 @@ class HashBlockList:
     """An :class:`ImageModerator` refusing images whose SHA-256 (of the upload as sent, or of
     the re-encoded file) is on a list: known abusive files, or images an operator removed.
 
-    ``hashes``: hex SHA-256 digests (64 characters, any case)."""
+    ``hashes``: hex SHA-256 digests (64 characters, any case).
+
+    Exact matching only: the same pixels sent in another container or with other metadata are
+    caught (the re-encoded file is identical), but a lossy re-save (JPEG at another quality) or
+    one changed pixel is not. Robust matching needs a perceptual hash (e.g. PDQ) behind the
+    :class:`ImageModerator` interface."""
 
     def __init__(self, hashes, source: str = "") -> None:
         self.hashes = frozenset(h.lower() for h in hashes)
@@ -263,22 +270,76 @@ class ImageIntake:
     Parameters: store, an :class:`~openarena.storage.images.ImageStore`; limits; moderator
     (None = accept every valid image); db, the arena's database (None = no ``images`` rows);
     max_decoding, images decoded at once in this process (decoding is CPU work in worker
-    threads: a bound keeps a burst of uploads from taking every thread).
+    threads: a bound keeps a burst of uploads from taking every thread); max_waiting, uploads
+    allowed to wait for a decoding slot in :meth:`accept_async` (more are refused at once,
+    images_busy); max_store_bytes, the cap on the image store's total size in bytes (the
+    ``images`` table's sum, so shared by all workers; None = no cap); min_free_bytes, new images
+    are refused while the disk of the image folder has less free space than this (0 = no floor).
     """
 
-    def __init__(self, store, limits: ImageLimits | None = None, moderator: ImageModerator | None = None, db=None, max_decoding: int = 2) -> None:
+    def __init__(self, store, limits: ImageLimits | None = None, moderator: ImageModerator | None = None, db=None, max_decoding: int = 2,
+                 max_waiting: int = 8, max_store_bytes: int | None = None, min_free_bytes: int = 0) -> None:
         self.store = store
         self.limits = limits or ImageLimits()
         self.moderator = moderator
         self.db = db
-        self._slots = threading.BoundedSemaphore(max(1, max_decoding))
+        self.max_decoding = max(1, max_decoding)
+        self.max_pending = self.max_decoding + max(0, max_waiting)
+        self.max_store_bytes = max_store_bytes
+        self.min_free_bytes = max(0, min_free_bytes)
+        self._slots = threading.BoundedSemaphore(self.max_decoding)
+        self._limiter = None  # the anyio CapacityLimiter of accept_async, made in the event loop
+        self._pending = 0
+
+    async def accept_async(self, urls) -> list[str]:
+        """:meth:`accept` for the event loop: the upload waits for one of ``max_decoding``
+        slots *without* holding a thread of the server's shared pool (a burst of large images
+        would otherwise fill the pool and stall every other request: health checks, pages,
+        votes); when ``max_pending`` uploads are decoding or waiting already, it is refused at
+        once. Raises: what :meth:`accept` raises; ImageRefused images_busy."""
+        import anyio.to_thread
+
+        if self._pending >= self.max_pending:
+            raise ImageRefused("images_busy", "Many images are being checked right now: try again in a minute, or send the prompt without the image.")
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.max_decoding)
+        self._pending += 1
+        try:
+            return await anyio.to_thread.run_sync(self.accept, urls, limiter=self._limiter)
+        finally:
+            self._pending -= 1
+
+    def _check_room(self, n_bytes: int) -> None:
+        """Refuse (images_full) ``n_bytes`` more when the store would pass ``max_store_bytes``
+        or the disk holds less than ``min_free_bytes`` free."""
+        import shutil
+
+        full = ImageRefused("images_full", "The arena cannot take more images right now: send the prompt without the image.")
+        if self.min_free_bytes:
+            folder = Path(self.store.folder)
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            try:
+                if shutil.disk_usage(folder).free - n_bytes < self.min_free_bytes:
+                    raise full
+            except OSError:
+                pass  # the write itself will say what is wrong
+        if self.max_store_bytes is not None:
+            if self.db is not None:
+                from openarena.storage.images import stored_bytes
+
+                used = stored_bytes(self.db)
+            else:
+                used = self.store.total_bytes()
+            if used + n_bytes > self.max_store_bytes:
+                raise full
 
     def accept(self, urls) -> list[str]:
         """Check, clean, screen and store the images of one prompt (``urls``: a list of data
         URLs); returns their SHA-256 addresses in order. Blocking: call in a worker thread.
 
         Raises: ImageRefused (too_many_images, bad_image, too_large, too_many_pixels,
-        bad_format, blocked); StorageError when the image folder cannot be written.
+        bad_format, blocked, images_full); StorageError when the image folder cannot be written.
         """
         if not isinstance(urls, list):
             raise ImageRefused("bad_image", "images must be a list of data URLs.")
@@ -292,6 +353,9 @@ class ImageIntake:
                 img = clean_image(raw, self.limits)
             screen(img, self.moderator)
             cleaned.append(img)
+        new = {img.sha256: len(img.data) for img in cleaned if img.sha256 not in self.store}
+        if new:
+            self._check_room(sum(new.values()))
         out = []
         for img in cleaned:
             sha = self.store.put(img.data)

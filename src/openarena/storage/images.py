@@ -22,7 +22,7 @@ from pathlib import Path
 
 from openarena.storage.db import StorageError
 
-__all__ = ["ImageStore", "default_image_dir", "record_image", "sniff_mime"]
+__all__ = ["ImageStore", "default_image_dir", "record_image", "sniff_mime", "stored_bytes"]
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -99,6 +99,13 @@ class ImageStore:
         except OSError as e:
             raise StorageError(f"cannot read the image folder {self.folder}: {e.strerror or type(e).__name__}") from None
 
+    def total_bytes(self) -> int:
+        """The bytes of every stored image (a walk of the folder; the server uses the
+        ``images`` table instead, :func:`stored_bytes`)."""
+        if not self.folder.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.folder.glob("??/*") if _SHA.match(p.name))
+
     def __contains__(self, sha256: object) -> bool:
         try:
             return isinstance(sha256, str) and self.path(sha256).is_file()
@@ -128,3 +135,15 @@ def record_image(db, sha256: str, mime: str, width: int, height: int, n_bytes: i
     except IntegrityError:  # another worker stored it first
         return False
     return True
+
+
+def stored_bytes(db) -> int:
+    """The total size in bytes of the images recorded in the ``images`` table (what every
+    worker has stored). Raises: SQLAlchemyError when the database cannot be read."""
+    from sqlalchemy import func, select
+
+    from openarena.storage.models import Image
+
+    table = Image.__table__
+    with db.read() as conn:
+        return int(conn.execute(select(func.coalesce(func.sum(table.c.n_bytes), 0))).scalar_one())

@@ -83,3 +83,16 @@ def test_price_control_on_real_votes_moves_cheap_models_up_as_published():
     assert len(shared_models) >= 40
     rho = spearmanr(ours[shared_models], (pub_pc - pub_raw)[shared_models])[0]
     assert rho > 0.6, rho
+
+
+@pytest.mark.parametrize("name,content", [
+    ("latin1.csv", b"\xff\xfemodel,price\nx,1\n"),  # not UTF-8: was a UnicodeDecodeError traceback
+    ("empty.csv", b""),  # was pandas' EmptyDataError
+    ("scalar.json", b"5"),  # was a TypeError
+    ("quoted.csv", b'model,price\n"a,1\n'),  # an unterminated quote: pandas' ParserError
+])
+def test_unreadable_price_files_are_one_data_error(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(DataError, match=name):
+        read_prices(p)

@@ -19,6 +19,7 @@ arena-catalog scatter plot; Pareto (1906).
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,8 @@ def read_prices(path: str | Path) -> pd.DataFrame:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DataError(f"cannot read: {err.strerror}", str(path)) from None
+    except UnicodeDecodeError:
+        raise DataError("not a UTF-8 text file", str(path), expected="a price table (CSV or JSON)") from None
     rows: list[tuple[str, float, float]] = []
     later: list[tuple[str, float, float]] = []  # litellm provider/model keys: after the plain ones
     if path.suffix.lower() == ".json":
@@ -73,6 +76,8 @@ def read_prices(path: str | Path) -> pd.DataFrame:
             doc = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"not valid JSON ({err.msg}, line {err.lineno})", str(path)) from None
+        if not isinstance(doc, (dict, list)):
+            raise DataError(f"a JSON {type(doc).__name__} at the top", str(path), expected="a JSON object or list of per-model prices")
         items = list(doc.items()) if isinstance(doc, dict) else [(None, d) for d in doc]
         for r, (key, d) in enumerate(items):
             if not isinstance(d, dict):
@@ -89,7 +94,10 @@ def read_prices(path: str | Path) -> pd.DataFrame:
                 continue
             rows.append((str(name), _num(ip, path, r, "input_token_price"), _num(op, path, r, "output_token_price")))
     else:
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(io.StringIO(text))
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+            raise DataError(f"not a readable CSV table ({str(err).splitlines()[0][:120]})", str(path), expected="a CSV price table with a header") from None
         low = {c.lower(): c for c in frame.columns}
         mcol = low.get("model_key") or low.get("model")
         icol = low.get("input_token_price") or low.get("input_price")

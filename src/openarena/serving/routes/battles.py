@@ -13,7 +13,7 @@ header; the client sends only its prompt or its vote, and the battle id it was g
   vision battle (``{"arena": "vision"}`` at creation): checked, re-encoded without metadata,
   screened and stored by :class:`~openarena.serving.images.ImageIntake` before any model is
   called; refusals not_vision, bad_image, too_large, too_many_pixels, bad_format,
-  too_many_images, blocked (422).
+  too_many_images, blocked (422); images_busy, images_full (503).
 - ``POST /api/battles/{id}/regenerate`` ``{}`` -> the same stream, answering the last prompt again.
 - ``POST /api/battles/{id}/vote`` ``{"winner": "model_a"|"model_b"|"tie"|"tie (bothbad)"}`` ->
   ``{"model_a", "model_b", "counted", "message"}``: the reveal (``counted`` is False only for an
@@ -122,15 +122,18 @@ async def _accept_images(st: AppState, judge: str, battle_id: str, urls: list[st
     """Check, re-encode, screen and store the images of a turn; returns their SHA-256
     addresses. Only a vision battle of this session takes images.
     Raises: ApiError 404 not_found, 422 not_vision / bad_image / too_large / too_many_pixels /
-    bad_format / too_many_images / blocked, 503 images_unavailable."""
+    bad_format / too_many_images / blocked, 503 images_unavailable / images_busy (too many
+    uploads decoding or waiting in this worker) / images_full (the store's cap)."""
     b = await run_in_threadpool(get_battle, st.db, battle_id, judge)
     if b is None:
         raise ApiError(404, "not_found", "No such battle in this session: start a new round.")
     if b.arena != "vision" or st.images is None:
         raise ApiError(422, "not_vision", "This battle was started without an image, so its models may not see images: start a new round to send one.")
     try:
-        return await run_in_threadpool(st.images.accept, urls)
+        return await st.images.accept_async(urls)
     except ImageRefused as e:
+        if e.code in ("images_busy", "images_full"):
+            raise ApiError(503, e.code, e.message, headers={"retry-after": "60"}) from None
         raise ApiError(422, e.code, e.message) from None
     except StorageError:
         log.exception("image not stored")
@@ -139,7 +142,6 @@ async def _accept_images(st: AppState, judge: str, battle_id: str, urls: list[st
 
 async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None, image_urls: list[str] | None = None):
     judge = session.voter
-    images = await _accept_images(st, judge, battle_id, image_urls) if image_urls else []
     if prompt is not None and st.moderator is not None:
         flagged, why = await st.moderator.flagged(prompt)
         if flagged:
@@ -167,6 +169,13 @@ async def _start_turn(st: AppState, session, battle_id: str, prompt: str | None,
     if refusal is not None:
         await run_in_threadpool(release_turn, st.db, battle_id)
         raise refusal
+    images: list[str] = []
+    if image_urls:  # only for a turn that will run: a refused turn stores no image
+        try:
+            images = await _accept_images(st, judge, battle_id, image_urls)
+        except BaseException:
+            await run_in_threadpool(release_turn, st.db, battle_id)
+            raise
     models = {"a": st.registry.get(lease.model_a)}
     if lease.model_b is not None:
         models["b"] = st.registry.get(lease.model_b)

@@ -105,7 +105,12 @@ def _page(request: Request, status: int, headers: dict[str, str] | None) -> Any:
 
 
 async def http_error(request: Request, exc: StarletteHTTPException):
-    """Exception handler for HTTPException: the HTML error page for browsers, else FastAPI's JSON."""
+    """Exception handler for HTTPException: the HTML error page for browsers, else FastAPI's
+    JSON. A 400 on an API path is FastAPI failing to parse the body before any validation
+    (JSON nested too deep, a number too long to convert, bytes that are not UTF-8): answered as
+    every other body refusal, ``{"error", "code": "bad_request"}``."""
+    if exc.status_code == 400 and request.url.path.startswith("/api/"):
+        return ApiError(400, "bad_request", NOT_JSON).response()
     if not wants_html(request):
         return await http_exception_handler(request, exc)
     return _page(request, exc.status_code, getattr(exc, "headers", None))
