@@ -19,6 +19,15 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 from openarena.demo import DEMO_REGISTRY  # noqa: E402  shipped inside the package, found from any working folder
 
 
+def choose_port(host: str) -> int:
+    """A port of ``host`` that is free now (what port 0 means), chosen before the server starts
+    so that the address printed is the one it listens on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise the one-line exit (status 2) unless ``host:port`` can be bound now, the way uvicorn
     binds it (SO_REUSEADDR, IPv6 when the host holds a colon). Port 0 (any free port) always
@@ -184,6 +193,8 @@ def serve(
 
         configured_secret(settings)  # SecretError: too short, unreadable file
         check_port_free(host, port)
+        if port == 0:  # the printed address must be the real one
+            port = choose_port(host)
         if settings.redis_url:
             check_redis(settings.redis_url)  # SharedStateError: one line, exit 2
         from openarena.serving.app import build_state, create_app
