@@ -167,3 +167,19 @@ def test_a_vote_on_one_worker_moves_the_counts_another_samples_on(arena_factory,
     with w2.client() as c:
         new_battle(c, open_session(c))
     assert w2.state.sampler.votes[res["model_a"]] == 1 and w2.state.sampler.votes[res["model_b"]] == 1
+
+
+def test_redis_never_holds_a_client_address_in_clear(arena_factory, redis_url):  # noqa: F811
+    """The rate-limit buckets in Redis are keyed by a keyed hash of the client's address (the
+    About page promises the address is never stored in clear)."""
+    import redis
+
+    from tests.serving.helpers import play
+
+    prefix = fresh_prefix()
+    live = arena_factory(redis_url=redis_url, redis_prefix=prefix)
+    with live.client() as c:
+        play(c, open_session(c), winner="model_a")
+    keys = [k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=prefix + "*")]
+    assert any("vote_ip" in k for k in keys) and any("battle_ip" in k for k in keys), keys
+    assert not [k for k in keys if "127.0.0.1" in k], keys

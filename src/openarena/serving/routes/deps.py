@@ -103,7 +103,8 @@ class RateLimit:
 
         kind = self.kind
         try:
-            wait = await st.limiter.take([(f"{kind}_ip", ip), (f"{kind}_session", session.sid)])
+            # the address enters the shared state (Redis) only as a keyed hash, never in clear
+            wait = await st.limiter.take([(f"{kind}_ip", limit_key(st.secret, ip)), (f"{kind}_session", session.sid)])
         except SharedStateError:
             log.exception("rate limit check failed")
             what = "Your vote was not saved" if kind == "vote" else "Nothing was sent"
@@ -112,6 +113,15 @@ class RateLimit:
             secs = max(1, int(wait + 0.999))
             what = RATE_LIMITED.get(kind, f"{kind}s")
             raise ApiError(429, "rate_limited", f"Too many {what}: please wait {secs} s.", headers={"retry-after": str(secs)})
+
+
+def limit_key(secret: bytes, ip: str) -> str:
+    """The rate-limit key of a client address: the first 24 hex digits of
+    HMAC-SHA256(secret, 'rate:' + ip), so the shared state (Redis keys) never holds an address."""
+    import hashlib
+    import hmac
+
+    return hmac.new(secret, b"rate:" + ip.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:24]
 
 
 BattleLimit = Depends(RateLimit("battle"))
