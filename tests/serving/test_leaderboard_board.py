@@ -91,3 +91,23 @@ def test_web_board_and_cli_agree_on_anonymous_votes(arena_factory, monkeypatch):
     step = doc["provenance"]["filters"][-1]
     assert step["name"] == "unrated" and "named-only-model" in step["detail"] and step["removed"] == 1
     assert "filter unrated: removed 1" in res.stderr and "named-only-model" in res.stderr
+
+
+def test_the_reference_board_names_its_file_not_a_server_path_or_a_command(arena_factory, tmp_path):
+    """The public board shown beside the arena's own says where it came from by file name only:
+    no folder of the server, no CLI command."""
+    import json
+
+    secret_dir = tmp_path / "srv" / "private-cache"
+    secret_dir.mkdir(parents=True)
+    ref = secret_dir / "leaderboard.json"
+    ref.write_text(json.dumps({
+        "leaderboard": [{"model": "m-one", "rating": 1210.5, "num_battles": 800, "rating_q025": 1200.0, "rating_q975": 1221.0},
+                        {"model": "m-two", "rating": 1189.5, "num_battles": 800, "rating_q025": 1179.0, "rating_q975": 1200.0}],
+        "provenance": {"source": str(secret_dir / "chatbotarena_20240814.json"), "n_battles": 1600, "n_models": 2},
+    }))
+    live = arena_factory(reference_leaderboard=str(ref))
+    with live.client() as c:
+        page = c.get("/leaderboard").text
+    assert "m-one" in page and "From chatbotarena_20240814.json: 1,600 public votes" in page
+    assert "private-cache" not in page and str(tmp_path) not in page and "openarena leaderboard" not in page

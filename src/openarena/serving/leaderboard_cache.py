@@ -50,6 +50,7 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -460,7 +461,8 @@ def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
     ``openarena leaderboard --out-dir`` (``{"leaderboard": [rows], "provenance": {...}}``), with
     its whisker plot ``<stem>_ci.png`` when present.
 
-    Returns: {"rows", "provenance", "plot" (PNG bytes or None), "path"}.
+    Returns: {"rows", "provenance", "plot" (PNG bytes or None), "path", "label" (the source's
+    file name, what the page shows: never a server path)}.
     Raises: DataError naming the file (and the row and field) when it cannot be read, is not
     JSON, or lacks what the page shows: a non-empty ``leaderboard`` list of objects with a string
     ``model``, numbers ``rating`` and ``num_battles`` (``rating_q025`` / ``rating_q975``: numbers
@@ -510,7 +512,9 @@ def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
     if n_battles is not None and (not isinstance(n_battles, _NUMBER) or isinstance(n_battles, bool)):
         raise DataError(f"invalid value {n_battles!r}", source, None, "provenance.n_battles", "a number")
     plot = p.with_name(p.stem + "_ci.png")
-    return {"rows": rows, "provenance": provenance, "plot": plot.read_bytes() if plot.is_file() else None, "path": source}
+    # what visitors see of the source: a file name, never the server's folders
+    label = Path(str(provenance.get("source") or source)).name or "a leaderboard file"
+    return {"rows": rows, "provenance": provenance, "plot": plot.read_bytes() if plot.is_file() else None, "path": source, "label": label}
 
 
 #: what a visitor reads when a board cannot be shown (never an exception, a flag or a path)
