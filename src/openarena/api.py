@@ -498,6 +498,33 @@ def _is_loaded(data) -> bool:
     return isinstance(data, (BattleTable, PairCounts))
 
 
+def _trust_inputs(organizations, prices):
+    """Check :func:`trust_report`'s ``organizations`` and ``prices`` (a price file is read with
+    :func:`read_model_prices`). Raises: DataError naming the parameter and what it expects."""
+    from collections.abc import Mapping as _Mapping
+    from pathlib import Path
+
+    import pandas as pd
+
+    from openarena.errors import DataError
+
+    if organizations is not None:
+        if isinstance(organizations, (str, Path)):
+            from openarena.analysis.trust.providers import read_org_map
+
+            organizations = read_org_map([Path(organizations)])
+        if not isinstance(organizations, _Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in organizations.items()):
+            raise DataError("organizations must map each model to its provider", "organizations", field="organizations",
+                            expected="{model: provider} (e.g. {'gpt-4o': 'OpenAI'}) or a metadata table with model and organization columns")
+    if prices is not None:
+        if isinstance(prices, (str, Path)):
+            prices = read_model_prices(prices)
+        if not isinstance(prices, pd.DataFrame) or not {"model", "input_price", "output_price"} <= set(prices.columns):
+            raise DataError("prices must be a table of model, input_price, output_price", "prices", field="prices",
+                            expected="a DataFrame with columns model, input_price, output_price (USD per million tokens), or a price file / registry YAML path (see read_model_prices)")
+    return organizations, prices
+
+
 def trust_report(
     data,
     *,
@@ -519,8 +546,10 @@ def trust_report(
     Parameters:
         data: what :func:`load` returns or anything it reads (battle rows; a ``tstamp`` column
             enables drift and first-seen dates).
-        organizations: {model: provider} (e.g. a registry's ``organization`` fields).
-        prices: DataFrame model, input_price, output_price in USD per million tokens (a
+        organizations: {model: provider} (e.g. a registry's ``organization`` fields), or the
+            path of a metadata table (model key and organization columns).
+        prices: a price file or registry YAML path (:func:`read_model_prices`), or a
+            DataFrame model, input_price, output_price in USD per million tokens (a
             registry's ``price`` fields, or
             :func:`openarena.analysis.trust.frontier.read_prices`), or None.
         price_weights: input:output weights of the blended price (3:1).
@@ -540,6 +569,7 @@ def trust_report(
     """
     from openarena.analysis.trust.report import build_trust_report
 
+    organizations, prices = _trust_inputs(organizations, prices)
     if not _is_loaded(data):
         data = load(data)
     board = leaderboard(data, ci="sandwich", anchor=anchor, level=level, drop_unrated=True, rank_intervals=rank_method)

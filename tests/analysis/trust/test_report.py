@@ -103,3 +103,24 @@ def test_provisional_counts_votes_since_a_release_date():
     assert flags.loc["core", "provisional"] == (fresh < 500) and flags.loc["core", "votes"] > fresh
     with pytest.raises(DataError, match="released_at"):
         provisional_flags(data, released_at={"nobody": "2024-01-01"})
+
+
+def test_trust_report_names_a_malformed_organizations_or_prices_argument(tmp_path):
+    """Passing what the CLI takes (paths) works; passing something else is a DataError naming
+    the parameter, not a raw ValueError/TypeError from inside."""
+    import pandas as pd
+    import pytest
+
+    import openarena
+    from openarena.api import _trust_inputs
+    from openarena.errors import DataError
+
+    with pytest.raises(DataError, match="organizations must map each model"):
+        _trust_inputs(["acme"], None)
+    with pytest.raises(DataError, match="prices must be a table"):
+        _trust_inputs(None, {"m": [1.0, 2.0]})
+    f = tmp_path / "prices.csv"
+    f.write_text("model,input_price,output_price\nm-one,1.0,3.0\n")
+    orgs, prices = _trust_inputs({"m-one": "Acme"}, f)
+    assert orgs == {"m-one": "Acme"} and isinstance(prices, pd.DataFrame) and prices["model"].tolist() == ["m-one"]
+    assert openarena.trust_report is openarena.api.trust_report
