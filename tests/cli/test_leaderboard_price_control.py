@@ -96,3 +96,11 @@ def test_an_unreadable_price_file_is_one_line_and_exit_2(sim, tmp_path):
     r = run("leaderboard", votes, "--control", "price", "--prices", bad, "--prior", "1")
     assert r.exit_code == 2 and "prices.csv" in r.output and "UTF-8" in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_the_table_title_names_the_covariate_not_style(sim):
+    votes, path, prices = sim
+    r = run("leaderboard", votes, "--control", "price", "--prices", path, "--prior", "1")
+    assert r.exit_code == 0, r.output
+    title = " ".join(r.output.split())
+    assert "controlled for log_price" in title and "style control" not in title

@@ -134,7 +134,11 @@ def print_table(lb, top: int | None, title: str | None = None) -> None:
     if lb.category:
         what += f", category {lb.category}"
     if lb.coefficients is not None:
-        what += ", style control"
+        from openarena.data.schema import STYLE_FEATURES
+
+        names = [str(n) for n in lb.coefficients["name"]]
+        other = [n for n in names if n not in STYLE_FEATURES]
+        what += ", style control" if not other else (", style control and " if len(other) < len(names) else ", controlled for ") + ", ".join(other)
     t = results_table(title or f"{what} ({lb.provenance['n_battles']:,.0f} votes, anchor {lb.anchor.describe()})", d.columns)
     for row in d.itertuples(index=False):
         t.add_row(*map(str, row))
