@@ -139,6 +139,9 @@ def test_weighted_price_control_and_frontier_history(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["coefficient"][0]["name"] == "log_price" and doc["coefficient"][0]["coef"] > 0
+    rows = doc.get("rows") or doc.get("models") or next(v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict) and "rank_controlled" in v[0])
+    ranks = [r["rank_controlled"] for r in rows]
+    assert ranks == sorted(ranks)  # rows in the order of their ranks
     out = tmp_path / "fh.csv"
     r = run("trust", "frontier-history", shared_file("jasontrigg0_chatbot_arena_history/alltime.csv"), "--prices", d / "pricing_table.csv", "-o", out, "--plot", tmp_path / "fh.png", "-q")
     assert r.exit_code == 0, r.output

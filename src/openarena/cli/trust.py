@@ -554,6 +554,7 @@ def _report_control(lb, plain, excluded, fmt, output, quiet, prior) -> None:
     _say(quiet, f"{c['name']} coefficient {c.coef:.4f} logits per RMS difference (se {c.se:.4f}, 95% CI [{c.coef_q025:.4f}, {c.coef_q975:.4f}]); prior {prior:g}")
     t = lb.table[["model", "rating", "rating_q025", "rating_q975"]].copy()
     t["rank_controlled"] = t["rating"].rank(ascending=False, method="min").astype(int)
+    t = t.sort_values(["rank_controlled", "model"]).reset_index(drop=True)  # rows in the order of the ranks shown
     plain_rank = plain.table.set_index("model")["rating"].rank(ascending=False, method="min")
     t["rank_raw"] = t["model"].map(plain_rank).astype("Int64")
     _emit(t, fmt, output, quiet, f"Leaderboard controlled for {c['name']}", {"coefficient": lb.coefficients.to_dict(orient="records")})
