@@ -214,7 +214,8 @@ def test_battles_without_test_data_are_refused():
 
 def _arena_db(url: str, battles: ArenaBattles) -> None:
     from openarena.storage import Database
-    from openarena.storage.battles import acquire_turn, create_battle, finish_turn, record_vote
+    from openarena.storage.battles import acquire_turn, create_battle, finish_turn
+    from openarena.storage.votes import record_vote
 
     db = Database.open(url)
     try:

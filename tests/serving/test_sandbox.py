@@ -373,3 +373,35 @@ def test_server_stays_responsive_during_attacks(code_arena):
     lat = sorted(latencies)
     p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
     assert len(lat) > 20 and p99 < 1.0, (len(lat), p99)
+
+
+def test_a_sandbox_that_cannot_start_for_a_moment_is_started_again(monkeypatch):
+    """bwrap's EAGAIN (the sandbox user's processes on the host at their cap while other
+    sandboxes end) is retried, not reported to the voter as 'out of sandbox processes'; any
+    other failure is reported at once."""
+    import asyncio
+
+    from openarena.serving import sandbox as sb
+
+    calls = []
+
+    async def once(code, limits, cache_dir):
+        calls.append(code)
+        if len(calls) < 3:
+            return sb.RunResult(stdout="", stderr="bwrap: Creating new namespace failed: Resource temporarily unavailable\n", exit_code=1,
+                                timed_out=False, truncated=False, images=[], message="", duration_s=0.0)
+        return sb.RunResult(stdout="1\n", stderr="", exit_code=0, timed_out=False, truncated=False, images=[], message="", duration_s=0.0)
+
+    monkeypatch.setattr(sb, "_run_once", once)
+    monkeypatch.setattr(sb, "_START_RETRIES", (0.0, 0.0, 0.0, 0.0))
+    r = asyncio.run(sb.run_code("print(1)"))
+    assert r.exit_code == 0 and len(calls) == 3
+    calls.clear()
+
+    async def broken(code, limits, cache_dir):
+        calls.append(code)
+        return sb.RunResult(stdout="", stderr="bwrap: execvp python: No such file or directory\n", exit_code=1,
+                            timed_out=False, truncated=False, images=[], message="", duration_s=0.0)
+
+    monkeypatch.setattr(sb, "_run_once", broken)
+    assert asyncio.run(sb.run_code("print(1)")).exit_code == 1 and len(calls) == 1

@@ -282,7 +282,8 @@ def _limits(limits: CodeLimits, uid: int | None = None):
         lim(resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1)
         lim(resource.RLIMIT_AS, limits.memory_bytes)
         if uid is not None:  # all sandboxes together, counted on the host for the sandbox user
-            lim(resource.RLIMIT_NPROC, limits.processes * max(limits.concurrent, 1) + 16)
+            # every sandbox of this host (other servers' and test runs' too) shares this count
+            lim(resource.RLIMIT_NPROC, 2 * limits.processes * max(limits.concurrent, 1) + 64)
         lim(resource.RLIMIT_FSIZE, limits.file_bytes)
         lim(resource.RLIMIT_NOFILE, limits.open_files)
         lim(resource.RLIMIT_CORE, 0)
@@ -310,6 +311,11 @@ def _probe(limits: CodeLimits, timeout_s: float) -> str | None:
     args = _bwrap_args(layout, limits, None) + [layout.python, "-c", "print(1)"]
     try:
         r = subprocess.run(args, capture_output=True, timeout=timeout_s, preexec_fn=_limits(limits, layout.uid))
+        for wait in _START_RETRIES:  # a moment at the process cap is not a missing sandbox
+            if r.returncode == 0 or not _transient_start_failure(r.stderr):
+                break
+            time.sleep(wait)
+            r = subprocess.run(args, capture_output=True, timeout=timeout_s, preexec_fn=_limits(limits, layout.uid))
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"Code execution is disabled: the sandbox could not start ({e})."
     if r.returncode != 0 or r.stdout.strip() != b"1":
@@ -406,16 +412,38 @@ def _message(limits: CodeLimits, code: int | None, timed_out: bool, too_much: bo
     return f"The program exited with status {code}."
 
 
+#: bwrap could not fork or create a namespace because the sandbox user's processes on the host
+#: are at their cap for a moment (other sandboxes ending): started again after a short wait
+_START_RETRIES = (0.05, 0.2, 0.5, 1.0)
+
+
+def _transient_start_failure(stderr: str | bytes) -> bool:
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    return text.startswith("bwrap: ") and "Resource temporarily unavailable" in text
+
+
 async def run_code(code: str, limits: CodeLimits | None = None, *, cache_dir: str | None = None) -> RunResult:
     """Run ``code`` (Python source) in a fresh sandbox and return its output.
 
-    Runs as an asyncio subprocess (never blocks the event loop). Raises: CodeTooLong when the
-    code is longer than ``limits.max_code_chars``. Call :func:`probe` first: without bwrap this
-    fails with OSError.
+    Runs as an asyncio subprocess (never blocks the event loop). A sandbox that cannot start
+    for a moment (bwrap: EAGAIN, the sandbox user's processes on the host at their cap) is
+    started again up to four times within about 2 s before the run is reported as not started.
+    Raises: CodeTooLong when the code is longer than ``limits.max_code_chars``. Call
+    :func:`probe` first: without bwrap this fails with OSError.
     """
     limits = limits or CodeLimits()
     if len(code) > limits.max_code_chars:
         raise CodeTooLong(f"the code is too long ({len(code):,} characters; at most {limits.max_code_chars:,})")
+    result = await _run_once(code, limits, cache_dir)
+    for wait in _START_RETRIES:
+        if result.exit_code == 0 or result.timed_out or not _transient_start_failure(result.stderr):
+            break
+        await asyncio.sleep(wait)
+        result = await _run_once(code, limits, cache_dir)
+    return result
+
+
+async def _run_once(code: str, limits: CodeLimits, cache_dir: str | None) -> RunResult:
     layout = _layout()
     prelude = PRELUDE % {"nproc": limits.processes, "site": SITE, "cache": MPL_CACHE, "image_bytes": limits.image_bytes, "max_images": limits.max_images}
     cache = cache_dir if cache_dir and os.path.isdir(cache_dir) else None
