@@ -55,3 +55,20 @@ def test_help_paragraphs_wrap_to_the_terminal(monkeypatch):
     # the docstring is hard-wrapped in the source after "--outage"; the help joins the lines
     assert "--outage names" in " ".join(out.split())
     assert re.search(r"--outage +names,", out), out  # on one line at 100 columns, not broken where the source is
+
+
+def test_a_column_has_one_format():
+    from openarena.cli.common import column_formatter
+
+    f = column_formatter([951.0, 1218.4, float("nan"), 1000.25])
+    assert [f(v) for v in (951.0, 1218.4, 1000.25)] == ["951.0", "1,218.4", "1,000.2"] and f(float("nan")) == ""
+    shifts = column_formatter([33.0, 73.22, -6.417])
+    assert [shifts(v) for v in (33.0, 73.22, -6.417)] == ["33.0", "73.2", "-6.4"]
+    counts = column_formatter([np.int64(12), np.int64(1670250)])
+    assert counts(np.int64(1670250)) == "1,670,250" and counts(np.int64(12)) == "12"
+    p = column_formatter([0.5, 0.00012, 1.0])
+    assert p(0.00012) == "1.20e-04" and p(0.5) == "0.5"
+    z = column_formatter([7.181, 4.21, -4.326])
+    assert [z(v) for v in (7.181, 4.21)] == ["7.181", "4.210"]
+    words = column_formatter(["gpt-4o", "claude"])
+    assert words("gpt-4o") == "gpt-4o"

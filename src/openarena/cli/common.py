@@ -90,6 +90,27 @@ def format_number(value) -> str:
     return f"{v:.4g}"
 
 
+def column_formatter(values):
+    """One format for a whole column of a table, so its numbers line up: whole numbers with
+    thousands separators (a column of counts); values reaching 10 with one decimal (ratings,
+    shifts: 951.0, 1,218.4, -6.4); smaller ones with three decimals (z scores, standard
+    errors: 7.181, 4.210); a column with values under 0.001 (p-values) with :func:`format_number`. Returns a function value -> cell text (text, booleans and missing
+    values as :func:`format_number`)."""
+    def real(v) -> bool:
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v) == float(v)
+
+    nums = [float(v) for v in values if real(v)]
+    if not nums:
+        return format_number
+    if all(x.is_integer() and abs(x) < 1e15 for x in nums):
+        return lambda v: f"{float(v):,.0f}" if real(v) else format_number(v)
+    if max(abs(x) for x in nums) >= 10:
+        return lambda v: f"{float(v):,.1f}" if real(v) else format_number(v)
+    if min((abs(x) for x in nums if x), default=1.0) >= 1e-3:
+        return lambda v: f"{float(v):.3f}" if real(v) else format_number(v)
+    return format_number
+
+
 def fail(message: str) -> "typer.Exit":
     """Print ``error: message`` on one line to stderr and return the exit (status 2) to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from openarena.cli.common import err_console, fail, format_number, out_console, progress_bar, results_table, user_errors
+from openarena.cli.common import column_formatter, err_console, fail, format_number, out_console, progress_bar, results_table, user_errors
 
 app = typer.Typer(help="Trust analyses: selection bias of private variants, drift, cost-vs-score frontier, price control, audits, provider shares.", no_args_is_help=True, rich_markup_mode="markdown")
 
@@ -84,8 +84,9 @@ def _emit(frame, fmt: Out, output: Optional[Path], quiet: bool, title: str, extr
 
     if fmt == Out.table and output is None:
         t = results_table(title, frame.columns)
+        formats = [column_formatter(frame[c].tolist()) for c in frame.columns]
         for row in frame.itertuples(index=False):
-            t.add_row(*map(format_number, row))
+            t.add_row(*(f(v) for f, v in zip(formats, row)))
         out_console.print(t)
         return
     if fmt == Out.json:
