@@ -398,10 +398,10 @@ class SharedBoard:
         self._r.close()
 
 
-def snapshot_to_json(snap: Snapshot, pairs: dict[frozenset[str], float] | None) -> bytes:
-    """A snapshot and its pair counts as JSON bytes (plots base64; the reference board, which
-    each worker reads from its own file, is left out). Inverse: :func:`snapshot_from_json`."""
-    doc = {
+def _snapshot_doc(snap: Snapshot, pairs: dict[frozenset[str], float] | None) -> dict[str, Any]:
+    """A snapshot and its pair counts as a JSON-ready dict (plots base64; the reference board,
+    which each worker reads from its own file, is left out)."""
+    return {
         "created": snap.created, "n_votes": snap.n_votes, "n_named": snap.n_named, "categories": snap.categories,
         "votes_per_model": snap.votes_per_model, "seconds": snap.seconds, "error": snap.error, "excluded": snap.excluded,
         "trust": snap.trust, "arena": snap.arena,
@@ -412,35 +412,10 @@ def snapshot_to_json(snap: Snapshot, pairs: dict[frozenset[str], float] | None) 
         ],
         "pairs": None if pairs is None else [[*sorted(k), n] for k, n in pairs.items()],
     }
-    return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def snapshots_to_json(snaps: dict[str, Snapshot], pairs: dict[frozenset[str], float] | None) -> bytes:
-    """Every arena's snapshot as one JSON document ``{"arenas": {arena: snapshot JSON}}``
-    (the text arena's with the pair counts). Inverse: :func:`snapshots_from_json`."""
-    parts = {a: json.loads(snapshot_to_json(snap, pairs if a == "text" else None)) for a, snap in snaps.items()}
-    return json.dumps({"arenas": parts}, separators=(",", ":")).encode()
-
-
-def snapshots_from_json(data: bytes) -> tuple[dict[str, Snapshot], dict[frozenset[str], float] | None]:
-    """({arena: snapshot}, the text arena's pairs) from :func:`snapshots_to_json`. Raises:
-    ValueError / KeyError for anything else (a document without a text arena included)."""
-    doc = json.loads(data)
-    out, pairs = {}, None
-    for arena, part in doc["arenas"].items():
-        snap, p = snapshot_from_json(json.dumps(part).encode())
-        out[arena] = snap
-        if arena == "text":
-            pairs = p
-    if "text" not in out:
-        raise KeyError("text")
-    return out, pairs
-
-
-def snapshot_from_json(data: bytes) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
-    """(snapshot, pairs) from :func:`snapshot_to_json`. Raises: ValueError / KeyError for
-    anything else."""
-    doc = json.loads(data)
+def _snapshot_from_doc(doc: dict[str, Any]) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
+    """Inverse of :func:`_snapshot_doc`. Raises: KeyError / ValueError / TypeError for anything else."""
     snap = Snapshot(created=float(doc["created"]), n_votes=int(doc["n_votes"]), n_named=int(doc["n_named"]),
                     categories=list(doc["categories"]), votes_per_model=dict(doc["votes_per_model"]), seconds=float(doc["seconds"]),
                     error=doc["error"], excluded=dict(doc["excluded"]), trust=doc.get("trust"), arena=str(doc.get("arena", "text")))
@@ -450,6 +425,38 @@ def snapshot_from_json(data: bytes) -> tuple[Snapshot, dict[frozenset[str], floa
         snap.boards[(board.category, board.style)] = board
     pairs = None if doc["pairs"] is None else {frozenset((a, b)): float(n) for a, b, n in doc["pairs"]}
     return snap, pairs
+
+
+def snapshot_to_json(snap: Snapshot, pairs: dict[frozenset[str], float] | None) -> bytes:
+    """A snapshot and its pair counts as JSON bytes (:func:`_snapshot_doc`). Inverse:
+    :func:`snapshot_from_json`."""
+    return json.dumps(_snapshot_doc(snap, pairs), separators=(",", ":")).encode()
+
+
+def snapshot_from_json(data: bytes) -> tuple[Snapshot, dict[frozenset[str], float] | None]:
+    """(snapshot, pairs) from :func:`snapshot_to_json`. Raises: ValueError / KeyError for
+    anything else."""
+    return _snapshot_from_doc(json.loads(data))
+
+
+def snapshots_to_json(snaps: dict[str, Snapshot], pairs: dict[frozenset[str], float] | None) -> bytes:
+    """Every arena's snapshot as one JSON document ``{"arenas": {arena: snapshot}}`` (the text
+    arena's with the pair counts), encoded once. Inverse: :func:`snapshots_from_json`."""
+    parts = {a: _snapshot_doc(snap, pairs if a == "text" else None) for a, snap in snaps.items()}
+    return json.dumps({"arenas": parts}, separators=(",", ":")).encode()
+
+
+def snapshots_from_json(data: bytes) -> tuple[dict[str, Snapshot], dict[frozenset[str], float] | None]:
+    """({arena: snapshot}, the text arena's pairs) from :func:`snapshots_to_json`, decoded once.
+    Raises: ValueError / KeyError for anything else (a document without a text arena included)."""
+    out, pairs = {}, None
+    for arena, part in json.loads(data)["arenas"].items():
+        out[arena], p = _snapshot_from_doc(part)
+        if arena == "text":
+            pairs = p
+    if "text" not in out:
+        raise KeyError("text")
+    return out, pairs
 
 
 REFERENCE_EXPECTED = "a leaderboard.json written by openarena leaderboard --out-dir"
