@@ -38,6 +38,13 @@ def voter_hash(secret: bytes, session_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
+def limit_key(secret: bytes, ip: str) -> str:
+    """The rate-limit key of a client address: the first 24 hex digits of
+    HMAC-SHA256(secret, 'rate:' + ip) (the exact address, unlike :func:`network_hash`), so the
+    shared state (Redis keys) never holds an address."""
+    return hmac.new(secret, f"rate:{ip}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:24]
+
+
 def network_hash(secret: bytes, ip: str) -> str:
     """The second voter key of the vote-integrity checks: first 32 hex digits of
     HMAC-SHA256(secret, 'ip:' + network), where network is the IPv4 address, or the /64 prefix

@@ -25,7 +25,7 @@ from fastapi import Depends, Request
 
 from openarena.serving.routes.errors import ApiError
 from openarena.serving.safety import check_origin, verify_csrf
-from openarena.serving.sessions import voter_hash
+from openarena.serving.sessions import limit_key, voter_hash
 from openarena.serving.state import AppState
 
 __all__ = [
@@ -113,15 +113,6 @@ class RateLimit:
             secs = max(1, int(wait + 0.999))
             what = RATE_LIMITED.get(kind, f"{kind}s")
             raise ApiError(429, "rate_limited", f"Too many {what}: please wait {secs} s.", headers={"retry-after": str(secs)})
-
-
-def limit_key(secret: bytes, ip: str) -> str:
-    """The rate-limit key of a client address: the first 24 hex digits of
-    HMAC-SHA256(secret, 'rate:' + ip), so the shared state (Redis keys) never holds an address."""
-    import hashlib
-    import hmac
-
-    return hmac.new(secret, b"rate:" + ip.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:24]
 
 
 BattleLimit = Depends(RateLimit("battle"))
