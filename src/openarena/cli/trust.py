@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from openarena.api import read_model_prices
 from openarena.cli.common import column_formatter, err_console, fail, format_number, out_console, progress_bar, results_table, user_errors
 
 app = typer.Typer(help="Trust analyses: selection bias of private variants, drift, cost-vs-score frontier, price control, audits, provider shares.", no_args_is_help=True, rich_markup_mode="markdown")
@@ -53,13 +54,6 @@ def _load(source: str, quiet: bool, aliases: list[str] | None = None, **filters)
 
 def _is_registry(path: Path) -> bool:
     return path.suffix.lower() in (".yaml", ".yml")
-
-
-def _prices(path: Path):
-    """A price table or a model registry's prices (:func:`openarena.api.read_model_prices`)."""
-    from openarena.api import read_model_prices
-
-    return read_model_prices(path)
 
 
 def _orgs(paths: list[Path]) -> dict[str, str]:
@@ -234,7 +228,7 @@ def frontier(
         raise fail(f"--format {fmt} needs -o FILE")
     with user_errors():
         weights = parse_weights(price_weights)
-        fr = build_frontier(read_ratings(leaderboard, category), [_prices(p) for p in prices], weights)
+        fr = build_frontier(read_ratings(leaderboard, category), [read_model_prices(p) for p in prices], weights)
         if fmt == "csv":
             text = fr.table.to_csv(index=False, float_format="%.10g")
             if output is None:
@@ -274,7 +268,7 @@ def price_control(
         data = _load(source, quiet, alias)
         if not hasattr(data, "frame"):
             raise fail(f"{source}: price control needs one row per vote; this source is aggregated pair counts")
-        table = pd.concat([_prices(p) for p in prices], ignore_index=True)
+        table = pd.concat([read_model_prices(p) for p in prices], ignore_index=True)
         lb, plain, excluded = run(data, table, weights=parse_weights(price_weights), prior=prior)
     _report_control(lb, plain, excluded, fmt, output, quiet, prior)
 
@@ -513,7 +507,7 @@ def frontier_history(
 
     with user_errors():
         h = read_board_history(str(history))
-        table = pd.concat([_prices(p) for p in prices], ignore_index=True)
+        table = pd.concat([read_model_prices(p) for p in prices], ignore_index=True)
         fr = frontier_over_time(h, table, parse_weights(price_weights))
         if plot is not None:
             frontier_history_plot(fr, plot)
