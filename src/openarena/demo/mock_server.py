@@ -407,6 +407,17 @@ def _answer(model: str, b: Behaviour, body: dict[str, Any], rec: RecordedRequest
     return f"Hello from {model}."
 
 
+async def _json_object(request: Request) -> "dict[str, Any] | JSONResponse":
+    """The request's JSON object body, or the 400 answer the OpenAI API gives when it is not one."""
+    try:
+        body = json.loads(await request.body())
+        if not isinstance(body, dict):
+            raise ValueError("body is not an object")
+    except ValueError as e:
+        return _error(400, f"We could not parse the JSON body of your request: {e}", "invalid_request_error")
+    return body
+
+
 def _error(status: int, message: str, type_: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -462,12 +473,9 @@ def create_app(state: _State) -> FastAPI:
 
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Any:
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ValueError("body is not an object")
-        except ValueError as e:
-            return _error(400, f"We could not parse the JSON body of your request: {e}", "invalid_request_error")
+        body = await _json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
         model = str(body.get("model", ""))
         rec = RecordedRequest(model, body, {k.lower(): v for k, v in request.headers.items()}, False)
         with state.lock:
@@ -495,12 +503,9 @@ def create_app(state: _State) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ValueError("body is not an object")
-        except ValueError as e:
-            return _error(400, f"We could not parse the JSON body of your request: {e}", "invalid_request_error")
+        body = await _json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
         model = str(body.get("model", ""))
         stream = bool(body.get("stream", False))
         bad_part = _bad_image_part(body)
