@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import provide
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -99,17 +101,7 @@ def find_redis() -> tuple[str | None, OwnRedis | None, str]:
 @pytest.fixture(scope="session")
 def redis_url():
     """URL of a reachable Redis (see the module docstring), or skip/fail with the reason."""
-    url, own, info = find_redis()
-    if url is None:
-        msg = f"no Redis for the shared-state tests: {info}"
-        if os.environ.get("OPENARENA_REQUIRE_REDIS") or os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    try:
-        yield url
-    finally:
-        if own is not None:
-            own.stop()
+    yield from provide(find_redis(), "Redis for the shared-state tests", "OPENARENA_REQUIRE_REDIS")
 
 
 def fresh_prefix() -> str:

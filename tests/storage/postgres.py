@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import provide
+
 FALLBACK_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -116,17 +118,7 @@ def find_postgres() -> tuple[str | None, OwnCluster | None, str]:
 @pytest.fixture(scope="session")
 def postgres_url():
     """URL of a reachable PostgreSQL (see the module docstring), or skip/fail with the reason."""
-    url, cluster, info = find_postgres()
-    if url is None:
-        msg = f"no PostgreSQL for the storage tests: {info}"
-        if os.environ.get("OPENARENA_REQUIRE_POSTGRES") or os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    try:
-        yield url
-    finally:
-        if cluster is not None:
-            cluster.stop()
+    yield from provide(find_postgres(), "PostgreSQL for the storage tests", "OPENARENA_REQUIRE_POSTGRES")
 
 
 def schema_url(base: str, schema: str) -> str:
