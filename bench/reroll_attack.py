@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from bench._table import print_rows  # noqa: E402
 from tests.serving.reroll import counted_by_role, demo_arena, honest_voter, ratings, reroll_attacker  # noqa: E402
 
 TARGET = "demo-slow"
@@ -72,11 +73,7 @@ def main() -> None:
             before = ratings(arena, roles={"honest", label})[TARGET]
             after = ratings(arena, roles={"honest", label}, counted_only=True)[TARGET]
             rows.append([label, str(stored), str(counted), f"{before:.1f}", f"{after:.1f}", f"{before - base[TARGET]:+.1f}", f"{after - base[TARGET]:+.1f}"])
-        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-        print(" | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-        print("-+-".join("-" * w for w in widths))
-        for r in rows:
-            print(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        print_rows(header, rows)
 
 
 if __name__ == "__main__":

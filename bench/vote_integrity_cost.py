@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._table import print_rows  # noqa: E402
 from openarena.serving.vote_integrity import IntegrityPolicy  # noqa: E402
 from openarena.storage import Database  # noqa: E402
 from openarena.storage.battles import acquire_turn, create_battle, finish_turn  # noqa: E402
@@ -79,12 +80,8 @@ def main() -> None:
                 rows.append([label, f"{off[0]:.2f}", f"{on[0]:.2f}", f"{on[0] / off[0]:.2f}x", f"{off[1]:.2f}", f"{on[1]:.2f}"])
         db.dispose()
     header = ["voter key, group commit", "CPU ms/vote, no checks", "with checks", "ratio", "wall ms/vote, no checks", "with checks"]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     print(f"database: {args.db or 'SQLite (temporary file)'}; {args.votes} votes per cell")
-    print(" | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    print_rows(header, rows)
 
 
 if __name__ == "__main__":
