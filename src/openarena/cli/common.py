@@ -6,6 +6,7 @@ import contextlib
 import numbers
 import re
 import sys
+from pathlib import Path
 from typing import Callable, Iterator
 
 import typer
@@ -135,6 +136,25 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
+
+
+def response_cache(folder: Path, enabled: bool = True, path: Path | None = None):
+    """The response cache of every LLM call of a batch command (judges, answers, taggers):
+    ``path``, or :data:`~openarena.providers.cache.CACHE_FILE_NAME` in ``folder`` (the output's
+    folder); None when not ``enabled`` (``--no-cache``). Its folders are made.
+    Raises: typer.Exit (one line, exit 2) when the SQLite file cannot be opened."""
+    if not enabled:
+        return None
+    import sqlite3
+
+    from openarena.providers.cache import CACHE_FILE_NAME, ResponseCache
+
+    p = path or folder / CACHE_FILE_NAME
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return ResponseCache(p)
+    except sqlite3.Error as e:
+        raise fail(f"{p}: cannot open the response cache: {e} (or use --no-cache)") from None
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import typer
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, results_table, user_errors
+from openarena.cli.common import err_console, fail, out_console, progress_bar, response_cache, results_table, user_errors
 
 app = typer.Typer(
     name="judge",
@@ -78,21 +78,6 @@ def _retry(retries: int):
     from openarena.providers.client import RetryPolicy
 
     return RetryPolicy(max_attempts=retries)
-
-
-def _cache(path: Optional[Path], default_dir: Path, enabled: bool):
-    if not enabled:
-        return None
-    import sqlite3
-
-    from openarena.providers.cache import ResponseCache
-
-    p = path or default_dir / ".openarena-cache.sqlite"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return ResponseCache(p)
-    except sqlite3.Error as e:
-        raise fail(f"{p}: cannot open the response cache: {e} (or use --no-cache)") from None
 
 
 def _number(option: str, value: Optional[float], low: float, high: Optional[float] = None, *, low_open: bool = False) -> None:
@@ -169,7 +154,7 @@ def answer(
         if limit:
             qs = qs.subset(limit)
         by_cat = MT_BENCH_TEMPERATURE if qs.name == "mt-bench" and temperature is None else None
-        rc = _cache(None, out, cache)
+        rc = response_cache(out, cache)
         exit_code = 0
         try:
             for name, cfg in configs.items():
@@ -214,7 +199,7 @@ def run(
     retries: int = typer.Option(3, "--retries", min=1, help="Attempts per call."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per attempt."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions."),
-    cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep every finished call in a cache next to the output."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep every finished call in .openarena-cache.sqlite next to the output (the cache of every LLM call: `tag` uses it too)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Judge answers: pairwise against a baseline in both orders, or MT-Bench single grades."""
@@ -257,7 +242,7 @@ def run(
         if absent:  # before any judge call: nothing could be judged against / for them
             raise fail(f"{answers}: no answers of {', '.join(absent)} to any of the {len(qs)} questions of {qs.name} "
                        f"(answers found for: {', '.join(sorted(ans)) or 'no model'}); run `openarena judge answer` first")
-        rc = _cache(None, out.parent, cache)
+        rc = response_cache(out.parent, cache)
         try:
             if kind == "pairwise":
                 base: Any = baseline or (spec.baseline if spec and spec.baseline else None)

@@ -24,7 +24,11 @@ from typing import Any
 from openarena.providers.client import ChatResult, RetryPolicy, _messages, _params, complete_chat
 from openarena.providers.registry import ModelConfig
 
-__all__ = ["ResponseCache", "cached_complete_chat"]
+__all__ = ["CACHE_FILE_NAME", "ResponseCache", "cached_complete_chat"]
+
+#: the file name of the response cache in the folder of a batch job's output (``judge answer``,
+#: ``judge run`` and ``tag`` all use it: one cache for all LLM calls written to one place)
+CACHE_FILE_NAME = ".openarena-cache.sqlite"
 
 
 class ResponseCache:
