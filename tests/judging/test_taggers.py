@@ -1,14 +1,21 @@
 """LLM category taggers against a mock OpenAI-compatible server on loopback (moved from
-tests/data/test_categories.py with the taggers)."""
+tests/data/test_categories.py with the taggers), and their answers in the response cache that
+the judges use too."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from openarena.data.battles import BattleTable
 from openarena.errors import DataError
-from openarena.judging.taggers import LLM_TAGGERS, TagCache, run_taggers, tag_battles
+from openarena.judging.taggers import LLM_TAGGERS, run_taggers, tag_battles
+from openarena.providers import ResponseCache
 
 
 def _battles(prompts: list[str]) -> BattleTable:
@@ -67,12 +74,13 @@ def test_llm_hard_prompt_parse_cache_and_report(mock_server, tmp_path) -> None:
     assert req.body["temperature"] == 0 and req.body["max_tokens"] == 512
     assert req.messages[0]["role"] == "system" and req.messages[0]["content"].startswith("Your task is to evaluate how well")
     assert out.steps[-1].name == "tag:hard_prompt" and "2 unparseable" in out.steps[-1].detail
-    # second run: every answer from the SQLite file, the server sees no new request
+    # second run: every answer from the response cache's SQLite file, the server sees no new request
     out2, reports2 = run_taggers(table, ["hard_prompt"], client=model, cache=str(cache_path))
     assert len(mock_server.requests) == 4
     assert (reports2[0].cached, reports2[0].calls, reports2[0].unparseable) == (4, 0, 2)
     assert out2.frame["category_hard_6"].equals(f["category_hard_6"])
-    assert len(TagCache(cache_path)) == 4
+    with ResponseCache(cache_path) as cache:
+        assert len(cache) == 4
 
 
 def test_llm_if_math_creative_refusal(mock_server) -> None:
@@ -100,13 +108,13 @@ def test_llm_if_math_creative_refusal(mock_server) -> None:
     assert "<model_B_response>\nanswer B to" in body  # response B is B's (FastChat sent A twice)
 
 
-def test_llm_failures_are_counted_not_cached(mock_server) -> None:
+def test_llm_failures_are_counted_not_cached(mock_server, tmp_path) -> None:
     from openarena.providers import RetryPolicy
 
     table = _battles(["P-HARD", "P-EASY"])
-    cache = TagCache()
-    out, reps = run_taggers(table, ["math"], client=mock_server.model_config("down"), cache=cache, retry=RetryPolicy(max_attempts=2, base_delay_s=0.0))
-    assert reps[0].failed == 2 and out.frame["category_math"].isna().all() and len(cache) == 0
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        out, reps = run_taggers(table, ["math"], client=mock_server.model_config("down"), cache=cache, retry=RetryPolicy(max_attempts=2, base_delay_s=0.0))
+        assert (reps[0].failed, reps[0].calls, reps[0].cached) == (2, 2, 0) and out.frame["category_math"].isna().all() and len(cache) == 0
     assert "503" in reps[0].errors[0]
     assert len(mock_server.requests_for("down")) == 4  # two attempts per prompt
 
@@ -139,6 +147,88 @@ def test_tagger_errors() -> None:
         tag_battles(table, ["hard_prompt"])
     with pytest.raises(DataError, match="both write"):
         tag_battles(table, ["math_rule", "math"], client=lambda m: "")
+    with ResponseCache(":memory:") as cache, pytest.raises(DataError, match="response cache needs a labeler endpoint"):
+        tag_battles(table, ["math"], client=lambda m: "", cache=cache)
     with pytest.raises(DataError, match="needs column"):
         tag_battles(BattleTable(table.frame.drop(columns=["conversation_a", "conversation_b"])), ["coding"])
     assert set(LLM_TAGGERS) == {"hard_prompt", "if", "math", "creative_writing", "refusal"}
+
+
+def test_tagger_key_is_the_request_prompt_and_model_not_the_version(mock_server, tmp_path, monkeypatch) -> None:
+    """The taggers' key is every call's key (endpoint + request body): a changed prompt or
+    labeler model asks again; a version bump with the same prompt does not (the answer is
+    parsed at read time)."""
+    table = _battles(["P-HARD", "P-EASY"])
+    labeler, other = mock_server.model_config("yesno"), mock_server.model_config("labeler")
+    math = LLM_TAGGERS["math"]
+    msgs = math.messages({"PROMPT": "P-HARD"})
+    overrides = {"temperature": 0.0, "max_tokens": math.max_tokens}
+    changed = [{**msgs[0], "content": msgs[0]["content"] + " Be brief."}, msgs[1]]
+    key = ResponseCache.key(labeler, msgs, **overrides)
+    assert ResponseCache.key(labeler, changed, **overrides) != key
+    assert ResponseCache.key(other, msgs, **overrides) != key
+    cache_path = tmp_path / "c.sqlite"
+
+    def calls(tagger, client) -> tuple[int, int]:
+        monkeypatch.setitem(LLM_TAGGERS, "math", tagger)
+        n = len(mock_server.requests)
+        _, reps = run_taggers(table, ["math"], client=client, cache=cache_path)
+        assert len(mock_server.requests) - n == reps[0].calls
+        return reps[0].cached, reps[0].calls
+
+    assert calls(math, labeler) == (0, 2)
+    assert calls(math, labeler) == (2, 0)
+    assert calls(dataclasses.replace(math, version="math_v9"), labeler) == (2, 0)
+    assert calls(dataclasses.replace(math, system_prompt=math.system_prompt + " Be brief."), labeler) == (0, 2)
+    assert calls(math, other) == (0, 2)
+    with ResponseCache(cache_path) as cache:
+        assert len(cache) == 6
+
+
+def test_tagger_and_judge_answers_share_one_cache_file(tmp_path: Path) -> None:
+    """`openarena tag` and `openarena judge run` writing to one folder keep their answers in the
+    same .openarena-cache.sqlite; run again (outputs deleted), they send no request at all."""
+    from typer.testing import CliRunner
+
+    from openarena.cli.main import app
+    from openarena.demo.mock_server import Behaviour, MockServer
+    from openarena.judging.answers import generate_answers
+    from openarena.providers.cache import CACHE_FILE_NAME
+    from tests.judging.test_pipeline import QS, answerer, judge_fn
+
+    runner = CliRunner()
+    models = {m: Behaviour.from_function(answerer(m)) for m in ("alpha", "base")}
+    models |= {"judge": Behaviour.from_function(judge_fn), "labeler": Behaviour.by_rules({r"P-HARD": "<decision>yes</decision>"}, default="<decision>no</decision>")}
+    with MockServer(models) as srv:
+        reg = tmp_path / "models.yaml"
+        reg.write_text("models:\n" + "".join(f"  - name: {m}\n    base_url: {srv.base_url}\n" for m in models))
+        qfile = tmp_path / "q.jsonl"
+        qfile.write_text("".join(json.dumps({"uid": q.uid, "category": q.category, "prompt": q.prompt}) + "\n" for q in QS))
+        answers = tmp_path / "answers"
+        for m in ("alpha", "base"):
+            generate_answers(srv.model_config(m), QS, answers)
+        battles = tmp_path / "battles.jsonl"
+        _battles(["P-HARD", "P-EASY", "P-OTHER"]).frame.to_json(battles, orient="records", lines=True)
+        out = tmp_path / "out"
+        judged, tagged = out / "judge.jsonl", out / "tagged.parquet"
+        judge = ["judge", "run", "-r", str(reg), "-j", "judge", "-m", "alpha", "-b", str(qfile), "-a", str(answers), "-o", str(judged), "--baseline", "base", "-q"]
+        tag = ["tag", str(battles), "-o", str(tagged), "--taggers", "math", "--registry", str(reg), "--model", "labeler", "-q"]
+
+        def run_both() -> tuple[int, int, str]:
+            """Both commands from scratch (no output to resume from); the requests so far per model."""
+            judged.unlink(missing_ok=True)
+            tagged.unlink(missing_ok=True)
+            r1, r2 = runner.invoke(app, judge), runner.invoke(app, tag)
+            assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+            return len(srv.requests_for("judge")), len(srv.requests_for("labeler")), r2.stderr
+
+        n0 = len(srv.requests)
+        judge_calls, tag_calls, summary = run_both()
+        assert (judge_calls, tag_calls) == (13, 3)  # 12 games + alpha/q1's continuation; 3 prompts
+        assert "3 unique prompts, 0 cached, 3 calls" in summary
+        assert len(srv.requests) - n0 == 16
+        with sqlite3.connect(out / CACHE_FILE_NAME) as db:
+            assert dict(db.execute("SELECT model, COUNT(*) FROM responses GROUP BY model").fetchall()) == {"judge": 13, "labeler": 3}
+        n1 = len(srv.requests)
+        assert run_both()[:2] == (13, 3) and len(srv.requests) == n1  # no request at all
+        assert pd.read_parquet(tagged)["category_math"].tolist() == [True, False, False]

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from openarena.cli.common import err_console, fail, out_console, progress_bar, results_table, user_errors
+from openarena.cli.common import err_console, fail, out_console, progress_bar, response_cache, results_table, user_errors
 from openarena.cli.leaderboard import load_battles, report_steps
 
 
@@ -29,7 +29,8 @@ def tag(
     taggers: str = typer.Option("coding,multiturn,long_user,no_short,language,no_refusal", "--taggers", help="Comma list: rule taggers (coding, math_rule, multiturn, long_user, no_short, language, no_refusal) and LLM taggers (hard_prompt, if, math, creative_writing, refusal)."),
     registry: Optional[Path] = typer.Option(None, "--registry", help="Model registry YAML (for LLM taggers)."),
     model: Optional[str] = typer.Option(None, "--model", help="Registry model that labels (for LLM taggers), e.g. gpt-4o-mini."),
-    cache: Path = typer.Option(Path(".openarena/tag_cache.sqlite"), "--cache", help="Persistent cache of LLM labels (a re-run costs nothing)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="The response cache of LLM calls (a re-run costs nothing); default .openarena-cache.sqlite next to the output, the file `judge run`/`judge answer` use there."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Ask the labeler again and keep no answer."),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="LLM calls in flight."),
     retag: bool = typer.Option(False, "--retag", help="Recompute with the rule taggers the columns the file's own labels (category_tag, is_code, language) already give; by default those labels are kept, as `leaderboard --categories` does."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
@@ -63,15 +64,19 @@ def tag(
             from openarena.providers.registry import load_registry
 
             client = load_registry(registry).get(model)
-        cache.parent.mkdir(parents=True, exist_ok=True)
+        rc = response_cache(output.parent, not no_cache, cache) if client is not None else None
         state = {"done": 0}
-        with progress_bar("tagging", 1, enabled=not quiet and client is not None) as advance:
+        try:
+            with progress_bar("tagging", 1, enabled=not quiet and client is not None) as advance:
 
-            def progress(done: int, total: int) -> None:
-                advance((done - state["done"]) / max(total, 1))
-                state["done"] = done
+                def progress(done: int, total: int) -> None:
+                    advance((done - state["done"]) / max(total, 1))
+                    state["done"] = done
 
-            tagged, reports = run_taggers(data, names, client=client, cache=cache if client is not None else None, concurrency=concurrency, progress=progress)
+                tagged, reports = run_taggers(data, names, client=client, cache=rc, concurrency=concurrency, progress=progress)
+        finally:
+            if rc is not None:
+                rc.close()
         for r in reports:
             err_console.print(r.summary(), highlight=False)
         write_battles(tagged, output)

@@ -8,24 +8,23 @@ LLM taggers send FastChat's prompts verbatim (fastchat/serve/monitor/classify/ca
 any OpenAI-compatible endpoint through :mod:`openarena.providers` and parse the answer with
 FastChat's regular expressions; where FastChat falls back to a default (no match, or several
 different matches), we count the answer as *unparseable* and leave the value missing (NA):
-it is reported, never guessed. Answers are cached in SQLite (:class:`TagCache`) by a hash of
-tagger version, labeler model and messages, so a re-run costs no call; identical prompts in a
-run are asked once.
+it is reported, never guessed. Answers go through the one response cache of every LLM call
+(:class:`openarena.providers.ResponseCache`, the judges' too), keyed by the endpoint and the
+request body (model, messages with the tagger's prompt, temperature, max_tokens), so a re-run
+costs no call and a changed prompt or labeler asks again; the raw answer is stored and parsed
+at read time, so a parser fix needs no new call. Identical prompts in a run are asked once.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import hashlib
 import json
+import os
 import re
-import sqlite3
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 import pandas as pd
 
@@ -43,10 +42,12 @@ from openarena.data.categories import (
 from openarena.data.conversations import message_texts
 from openarena.errors import DataError, OpenArenaError
 
+if TYPE_CHECKING:
+    from openarena.providers.cache import ResponseCache
+
 __all__ = [
     "LLM_TAGGERS",
     "LLMTagger",
-    "TagCache",
     "TagReport",
     "run_taggers",
     "tag_battles",
@@ -57,7 +58,8 @@ __all__ = [
 class LLMTagger:
     """One FastChat LLM category: its prompt, the parser of the answer, and the columns.
 
-    Attributes: name (tagger name), version (FastChat's name_tag, part of the cache key),
+    Attributes: name (tagger name), version (FastChat's name_tag, shown in the reports; the
+    cache key holds the prompt itself, so a changed prompt is asked again whatever its version),
     system_prompt, template (user message, ``{PROMPT}``/``{RESPONSE_A}``/``{RESPONSE_B}``),
     max_tokens (answer budget), columns (what :meth:`parse` fills), needs_responses (the
     prompt shows the answers, not the question).
@@ -227,59 +229,6 @@ LLM_TAGGERS: dict[str, LLMTagger] = {
 }
 
 
-class TagCache:
-    """Persistent answers of LLM taggers in a SQLite file (stdlib sqlite3).
-
-    One row per key = sha256 of (tagger version, labeler model, messages); the raw answer is
-    stored and parsed at read time, so a parser fix needs no new call. Unparseable answers are
-    stored too (asking again at temperature 0 would give the same answer); failed calls are not.
-    Parameters: path, a file (created with its folders) or ':memory:'.
-    """
-
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, tagger TEXT, version TEXT, model TEXT, answer TEXT, created REAL)"
-        )
-        self._db.commit()
-
-    @staticmethod
-    def key(version: str, model: str, messages: Sequence[dict[str, str]]) -> str:
-        """The cache key of one request (hex sha256)."""
-        blob = json.dumps([version, model, list(messages)], ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        """Stored answers of those keys that are cached."""
-        out: dict[str, str] = {}
-        keys = list(dict.fromkeys(keys))
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                q = f"SELECT key, answer FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
-                out.update(dict(self._db.execute(q, chunk).fetchall()))
-        return out
-
-    def put(self, key: str, tagger: str, version: str, model: str, answer: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)", (key, tagger, version, model, answer, time.time())
-            )
-            self._db.commit()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
 @dataclass
 class TagReport:
     """What one tagger did: battles tagged, unique prompts, answers taken from the cache, calls
@@ -303,29 +252,47 @@ class TagReport:
         )
 
 
-ChatFn = Callable[[list[dict[str, str]]], Awaitable[str]]
+Messages = list[dict[str, str]]
+#: async messages -> (answer text, True when it came from the cache)
+AskFn = Callable[[Messages], Awaitable[tuple[str, bool]]]
 
 
-def _chat_function(client: Any, tagger: LLMTagger, retry: Any) -> tuple[ChatFn, str]:
-    """(async messages -> text, model name for the cache key) for a ModelConfig or a callable."""
+def _labeler(client: Any, tagger: LLMTagger, retry: Any, cache: ResponseCache | None) -> tuple[Callable[[Messages], str], AskFn]:
+    """(request key, async ask) for a ModelConfig (through the response cache) or a callable.
+
+    A ModelConfig is asked with temperature 0 and the tagger's max_tokens by
+    :func:`openarena.providers.cache.cached_complete_chat`; the key is
+    :meth:`ResponseCache.key` of that request. A callable is asked directly (never cached: the
+    cache keys requests to an endpoint); its key only merges identical messages within a run.
+    Raises: DataError for another type, or a callable with a cache.
+    """
     if hasattr(client, "base_url") and hasattr(client, "endpoint_model"):
-        from openarena.providers import complete_chat
+        from openarena.providers.cache import ResponseCache, cached_complete_chat
 
-        async def call(messages: list[dict[str, str]]) -> str:
-            res = await complete_chat(client, messages, retry=retry, temperature=0.0, max_tokens=tagger.max_tokens)
-            return res.text
+        overrides = {"temperature": 0.0, "max_tokens": tagger.max_tokens}
 
-        return call, f"{client.base_url}|{client.endpoint_model}"
+        def key(messages: Messages) -> str:
+            return ResponseCache.key(client, messages, **overrides)
+
+        async def ask(messages: Messages) -> tuple[str, bool]:
+            res = await cached_complete_chat(client, messages, cache, retry=retry, **overrides)
+            return res.text, res.cached
+
+        return key, ask
     if callable(client):
-        name = getattr(client, "model_name", None) or getattr(client, "__qualname__", type(client).__name__)
+        if cache is not None:
+            raise DataError("a response cache needs a labeler endpoint, not a function", field="cache", expected="cache=None with a function, or client=ModelConfig(...)")
 
-        async def call2(messages: list[dict[str, str]]) -> str:
+        def key2(messages: Messages) -> str:
+            return json.dumps(messages, ensure_ascii=False, sort_keys=True)
+
+        async def ask2(messages: Messages) -> tuple[str, bool]:
             out = client(messages)
             if asyncio.iscoroutine(out):
                 out = await out
-            return str(out)
+            return str(out), False
 
-        return call2, f"callable|{name}"
+        return key2, ask2
     raise DataError(f"cannot call a labeler of type {type(client).__name__}", field="client", expected="a providers.ModelConfig or an async function messages -> text")
 
 
@@ -348,7 +315,7 @@ async def _run_llm(
     source: str,
     taggers: list[LLMTagger],
     client: Any,
-    cache: TagCache,
+    cache: ResponseCache | None,
     concurrency: int,
     progress: Callable[[int, int], object] | None,
     retry: Any,
@@ -358,52 +325,45 @@ async def _run_llm(
 
     columns: dict[str, Any] = {}
     reports: list[TagReport] = []
-    jobs: list[tuple[LLMTagger, str, list[dict[str, str]], ChatFn, str]] = []
-    per_tagger: list[tuple[LLMTagger, list[str], dict[str, str]]] = []
+    jobs: list[tuple[LLMTagger, str, Messages, AskFn]] = []  # one per unique request
+    per_tagger: list[tuple[LLMTagger, list[str]]] = []
     for tagger in taggers:
-        fn, model = _chat_function(client, tagger, retry)
+        key, ask = _labeler(client, tagger, retry, cache)
         msgs = [tagger.messages(f) for f in _fields(frame, tagger, source, max_chars)]
-        keys = [TagCache.key(tagger.version, model, m) for m in msgs]
+        keys = [key(m) for m in msgs]
         unique = dict(zip(keys, msgs))
-        answers = cache.get_many(list(unique))
-        rep = TagReport(tagger.name, tagger.version, len(frame), len(unique), cached=len(answers))
-        reports.append(rep)
-        per_tagger.append((tagger, keys, answers))
-        for k, m in unique.items():
-            if k not in answers:
-                jobs.append((tagger, k, m, fn, model))
-    total = sum(r.unique_prompts for r in reports)
-    done_cached = sum(r.cached for r in reports)
+        reports.append(TagReport(tagger.name, tagger.version, len(frame), len(unique)))
+        per_tagger.append((tagger, keys))
+        jobs.extend((tagger, k, m, ask) for k, m in unique.items())
     if progress is not None:
-        progress(done_cached, total)
+        progress(0, len(jobs))
 
-    async def one(job: tuple[LLMTagger, str, list[dict[str, str]], ChatFn, str]) -> str:
-        tagger, key, messages, fn, model = job
-        text = await fn(messages)
-        cache.put(key, tagger.name, tagger.version, model, text)
-        return text
+    async def one(job: tuple[LLMTagger, str, Messages, AskFn]) -> tuple[str, bool]:
+        return await job[3](job[2])
 
-    wrapped = None if progress is None else (lambda d, t: progress(done_cached + d, total))
-    results = await map_bounded(one, jobs, concurrency, wrapped, return_exceptions=True) if jobs else []
-    fresh: dict[str, str | BaseException] = {job[1]: res for job, res in zip(jobs, results)}
-    for (tagger, keys, answers), rep in zip(per_tagger, reports):
-        rep.calls = sum(1 for j in jobs if j[0] is tagger)
+    results = await map_bounded(one, jobs, concurrency, progress, return_exceptions=True) if jobs else []
+    answers: dict[tuple[str, str], tuple[str, bool] | BaseException] = {(job[0].name, job[1]): res for job, res in zip(jobs, results)}
+    for (tagger, keys), rep in zip(per_tagger, reports):
         parsed: dict[str, dict[str, Any] | None] = {}
         for k in dict.fromkeys(keys):
-            ans = answers.get(k, fresh.get(k))
-            if isinstance(ans, BaseException) or ans is None:
+            ans = answers[tagger.name, k]
+            if isinstance(ans, BaseException):
+                rep.calls += 1
                 rep.failed += 1
                 if len(rep.errors) < 5:
-                    rep.errors.append(str(ans).splitlines()[0][:300] if ans is not None else "no answer")
-                if isinstance(ans, BaseException) and not isinstance(ans, OpenArenaError):
+                    rep.errors.append(str(ans).splitlines()[0][:300])
+                if not isinstance(ans, OpenArenaError):
                     raise ans
                 parsed[k] = None
                 continue
-            got = tagger.parse(ans)
+            text, cached = ans
+            rep.cached += cached
+            rep.calls += not cached
+            got = tagger.parse(text)
             if got is None:
                 rep.unparseable += 1
                 if len(rep.examples) < 5:
-                    rep.examples.append(ans[:300])
+                    rep.examples.append(text[:300])
             parsed[k] = got
         for col in tagger.columns:
             vals = [parsed[k][col] if parsed[k] is not None else None for k in keys]
@@ -412,12 +372,22 @@ async def _run_llm(
     return columns, reports
 
 
+def _open_cache(cache: ResponseCache | str | os.PathLike[str] | None) -> ResponseCache | None:
+    """The given ResponseCache, or one opened on the path (its folders made), or None."""
+    if cache is None or not isinstance(cache, (str, os.PathLike)):
+        return cache
+    from openarena.providers.cache import ResponseCache
+
+    Path(cache).parent.mkdir(parents=True, exist_ok=True)
+    return ResponseCache(cache)
+
+
 def run_taggers(
     battles: BattleTable,
     taggers: Sequence[str] = DEFAULT_RULE_TAGGERS,
     *,
     client: Any = None,
-    cache: TagCache | str | Path | None = None,
+    cache: ResponseCache | str | os.PathLike[str] | None = None,
     concurrency: int = 8,
     progress: Callable[[int, int], object] | None = None,
     retry: Any = None,
@@ -449,12 +419,11 @@ def run_taggers(
     if llm:
         if client is None:
             raise DataError(f"tagger {llm[0].name!r} needs an LLM endpoint", source, field="client", expected="client=ModelConfig(...) of an OpenAI-compatible server")
-        own_cache = not isinstance(cache, TagCache)
-        store = cache if isinstance(cache, TagCache) else TagCache(cache if cache is not None else ":memory:")
+        store = _open_cache(cache)
         try:
             cols, reports = asyncio.run(_run_llm(frame, source, llm, client, store, concurrency, progress, retry, max_prompt_chars))
         finally:
-            if own_cache:
+            if store is not None and store is not cache:
                 store.close()
         for col, vals in cols.items():
             frame[col] = vals
@@ -471,7 +440,7 @@ def tag_battles(
     taggers: Sequence[str] = DEFAULT_RULE_TAGGERS,
     *,
     client: Any = None,
-    cache: TagCache | str | Path | None = None,
+    cache: ResponseCache | str | os.PathLike[str] | None = None,
     concurrency: int = 8,
     progress: Callable[[int, int], object] | None = None,
     retry: Any = None,
@@ -488,10 +457,13 @@ def tag_battles(
         client: the labeler for LLM taggers: a :class:`openarena.providers.ModelConfig`
             (called with temperature 0 and the tagger's max_tokens, with the providers' retries),
             or an async (or plain) function ``messages -> text``.
-        cache: a :class:`TagCache`, or the path of its SQLite file (None: in memory only).
+        cache: the response cache of all LLM calls, :class:`openarena.providers.ResponseCache`
+            (the judges' too), or the path of its SQLite file (created with its folders);
+            None: no cache (identical requests of the run are still asked once). Only with a
+            ModelConfig client.
         concurrency: LLM calls in flight at most.
-        progress: called as ``progress(done, total)`` over the unique (tagger, prompt) requests,
-            cached ones counted first.
+        progress: called as ``progress(done, total)`` over the unique (tagger, prompt) requests:
+            ``(0, total)`` first, then after each request, answered from the cache or not.
         retry: a providers ``RetryPolicy`` (default: the providers' 3 attempts).
         languages: candidate languages of the ``language`` tagger.
         max_prompt_chars: prompts (and responses for ``refusal``) are cut at this length.
@@ -500,7 +472,8 @@ def tag_battles(
         tagger adds a FilterStep ``tag:<name>`` (removed 0) whose detail gives the counts of
         cached, called, unparseable and failed requests (use :func:`run_taggers` for the
         :class:`TagReport` objects).
-    Raises: DataError for an unknown tagger, a missing column, or an LLM tagger without client.
+    Raises: DataError for an unknown tagger, a missing column, an LLM tagger without client, or
+        a cache with a function client.
     A failed call (ProviderError after retries) is counted, never raised.
     Source: FastChat code_tagger.py, classify/category.py, criteria_labeling.py, label.py.
     """
