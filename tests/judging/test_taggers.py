@@ -232,3 +232,5 @@ def test_tagger_and_judge_answers_share_one_cache_file(tmp_path: Path) -> None:
         n1 = len(srv.requests)
         assert run_both()[:2] == (13, 3) and len(srv.requests) == n1  # no request at all
         assert pd.read_parquet(tagged)["category_math"].tolist() == [True, False, False]
+        r = runner.invoke(app, tag + ["--no-cache"])  # past the cache: asked again, nothing kept
+        assert r.exit_code == 0 and "0 cached, 3 calls" in r.stderr and len(srv.requests_for("labeler")) == 6
