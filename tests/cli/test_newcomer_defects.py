@@ -97,3 +97,19 @@ def test_tag_and_leaderboard_categories_count_no_refusal_alike(tmp_path):
     r = run("tag", src, "-o", out, "-q", "--retag", "--taggers", "no_refusal")
     assert r.exit_code == 0, r.output
     assert int(pd.read_parquet(out)["category_no_refusal"].fillna(False).sum()) == 94
+
+
+def test_a_note_is_printed_once_however_many_boards_raise_it():
+    """``--control style --categories all`` fits one board per category; a covariate without
+    variance was noted once per board (8 times 'headers' on this file), now once per run. Runs
+    the real executable, whose warning hook turns library warnings into note lines."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "openarena", "leaderboard", str(ROOT / "tests" / "fixtures" / "clean_battle_sample.json"),
+           "--control", "style", "--categories", "all", "-q", "--min-votes-shown", "0"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note: covariate")]
+    assert len(notes) >= 2 and len(notes) == len(set(notes)), notes
+    assert "note: covariate 'headers' has no variance in these battles and is left out" in notes

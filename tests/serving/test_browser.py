@@ -151,8 +151,14 @@ def test_leaderboard_page_after_votes(arena, page):
     page.click("text=Style control on")
     page.wait_for_selector("#board, .notice")  # two models with near-constant style may not be fittable
     shot(page, "leaderboard_style_control")
+    # "Recompute now" says what it does, then reloads once the newer board is published
+    before = page.evaluate("fetch('/leaderboard.json' + location.search).then(r => r.json()).then(b => b.created)")
     page.click("#refresh")
-    page.wait_for_load_state()
+    page.wait_for_function("(document.getElementById('refresh-status') || {}).textContent?.includes('Recomputing')")
+    with page.expect_navigation(timeout=30_000):
+        arena.state.leaderboard.refresh()  # what the background thread does (not started in these tests)
+    after = page.evaluate("fetch('/leaderboard.json' + location.search).then(r => r.json()).then(b => b.created)")
+    assert after > before
     assert not page.js_errors
 
 

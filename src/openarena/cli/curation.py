@@ -147,7 +147,12 @@ def voters(
         report = detect_anomalous_voters(data, alpha=alpha, looks=look_list)
         v = report.voters
         tested = int((v["looks_tested"] > 0).sum())
-        out_console.print(f"{len(v):,} voters, {tested:,} tested, {int(v['flagged'].sum()):,} flagged at alpha={alpha}")
+        label = "Exchangeability test per voter (column judge; Fisher combination, Bonferroni over looks)"
+        if len(v) == 0:
+            out_console.print(f"{label}: no voter ids in these battles, nothing to test")
+        else:
+            out_console.print(f"{label}: {len(v):,} voters, {tested:,} tested (at least {min(look_list)} votes), "
+                              f"{int(v['flagged'].sum()):,} flagged at alpha={alpha}")
         if output is not None:
             v.to_csv(output, index=False)
             err_console.print(f"wrote {output}", highlight=False)

@@ -82,9 +82,14 @@ def run(argv: list[str] | None = None) -> None:
 
     import warnings
 
+    shown: set[str] = set()
+
     def one_line(message, category, filename, lineno, file=None, line=None):  # no paths or source lines for users
         if issubclass(category, UserWarning) and not issubclass(category, (DeprecationWarning, FutureWarning)):
-            err_console.print(f"note: {str(message).splitlines()[0]}", highlight=False)
+            text = str(message).splitlines()[0]
+            if text not in shown:  # once per run, however many boards (categories, bootstrap chunks) raise it
+                shown.add(text)
+                err_console.print(f"note: {text}", highlight=False)
 
     warnings.showwarning = one_line  # library warnings meant for people become one note line; numeric ones stay quiet
     usage_error = typer.BadParameter.__mro__[1]  # click's UsageError, as vendored by typer
