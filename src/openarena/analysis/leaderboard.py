@@ -19,20 +19,19 @@ from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_
 from openarena.data.schema import is_frame
 from openarena.errors import DataError, OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
-from openarena.ratings.contextual import ContextualFit, fit_contextual_bt
-from openarena.ratings.elo import online_elo
 from openarena.ratings.protocol import BradleyTerryResult, ContextualResult, OnlineEloResult, RatingFit
 from openarena.ratings.intervals import (
     Intervals,
     rank_ub,
     sandwich_intervals,
 )
-from openarena.ratings.resampling import anchor_samples, percentile_intervals
 from openarena.ratings.scale import Anchor, resolve_anchor, to_elo
 from openarena.ratings.ties import tie_param_natural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the contextual fit, online Elo, the bootstrap and pandas are imported where they are used
     import pandas as pd
+
+    from openarena.ratings.contextual import ContextualFit
 
 #: The leading columns of every leaderboard table, in this order.
 COLUMNS = ["rank_ub", "model", "rating", "rating_q025", "rating_q975", "num_battles"]
@@ -248,6 +247,8 @@ def build_leaderboard(
     samples = None
     ratings = to_elo(result.strengths, models, anchor)
     if ci == "bootstrap":
+        from openarena.ratings.resampling import anchor_samples, percentile_intervals
+
         samples = result.bootstrap(rounds, seed, n_jobs=n_jobs, progress=progress)
         anchored, unanchored = anchor_samples(samples.theta, models, anchor, reference=ratings)
         intervals, unbounded = percentile_intervals(anchored, level, samples.tie_param)
@@ -347,6 +348,7 @@ def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, cont
         rows = data if isinstance(data, BattleTable) else BattleTable(data)
         if prior == 0:
             check_identifiable(counts)
+        from openarena.ratings.contextual import fit_contextual_bt
         from openarena.ratings.covariates import contextual_data  # pandas: covariates are columns of the rows
 
         cdata, infos = contextual_data(rows, control, model_values)
@@ -358,6 +360,8 @@ def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, cont
     if ci == "sandwich":
         raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use ci='bootstrap' or ci='none' with rating='elo'")
     rows = data if isinstance(data, BattleTable) else (BattleTable(data) if is_frame(data) else counts.to_battles(seed))
+    from openarena.ratings.elo import online_elo
+
     elo_models, raw = online_elo(rows)
     order = [elo_models.index(m) for m in counts.models]
     return OnlineEloResult(counts.models, raw[order], rows), None

@@ -45,7 +45,9 @@ def __getattr__(name: str):
 def choose_engine(source: str | Path, engine: str | None = None) -> str | None:
     """The engine for ``source``: ``engine`` when given (checked), else 'duckdb' for a Parquet
     file, folder or glob in the canonical schema (model_a, model_b, winner) with more than
-    :data:`AUTO_DUCKDB_ROWS` rows when duckdb is installed, else None (the in-memory reader).
+    :data:`AUTO_DUCKDB_ROWS` rows when duckdb is installed, else None (in memory: the rows are
+    read, or, for a leaderboard that needs no rows and no filter, one Parquet file is counted
+    without them by :func:`openarena.engines.single_file.file_pair_counts`, the same counts).
     Raises: DataError for an unknown engine name."""
     if engine is not None:
         if engine not in ENGINES:
