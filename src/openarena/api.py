@@ -69,16 +69,15 @@ def read(source, *, named: bool = False, conversations: bool = True, progress: C
     Returns: BattleTable or PairCounts.
     Raises: DataError naming the file, row and field; SourceUnavailable when a download fails.
     """
-    import pandas as pd
-
     from openarena.data.battles import BattleTable, PairCounts
+    from openarena.data.schema import is_frame
 
     def selected(data):
         return data if arena is None else filter_arena(data, arena)
 
     if isinstance(source, (BattleTable, PairCounts)):
         return selected(source)
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         return selected(BattleTable(source, source="DataFrame"))
     modes = ("anony", "named") if named else ("anony",)
     arenas = None

@@ -10,32 +10,56 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 
 from openarena import __version__
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_counts
+from openarena.data.schema import is_frame
 from openarena.errors import DataError, OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
-from openarena.ratings.contextual import ContextualFit, fit_contextual_bt
-from openarena.ratings.covariates import contextual_data
-from openarena.ratings.elo import online_elo
 from openarena.ratings.protocol import BradleyTerryResult, ContextualResult, OnlineEloResult, RatingFit
 from openarena.ratings.intervals import (
     Intervals,
     rank_ub,
     sandwich_intervals,
 )
-from openarena.ratings.resampling import anchor_samples, percentile_intervals
 from openarena.ratings.scale import Anchor, resolve_anchor, to_elo
 from openarena.ratings.ties import tie_param_natural
+
+if TYPE_CHECKING:  # the contextual fit, online Elo, the bootstrap and pandas are imported where they are used
+    import pandas as pd
+
+    from openarena.ratings.contextual import ContextualFit
 
 #: The leading columns of every leaderboard table, in this order.
 COLUMNS = ["rank_ub", "model", "rating", "rating_q025", "rating_q975", "num_battles"]
 CI_METHODS = ("sandwich", "bootstrap", "none")
 RATING_SYSTEMS = ("bt", "elo")
+
+
+class _Table:
+    """The ``table`` field of :class:`Leaderboard`: set to a DataFrame, or to the columns of one
+    (a dict of column name -> array, in column order), which become a DataFrame on first read.
+    A board written as CSV (:func:`openarena.analysis.report.to_csv`) reads the columns
+    themselves (:meth:`Leaderboard.columns`), so that path never imports pandas."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # no class-level default: the dataclass field stays required
+            raise AttributeError(self.slot[1:])
+        value = obj.__dict__[self.slot]
+        if isinstance(value, dict):
+            import pandas as pd
+
+            value = obj.__dict__[self.slot] = pd.DataFrame(value)
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
 
 
 @dataclass
@@ -66,7 +90,7 @@ class Leaderboard:
     Methods: :meth:`to_frame`, :meth:`to_csv`, :meth:`to_json`, :meth:`plot`, :meth:`write`.
     """
 
-    table: pd.DataFrame
+    table: pd.DataFrame = _Table()  # noqa: RUF009 (a descriptor: see _Table)
     rating_system: str
     ties: str
     ci: str
@@ -81,6 +105,12 @@ class Leaderboard:
     category: str | None = None
     min_votes_shown: int | None = None
     result: RatingFit | None = None
+
+    def columns(self) -> dict[str, np.ndarray | list] | None:
+        """The table as {column: values} in column order while it has not been read as a
+        DataFrame (then None: the DataFrame is the board, and may have been changed)."""
+        value = self.__dict__["_table"]
+        return value if isinstance(value, dict) else None
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the table: one row per model, columns :data:`COLUMNS`, variance, win_rate
@@ -217,6 +247,8 @@ def build_leaderboard(
     samples = None
     ratings = to_elo(result.strengths, models, anchor)
     if ci == "bootstrap":
+        from openarena.ratings.resampling import anchor_samples, percentile_intervals
+
         samples = result.bootstrap(rounds, seed, n_jobs=n_jobs, progress=progress)
         anchored, unanchored = anchor_samples(samples.theta, models, anchor, reference=ratings)
         intervals, unbounded = percentile_intervals(anchored, level, samples.tie_param)
@@ -243,26 +275,34 @@ def build_leaderboard(
             )
 
     num = counts.num_battles()
-    table = pd.DataFrame({"model": list(models), "rating": ratings, "num_battles": num})
     if intervals is not None:
-        table["rating_q025"], table["rating_q975"] = intervals.lower, intervals.upper
-        table["variance"] = intervals.variance
-        table["rank_ub"] = rank_ub(intervals.lower, intervals.upper)
+        lower, upper, variance = intervals.lower, intervals.upper, intervals.variance
+        rank = rank_ub(lower, upper)
     else:
-        table["rating_q025"] = table["rating_q975"] = table["variance"] = np.nan
-        table["rank_ub"] = rank_ub(ratings, ratings)
-    table["win_rate"] = _win_rate(counts)
-    table["num_battles"] = table["num_battles"].round().astype("int64") if np.allclose(num, np.round(num)) else table["num_battles"]
-    # the arena's order: rank (UB), then rating (FastChat get_arena_table)
-    extra = []
+        lower = upper = variance = np.full(len(models), np.nan)
+        rank = rank_ub(ratings, ratings)
+    columns = {
+        "rank_ub": rank,
+        "model": np.array(models, dtype=object),
+        "rating": np.asarray(ratings, dtype=np.float64),
+        "rating_q025": np.asarray(lower, dtype=np.float64),
+        "rating_q975": np.asarray(upper, dtype=np.float64),
+        "num_battles": np.round(num).astype(np.int64) if np.allclose(num, np.round(num)) else num,
+    }
     if rank_intervals:
         if intervals is None:
             raise OpenArenaError("rank intervals need confidence intervals (ci='sandwich' or ci='bootstrap')")
         from openarena.ratings.simultaneous import fit_rank_intervals
 
         ri = fit_rank_intervals(models, ratings, fit=fit, samples=intervals.samples, method=rank_intervals, level=level, seed=seed, anchor=anchor)
-        table["rank_lower"], table["rank_upper"], extra = ri.rank_lower, ri.rank_upper, ["rank_lower", "rank_upper"]
-    table = table[COLUMNS + extra + ["variance", "win_rate"]].sort_values(["rank_ub", "rating", "model"], ascending=[True, False, True], ignore_index=True)
+        columns["rank_lower"], columns["rank_upper"] = np.asarray(ri.rank_lower), np.asarray(ri.rank_upper)
+    columns["variance"] = np.asarray(variance, dtype=np.float64)
+    columns["win_rate"] = _win_rate(counts)
+    # the arena's order: rank (UB), then rating (descending; NaN last), then model (FastChat get_arena_table)
+    by_name = np.empty(len(models), dtype=np.int64)
+    by_name[sorted(range(len(models)), key=models.__getitem__)] = np.arange(len(models))
+    order = np.lexsort((by_name, -columns["rating"], columns["rank_ub"]))
+    table = {name: [values[i] for i in order] if name == "model" else values[order] for name, values in columns.items()}
 
     provenance = {
         "source": counts.source,
@@ -308,6 +348,9 @@ def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, cont
         rows = data if isinstance(data, BattleTable) else BattleTable(data)
         if prior == 0:
             check_identifiable(counts)
+        from openarena.ratings.contextual import fit_contextual_bt
+        from openarena.ratings.covariates import contextual_data  # pandas: covariates are columns of the rows
+
         cdata, infos = contextual_data(rows, control, model_values)
         return ContextualResult(fit_contextual_bt(cdata, prior=prior, coef_prior=coef_prior)), infos
     if rating == "bt":
@@ -316,7 +359,9 @@ def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, cont
         raise OpenArenaError(f"online Elo counts ties as half a win; ties='{ties}' applies to Bradley-Terry only (rating='bt')")
     if ci == "sandwich":
         raise OpenArenaError("sandwich intervals need the Bradley-Terry likelihood; use ci='bootstrap' or ci='none' with rating='elo'")
-    rows = data if isinstance(data, BattleTable) else (BattleTable(data) if isinstance(data, pd.DataFrame) else counts.to_battles(seed))
+    rows = data if isinstance(data, BattleTable) else (BattleTable(data) if is_frame(data) else counts.to_battles(seed))
+    from openarena.ratings.elo import online_elo
+
     elo_models, raw = online_elo(rows)
     order = [elo_models.index(m) for m in counts.models]
     return OnlineEloResult(counts.models, raw[order], rows), None
@@ -329,7 +374,7 @@ def _drop_unrated(data, counts: PairCounts):
     Raises: DataError when fewer than two models are left."""
     from openarena.data.filters import filter_exclude
 
-    if isinstance(data, pd.DataFrame):
+    if is_frame(data):
         data = BattleTable(data)
     dropped: dict[str, str] = {}
     n_steps = len(data.steps)
@@ -364,6 +409,8 @@ def _coefficient_table(fit: ContextualFit, infos, level: float, samples: np.ndar
     """One row per covariate: coefficient, sandwich se and interval (bootstrap quantiles when
     ``samples`` (R, K) are given)."""
     from statistics import NormalDist
+
+    import pandas as pd
 
     se = fit.coef_se(robust=True)
     if samples is not None:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:  # annotations only: leaderboard.py calls these functions from its methods
+    import pandas as pd
+
     from openarena.analysis.leaderboard import Leaderboard
 
 FORMATS = ("table", "csv", "json", "markdown", "html")
@@ -30,9 +31,39 @@ def _clean(value):
     return value
 
 
+#: printf format of the floats of a leaderboard CSV (full precision, no trailing zeros)
+CSV_FLOAT_FORMAT = "%.10g"
+
+
 def to_csv(lb: Leaderboard) -> str:
-    """CSV text, full float precision."""
-    return lb.table.to_csv(index=False, float_format="%.10g")
+    """CSV text, full float precision: pandas' ``to_csv(index=False, float_format="%.10g")``
+    of the table (floats as %.10g, missing values empty, "\n" line ends, fields quoted when
+    they need it). A board not yet read as a DataFrame is written from its columns with the
+    csv module (the same bytes, without importing pandas)."""
+    columns = lb.columns()
+    if columns is None:
+        return lb.table.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)
+    return csv_text(columns)
+
+
+def csv_text(columns: dict) -> str:
+    """CSV text of {column name: values} (equal lengths): a header row, then one row per
+    position; float values as :data:`CSV_FLOAT_FORMAT` (NaN empty), other values as ``str``;
+    the bytes of pandas' ``DataFrame.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)``."""
+    import csv
+    import io
+
+    def cells(values) -> list[str]:
+        array = np.asarray(values)
+        if array.dtype.kind == "f":
+            return ["" if v != v else CSV_FLOAT_FORMAT % v for v in array.tolist()]
+        return [str(v) for v in (array.tolist() if array.dtype.kind in "iub" else values)]
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(list(columns))
+    writer.writerows(zip(*(cells(v) for v in columns.values())))
+    return out.getvalue()
 
 
 def to_records(lb: Leaderboard) -> list[dict]:
@@ -61,6 +92,8 @@ def _fmt_ci(row: pd.Series) -> str:
 def display_frame(lb: Leaderboard) -> pd.DataFrame:
     """The human view: Rank (UB), Model, Arena Score, 95% CI, Votes, as strings (and Rank
     change, overall rank (UB) - category rank (UB), on a category board)."""
+    import pandas as pd
+
     pct = f"{lb.level * 100:g}% CI"
     t = lb.table
     d = pd.DataFrame(
@@ -163,6 +196,8 @@ def matrices(lb: Leaderboard) -> dict[str, pd.DataFrame]:
     'predicted' (P(A beats B) from the ratings: 1 / (1 + 10^((R_B - R_A) / 400)), ties aside),
     'observed' (A's share of the decisive votes against B, NaN where they never met) and
     'counts' (votes between A and B)."""
+    import pandas as pd
+
     from openarena.analysis.matrices import battle_counts, observed_win_rates
 
     order = lb.models

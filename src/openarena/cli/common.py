@@ -10,13 +10,34 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from openarena.errors import OpenArenaError
 
-err_console = Console(stderr=True, soft_wrap=True)
-out_console = Console()
+
+class LazyConsole:
+    """A rich Console made on first use, with ``options`` (rich.console, with rich.text and the
+    styles, takes 0.03 s to import, and a CSV leaderboard prints nothing through it). Every
+    attribute is the Console's; :attr:`console` is the Console itself (for rich's
+    ``console=`` parameters)."""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.console, name)
+
+
+err_console = LazyConsole(stderr=True, soft_wrap=True)
+out_console = LazyConsole()
 
 EXIT_INPUT_ERROR = 2
 
@@ -164,13 +185,15 @@ def progress_bar(description: str, total: float, enabled: bool = True) -> Iterat
     if not enabled or total <= 0:
         yield lambda n: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=err_console.console,
         transient=not sys.stderr.isatty(),
     )
     with progress:
@@ -185,9 +208,9 @@ def download_progress(description: str = "download", enabled: bool = True) -> It
     if not enabled:
         yield lambda done, total: None
         return
-    from rich.progress import DownloadColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console, transient=True)
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console.console, transient=True)
     state: dict = {}
 
     def update(done: int, total: int | None) -> None:

@@ -80,6 +80,7 @@ def load_battles(
     engine: str | None = None,
     needs_rows: str | None = None,
     arena: str | None = None,
+    counts_suffice: bool = False,
 ):
     """Read SOURCE and apply the filters (and the identity-leak curation when asked), printing
     what each step removed to stderr unless ``quiet``.
@@ -87,11 +88,24 @@ def load_battles(
     ``engine`` ('numpy' | 'duckdb' | 'spark' | None = by size, see
     :func:`openarena.engines.choose_engine`): duckdb and spark aggregate Parquet partitions
     to pair counts where they live; ``needs_rows`` names the asked-for feature that needs battle
-    rows (then only the in-memory path is possible)."""
+    rows (then only the in-memory path is possible). ``counts_suffice``: the caller needs no
+    battle rows (a leaderboard without row features), so one local Parquet file in the
+    canonical schema is counted without reading its rows when no filter is asked for
+    (:func:`openarena.engines.single_file.file_pair_counts`: the same PairCounts, no pandas)."""
+    from pathlib import Path
+
     from openarena.engines import choose_engine
     from openarena.engines.files import is_glob
 
     chosen = choose_engine(source, engine)
+    local = Path(source).expanduser()  # as openarena.data.registry.resolve names a local file
+    filters = (anony, dedup, since, until, exclude, min_battles, aliases, identity_leak, named, arena, needs_rows)
+    if counts_suffice and chosen is None and not any(filters) and local.suffix.lower() == ".parquet" and local.is_file():
+        from openarena.engines.single_file import file_pair_counts
+
+        data = file_pair_counts(local, str(local))
+        if data is not None:
+            return data
     if chosen in ("duckdb", "spark") or (chosen == "numpy" and is_glob(source)):
         if needs_rows or identity_leak:
             what = needs_rows or "--identity-leak"
@@ -275,7 +289,7 @@ def leaderboard(
     with user_errors():
         controls = _controls(control, prices, price_weights)
         needs_rows = next((flag for flag, on in (("--arena", arena), ("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
-        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows, arena=arena)
+        data = load_battles(source, anony=anony, dedup=dedup, since=since, until=until, exclude=exclude, min_battles=min_battles, aliases=aliases, identity_leak=identity_leak, named=named, quiet=quiet, engine=engine.value if engine else None, needs_rows=needs_rows, arena=arena, counts_suffice=robustness is None and not drop_unrated)
         data = api.prepare(data, control=controls, notify=say)
         options = dict(rating=rating.value, ties=ties.value, ci=ci_method, rounds=rounds, seed=seed, anchor=anchor, level=level, n_jobs=jobs, prior=prior, control=controls, drop_unrated=drop_unrated)
         if rank_intervals:

@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, from_matrix_counts
-from openarena.data.readers._common import to_unix_seconds
-from openarena.data.schema import row_of
+from openarena.data.schema import is_frame, row_of
 from openarena.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Data = BattleTable | PairCounts
 
@@ -53,7 +54,7 @@ def _names(items: Iterable[str], limit: int = _LIST_MAX) -> str:
 
 
 def _as_data(data: Data | pd.DataFrame) -> Data:
-    if isinstance(data, pd.DataFrame):
+    if is_frame(data):
         return BattleTable(data)
     if isinstance(data, (BattleTable, PairCounts)):
         return data
@@ -64,6 +65,8 @@ def _models(data: Data) -> list[str]:
     """Sorted model keys present (fast on millions of rows, unlike iterating the strings)."""
     if isinstance(data, PairCounts):
         return list(data.models)
+    import pandas as pd
+
     names: set[str] = set()
     for col in ("model_a", "model_b"):
         s = data.frame[col]
@@ -77,6 +80,8 @@ def _models(data: Data) -> list[str]:
 
 def _codes_in(s: pd.Series, index: pd.Index) -> np.ndarray:
     """Positions of the values of ``s`` in ``index`` (-1 for missing), without per-row Python."""
+    import pandas as pd
+
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes, uniques = s.cat.codes.to_numpy(), s.cat.categories
     else:
@@ -87,6 +92,8 @@ def _codes_in(s: pd.Series, index: pd.Index) -> np.ndarray:
 
 def _same_model(frame: pd.DataFrame) -> np.ndarray:
     """Boolean array: model_a equals model_b."""
+    import pandas as pd
+
     names = pd.Index(_models(BattleTable(frame, validate=False)), dtype=object)
     a = _codes_in(frame["model_a"], names)
     b = _codes_in(frame["model_b"], names)
@@ -188,6 +195,8 @@ def parse_time(value: str | float | int | dt.date | dt.datetime | pd.Timestamp, 
     Times without a zone are read as UTC; a bare date means 00:00 UTC that day.
     Raises: DataError (field = ``field``) for anything else.
     """
+    import pandas as pd
+
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
@@ -206,6 +215,8 @@ def parse_time(value: str | float | int | dt.date | dt.datetime | pd.Timestamp, 
 
 
 def _iso(seconds: float) -> str:
+    import pandas as pd
+
     return pd.Timestamp(seconds, unit="s", tz="UTC").isoformat().replace("+00:00", "Z")
 
 
@@ -226,6 +237,8 @@ def filter_dates(data: Data, since=None, until=None, *, lenient: bool = False) -
     col = _column(data, "dates", "tstamp", lenient)
     if col is None:
         return data.with_frame(data.frame, FilterStep("dates", 0.0, float(len(data)), "skipped: no 'tstamp' column (lenient)"))
+    from openarena.data.readers._common import to_unix_seconds
+
     t = to_unix_seconds(col, data.source, "tstamp").to_numpy(dtype=np.float64)
     missing = np.isnan(t)
     if not lenient:
@@ -246,6 +259,8 @@ def filter_dates(data: Data, since=None, until=None, *, lenient: bool = False) -
 
 def _map_models(s: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
     """Rename the values of a model column, keeping its kind (categorical or string)."""
+    import pandas as pd
+
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = [mapping.get(c, c) for c in s.cat.categories]
         new_pos, new_cats = pd.factorize(pd.Index(cats, dtype=object))
@@ -355,6 +370,8 @@ def filter_exclude(data: Data, models: Iterable[str]) -> Data:
 
 
 def _battle_counts(data: Data) -> pd.Series:
+    import pandas as pd
+
     if isinstance(data, PairCounts):
         return pd.Series(data.num_battles(), index=list(data.models))
     f = data.frame

@@ -13,10 +13,15 @@ clean_battle_data.py) and the public arena-human-preference datasets.
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from openarena.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_A = "model_a"
 MODEL_B = "model_b"
@@ -50,6 +55,14 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
 )
 
 
+def is_frame(obj) -> bool:
+    """True when ``obj`` is a pandas DataFrame; False without importing pandas when no module
+    has imported it yet (then nothing can be a DataFrame), so the paths that never touch a
+    DataFrame (pair counts, the CSV leaderboard) do not pay for importing pandas."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(obj, pd.DataFrame)
+
+
 def winner_codes(winner: pd.Series, source: str = "") -> np.ndarray:
     """Map winner labels to codes 0..3 in the order of :data:`WINNERS`.
 
@@ -57,6 +70,8 @@ def winner_codes(winner: pd.Series, source: str = "") -> np.ndarray:
     Returns: ndarray of int8, shape (n,).
     Raises: DataError naming the first row whose label is not one of :data:`WINNERS`.
     """
+    import pandas as pd
+
     if isinstance(winner.dtype, pd.CategoricalDtype):
         lookup = np.array([WINNERS.index(c) if c in WINNERS else -1 for c in winner.cat.categories], dtype=np.int8)
         raw = np.asarray(winner.cat.codes)
@@ -115,6 +130,8 @@ def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
     Raises: DataError (source, row, field, expected) for an empty table, a missing column, an
     empty or missing model name, an unknown winner label, or a model battling itself.
     """
+    import pandas as pd
+
     require_columns(frame, source)
     codes, models = factorize_models(frame)
     for k, col in enumerate(("model_a", "model_b")):
@@ -151,6 +168,8 @@ def factorize_models(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     Returns: (codes, models): codes, int64 array of shape (2, n) (-1 for a missing name);
     models, object array of the sorted unique keys, shape (n_models,).
     """
+    import pandas as pd
+
     n = len(frame)
     a, b = frame["model_a"], frame["model_b"]
     if isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype):
@@ -164,6 +183,8 @@ def _factorize_categoricals(a: pd.Categorical, b: pd.Categorical) -> tuple[np.nd
     """:func:`factorize_models` for two categorical columns without materialising the strings:
     factorize the categories that occur (a few hundred), then map the integer codes through a
     lookup table. Same result as factorizing the concatenated values."""
+    import pandas as pd
+
     used, parts = [], []
     for cat in (a, b):
         codes = np.asarray(cat.codes)

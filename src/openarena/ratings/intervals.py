@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from statistics import NormalDist
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from openarena.ratings.bradley_terry import BTFit, fit_bradley_terry_batch
-from openarena.ratings.contextual import ContextualFit
 from openarena.ratings.parallel import map_threads, workers
 from openarena.ratings.scale import POINTS_PER_LOGIT, Anchor
+
+if TYPE_CHECKING:
+    from openarena.ratings.contextual import ContextualFit
 
 
 @dataclass

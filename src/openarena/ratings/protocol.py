@@ -26,13 +26,15 @@ extended Bradley-Terry (players x models x targets) implements the same five mem
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from openarena.ratings.bradley_terry import BTFit
-from openarena.ratings.contextual import ContextualFit
 from openarena.ratings.scale import POINTS_PER_LOGIT
+
+if TYPE_CHECKING:
+    from openarena.ratings.contextual import ContextualFit
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,15 @@ import codecs
 from pathlib import Path
 from typing import Sequence
 
-from openarena.data.battles import BattleTable, PairCounts
-from openarena.data.readers._common import combine
+from typing import TYPE_CHECKING
+
 from openarena.data.readers.clean_battle import parse_first_object, read_clean_battle_json, read_clean_battle_jsonl
 from openarena.data.readers.hub import DATA_SUFFIXES, download, is_hub_url, parse_hf_url
 from openarena.data.readers.pair_counts import is_pair_counts, read_pair_counts_json
-from openarena.data.readers.tabular import read_csv_battles, read_parquet_battles
 from openarena.errors import DataError
+
+if TYPE_CHECKING:
+    from openarena.data.battles import BattleTable, PairCounts
 
 __all__ = [
     "FORMATS",
@@ -48,6 +50,14 @@ __all__ = [
 FORMATS: tuple[str, ...] = ("json", "jsonl", "pair_counts", "csv", "parquet")
 
 _SNIFF_BYTES = 1 << 16
+
+
+def __getattr__(name: str):
+    if name in ("read_csv_battles", "read_parquet_battles"):  # pandas and pyarrow: imported when a table is read
+        from openarena.data.readers import tabular
+
+        return getattr(tabular, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sniff_format(path: str | Path, source: str | None = None) -> str:
@@ -111,8 +121,12 @@ def read_file(path: str | Path, *, fmt: str | None = None, columns: Sequence[str
     if fmt == "pair_counts":
         return read_pair_counts_json(path, source)
     if fmt == "csv":
+        from openarena.data.readers.tabular import read_csv_battles
+
         return read_csv_battles(path, source, columns)
     if fmt == "parquet":
+        from openarena.data.readers.tabular import read_parquet_battles
+
         return read_parquet_battles(path, source, columns)
     raise DataError(f"unknown format {fmt!r}", source, field="fmt", expected="one of " + ", ".join(FORMATS))
 
@@ -149,6 +163,8 @@ def read_battles(source: str | Path, *, fmt: str | None = None, columns: Sequenc
         missing file. SourceUnavailable when a hub dataset cannot be fetched.
     """
     if is_hub_url(source):
+        from openarena.data.readers._common import combine  # pandas: several files are concatenated as rows
+
         ref = parse_hf_url(str(source))
         files = download(ref)
         return combine(((url, read_file(p, fmt=fmt, columns=columns, source=url)) for url, p in files), ref.url)
@@ -157,6 +173,7 @@ def read_battles(source: str | Path, *, fmt: str | None = None, columns: Sequenc
         files = _data_files(path)
         if not files:
             raise DataError("no data files in the folder", str(source), expected="*.parquet, *.jsonl, *.json or *.csv files")
+        from openarena.data.readers._common import combine
         return combine(((p.relative_to(path).as_posix(), read_file(p, fmt=fmt, columns=columns, source=str(p))) for p in files), str(source))
     if not path.exists():
         raise DataError("no such file or folder", str(source), expected="an existing path, a dataset name or hf://datasets/OWNER/NAME")

@@ -27,13 +27,13 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from openarena.data.battles import BattleTable
-from openarena.data.readers._common import build_table, source_fields
 from openarena.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK_RECORDS = 50_000
 READ_BYTES = 1 << 22
@@ -213,6 +213,8 @@ def records_to_frame(records: Iterator[tuple[int, dict]], source: str, keep: set
     ``keep``: source field names to keep (None keeps every field).
     Raises: DataError if there is no record at all.
     """
+    import pandas as pd
+
     chunks: list[pd.DataFrame] = []
     rows: list[int] = []
     batch: list[dict] = []
@@ -250,6 +252,8 @@ def read_clean_battle_json(path: str | Path, source: str | None = None, columns:
     dedup_tag, category_tag, conv_metadata, ...) as they are in the file.
     Raises: DataError naming the file, the record (list index) and the field.
     """
+    from openarena.data.readers._common import build_table, source_fields  # pandas: only when rows are read
+
     path = Path(path)
     source = source or str(path)
     keep = source_fields(columns)
@@ -263,6 +267,8 @@ def read_clean_battle_jsonl(path: str | Path, source: str | None = None, columns
     Same result as :func:`read_clean_battle_json`; the index holds line number - 1.
     Raises: DataError naming the file, the row (line number - 1) and the field.
     """
+    from openarena.data.readers._common import build_table, source_fields  # pandas: only when rows are read
+
     path = Path(path)
     source = source or str(path)
     keep = source_fields(columns)
