@@ -62,6 +62,10 @@ def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor
         # einsum loops without BLAS: 6.9 s instead of 0.12 s at 2,000 models)
         var = ((A @ V) * A).sum(axis=1) * POINTS_PER_LOGIT**2
     var = np.maximum(var, 0.0)
+    if anchor.model is not None:
+        # the anchor model's rating is fixed: its variance is zero by construction, not the
+        # rounding left by the cancellation above (~1e-13, whose square root is a 1e-6 interval)
+        var[list(fit.models).index(anchor.model)] = 0.0
     z = NormalDist().inv_cdf(0.5 + level / 2)
     half = z * np.sqrt(var)
     return Intervals(ratings - half, ratings + half, var, "sandwich", level)
