@@ -81,3 +81,25 @@ def test_rank_ub_counts_models_surely_above():
     # model 1 [8, 11]: no lower bound above 11 -> 1; model 2 [5, 9]: 10 > 9 -> 2;
     # model 3 [1, 4]: 10, 8, 5 > 4 -> 4
     assert rank_ub(lower, upper).tolist() == [1, 1, 2, 4]
+
+
+def test_a_board_of_ties_only_gets_the_model_based_interval_not_zero():
+    """Two models, two ties: the MLE fits every vote exactly, the sandwich's meat is 0 and so
+    was the interval (the web board showed +0/-0 after its first votes). The model-based
+    variance is used instead: Var(x - y) = 1 / (N p (1 - p)) = 1 / (2 * 0.25) logits^2, and with
+    the mean anchor each rating is half the difference: 0.5 logits^2, i.e. 15,088.94 points^2."""
+    import pandas as pd
+
+    import openarena
+
+    frame = pd.DataFrame({"model_a": ["x", "y"], "model_b": ["y", "x"], "winner": ["tie", "tie"]})
+    with pytest.warns(UserWarning, match="robust \\(sandwich\\) variance of x, y is zero"):
+        t = openarena.leaderboard(frame, ci="sandwich", anchor="mean").to_frame().set_index("model")
+    assert t["variance"].tolist() == pytest.approx([0.5 * POINTS_PER_LOGIT**2] * 2, rel=1e-12)
+    assert t.loc["x", "rating_q975"] - t.loc["x", "rating"] == pytest.approx(1.959963984540054 * np.sqrt(0.5) * POINTS_PER_LOGIT, rel=1e-12)
+    # a board whose votes are not all fitted exactly keeps the sandwich, with no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_leaderboard(simulate_counts(THETA, 3000, seed=2), anchor="m03=1200")

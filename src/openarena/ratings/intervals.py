@@ -3,7 +3,9 @@
 - Sandwich (robust, CLT): Var(theta) = H^-1 J H^-1 with H the Hessian of the log-likelihood
   and J the sum over votes of per-vote score outer products, both computed exactly from the pair
   counts. Intervals are rating +- z * sd on the Elo scale, for the anchored ratings (the
-  anchor's own interval has zero width, as in the published LMSYS board).
+  anchor's own interval has zero width, as in the published LMSYS board). Where the sandwich
+  is degenerate (a model all of whose votes are fitted exactly, e.g. a board of ties only) the
+  model-based variance is used for that model, with a warning.
 - Bootstrap: R tables of counts drawn from Multinomial(N, counts / N) over the
   n_pairs x 4 cells (the same distribution as resampling the N votes with replacement), each
   refitted, anchored, and summarised by quantiles (linear interpolation, as pandas and FastChat).
@@ -49,9 +51,45 @@ def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor
 
     Parameters: fit, a BTFit or ContextualFit (or a protocol result wrapping one); ratings, the anchored ratings of shape (n_models,); anchor, the Anchor
     used for them; level, coverage in (0, 1); robust=False uses the inverse information.
-    Returns: Intervals with variance = diag(A V A^T) * POINTS_PER_LOGIT^2.
+    Returns: Intervals with variance = diag(A V A^T) * POINTS_PER_LOGIT^2; the anchor model's
+    is 0; a robust variance under :data:`DEGENERATE_VARIANCE` is replaced by the model-based one.
+    Warns: UserWarning naming the models whose robust variance was degenerate.
     """
     fit = getattr(fit, "fit", fit)  # a RatingFit of the protocol wraps the BTFit / ContextualFit
+    var = _contrast_variances(fit, anchor, robust)
+    fixed = list(fit.models).index(anchor.model) if anchor.model is not None else None
+    if fixed is not None:
+        # the anchor model's rating is fixed: its variance is zero by construction, not the
+        # rounding left by the cancellation above (~1e-13, whose square root is a 1e-6 interval)
+        var[fixed] = 0.0
+    if robust:
+        # The sandwich's meat is the sum of squared score residuals: when every vote of a model
+        # is fitted exactly (e.g. a board of ties only, all ratings equal) it is zero and so is
+        # the interval, though a handful of votes says little. There the model-based variance
+        # (inverse information) is used instead, with a warning. A real model's sandwich variance
+        # is far above the threshold (1e-6 points^2 would take ~1e10 votes).
+        degenerate = var < DEGENERATE_VARIANCE
+        if fixed is not None:
+            degenerate[fixed] = False
+        if degenerate.any():
+            import warnings
+
+            var = np.where(degenerate, _contrast_variances(fit, anchor, robust=False), var)
+            names = [m for m, d in zip(fit.models, degenerate) if d]
+            warnings.warn(f"the robust (sandwich) variance of {', '.join(names[:5])}{' ...' if len(names) > 5 else ''} is zero "
+                          "(every vote fitted exactly, e.g. only ties): the model-based interval is shown instead", stacklevel=2)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    half = z * np.sqrt(var)
+    return Intervals(ratings - half, ratings + half, var, "sandwich", level)
+
+
+#: Sandwich variances (points^2) below this are degenerate (see :func:`sandwich_intervals`).
+DEGENERATE_VARIANCE = 1e-6
+
+
+def _contrast_variances(fit: "BTFit | ContextualFit", anchor: Anchor, robust: bool) -> np.ndarray:
+    """diag(A V A^T) * POINTS_PER_LOGIT^2 for the anchoring A of ``anchor`` and V the robust or
+    model-based covariance of ``fit``; shape (n_models,), points^2, clipped at 0."""
     if isinstance(fit, BTFit):
         # one Cholesky inverse and a sparse product with the meat (see contrast_variances)
         var = fit.contrast_variances(anchor.weights(fit.models), robust=robust) * POINTS_PER_LOGIT**2
@@ -61,14 +99,7 @@ def sandwich_intervals(fit: "BTFit | ContextualFit", ratings: np.ndarray, anchor
         # diag(A V A^T) as a row sum of (A V) * A: one BLAS matrix product (a three-operand
         # einsum loops without BLAS: 6.9 s instead of 0.12 s at 2,000 models)
         var = ((A @ V) * A).sum(axis=1) * POINTS_PER_LOGIT**2
-    var = np.maximum(var, 0.0)
-    if anchor.model is not None:
-        # the anchor model's rating is fixed: its variance is zero by construction, not the
-        # rounding left by the cancellation above (~1e-13, whose square root is a 1e-6 interval)
-        var[list(fit.models).index(anchor.model)] = 0.0
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    half = z * np.sqrt(var)
-    return Intervals(ratings - half, ratings + half, var, "sandwich", level)
+    return np.maximum(var, 0.0)
 
 
 def resample_counts(counts: np.ndarray, rounds: int, seed: int | None = None, *, seeds: list[np.random.SeedSequence] | None = None) -> np.ndarray:
