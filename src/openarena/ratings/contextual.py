@@ -221,10 +221,6 @@ class _ContextualProblem:
         key = cell.astype(np.uint16) if n * n <= 1 << 16 else cell
         order = np.argsort(key, kind="stable")
         del key
-        # each row's place in pair order: rows are put there by a scatter, whose writes go to
-        # one advancing place per pair (cache-friendly), rather than gathered from random places
-        self.position = np.empty(N, dtype=np.int64)
-        self.position[order] = np.arange(N)
         if n * n <= _COUNT_CELLS:
             # the segments from the count of each cell (sorted: cells in increasing order)
             size = np.bincount(cell, minlength=n * n)
@@ -240,9 +236,15 @@ class _ContextualProblem:
             self.sizes = np.diff(np.append(self.starts, N))
             cells = cs[self.starts]
             del cs, first
+        # each row's place in pair order: rows are put there by a scatter, whose writes go to
+        # one advancing place per pair (cache-friendly), rather than gathered from random places
+        self.position = np.empty(N, dtype=np.int64)
+        self.position[order] = np.arange(N)
+        del order  # memory is time here: each row-length array freed as soon as it is done
+        del cell
         self.ca, self.cb = cells // n, cells % n  # the ordered pair of each segment
         # covariates transposed (K, N): each covariate one contiguous row, in pair order; the
-        # K + 1 gathers (covariates and scores) run on the worker threads
+        # K + 1 scatters (covariates and scores) run on the worker threads
         self.XT = np.empty((K, N))
         self.y = np.empty(N)
         src = data.X.T  # (K, N); rows contiguous when X is column-major

@@ -57,14 +57,28 @@ def ratio_difference(fa: np.ndarray, fb: np.ndarray, out: np.ndarray | None = No
     """(f_A - f_B) / (f_A + f_B + 1), elementwise, float64; counts must be >= 0.
 
     Integer (or float) counts are cast element by element inside the arithmetic, so no float
-    copy of the inputs is made; the result equals converting both to float64 first.
-    ``out``: an optional float64 array of the same length to write the result into."""
+    copy of the inputs is made; the result equals converting both to float64 first. The
+    denominator is formed in chunks of :data:`_CHUNK` values (elementwise: the same numbers,
+    without a second full-length array). ``out``: an optional float64 array of the same
+    length to write the result into."""
     fa, fb = _float_or_int(fa), _float_or_int(fb)
     num = np.subtract(fa, fb, out=out, dtype=np.float64)
-    den = np.add(fa, fb, dtype=np.float64)
-    den += 1.0
-    num /= den
+    if num.ndim != 1 or fa.shape != fb.shape:  # scalars, matrices, broadcasting: in one go
+        den = np.add(fa, fb, dtype=np.float64)
+        den += 1.0
+        num /= den
+        return num
+    den = np.empty(min(len(num), _CHUNK))
+    for s0 in range(0, len(num), _CHUNK):
+        d = den[: len(num[s0 : s0 + _CHUNK])]
+        np.add(fa[s0 : s0 + _CHUNK], fb[s0 : s0 + _CHUNK], out=d, dtype=np.float64)
+        d += 1.0
+        num[s0 : s0 + _CHUNK] /= d
     return num
+
+
+#: Values per chunk of the elementwise covariate arithmetic (a few hundred kB of float64).
+_CHUNK = 1 << 16
 
 
 def _float_or_int(x) -> np.ndarray:

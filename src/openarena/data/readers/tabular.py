@@ -121,7 +121,11 @@ def read_parquet_battles(path: str | Path, source: str | None = None, columns: S
     except (pa.ArrowException, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"not a readable Parquet file (truncated or corrupt): {first}", source, expected="a complete Parquet file") from None
-    frame = _one_chunk_dictionaries(table).to_pandas()
+    table = _one_chunk_dictionaries(table)
+    # each column its own block (no copy into a 2-D block), Arrow's buffers released column by
+    # column as they are converted: the same frame with about one copy of the data in memory
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     return build_table(frame, source, columns)
 
 
