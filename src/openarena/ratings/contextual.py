@@ -176,9 +176,8 @@ class ContextualFit:
 #: Rows per block of a pass over the votes: the block's temporaries (a few arrays of this many
 #: float64) stay in the processor's cache.
 _BLOCK_ROWS = 1 << 16
-#: Largest n_models^2 for which the pair segments are found by counting the cells (a table of
-#: n_models^2 counts) instead of comparing the sorted rows.
-_COUNT_CELLS = 1 << 23
+#: Largest n_models^2 whose ordered pairs are sorted as 16-bit keys (radix sort; 256 models).
+_SMALL_CELLS = 1 << 16
 
 
 @dataclass
@@ -215,33 +214,31 @@ class _ContextualProblem:
         self.prior = prior
         self.coef_prior = coef_prior
         self.threads = workers(threads)
-        cell = data.ordered_pair
-        N = len(cell)
-        # a stable sort by pair; radix sort when the pair index fits 16 bits (up to 256 models)
-        key = cell.astype(np.uint16) if n * n <= 1 << 16 else cell
-        order = np.argsort(key, kind="stable")
-        del key
-        if n * n <= _COUNT_CELLS:
-            # the segments from the count of each cell (sorted: cells in increasing order)
-            size = np.bincount(cell, minlength=n * n)
-            cells = np.flatnonzero(size)
-            self.sizes = size[cells]
-            self.starts = np.zeros(len(cells), dtype=np.int64)
-            np.cumsum(self.sizes[:-1], out=self.starts[1:])
+        N = data.n
+        # a stable sort by pair; radix sort when the pair index fits 16 bits (up to 256 models),
+        # the keys then made straight into uint16 (no row-length int64 cell array)
+        if n * n <= _SMALL_CELLS:
+            key = np.empty(N, dtype=np.uint16)
+            np.multiply(data.a, n, out=key, casting="unsafe")
+            np.add(key, data.b, out=key, casting="unsafe")  # < n * n: exact
         else:
-            cs = np.take(cell, order)
-            first = np.ones(N, dtype=bool)
-            first[1:] = cs[1:] != cs[:-1]
-            self.starts = np.flatnonzero(first)  # first row of each pair's segment
-            self.sizes = np.diff(np.append(self.starts, N))
-            cells = cs[self.starts]
-            del cs, first
+            key = data.ordered_pair
+        order = np.argsort(key, kind="stable")
+        # the segments: where the sorted key changes
+        cs = np.take(key, order)
+        del key
+        first = np.empty(N, dtype=bool)
+        first[:1] = True
+        np.not_equal(cs[1:], cs[:-1], out=first[1:])
+        self.starts = np.flatnonzero(first)  # first row of each pair's segment
+        self.sizes = np.diff(np.append(self.starts, N))
+        cells = cs[self.starts].astype(np.int64)
+        del cs, first
         # each row's place in pair order: rows are put there by a scatter, whose writes go to
         # one advancing place per pair (cache-friendly), rather than gathered from random places
         self.position = np.empty(N, dtype=np.int64)
         self.position[order] = np.arange(N)
         del order  # memory is time here: each row-length array freed as soon as it is done
-        del cell
         self.ca, self.cb = cells // n, cells % n  # the ordered pair of each segment
         # covariates transposed (K, N): each covariate one contiguous row, in pair order; the
         # K + 1 scatters (covariates and scores) run on the worker threads
