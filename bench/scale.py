@@ -126,6 +126,7 @@ def ensure_style(work: Path, n_votes: int) -> Path:
     if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == recipe:
         return path
     log(f"writing {path} (style control, {n_votes:,} votes)")
+    work.mkdir(parents=True, exist_ok=True)
     frame, _ = sc.simulate(recipe)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
     stamp.write_text(json.dumps(recipe))

@@ -7,12 +7,14 @@ leaderboard can state its provenance.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from openarena.data.schema import WINNERS, factorize_models, is_frame, validate_battles, winner_codes
+from openarena.data.schema import CHUNK_ROWS, WINNERS, category_luts, factorize_models, is_frame, validate_battles, winner_codes
 from openarena.errors import DataError
 
 if TYPE_CHECKING:
@@ -172,6 +174,12 @@ def aggregate(battles: BattleTable | pd.DataFrame | PairCounts, weights: np.ndar
     if is_frame(battles):
         battles = BattleTable(battles)
     frame = battles.frame
+    import pandas as pd  # a BattleTable holds a DataFrame: pandas is loaded already
+
+    if weights is None and all(isinstance(frame[c].dtype, pd.CategoricalDtype) for c in ("model_a", "model_b", "winner")):
+        counts = _aggregate_categorical(battles)
+        if counts is not None:
+            return counts
     codes, models = factorize_models(frame)
     a, b = codes
     w = winner_codes(frame["winner"], battles.source)
@@ -238,6 +246,55 @@ def _aggregate_ordered(a: np.ndarray, b: np.ndarray, w: np.ndarray, models: tupl
     keep = both.sum(axis=1) > 0
     pairs = np.column_stack([lo[keep], hi[keep]])
     return PairCounts(models, pairs, both[keep].astype(np.float64), source, steps)
+
+
+def _aggregate_categorical(battles: BattleTable) -> PairCounts | None:
+    """:func:`aggregate` of unweighted rows whose model_a, model_b and winner are categorical
+    (Parquet dictionary columns, a pandas category): the rows are counted per cell of
+    (model_a category, model_b category, winner category) straight from their small integer
+    codes, in chunks (no row-length int64 arrays), and only that table (a few hundred thousand
+    cells) is mapped to model indices and winner codes and folded onto unordered pairs.
+    Integer counts: the same result as :func:`_aggregate_ordered` to the last bit.
+    Returns None (the caller takes the general path, which reports the problem) for a missing
+    model name or winner, or an unknown winner label."""
+    frame = battles.frame
+    a, b, w = (frame[c].array for c in ("model_a", "model_b", "winner"))
+    ca, cb, cw = (np.asarray(x.codes) for x in (a, b, w))
+    if not len(ca) or min(ca.min(), cb.min(), cw.min()) < 0:
+        return None
+    win = np.array([WINNERS.index(c) if c in WINNERS else -1 for c in w.categories], dtype=np.int64)
+    na, nb, nw = len(a.categories), len(b.categories), len(w.categories)
+    cells = na * nb * nw
+    if cells > _DENSE_PAIR_LIMIT * 4:
+        return None
+
+    def count(s0: int) -> np.ndarray:
+        # the cell of each row of one chunk, then its count per cell (integers: the chunks add
+        # up to the same table in any order)
+        k = np.multiply(ca[s0 : s0 + CHUNK_ROWS], nb * nw, dtype=np.int64)
+        k += cb[s0 : s0 + CHUNK_ROWS] * np.int64(nw)
+        k += cw[s0 : s0 + CHUNK_ROWS]
+        return np.bincount(k, minlength=cells)
+
+    # on worker threads: one chunk's cells are computed (numpy releases the GIL) while another's
+    # are counted (np.bincount holds it)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        parts = list(pool.map(count, range(0, len(ca), CHUNK_ROWS)))
+    table = np.sum(parts, axis=0).reshape(na, nb, nw)
+    if table[:, :, win < 0].any():
+        return None
+    luts, models = category_luts(a, b, (table.sum(axis=(1, 2)) > 0, table.sum(axis=(0, 2)) > 0))
+    n = len(models)
+    if n * n > _DENSE_PAIR_LIMIT:
+        return None
+    ia, ib, iw = np.nonzero(table)  # only used categories have rows, so their luts are >= 0
+    full = np.zeros((n, n, 4), dtype=np.int64)
+    np.add.at(full, (luts[0][ia], luts[1][ib], win[iw]), table[ia, ib, iw])
+    lo, hi = np.triu_indices(n, 1)
+    both = full[lo, hi] + full[hi, lo][:, [1, 0, 2, 3]]
+    keep = both.sum(axis=1) > 0
+    pairs = np.column_stack([lo[keep], hi[keep]])
+    return PairCounts(tuple(str(m) for m in models), pairs, both[keep].astype(np.float64), battles.source, tuple(battles.steps))
 
 
 def from_matrix_counts(models: Iterable[str], X: np.ndarray, Y: np.ndarray, source: str = "") -> PairCounts:

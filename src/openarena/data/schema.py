@@ -14,7 +14,7 @@ clean_battle_data.py) and the public arena-human-preference datasets.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def winner_codes(winner: pd.Series, source: str = "") -> np.ndarray:
 
     if isinstance(winner.dtype, pd.CategoricalDtype):
         lookup = np.array([WINNERS.index(c) if c in WINNERS else -1 for c in winner.cat.categories], dtype=np.int8)
-        raw = np.asarray(winner.cat.codes)
+        raw = winner.array.codes  # the Categorical's own codes (winner.cat.codes copies them into a Series)
         codes = np.where(raw >= 0, lookup[raw], -1).astype(np.int8)
     else:
         codes = pd.Index(list(WINNERS)).get_indexer(winner.to_numpy(dtype=object)).astype(np.int8)
@@ -133,32 +133,86 @@ def validate_battles(frame: pd.DataFrame, source: str = "") -> pd.DataFrame:
     import pandas as pd
 
     require_columns(frame, source)
+    a, b = frame["model_a"], frame["model_b"]
+    if isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype):
+        _validate_categorical_rows(frame, source)
+        return frame
     codes, models = factorize_models(frame)
     for k, col in enumerate(("model_a", "model_b")):
         names = pd.Series(models, dtype=object)
         empty_codes = np.flatnonzero(names.astype(str).str.strip().to_numpy() == "")
         bad = (codes[k] < 0) | np.isin(codes[k], empty_codes)
         if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"empty model name ({int(bad.sum())} row(s) like this)",
-                source,
-                row=row_of(frame, pos),
-                field=col,
-                expected="a non-empty model key",
-            )
+            _empty_name_error(frame, bad, col, source)
     winner_codes(frame["winner"], source)
     same = codes[0] == codes[1]
     if same.any():
-        pos = int(np.flatnonzero(same)[0])
-        raise DataError(
-            f"model {frame['model_a'].iloc[pos]!r} battles itself ({int(same.sum())} row(s) like this)",
-            source,
-            row=row_of(frame, pos),
-            field="model_b",
-            expected="model_b different from model_a",
-        )
+        _self_battle_error(frame, same, source)
     return frame
+
+
+def _empty_name_error(frame: pd.DataFrame, bad: np.ndarray, col: str, source: str) -> NoReturn:
+    pos = int(np.flatnonzero(bad)[0])
+    raise DataError(
+        f"empty model name ({int(bad.sum())} row(s) like this)",
+        source,
+        row=row_of(frame, pos),
+        field=col,
+        expected="a non-empty model key",
+    )
+
+
+def _self_battle_error(frame: pd.DataFrame, same: np.ndarray, source: str) -> NoReturn:
+    pos = int(np.flatnonzero(same)[0])
+    raise DataError(
+        f"model {frame['model_a'].iloc[pos]!r} battles itself ({int(same.sum())} row(s) like this)",
+        source,
+        row=row_of(frame, pos),
+        field="model_b",
+        expected="model_b different from model_a",
+    )
+
+
+#: Rows per chunk when a pass over categorical codes would otherwise make row-length int64
+#: temporaries (a chunk's temporaries stay a few MB).
+CHUNK_ROWS = 1 << 21
+
+
+def _validate_categorical_rows(frame: pd.DataFrame, source: str) -> None:
+    """:func:`validate_battles` for categorical model_a / model_b, on their small integer codes
+    (no row-length int64 model indices): the same checks and the same errors."""
+    import pandas as pd
+
+    a, b = frame["model_a"].array, frame["model_b"].array
+    for col, cat in (("model_a", a), ("model_b", b)):
+        codes = np.asarray(cat.codes)
+        empty = np.flatnonzero(pd.Index(cat.categories).astype(str).str.strip() == "")
+        if (codes < 0).any() or (empty.size and np.isin(codes, empty).any()):
+            _empty_name_error(frame, (codes < 0) | np.isin(codes, empty), col, source)
+    check_winners(frame["winner"], source)
+    ca, cb = np.asarray(a.codes), np.asarray(b.codes)
+    if not a.categories.equals(b.categories):
+        # model_a's codes in model_b's categories (-1: a name model_b never has)
+        lut = pd.Index(b.categories).get_indexer(a.categories)
+        for s0 in range(0, len(ca), CHUNK_ROWS):
+            if (lut[ca[s0 : s0 + CHUNK_ROWS]] == cb[s0 : s0 + CHUNK_ROWS]).any():
+                _self_battle_error(frame, lut[ca] == cb, source)
+        return
+    if (ca == cb).any():
+        _self_battle_error(frame, ca == cb, source)
+
+
+def check_winners(winner: pd.Series, source: str = "") -> None:
+    """Raise as :func:`winner_codes` does for a missing or unknown winner label; for a
+    categorical column the check runs on its codes and categories (no per-row codes made)."""
+    import pandas as pd
+
+    if isinstance(winner.dtype, pd.CategoricalDtype):
+        raw = winner.array.codes
+        unknown = np.flatnonzero([c not in WINNERS for c in winner.cat.categories])
+        if not ((raw < 0).any() or (unknown.size and np.isin(raw, unknown).any())):
+            return
+    winner_codes(winner, source)
 
 
 def factorize_models(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -179,24 +233,48 @@ def factorize_models(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return codes.reshape(2, n), np.asarray(models, dtype=object)
 
 
-def _factorize_categoricals(a: pd.Categorical, b: pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`factorize_models` for two categorical columns without materialising the strings:
-    factorize the categories that occur (a few hundred), then map the integer codes through a
-    lookup table. Same result as factorizing the concatenated values."""
+def category_luts(a: pd.Categorical, b: pd.Categorical, present: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The model index of each category of two categorical columns: ([lut_a, lut_b], models).
+
+    models: the sorted keys that occur in either column (object array, (n_models,)); lut_k:
+    int64 array of len(categories) + 1, the model index of each category (-1 for a category
+    that no row uses; the last slot, for code -1 = missing, is -1). ``present``: which
+    categories of a and of b occur, when the caller knows (boolean arrays of len(categories));
+    else counted from the codes."""
     import pandas as pd
 
     used, parts = [], []
-    for cat in (a, b):
-        codes = np.asarray(cat.codes)
-        present = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
-        used.append(np.flatnonzero(present))
-        parts.append(np.asarray(cat.categories, dtype=object)[present])
+    for k, cat in enumerate((a, b)):
+        if present is None:
+            codes = np.asarray(cat.codes)
+            seen = np.zeros(len(cat.categories), dtype=bool)
+            for s0 in range(0, len(codes), CHUNK_ROWS):
+                chunk = codes[s0 : s0 + CHUNK_ROWS]
+                seen |= np.bincount(chunk[chunk >= 0], minlength=len(cat.categories)) > 0
+        else:
+            seen = present[k]
+        used.append(np.flatnonzero(seen))
+        parts.append(np.asarray(cat.categories, dtype=object)[seen])
     part_codes, models = pd.factorize(np.concatenate(parts), sort=True)
-    out = np.empty((2, len(a)), dtype=np.int64)
+    luts = []
     offset = 0
     for k, cat in enumerate((a, b)):
         lut = np.full(len(cat.categories) + 1, -1, dtype=np.int64)  # last slot: code -1 (missing)
         lut[used[k]] = part_codes[offset : offset + len(used[k])]
         offset += len(used[k])
-        out[k] = lut[np.asarray(cat.codes)]
-    return out, np.asarray(models, dtype=object)
+        luts.append(lut)
+    return luts, np.asarray(models, dtype=object)
+
+
+def _factorize_categoricals(a: pd.Categorical, b: pd.Categorical) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factorize_models` for two categorical columns without materialising the strings:
+    factorize the categories that occur (a few hundred), then map the integer codes through a
+    lookup table (in chunks: no row-length intermediate besides the result). Same result as
+    factorizing the concatenated values."""
+    luts, models = category_luts(a, b)
+    out = np.empty((2, len(a)), dtype=np.int64)
+    for k, cat in enumerate((a, b)):
+        codes = np.asarray(cat.codes)
+        for s0 in range(0, len(codes), CHUNK_ROWS):
+            np.take(luts[k], codes[s0 : s0 + CHUNK_ROWS], out=out[k, s0 : s0 + CHUNK_ROWS], mode="wrap")
+    return out, models

@@ -19,7 +19,10 @@ the Hessian at the new point together (one exponential per row; per-pair sums of
 the weight and the weighted covariates by ``np.add.reduceat`` over contiguous segments, from
 which the Laplacian model block and the model x covariate block follow; two small products for
 the covariate block), then one (n_models - 1 + K)-square solve on a single BLAS thread. The
-sandwich meat takes one more pass at the optimum. Memory stays O(N * K).
+blocks of a pass run on every core (worker threads; numpy releases the GIL) and their sums are
+added in block order, so the result is the same to the last bit whatever the number of threads.
+The sandwich meat comes with the last pass (a pass of its own only if the last step was
+halved). Memory stays O(N * K).
 
 Source: Chatbot Arena style control (LMSYS blog, 2024-08-28; FastChat ``construct_style_matrices``
 and ``fit_mle_elo``); arena-rank ``ContextualBradleyTerry`` (sandwich structure).
@@ -27,7 +30,8 @@ and ``fit_mle_elo``); arena-rank ``ContextualBradleyTerry`` (sandwich structure)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
@@ -35,7 +39,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from openarena.errors import ConvergenceError, DataError, OpenArenaError
-from openarena.ratings.parallel import map_threads
+from openarena.ratings.parallel import map_threads, workers
 
 STEP_TOL = 1e-10
 MAX_ITER = 100
@@ -46,8 +50,9 @@ class ContextualData:
     """Row-level input of the contextual fit.
 
     Attributes: models, tuple of n_models keys; a, b: int64 arrays (N,) of model indices;
-    y: float64 (N,) score of model_a (1, 0 or 0.5); X: float64 (N, K) covariates; names: K
-    covariate names; weights: float64 (N,) vote weights (default ones); source.
+    y: float64 (N,) score of model_a (1, 0 or 0.5); X: float64 (N, K) covariates, row- or
+    column-major; names: K covariate names; weights: float64 (N,) vote weights (default ones);
+    source. Computed on first use: pairs, pair_index (unordered pairs), ordered_pair, XT.
     """
 
     models: tuple[str, ...]
@@ -58,30 +63,23 @@ class ContextualData:
     names: tuple[str, ...]
     weights: np.ndarray | None = None
     source: str = ""
-    pair_index: np.ndarray = field(init=False, repr=False)
-    pairs: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.a = np.asarray(self.a, dtype=np.int64)
         self.b = np.asarray(self.b, dtype=np.int64)
         self.y = np.asarray(self.y, dtype=np.float64)
-        self.X = np.ascontiguousarray(np.asarray(self.X, dtype=np.float64).reshape(len(self.a), -1))
+        # row-major or column-major (as covariates.battle_covariates builds it) are both kept
+        # as they are; anything else becomes one contiguous array
+        X = np.asarray(self.X, dtype=np.float64).reshape(len(self.a), -1)
+        self.X = X if (X.flags.c_contiguous or X.flags.f_contiguous) else np.ascontiguousarray(X)
         self.names = tuple(self.names)
         if self.X.shape[1] != len(self.names):
             raise DataError(f"{self.X.shape[1]} covariate columns but {len(self.names)} names", self.source, field="covariates")
-        bad = ~np.isfinite(self.X).all(axis=1)
-        if bad.any():
+        if not np.isfinite(self.X).all():
+            bad = ~np.isfinite(self.X).all(axis=1)
             r = int(np.flatnonzero(bad)[0])
             k = int(np.flatnonzero(~np.isfinite(self.X[r]))[0])
             raise DataError("covariate is missing or not finite", self.source, row=r, field=self.names[k], expected="a finite number")
-        n = len(self.models)
-        lo, hi = np.minimum(self.a, self.b), np.maximum(self.a, self.b)
-        key = lo * n + hi
-        # np.unique(key, return_inverse=True) without the sort: the keys are < n * n
-        present = np.bincount(key, minlength=n * n) > 0
-        uniq = np.flatnonzero(present)
-        self.pairs = np.column_stack([uniq // n, uniq % n])
-        self.pair_index = (np.cumsum(present) - 1)[key]
 
     @property
     def n(self) -> int:
@@ -91,13 +89,37 @@ class ContextualData:
         return np.ones(self.n) if self.weights is None else self.weights
 
     @cached_property
+    def _pair_table(self) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.models)
+        lo, hi = np.minimum(self.a, self.b), np.maximum(self.a, self.b)
+        key = lo * n + hi
+        # np.unique(key, return_inverse=True) without the sort: the keys are < n * n
+        present = np.bincount(key, minlength=n * n) > 0
+        uniq = np.flatnonzero(present)
+        return np.column_stack([uniq // n, uniq % n]), (np.cumsum(present) - 1)[key]
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """The unordered pairs (lo, hi) of model indices that battled, sorted, shape (P, 2)."""
+        return self._pair_table[0]
+
+    @property
+    def pair_index(self) -> np.ndarray:
+        """Index of each row's unordered pair in :attr:`pairs`, shape (N,)."""
+        return self._pair_table[1]
+
+    @property
     def ordered_pair(self) -> np.ndarray:
-        """a * n_models + b per row (N,): the cell of the row in the n_models-square table."""
-        return self.a * len(self.models) + self.b
+        """a * n_models + b per row (N,): the cell of the row in the n_models-square table
+        (computed on each call: only the fit's set-up uses it)."""
+        out = self.a * len(self.models)
+        out += self.b
+        return out
 
     @cached_property
     def XT(self) -> np.ndarray:
-        """The covariates transposed, C-contiguous (K, N): one contiguous row per covariate."""
+        """The covariates transposed, C-contiguous (K, N): one contiguous row per covariate
+        (a view when X is column-major)."""
         return np.ascontiguousarray(self.X.T)
 
 
@@ -154,6 +176,8 @@ class ContextualFit:
 #: Rows per block of a pass over the votes: the block's temporaries (a few arrays of this many
 #: float64) stay in the processor's cache.
 _BLOCK_ROWS = 1 << 16
+#: Largest n_models^2 whose ordered pairs are sorted as 16-bit keys (radix sort; 256 models).
+_SMALL_CELLS = 1 << 16
 
 
 @dataclass
@@ -181,93 +205,142 @@ class _ContextualProblem:
     (x^T r, x^T diag(v) x). Vote weights ``w`` are given in the rows' original order.
     """
 
-    def __init__(self, data: ContextualData, ref: int, prior: float, coef_prior: float):
+    def __init__(self, data: ContextualData, ref: int, prior: float, coef_prior: float, threads: int | None = None):
         self.d = data
         self.n = n = len(data.models)
-        self.K = data.X.shape[1]
+        self.K = K = data.X.shape[1]
         self.ref = ref
         self.keep = np.delete(np.arange(n), ref)
         self.prior = prior
         self.coef_prior = coef_prior
-        cell = data.ordered_pair
-        # a stable sort by pair; radix sort when the pair index fits 16 bits (up to 256 models)
-        key = cell.astype(np.uint16) if n * n <= 1 << 16 else cell
-        self.order = order = np.argsort(key, kind="stable")
-        cs = np.take(cell, order)  # np.take: several times faster than fancy indexing here
-        N = len(cs)
-        first = np.ones(N, dtype=bool)
-        first[1:] = cs[1:] != cs[:-1]
+        self.threads = workers(threads)
+        N = data.n
+        # a stable sort by pair; radix sort when the pair index fits 16 bits (up to 256 models),
+        # the keys then made straight into uint16 (no row-length int64 cell array)
+        if n * n <= _SMALL_CELLS:
+            key = np.empty(N, dtype=np.uint16)
+            np.multiply(data.a, n, out=key, casting="unsafe")
+            np.add(key, data.b, out=key, casting="unsafe")  # < n * n: exact
+        else:
+            key = data.ordered_pair
+        order = np.argsort(key, kind="stable")
+        # the segments: where the sorted key changes
+        cs = np.take(key, order)
+        del key
+        first = np.empty(N, dtype=bool)
+        first[:1] = True
+        np.not_equal(cs[1:], cs[:-1], out=first[1:])
         self.starts = np.flatnonzero(first)  # first row of each pair's segment
         self.sizes = np.diff(np.append(self.starts, N))
-        cells = cs[self.starts]
+        cells = cs[self.starts].astype(np.int64)
+        del cs, first
+        # each row's place in pair order: rows are put there by a scatter, whose writes go to
+        # one advancing place per pair (cache-friendly), rather than gathered from random places
+        self.position = np.empty(N, dtype=np.int64)
+        self.position[order] = np.arange(N)
+        del order  # memory is time here: each row-length array freed as soon as it is done
         self.ca, self.cb = cells // n, cells % n  # the ordered pair of each segment
-        # covariates transposed (K, N): each covariate one contiguous row, in pair order
-        self.XT = np.ascontiguousarray(np.take(data.X, order, axis=0).T)
-        self.y = np.take(data.y, order)
+        # covariates transposed (K, N): each covariate one contiguous row, in pair order; the
+        # K + 1 scatters (covariates and scores) run on the worker threads
+        self.XT = np.empty((K, N))
+        self.y = np.empty(N)
+        src = data.X.T  # (K, N); rows contiguous when X is column-major
+        jobs = [(src[k], self.XT[k]) for k in range(K)] + [(data.y, self.y)]
+        map_threads(lambda job: job[1].__setitem__(self.position, job[0]), jobs, self.threads)
         # blocks of whole segments of about _BLOCK_ROWS rows: (first segment, last + 1)
         bounds = np.searchsorted(self.starts, np.arange(0, N, _BLOCK_ROWS), side="right") - 1
         bounds = np.unique(np.append(bounds, len(self.starts)))
         self.blocks = [(int(s0), int(s1)) for s0, s1 in zip(bounds[:-1], bounds[1:])]
+        ends = np.append(self.starts, N)
+        # one weight per vote: the log-likelihood's dot product takes a slice of these ones
+        self._ones = np.ones(max((int(ends[s1] - ends[s0]) for s0, s1 in self.blocks), default=0))
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = np.zeros(self.n)
         theta[self.keep] = x[: self.n - 1]
         return theta, x[self.n - 1 :]
 
-    def sorted_weights(self, w: np.ndarray) -> np.ndarray:
-        """Vote weights (N,) in the rows' original order -> in the problem's (pair) order."""
-        return np.take(np.asarray(w, dtype=float), self.order)
+    def sorted_weights(self, w: np.ndarray | None) -> np.ndarray | None:
+        """Vote weights (N,) in the rows' original order -> in the problem's (pair) order;
+        None (one per vote) stays None."""
+        if w is None:
+            return None
+        out = np.empty(len(self.y))
+        out[self.position] = np.asarray(w, dtype=float)
+        return out
 
-    def evaluate(self, x: np.ndarray, ws: np.ndarray, derivatives: bool = True, meat: bool = False) -> _Pass:
+    def evaluate(self, x: np.ndarray, ws: np.ndarray | None, derivatives: bool = True, meat: bool = False) -> _Pass:
         """One pass over the rows at ``x`` with weights ``ws`` in pair order (see
-        :meth:`sorted_weights`)."""
+        :meth:`sorted_weights`; None: one per vote, the same numbers without the products by
+        one). The blocks are shared among ``threads`` worker threads (numpy
+        releases the GIL); each block's sums are kept apart and added in block order, so the
+        result does not depend on the number of threads, to the last bit."""
         theta, beta = self.split(x)
         diff = theta[self.ca] - theta[self.cb]  # per pair
         K, C = self.K, len(self.starts)
-        ll = 0.0
+        width = 2 + K
+        S = None
         if derivatives or meat:
-            width = 2 + K
-            cols = (2 + K if derivatives else 0) + (1 + K if meat else 0)
-            S = np.empty((C, cols))
-            xr = np.zeros(K)
-            xvx = np.zeros((K, K))
-            xjx = np.zeros((K, K))
-        for s0, s1 in self.blocks:
+            S = np.empty((C, (width if derivatives else 0) + (1 + K if meat else 0)))
+
+        def block(bounds: tuple[int, int]):
+            s0, s1 = bounds
             r0 = self.starts[s0]
             r1 = self.starts[s1] if s1 < C else len(self.y)
-            XT, y, w = self.XT[:, r0:r1], self.y[r0:r1], ws[r0:r1]
+            XT, y = self.XT[:, r0:r1], self.y[r0:r1]
+            w = self._ones[: r1 - r0] if ws is None else ws[r0:r1]
             e = np.repeat(diff[s0:s1], self.sizes[s0:s1])
             if K:
                 e += beta @ XT
             t = np.exp(-np.abs(e))
             # y e - log(1 + e^e) = y e - max(e, 0) - log1p(exp(-|e|)), summed with the weights
-            ll += float(np.dot(w, y * e - np.maximum(e, 0.0) - np.log1p(t)))
-            if not (derivatives or meat):
-                continue
+            ll = float(np.dot(w, y * e - np.maximum(e, 0.0) - np.log1p(t)))
+            if S is None:
+                return ll, None, None, None
             q = 1.0 / (1.0 + t)
             p = t * q
             np.copyto(p, q, where=e >= 0)  # s(e) = 1 / (1 + e^-e), without overflow
             starts = self.starts[s0:s1] - r0
             col = 0
+            xr = xvx = xjx = None
             if derivatives:
                 B = np.empty((width, len(e)))
                 np.subtract(y, p, out=B[0])
-                B[0] *= w
                 np.multiply(p, 1.0 - p, out=B[1])
-                B[1] *= w
+                if ws is not None:
+                    B[0] *= w
+                    B[1] *= w
                 np.multiply(B[1], XT, out=B[2:])
                 S[s0:s1, col : col + width] = np.add.reduceat(B, starts, axis=1).T
-                xr += XT @ B[0]
-                xvx += B[2:] @ XT.T
+                xr = XT @ B[0]
+                xvx = B[2:] @ XT.T
                 col += width
             if meat:
                 B = np.empty((1 + K, len(e)))
                 np.subtract(y, p, out=B[0])
-                B[0] *= w
+                if ws is not None:
+                    B[0] *= w
                 B[0] **= 2
                 np.multiply(B[0], XT, out=B[1:])
                 S[s0:s1, col:] = np.add.reduceat(B, starts, axis=1).T
-                xjx += B[1:] @ XT.T
+                xjx = B[1:] @ XT.T
+            return ll, xr, xvx, xjx
+
+        if self.threads > 1 and len(self.blocks) > 1:
+            # BLAS is held to one thread by the caller (fit_contextual_bt, bootstrap workers)
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                parts = list(pool.map(block, self.blocks))
+        else:
+            parts = [block(b) for b in self.blocks]
+        ll = 0.0
+        xr, xvx, xjx = np.zeros(K), np.zeros((K, K)), np.zeros((K, K))
+        for b_ll, b_xr, b_xvx, b_xjx in parts:  # in block order, as one sequential pass adds them
+            ll += b_ll
+            if derivatives:
+                xr += b_xr
+                xvx += b_xvx
+            if meat:
+                xjx += b_xjx
         if self.prior or self.coef_prior:
             ll -= 0.5 * self.prior * float(theta @ theta) + 0.5 * self.coef_prior * float(beta @ beta)
         out = _Pass(ll)
@@ -305,7 +378,7 @@ class _ContextualProblem:
         M[m1:, m1:] = xvx
         return M
 
-    def bt_start(self, w: np.ndarray) -> np.ndarray:
+    def bt_start(self, w: np.ndarray | None) -> np.ndarray:
         """A starting point for theta (reduced, (n - 1,)): the Bradley-Terry fit of the same votes
         without covariates, from their pair counts (milliseconds; Newton from it takes two
         iterations fewer than from zero on bench/scale.py's arena). Zeros when that fit has no
@@ -315,8 +388,12 @@ class _ContextualProblem:
 
         n = self.n
         ws = self.sorted_weights(w)
-        wy = np.add.reduceat(ws * self.y, self.starts)  # model_a's score per ordered pair
-        tot = np.add.reduceat(ws, self.starts)
+        if ws is None:  # one per vote: the same sums without the products by one
+            wy = np.add.reduceat(self.y, self.starts)  # model_a's score per ordered pair
+            tot = self.sizes.astype(np.float64)
+        else:
+            wy = np.add.reduceat(ws * self.y, self.starts)
+            tot = np.add.reduceat(ws, self.starts)
         ok = self.ca != self.cb  # a self-battle carries no information on theta
         ca, cb, wy, tot = self.ca[ok], self.cb[ok], wy[ok], tot[ok]
         lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
@@ -345,8 +422,9 @@ class _ContextualProblem:
         return self.evaluate(x, self.sorted_weights(w), derivatives=False, meat=True).J
 
 
-def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: int = MAX_ITER, meat: bool = False):
-    """Damped Newton ascent from x0 with vote weights ``w`` (original row order). Each
+def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray | None, max_iter: int = MAX_ITER, meat: bool = False):
+    """Damped Newton ascent from x0 with vote weights ``w`` (original row order; None: one per
+    vote). Each
     iteration is one pass over the rows at the new point (log-likelihood, gradient and Hessian
     together); a rejected step costs one more pass for the log-likelihood alone.
     Returns (x, loglik, H, iterations, meat J at x or None)."""
@@ -373,7 +451,10 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: i
         ll = cur.ll
         t = 1.0
         new = x + step
-        trial = prob.evaluate(new, ws)
+        # a full step this small ends the iteration: the sandwich meat at the new point comes in
+        # the same pass (a halved step gets its own meat pass below)
+        last = meat and np.abs(step).max() < STEP_TOL
+        trial = prob.evaluate(new, ws, meat=last)
         for _ in range(60):
             if trial.ll >= ll - 1e-12 * abs(ll):
                 break
@@ -384,19 +465,28 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray, max_iter: i
             trial = prob.evaluate(new, ws)
         x, cur = new, trial
         if np.abs(t * step).max() < STEP_TOL:
-            J = prob.evaluate(x, ws, derivatives=False, meat=True).J if meat else None
+            J = None
+            if meat:
+                J = cur.J if cur.J is not None else prob.evaluate(x, ws, derivatives=False, meat=True).J
             return x, cur.ll, cur.H, it, J
     raise ConvergenceError(f"the contextual Bradley-Terry fit did not converge in {max_iter} Newton iterations")
 
 
 def _check_rank(data: ContextualData, XT: np.ndarray) -> None:
-    """Raise if a covariate is (numerically) constant. XT: the covariates as rows (K, N)."""
+    """Raise if a covariate is (numerically) constant: population sd < 1e-12. XT: the
+    covariates as rows (K, N).
+
+    N values spanning a range R have sd >= R / sqrt(2 N), so a row whose range already bounds
+    the sd above the threshold needs no sd (two cheap reductions instead of np.std's passes)."""
     if data.X.shape[1] == 0:
         return
-    sd = XT.std(axis=1)
-    flat = np.flatnonzero(sd < 1e-12)
-    if flat.size:
-        raise DataError(f"covariate {data.names[flat[0]]!r} has no variance", data.source, field=data.names[flat[0]], expected="a covariate that varies across battles")
+    N = XT.shape[1]
+    for k in range(XT.shape[0]):
+        row = XT[k]
+        spread = float(row.max()) - float(row.min())
+        if spread / np.sqrt(2.0 * N) > 1e-12 or row.std() >= 1e-12:
+            continue
+        raise DataError(f"covariate {data.names[k]!r} has no variance", data.source, field=data.names[k], expected="a covariate that varies across battles")
 
 
 def fit_contextual_bt(
@@ -420,7 +510,7 @@ def fit_contextual_bt(
     Raises: DataError for a constant covariate; ConvergenceError if the Hessian is singular
         (covariate collinear with the models) or Newton's method fails.
     """
-    w = data.w() if weights is None else np.asarray(weights, dtype=float)
+    w = data.weights if weights is None else np.asarray(weights, dtype=float)  # None: one per vote
     n = len(data.models)
     if ref is None:
         ref = int(np.argmax(np.bincount(data.a, minlength=n) + np.bincount(data.b, minlength=n)))
@@ -469,7 +559,7 @@ def bootstrap_contextual(
     children = np.random.SeedSequence(seed).spawn(rounds)
     # the same Newton fit as fit_contextual_bt(weights=..., start=fit), without what a round does
     # not use: the covariate check (same covariates every round) and the sandwich meat
-    prob = _ContextualProblem(d, fit.ref, fit.prior, fit.coef_prior)
+    prob = _ContextualProblem(d, fit.ref, fit.prior, fit.coef_prior, threads=1)  # the rounds run in parallel
     th = fit.theta - fit.theta[fit.ref]
     x0 = np.concatenate([np.delete(th, fit.ref), fit.beta])
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from openarena.data.battles import BattleTable
 from openarena.data.schema import OUTCOME_SCORE, STYLE_FEATURES, factorize_models
 from openarena.errors import DataError
 from openarena.ratings.contextual import ContextualData
+from openarena.ratings.parallel import map_threads
 
 CONTROL_GROUPS: dict[str, tuple[str, ...]] = {
     "length": ("tokens",),
@@ -51,15 +53,38 @@ class CovariateInfo:
     sd: float
 
 
-def ratio_difference(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    """(f_A - f_B) / (f_A + f_B + 1), elementwise; counts must be >= 0."""
-    fa = np.asarray(fa, dtype=float)
-    fb = np.asarray(fb, dtype=float)
-    num = fa - fb
-    den = fa + fb
-    den += 1.0
-    num /= den
+def ratio_difference(fa: np.ndarray, fb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(f_A - f_B) / (f_A + f_B + 1), elementwise, float64; counts must be >= 0.
+
+    Integer (or float) counts are cast element by element inside the arithmetic, so no float
+    copy of the inputs is made; the result equals converting both to float64 first. The
+    denominator is formed in chunks of :data:`_CHUNK` values (elementwise: the same numbers,
+    without a second full-length array). ``out``: an optional float64 array of the same
+    length to write the result into."""
+    fa, fb = _float_or_int(fa), _float_or_int(fb)
+    num = np.subtract(fa, fb, out=out, dtype=np.float64)
+    if num.ndim != 1 or fa.shape != fb.shape:  # scalars, matrices, broadcasting: in one go
+        den = np.add(fa, fb, dtype=np.float64)
+        den += 1.0
+        num /= den
+        return num
+    den = np.empty(min(len(num), _CHUNK))
+    for s0 in range(0, len(num), _CHUNK):
+        d = den[: len(num[s0 : s0 + _CHUNK])]
+        np.add(fa[s0 : s0 + _CHUNK], fb[s0 : s0 + _CHUNK], out=d, dtype=np.float64)
+        d += 1.0
+        num[s0 : s0 + _CHUNK] /= d
     return num
+
+
+#: Values per chunk of the elementwise covariate arithmetic (a few hundred kB of float64).
+_CHUNK = 1 << 16
+
+
+def _float_or_int(x) -> np.ndarray:
+    """``x`` as an integer or float array as it is, anything else converted to float64."""
+    x = np.asarray(x)
+    return x if x.dtype.kind in "iuf" else x.astype(np.float64)
 
 
 def expand_controls(controls: list[str] | tuple[str, ...] | str | None) -> list[str]:
@@ -81,9 +106,12 @@ def expand_controls(controls: list[str] | tuple[str, ...] | str | None) -> list[
 
 
 def _numeric(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    """The values of ``frame[col]`` as numbers (N,): a numpy integer column as it is (a view),
+    anything else as float64. Raises DataError naming the first value that is not a finite
+    number."""
     series = frame[col]
-    if pd.api.types.is_integer_dtype(series.dtype) and not series.hasnans:
-        return series.to_numpy(dtype=float)  # always finite: no coercion, no check
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":
+        return series.to_numpy()  # integers, always finite: no copy, no coercion, no check
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -108,60 +136,76 @@ def battle_covariates(
 
     Parameters: battles (N rows); controls, see the module docstring; model_values, per-model
     covariates {name: {model: value}}.
-    Returns: (X, infos): X float64 of shape (N, K) z-scored; infos, one CovariateInfo per
-    kept column (zero-variance covariates are dropped with a warning).
+    Returns: (X, infos): X float64 of shape (N, K) z-scored, column-major (the transpose of a
+    C-contiguous (K, N) array: each covariate contiguous); infos, one CovariateInfo per kept
+    column (zero-variance covariates are dropped with a warning).
     Raises: DataError naming the missing column (and which columns would do) or the first
     non-numeric value, or a model without a per-model value.
     """
     frame = battles.frame
-    cols: list[np.ndarray] = []
+    N = len(frame)
+    source = battles.source
+    # one row per covariate (K, N), each written in place (X is returned as the transposed
+    # view); fills[k] writes row k
+    fills: list[Callable[[np.ndarray], object]] = []
     infos: list[CovariateInfo] = []
     for name in expand_controls(controls):
         if f"{name}_a" in frame.columns and f"{name}_b" in frame.columns:
-            raw = ratio_difference(_numeric(frame, f"{name}_a", battles.source), _numeric(frame, f"{name}_b", battles.source))
+            fills.append(lambda row, c=name: ratio_difference(_numeric(frame, f"{c}_a", source), _numeric(frame, f"{c}_b", source), out=row))
             kind = "ratio"
         elif name in frame.columns:
-            raw = _numeric(frame, name, battles.source).copy()  # z-scored in place below
+            fills.append(lambda row, c=name: np.copyto(row, _numeric(frame, c, source)))
             kind = "column"
         else:
             hint = "style feature columns (compute them with openarena.data.style)" if name in STYLE_FEATURES else "a numeric column"
             raise DataError(
                 f"cannot control for {name!r}: the battles have no columns {name}_a/{name}_b or {name}",
-                battles.source,
+                source,
                 field=name,
                 expected=hint,
             )
-        cols.append(raw)
         infos.append(CovariateInfo(name, kind, 0.0, 1.0))
     if model_values:
         codes, models = factorize_models(frame)
         for name, mapping in model_values.items():
             missing = [m for m in models if m not in mapping]
             if missing:
-                raise DataError(f"no {name!r} value for model {missing[0]!r} ({len(missing)} model(s) without one)", battles.source, field=name, expected="a value for every model")
+                raise DataError(f"no {name!r} value for model {missing[0]!r} ({len(missing)} model(s) without one)", source, field=name, expected="a value for every model")
             v = np.array([float(mapping[m]) for m in models])
-            cols.append(v[codes[0]] - v[codes[1]])
+            fills.append(lambda row, v=v: np.subtract(v[codes[0]], v[codes[1]], out=row))
             infos.append(CovariateInfo(name, "model", 0.0, 1.0))
-    if not cols:
-        return np.zeros((len(frame), 0)), []
-    # per-model differences keep their natural zero (centring them would add a model_a
-    # position effect that makes a collinear covariate look identified); statistics per
-    # contiguous column, then one (N, K) array written column by column
-    is_model = np.array([i.kind == "model" for i in infos])
-    mean = np.array([0.0 if m else c.mean() for c, m in zip(cols, is_model)])
-    sd = np.array([np.sqrt(np.dot(c, c) / len(c)) if m else c.std() for c, m in zip(cols, is_model)])
-    keep = sd > 1e-12 * np.maximum(1.0, np.abs(mean))
-    for k in np.flatnonzero(~keep):
-        warnings.warn(f"covariate {infos[k].name!r} has no variance in these battles and is left out", stacklevel=2)
-    kept = np.flatnonzero(keep)
-    X = np.empty((len(frame), len(kept)))
-    for out, k in enumerate(kept):
-        c = cols[k]
-        c -= mean[k]
-        c /= sd[k]
-        X[:, out] = c
-    infos = [CovariateInfo(i.name, i.kind, float(m), float(s)) for i, m, s, k in zip(infos, mean, sd, keep) if k]
-    return X, infos
+    if not infos:
+        return np.zeros((N, 0)), []
+    XT = np.empty((len(infos), N))
+
+    def build(k: int) -> tuple[float, float, bool]:
+        # per-model differences keep their natural zero (centring them would add a model_a
+        # position effect that makes a collinear covariate look identified); ratios and
+        # columns are centred in place and their sd is that of the centred row (np.std's
+        # arithmetic: the same bits)
+        row = XT[k]
+        fills[k](row)
+        if infos[k].kind == "model":
+            mean, sd = 0.0, float(np.sqrt(np.dot(row, row) / N))
+        else:
+            mean = float(row.mean())
+            row -= mean
+            sd = float(np.sqrt(np.multiply(row, row).sum() / N))
+        keep = sd > 1e-12 * max(1.0, abs(mean))
+        if keep:
+            row /= sd
+        return mean, sd, keep
+
+    # the covariates on the worker threads (numpy releases the GIL); the first failing one raises
+    stats = map_threads(build, range(len(infos)))
+    for info, (_, _, keep) in zip(infos, stats):
+        if not keep:
+            warnings.warn(f"covariate {info.name!r} has no variance in these battles and is left out", stacklevel=2)
+    kept = [k for k, (_, _, keep) in enumerate(stats) if keep]
+    if len(kept) < len(infos):
+        XT = XT[kept]
+    infos = [CovariateInfo(infos[k].name, infos[k].kind, stats[k][0], stats[k][1]) for k in kept]
+    return XT.T, infos
 
 
 def contextual_data(

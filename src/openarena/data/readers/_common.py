@@ -112,10 +112,10 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.unique(s.dropna())
         if any(isinstance(v, str) and v != v.strip() for v in values):
             frame[col] = s.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-    if frame["winner"].isin(list(WINNER_ALIASES)).any():
+    if _any_label(frame["winner"], WINNER_ALIASES):
         frame["winner"] = frame["winner"].replace(WINNER_ALIASES)
-    unknown = ~frame["winner"].isin(list(WINNERS)).to_numpy(dtype=bool)
-    if unknown.any():
+    if _any_label(frame["winner"], WINNERS, outside=True):
+        unknown = ~frame["winner"].isin(list(WINNERS)).to_numpy(dtype=bool)
         pos, n = _first_bad(frame, unknown)
         label = frame["winner"].iloc[pos]
         what = "missing winner" if _is_missing(label) else f"unknown winner label {label!r}"
@@ -138,6 +138,18 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "turn" in frame.columns:
         frame["turn"] = _to_int(frame["turn"], source, "turn")
     return frame
+
+
+def _any_label(s: pd.Series, labels, outside: bool = False) -> bool:
+    """Whether a value of ``s`` is one of ``labels`` (``outside``: is missing or not one of
+    them). A categorical column is answered from its categories and small codes, without a
+    per-row isin over the strings."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.array.codes  # the Categorical's own codes (s.cat.codes copies them into a Series)
+        hit = np.flatnonzero([(c not in labels) == outside for c in s.cat.categories])
+        return bool((outside and (codes < 0).any()) or (hit.size and np.isin(codes, hit).any()))
+    mask = s.isin(list(labels)).to_numpy(dtype=bool)
+    return bool((~mask if outside else mask).any())
 
 
 def check_strings(s: pd.Series, source: str, field: str) -> pd.Series:
