@@ -11,13 +11,14 @@ against a second vote. The battles themselves are :mod:`openarena.storage.battle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from sqlalchemy import JSON, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -285,6 +286,7 @@ class VoteWriter:
         # items: (request, concurrent Future) or (request, (event loop, asyncio Future)); None stops
         self._q: "queue.Queue[tuple[_VoteRequest, Any] | None]" = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._conn: Any = None  # PostgreSQL: the writer thread's own connection (see _write)
 
     def start(self) -> "VoteWriter":
         if self._thread is None:
@@ -297,6 +299,8 @@ class VoteWriter:
             self._q.put(None)
             self._thread.join(timeout=10)
             self._thread = None
+        else:
+            self._close_conn()  # _commit called without the thread (tests)
 
     def submit(self, req: _VoteRequest) -> Future:
         """Queue a vote; the returned future gets its VoteResult (None: not votable) once committed."""
@@ -325,12 +329,12 @@ class VoteWriter:
         vote in its own savepoint, so only that vote is refused."""
         reqs = [req for req, _ in batch]
         try:
-            with self.db.write(durable=True) as conn:
+            with self._write() as conn:
                 return _votes_in(conn, self.db, reqs, self.integrity)
         except (_BatchConflict, IntegrityError):
             pass
         results: list[VoteResult | None | BaseException] = []
-        with self.db.write(durable=True) as conn:
+        with self._write() as conn:
             for req in reqs:
                 try:
                     with conn.begin_nested():
@@ -341,7 +345,42 @@ class VoteWriter:
                     results.append(e)
         return results
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        """A durable write transaction: :meth:`Database.write` on SQLite; on PostgreSQL a
+        transaction on this thread's own connection, kept between batches (no pool checkout and
+        no pre-ping round trip per batch). A connection that failed is closed; the next batch
+        takes a fresh one from the pool (checked by its pre-ping)."""
+        if self.db.backend == "sqlite":
+            with self.db.write(durable=True) as conn:
+                yield conn
+            return
+        if self._conn is None:
+            self._conn = self.db.engine.connect()
+        try:
+            with self._conn.begin():
+                yield self._conn
+        except (_BatchConflict, IntegrityError):
+            raise  # the transaction was rolled back; the connection is fine
+        except BaseException:
+            self._close_conn()
+            raise
+
+    def _close_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection: nothing more to release
+                pass
+
     def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._close_conn()
+
+    def _serve(self) -> None:
         while True:
             item = self._q.get()
             if item is None:
