@@ -172,6 +172,10 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         finally:
             state.leaderboard.stop()
             state.vote_writer.stop()
+            try:  # the sampler's counts of the last votes (add_vote_soon)
+                await state.vote_counts.flush()
+            except Exception:  # noqa: BLE001 - healed at the next leaderboard refresh
+                log.warning("shared vote counts not updated at shutdown", exc_info=True)
             await state.shared.aclose()
 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
