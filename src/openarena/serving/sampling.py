@@ -284,7 +284,8 @@ class SharedVoteCounts:
     every worker through a :class:`~openarena.serving.shared_state.SharedState`.
 
     Counters ``sampler:votes:<model>`` count the counted anonymous votes of each model: every
-    worker adds a vote as it is recorded (:meth:`add_vote`), and the leaderboard refresh of any
+    worker adds a vote as it is recorded (:meth:`add_vote`, or :meth:`add_vote_soon` from the vote
+    route: the votes of the next 50 ms together), and the leaderboard refresh of any
     worker raises them to the database's counts (:meth:`seed`, pushed on the next request by
     :meth:`read`), so a Redis restart (no persistence needed) heals at the next refresh.
     A worker reads them before drawing a pair (:meth:`read`, one round trip).
