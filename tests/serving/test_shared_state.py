@@ -100,6 +100,26 @@ def test_vote_counts_are_shared_between_workers(redis_url):  # noqa: F811
     run(go())
 
 
+def test_vote_counts_added_soon_are_sent_together(redis_url):  # noqa: F811
+    prefix = fresh_prefix()
+    w = SharedVoteCounts(RedisState(redis_url, prefix=prefix), ["a", "b", "c"])
+
+    async def go():
+        w.add_vote_soon("a", "b")
+        w.add_vote_soon("a", "zzz")  # a model the sampler does not know: not counted
+        assert await w.read() == {"a": 0, "b": 0, "c": 0}  # not sent yet
+        await w._flusher  # the one task that sends them
+        assert await w.read() == {"a": 2, "b": 1, "c": 0}
+        w.add_vote_soon("c", "b")
+        await w.flush()  # sent at once
+        assert await w.read() == {"a": 2, "b": 2, "c": 1}
+        await w._flusher  # nothing left to send
+        assert await w.read() == {"a": 2, "b": 2, "c": 1}
+        await w.shared.aclose()
+
+    run(go())
+
+
 def test_the_sampler_boost_follows_shared_counts():
     s = PairSampler([("a", 1.0, 5), ("b", 1.0, None), ("c", 1.0, None)])
     boosted = s.pair_matrix()

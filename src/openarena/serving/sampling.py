@@ -45,6 +45,8 @@ never meets them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import threading
 from dataclasses import dataclass, field
@@ -56,6 +58,8 @@ from openarena.analysis.policies import POLICIES, active_pairs, check_statistics
 from openarena.errors import OpenArenaError
 
 __all__ = ["POLICIES", "PairSampler", "SampledPair", "SamplingConfig", "SharedVoteCounts"]
+
+log = logging.getLogger("openarena.serving")
 
 
 class SamplingError(OpenArenaError):
@@ -280,19 +284,23 @@ class SharedVoteCounts:
     every worker through a :class:`~openarena.serving.shared_state.SharedState`.
 
     Counters ``sampler:votes:<model>`` count the counted anonymous votes of each model: every
-    worker adds a vote as it is recorded (:meth:`add_vote`), and the leaderboard refresh of any
+    worker adds a vote as it is recorded (:meth:`add_vote`, or :meth:`add_vote_soon` from the vote
+    route: the votes of the next 50 ms together), and the leaderboard refresh of any
     worker raises them to the database's counts (:meth:`seed`, pushed on the next request by
     :meth:`read`), so a Redis restart (no persistence needed) heals at the next refresh.
     A worker reads them before drawing a pair (:meth:`read`, one round trip).
     """
 
     KEY = "sampler:votes:"
+    FLUSH_S = 0.05  #: seconds the counts of :meth:`add_vote_soon` wait to be sent together
 
     def __init__(self, shared, models: Sequence[str]) -> None:
         self.shared = shared
         self.models = list(models)
         self._pending: dict[str, int] | None = None
         self._lock = threading.Lock()
+        self._unsent: dict[str, int] = {}  # add_vote_soon's counts (event loop only)
+        self._flusher: asyncio.Task | None = None
 
     def seed(self, votes: Mapping[str, int]) -> None:
         """Counts from the database (any thread): pushed to the shared state on the next read."""
@@ -316,3 +324,31 @@ class SharedVoteCounts:
     async def add_vote(self, *models: str) -> None:
         """One more counted vote for each of ``models`` (one round trip). Raises: SharedStateError."""
         await self.shared.incr_many([self.KEY + m for m in models if m in self.models])
+
+    def add_vote_soon(self, *models: str) -> None:
+        """:meth:`add_vote` without waiting, from the event loop: the votes of the next
+        ``FLUSH_S`` seconds are added together by one task, in one round trip (:meth:`flush`),
+        instead of one round trip in each vote's request. A failure of the shared state is
+        logged and those counts are dropped (the next leaderboard refresh raises the counters to
+        the database's counts, :meth:`seed`)."""
+        for m in models:
+            if m in self.models:
+                self._unsent[m] = self._unsent.get(m, 0) + 1
+        loop = asyncio.get_running_loop()
+        task = self._flusher
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._flusher = loop.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.FLUSH_S)
+        try:
+            await self.flush()
+        except Exception:  # noqa: BLE001 - the sampler's counts only; the votes are committed
+            log.warning("shared vote counts not updated", exc_info=True)
+
+    async def flush(self) -> None:
+        """Add the counts of :meth:`add_vote_soon` not sent yet (one round trip). Raises:
+        SharedStateError (those counts are then dropped)."""
+        unsent, self._unsent = self._unsent, {}
+        if unsent:
+            await self.shared.incr_each({self.KEY + m: n for m, n in unsent.items()})

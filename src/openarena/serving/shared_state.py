@@ -73,6 +73,10 @@ class SharedState(Protocol):
         """Add ``amount`` to each counter of ``keys`` (one round trip; no time to live)."""
         ...
 
+    async def incr_each(self, amounts: Mapping[str, int]) -> None:
+        """Add to each counter its amount of ``amounts`` (one round trip; no time to live)."""
+        ...
+
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         """The counters' values (0 for a missing key), in the order of ``keys``."""
         ...
@@ -152,6 +156,10 @@ class LocalState:
     async def incr_many(self, keys: Sequence[str], amount: int = 1) -> None:
         for k in keys:
             await self.incr(k, amount)
+
+    async def incr_each(self, amounts: Mapping[str, int]) -> None:
+        for k, n in amounts.items():
+            await self.incr(k, n)
 
     async def get_many(self, keys: Sequence[str]) -> list[int]:
         now = self.clock()
@@ -296,6 +304,17 @@ class RedisState:
             async with self._client().pipeline(transaction=False) as pipe:
                 for k in keys:
                     pipe.incrby(self.prefix + k, int(amount))
+                await pipe.execute()
+        except Exception as e:  # noqa: BLE001
+            raise self._error(e) from None
+
+    async def incr_each(self, amounts: Mapping[str, int]) -> None:
+        if not amounts:
+            return
+        try:
+            async with self._client().pipeline(transaction=False) as pipe:
+                for k, n in amounts.items():
+                    pipe.incrby(self.prefix + k, int(n))
                 await pipe.execute()
         except Exception as e:  # noqa: BLE001
             raise self._error(e) from None

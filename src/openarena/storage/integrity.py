@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import bindparam, case, func, literal_column, null, select, text, union_all, update
 
 from openarena.storage.models import Battle, Vote
 
@@ -68,43 +68,52 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
-def _shown_statement(col):
+def _shown_statement(kind: str, col, keys: str):
     return (
-        select(col, B.c.model_a, B.c.model_b, B.c.status, func.count())
-        .where(col.in_(bindparam("keys", expanding=True)), B.c.created_at >= bindparam("since"), B.c.mode == "anony", B.c.turns > 0, B.c.status != "failed")
+        select(literal_column("'shown'"), literal_column(f"'{kind}'"), col, B.c.model_a, B.c.model_b, B.c.status, func.count(), literal_column("0"))
+        .where(col.in_(bindparam(keys, expanding=True)), B.c.created_at >= bindparam("since"), B.c.mode == "anony", B.c.turns > 0, B.c.status != "failed")
         .group_by(col, B.c.model_a, B.c.model_b, B.c.status)
     )
 
 
-def _votes_statement(col):
+def _votes_statement(kind: str, col, keys: str):
     flagged = func.sum(case((V.c.reason.like("selective_voting%"), 1), else_=0))
-    return select(col, func.count(), flagged).where(col.in_(bindparam("keys", expanding=True)), V.c.tstamp >= bindparam("since")).group_by(col)
+    return (
+        select(literal_column("'votes'"), literal_column(f"'{kind}'"), col, null(), null(), null(), func.count(), flagged)
+        .where(col.in_(bindparam(keys, expanding=True)), V.c.tstamp >= bindparam("since")).group_by(col)
+    )
 
 
-# Built once (SQLAlchemy then reuses their compiled form): a key's battles of the window are one
-# range of ix_battles_session_created / ix_battles_ip_created, its votes one range of
-# ix_votes_judge_tstamp / ix_votes_ip_tstamp.
-_SHOWN = {"session": _shown_statement(B.c.session_hash), "ip": _shown_statement(B.c.ip_hash)}
-_VOTES = {"session": _votes_statement(V.c.judge), "ip": _votes_statement(V.c.ip_hash)}
+# Built once (SQLAlchemy then reuses their compiled form), and read in one statement (one round
+# trip, one execution in Python: the vote transaction holds the voters' locks meanwhile): a
+# key's battles of the window are one range of ix_battles_session_created /
+# ix_battles_ip_created, its votes one range of ix_votes_judge_tstamp / ix_votes_ip_tstamp.
+# Rows: (what 'shown' | 'votes', kind, key, model_a, model_b, status, n, flagged).
+_READ_KEYS = union_all(
+    _shown_statement("session", B.c.session_hash, "sessions"), _votes_statement("session", V.c.judge, "sessions"),
+    _shown_statement("ip", B.c.ip_hash, "ips"), _votes_statement("ip", V.c.ip_hash, "ips"),
+)
 _WITHDRAW = {
     kind: update(V).where(col == bindparam("key"), V.c.tstamp >= bindparam("since"), V.c.counted.is_(True)).values(counted=False, reason=bindparam("why"))
     for kind, col in (("session", V.c.judge), ("ip", V.c.ip_hash))
 }
 
 
-def _load(conn: Any, kind: str, keys: list[str], since: float) -> dict[str, VoterKey]:
-    out = {k: VoterKey() for k in keys}
-    if not keys:
+def _load(conn: Any, sessions: list[str], ips: list[str], since: float) -> dict[tuple[str, str], VoterKey]:
+    out = {("session", k): VoterKey() for k in sessions}
+    out.update({("ip", k): VoterKey() for k in ips})
+    if not out:
         return out
-    params = {"keys": keys, "since": since}
-    for key, a, b, status, n in conn.execute(_SHOWN[kind], params):
-        sv = out[key].pairs.setdefault(pair_key(a, b), [0, 0])
-        sv[0] += int(n)
-        if status == "voted":
-            sv[1] += int(n)
-    for key, n, flagged in conn.execute(_VOTES[kind], params):
-        out[key].votes = int(n)
-        out[key].flagged = bool(flagged)
+    for what, kind, key, a, b, status, n, flagged in conn.execute(_READ_KEYS, {"sessions": sessions, "ips": ips, "since": since}):
+        vk = out[(kind, key)]
+        if what == "shown":
+            sv = vk.pairs.setdefault(pair_key(a, b), [0, 0])
+            sv[0] += int(n)
+            if status == "voted":
+                sv[1] += int(n)
+        else:
+            vk.votes = int(n)
+            vk.flagged = bool(flagged)
     return out
 
 
@@ -124,9 +133,7 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
         # their lock ids: every transaction takes its locks in that same order, so two batches
         # sharing keys queue, never deadlock
         conn.execute(_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
-    out = {("session", k): v for k, v in _load(conn, "session", sessions, since).items()}
-    out.update({("ip", k): v for k, v in _load(conn, "ip", ips, since).items()})
-    return out
+    return _load(conn, sessions, ips, since)
 
 
 _ADVISORY_LOCKS = text(

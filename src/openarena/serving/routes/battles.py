@@ -239,9 +239,8 @@ async def battle_vote(battle_id: str, body: Vote, st: State, session: Session):
                 continue
             raise ApiError(REFUSAL_STATUS.get(e.code, 409), e.code, e.message) from None
         if res.counted and seen.get("mode") == "anony":
-            try:  # the sampler's shared counts; the vote itself is committed already
-                await st.vote_counts.add_vote(res.model_a, res.model_b)
-            except Exception:  # noqa: BLE001
-                log.warning("shared vote counts not updated", exc_info=True)
+            # the sampler's shared counts, sent with the other votes of the next moment (one
+            # Redis round trip for them all, after this answer); the vote is committed already
+            st.vote_counts.add_vote_soon(res.model_a, res.model_b)
         return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
     raise AssertionError("unreachable")  # pragma: no cover
