@@ -20,14 +20,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openarena.data.schema import WINNERS
 from openarena.errors import OpenArenaError
-from openarena.storage.battles import BattleRecord, empty_answer, get_battle
+from openarena.storage.battles import BattleRecord, _record, empty_answer, get_battle
 from openarena.storage.db import Database
-from openarena.storage.models import Battle
+from openarena.storage.models import Battle, Vote
 
 __all__ = [
     "VoteDecider",
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 B = Battle.__table__
+V = Vote.__table__
 
 
 #: The vote-integrity hook: called inside the vote transaction with (connection, backend,
@@ -85,32 +86,21 @@ class _VoteRequest:
     now: float
 
 
-# The statements of a vote as driver SQL, written once: no compilation or result processing per
-# call (on a one-vote batch this halves the CPU of the transaction). A batch of votes runs three
-# of them whatever its size. SQLite: read, close the battles, insert the votes (its write lock is
-# held already); JSON columns decoded here.
+# The statements of a vote, built once: a batch of votes runs these four whatever its size.
+# PostgreSQL: the rows are locked in id order (two batches never wait on each other in a cycle)
+_SELECT_VOTABLE_LOCKED = select(B).where(B.c.id.in_(bindparam("ids", expanding=True))).order_by(B.c.id).with_for_update()
+_CLOSE_BATTLE = (
+    update(B).where(B.c.id == bindparam("b_id"), B.c.status == "open", B.c.version == bindparam("b_version"))
+    .values(status="voted", updated_at=bindparam("b_now"), version=B.c.version + 1)
+)
+_INSERT_VOTE = insert(V)
+# On SQLite the same three statements as driver SQL: no compilation or result processing per
+# call (on a one-vote batch this halves the CPU of the transaction); JSON columns decoded here.
 _COLUMNS = tuple(c.name for c in B.columns)
 _JSON_COLUMNS = tuple(i for i, c in enumerate(B.columns) if isinstance(c.type, JSON))
-_RECORD_FIELDS = frozenset(BattleRecord.__dataclass_fields__)
 _SQLITE_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM battles WHERE id IN ({{}})"
 _SQLITE_CLOSE = "UPDATE battles SET status = 'voted', updated_at = ?, version = version + 1 WHERE id = ? AND status = 'open' AND version = ?"
 _SQLITE_INSERT = "INSERT INTO votes (battle_id, winner, tstamp, judge, counted, reason, ip_hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
-
-
-# PostgreSQL: two. The read (the rows locked in id order, so two batches never wait on each other
-# in a cycle; psycopg decodes the JSON columns itself), then closing the battles and inserting
-# the votes as one statement over arrays of the batch (one round trip while the voters' locks are
-# held; a battle that changed meanwhile gets no vote row, so the counts differ and the batch is
-# redone vote by vote).
-_PG_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM battles WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
-_PG_CLOSE_AND_INSERT = (
-    "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s::integer[]) "
-    "AS t(battle_id, winner, tstamp, judge, counted, reason, ip_hash, version)), "
-    "closed AS (UPDATE battles SET status = 'voted', updated_at = v.tstamp, version = battles.version + 1 FROM v "
-    "WHERE battles.id = v.battle_id AND battles.status = 'open' AND battles.version = v.version RETURNING battles.id) "
-    "INSERT INTO votes (battle_id, winner, tstamp, judge, counted, reason, ip_hash) "
-    "SELECT v.battle_id, v.winner, v.tstamp, v.judge, v.counted, v.reason, v.ip_hash FROM v JOIN closed ON closed.id = v.battle_id"
-)
 
 
 def _sqlite_record(row: tuple) -> BattleRecord:
@@ -137,10 +127,10 @@ def _votable(b: BattleRecord | None, r: _VoteRequest) -> bool:
 
 
 def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: VoteDecider | None = None) -> list[VoteResult | None | Exception]:
-    """The votes of ``reqs`` inside one open write transaction, in three statements whatever
-    their number (two on PostgreSQL): read the battles (locked on PostgreSQL; SQLite's write
-    lock is already held), decide each vote in Python, close the battles (compare-and-set on
-    status and version) and insert the votes (one statement on PostgreSQL). Returns one entry per request: its VoteResult, None when the battle is not
+    """The votes of ``reqs`` inside one open write transaction, in four statements whatever
+    their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held),
+    decide each vote in Python, close the battles (compare-and-set on status and version) and
+    insert the votes. Returns one entry per request: its VoteResult, None when the battle is not
     votable (also for a second vote on the same battle in the batch), or the exception its
     ``check`` raised. With an ``integrity`` hook (:data:`VoteDecider`), the votes that pass are
     then decided by it (counted or not, with the reason; a vote
@@ -154,8 +144,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         rows = conn.exec_driver_sql(_SQLITE_SELECT.format(", ".join("?" * len(ids))), ids).all()
         battles = {row[0]: _sqlite_record(row) for row in rows}
     else:
-        rows = conn.exec_driver_sql(_PG_SELECT, (list(ids),)).all()
-        battles = {row[0]: BattleRecord(**{k: v for k, v in zip(_COLUMNS, row) if k in _RECORD_FIELDS}) for row in rows}
+        battles = {row.id: _record(row) for row in conn.execute(_SELECT_VOTABLE_LOCKED, {"ids": list(ids)})}
     out: list[VoteResult | None | Exception] = []
     closes: list[dict[str, Any]] = []
     votes: list[dict[str, Any]] = []
@@ -189,10 +178,9 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
             raise _BatchConflict()
         conn.exec_driver_sql(_SQLITE_INSERT, [(v["battle_id"], v["winner"], v["tstamp"], v["judge"], int(v["counted"]), v["reason"], v["ip_hash"]) for v in votes])
     elif closes:
-        cols = ("battle_id", "winner", "tstamp", "judge", "counted", "reason", "ip_hash")
-        arrays = [[v[c] for v in votes] for c in cols] + [[c["b_version"] for c in closes]]
-        if conn.exec_driver_sql(_PG_CLOSE_AND_INSERT, tuple(arrays)).rowcount != len(closes):
+        if conn.execute(_CLOSE_BATTLE, closes).rowcount != len(closes):
             raise _BatchConflict()
+        conn.execute(_INSERT_VOTE, votes)
     return out
 
 
@@ -276,10 +264,9 @@ async def record_vote_async(
 
 class VoteWriter:
     """Group commit of votes: one thread takes the votes waiting in its queue (up to
-    ``max_batch``), records them in one durable transaction of three statements whatever their
+    ``max_batch``), records them in one durable transaction of four statements whatever their
     number (:func:`_votes_in`: one read of the battles, the decisions in Python, one executemany
-    each to close the battles and insert the votes; on PostgreSQL these two are one statement),
-    plus the vote-integrity hook's, commits once (one fsync on SQLite) and only
+    each to close the battles and insert the votes), commits once (one fsync on SQLite) and only
     then answers every caller; the asyncio callers of a batch are woken with one call into their
     event loop. Under load this turns N fsyncs into one; alone, a vote waits for nothing. A vote
     whose row conflicts sends its batch through one savepoint per vote, so it fails alone.
@@ -337,7 +324,7 @@ class VoteWriter:
         return fut
 
     def _commit(self, batch: list[tuple[_VoteRequest, Any]]) -> list[VoteResult | None | BaseException]:
-        """One durable transaction for the batch (see :func:`_votes_in`); if a
+        """One durable transaction for the batch (four statements, see :func:`_votes_in`); if a
         vote conflicts (a vote row already there), the batch is rolled back and redone with each
         vote in its own savepoint, so only that vote is refused."""
         reqs = [req for req, _ in batch]
