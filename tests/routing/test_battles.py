@@ -265,6 +265,15 @@ def test_the_arena_database_trains_and_evaluates_a_router(tmp_path):
         else:
             s = loaded.score(["Q: evaluate this definite integral of x #1", "Q: suggest a quick recipe with tomato #1"])
             assert s[0] > s[1]
+    # calibrate trains a named router on battles as `route train` does (was: per-prompt scores only)
+    r = runner.invoke(app, ["route", "train", "--router", "classifier", "--train", url, "-o", str(tmp_path / "default.npz")])
+    assert r.exit_code == 0, r.output
+    cal = [runner.invoke(app, ["route", "calibrate", "--router", router, "--sample", str(csv), "--strong-fraction", "0.3", "--format", "json"] + extra)
+           for router, extra in ((str(tmp_path / "default.npz"), []), ("classifier", ["--train", url]))]
+    assert all(c.exit_code == 0 for c in cal), [c.output for c in cal]
+    saved, named = (json.loads(c.stdout) for c in cal)
+    assert named["threshold"] == pytest.approx(saved["threshold"], rel=1e-6)  # the same router (the saved one read back from its .npz) and named["sample_prompts"] == 120
+    assert abs(named["sample_fraction"] - 0.3) <= 1 / 120
     bad = runner.invoke(app, ["route", "eval", "--router", "mf", "--train", url, "--test", str(csv), "--strong-models", "nobody", "--weak-models", "low1"])
     assert bad.exit_code == 2 and "nobody" in bad.output
 

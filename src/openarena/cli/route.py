@@ -245,7 +245,7 @@ def train_cmd(
         err_console.print(f"{pair.how}: strong {', '.join(pair.strong_models)}; weak {', '.join(pair.weak_models)}", highlight=False)
 
 
-def _load(path_or_name: str, train: Optional[Path], strong, weak, registry):
+def _load(path_or_name: str, train: Optional[str], strong, weak, registry):
     """A trained router: a .npz file, or a name trained now on --train."""
     from openarena.routing.persist import load_router
 
@@ -255,10 +255,13 @@ def _load(path_or_name: str, train: Optional[Path], strong, weak, registry):
         return r, meta.get("strong"), meta.get("weak"), meta
     if train is None:
         raise fail(f"--router {path_or_name}: give a router file (.npz from `route train`) or --train FILE")
-    from openarena.routing.data import read_prompt_scores
     from openarena.routing.train import train_router
 
-    r, s, w = train_router(path_or_name, read_prompt_scores(train), strong=strong, weak=weak)
+    data = _read_training(train)  # per-prompt scores or battles, as `route train` reads them
+    pair = None
+    if not hasattr(data, "pair") and not (path_or_name == "p2l" and not (strong or weak)):
+        pair = _tier_pair(data, strong, weak, None, None, None, 10)  # `route train`'s default tiers
+    r, s, w = train_router(path_or_name, data, strong=strong, weak=weak, pair=pair)
     return r, s, w, {"router": path_or_name}
 
 
@@ -268,7 +271,7 @@ def calibrate_cmd(
     sample: Path = typer.Option(..., "--sample", help="Sample prompts: routing data, JSONL with 'prompt', or one prompt per line."),
     strong_fraction: float = typer.Option(..., "--strong-fraction", help="Wanted share of calls to the strong model, 0..1."),
     traffic: Optional[Path] = typer.Option(None, "--traffic", help="New prompts: report the share the threshold really sends to strong."),
-    train: Optional[Path] = typer.Option(None, "--train", help="Training data when --router is a name."),
+    train: Optional[str] = typer.Option(None, "--train", help="Training data when --router is a name (as for `route train`: per-prompt scores, battles or the arena database, with its default tiers)."),
     strong: Optional[str] = typer.Option(None, "--strong"),
     weak: Optional[str] = typer.Option(None, "--weak"),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Registry (routers embedding with an endpoint)."),
