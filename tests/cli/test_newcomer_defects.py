@@ -113,3 +113,15 @@ def test_a_note_is_printed_once_however_many_boards_raise_it():
     notes = [line for line in r.stderr.splitlines() if line.startswith("note: covariate")]
     assert len(notes) >= 2 and len(notes) == len(set(notes)), notes
     assert "note: covariate 'headers' has no variance in these battles and is left out" in notes
+
+
+def test_style_control_with_a_prior_on_a_singular_category_says_so_without_a_traceback():
+    """With --prior the strengths are regularised but a covariate left constant in a category is
+    not: the fit converged and the sandwich's inverse then raised numpy's LinAlgError (a
+    traceback, exit 1). Now: the not-identified message, exit 2; --categories all skips that board."""
+    src = ROOT / "tests" / "fixtures" / "clean_battle_sample.json"
+    r = run("leaderboard", src, "--prior", "0.01", "--control", "style", "--category", "no_tie", "--min-votes-shown", 0)
+    assert r.exit_code == 2, r.output
+    assert "information matrix is singular" in r.stderr and "Traceback" not in r.output
+    r = run("leaderboard", src, "--prior", "0.01", "--control", "style", "--categories", "all", "--min-votes-shown", 0)
+    assert r.exit_code == 0 and "full" in r.stdout, r.output

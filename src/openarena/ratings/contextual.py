@@ -152,8 +152,17 @@ class ContextualFit:
         return self.data.names
 
     def _cov_reduced(self, robust: bool = True) -> np.ndarray:
+        """Raises: ConvergenceError when the information matrix has no inverse (a covariate
+        constant or collinear in these battles, which a prior on the strengths does not cure)."""
         with threadpool_limits(limits=1, user_api="blas"):  # a small matrix: one thread, no spin-waiting
-            Hinv = np.linalg.inv(-self.hessian)
+            try:
+                Hinv = np.linalg.inv(-self.hessian)
+            except np.linalg.LinAlgError:
+                raise ConvergenceError(
+                    "the contextual fit is not identified: its information matrix is singular (a covariate is "
+                    "constant or collinear with others in these battles; a prior on the model strengths does not "
+                    "regularise the covariates); drop the covariate or use more battles"
+                ) from None
             return Hinv @ self.meat @ Hinv if robust else Hinv
 
     def covariance(self, robust: bool = True) -> np.ndarray:
