@@ -125,3 +125,11 @@ def test_style_control_with_a_prior_on_a_singular_category_says_so_without_a_tra
     assert "information matrix is singular" in r.stderr and "Traceback" not in r.output
     r = run("leaderboard", src, "--prior", "0.01", "--control", "style", "--categories", "all", "--min-votes-shown", 0)
     assert r.exit_code == 0 and "full" in r.stdout, r.output
+
+
+def test_voters_counts_as_tested_only_voters_that_reach_the_first_look():
+    """Every voter's last vote is also a look of the sequential test, so 'looks_tested > 0' held
+    for everyone: 5 voters with 2 votes each were '5 tested (at least 5 votes)'."""
+    r = run("voters", ROOT / "tests" / "fixtures" / "clean_battle_sample.json", "--no-shift")
+    assert r.exit_code == 0, r.output
+    assert "5 voters, 0 tested (at least 5 votes)" in " ".join(r.stdout.split())

@@ -274,6 +274,9 @@ def test_the_arena_database_trains_and_evaluates_a_router(tmp_path):
     saved, named = (json.loads(c.stdout) for c in cal)
     assert named["threshold"] == pytest.approx(saved["threshold"], rel=1e-6)  # the same router (the saved one read back from its .npz) and named["sample_prompts"] == 120
     assert abs(named["sample_fraction"] - 0.3) <= 1 / 120
+    r = runner.invoke(app, ["route", "calibrate", "--router", str(tmp_path / "default.npz"), "--sample", str(csv), "--strong-fraction", "0.3", "--format", "csv"])
+    table = pd.read_csv(__import__("io").StringIO(r.stdout))  # --format csv was ignored (a sentence was printed)
+    assert r.exit_code == 0 and len(table) == 1 and table["threshold"][0] == pytest.approx(saved["threshold"], rel=1e-9)
     bad = runner.invoke(app, ["route", "eval", "--router", "mf", "--train", url, "--test", str(csv), "--strong-models", "nobody", "--weak-models", "low1"])
     assert bad.exit_code == 2 and "nobody" in bad.output
 

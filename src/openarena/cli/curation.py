@@ -146,7 +146,7 @@ def voters(
         data = _rows(load_battles(source, quiet=quiet), source, "voter analysis")
         report = detect_anomalous_voters(data, alpha=alpha, looks=look_list)
         v = report.voters
-        tested = int((v["looks_tested"] > 0).sum())
+        tested = int((v["votes"] >= min(look_list)).sum())  # reached the first look (every voter's last vote is also tested)
         label = "Exchangeability test per voter (column judge; Fisher combination, Bonferroni over looks)"
         if len(v) == 0:
             out_console.print(f"{label}: no voter ids in these battles, nothing to test")

@@ -275,7 +275,7 @@ def calibrate_cmd(
     strong: Optional[str] = typer.Option(None, "--strong"),
     weak: Optional[str] = typer.Option(None, "--weak"),
     registry: Optional[Path] = typer.Option(None, "--registry", "-r", help="Registry (routers embedding with an endpoint)."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table or json."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv (one row)."),
 ) -> None:
     """The threshold that sends the wanted share of the sample to the strong model, and the share it really sends on new traffic (RouteLLM#36)."""
     import math
@@ -300,6 +300,14 @@ def calibrate_cmd(
             doc.update(traffic_prompts=len(tp), traffic_fraction=strong_call_fraction(r.score(tp), th))
     if fmt == Format.json:
         typer.echo(json.dumps(doc, indent=1))
+        return
+    if fmt == Format.csv:
+        import csv
+        import sys
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(doc), lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(doc)
         return
     out_console.print(f"threshold {th:.6g}: sends {doc['sample_fraction']:.1%} of {len(prompts):,} sample prompts to {s} "
                       f"(wanted {strong_fraction:.1%}); model name {doc['model']}", highlight=False)
