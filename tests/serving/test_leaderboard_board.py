@@ -111,3 +111,19 @@ def test_the_reference_board_names_its_file_not_a_server_path_or_a_command(arena
         page = c.get("/leaderboard").text
     assert "m-one" in page and "From chatbotarena_20240814.json: 1,600 public votes" in page
     assert "private-cache" not in page and str(tmp_path) not in page and "openarena leaderboard" not in page
+
+
+def test_the_first_vote_gives_a_board_that_says_not_enough_votes(arena_factory):
+    """Below the minimum of votes no board was made: /leaderboard.json had rows [], unrated [] and
+    error null, and the page showed only "Votes per model". Now the full board says why and lists
+    the models as not enough votes."""
+    live = arena_factory()
+    with live.client() as c:
+        h = open_session(c)
+        play(c, h, "the first prompt", winner="model_a")
+        live.state.leaderboard.refresh()
+        doc = c.get("/leaderboard.json").json()
+        page = c.get("/leaderboard").text
+    assert doc["rows"] == [] and doc["error"] == lc.NOT_ENOUGH_VOTES
+    assert {r["model"] for r in doc["unrated"]} == set(MODELS) and all(r["votes"] == 1 for r in doc["unrated"])
+    assert "Not enough votes yet" in page and "not enough votes" in page

@@ -601,6 +601,10 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, An
         except DataError:
             continue
         if mask.sum() < MIN_VOTES:
+            if cat == "full":  # the first votes: say why there is no board yet, and list the models
+                for style in (False, True):
+                    board = snap.boards[(cat, style)] = Board(cat, style, n_votes=int(np.sum(mask)), error=NOT_ENOUGH_VOTES)
+                    _list_unrated(board, counts, set(), models)
             continue
         if cat != "full":
             snap.categories.append(cat)
