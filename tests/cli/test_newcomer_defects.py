@@ -133,3 +133,16 @@ def test_voters_counts_as_tested_only_voters_that_reach_the_first_look():
     r = run("voters", ROOT / "tests" / "fixtures" / "clean_battle_sample.json", "--no-shift")
     assert r.exit_code == 0, r.output
     assert "5 voters, 0 tested (at least 5 votes)" in " ".join(r.stdout.split())
+
+
+def test_tables_printed_to_a_pipe_do_not_wrap_model_names():
+    """Piped (no terminal), rich assumed 80 columns and cut 'gemini-1.5-pro-api-0409-preview'
+    across two lines of the real board; a pipe now gets 160 columns (COLUMNS still wins)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    r = subprocess.run([sys.executable, "-m", "openarena", "leaderboard", "chatbot-arena-20240814"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "gemini-1.5-pro-api-0409-preview" in r.stdout

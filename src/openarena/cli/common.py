@@ -14,6 +14,10 @@ import typer
 from openarena.errors import OpenArenaError
 
 
+#: Columns of the tables printed to a pipe or a file (no terminal to measure; COLUMNS overrides).
+PIPE_WIDTH = 160
+
+
 class LazyConsole:
     """A rich Console made on first use, with ``options`` (rich.console, with rich.text and the
     styles, takes 0.03 s to import, and a CSV leaderboard prints nothing through it). Every
@@ -27,9 +31,17 @@ class LazyConsole:
     @property
     def console(self):
         if self._console is None:
+            import os
+            import sys
+
             from rich.console import Console
 
-            self._console = Console(**self._options)
+            options = dict(self._options)
+            stream = sys.stderr if options.get("stderr") else sys.stdout
+            if "COLUMNS" not in os.environ and not (hasattr(stream, "isatty") and stream.isatty()):
+                # a pipe or a file has no width: rich's 80 columns wrapped model names in tables
+                options.setdefault("width", PIPE_WIDTH)
+            self._console = Console(**options)
         return self._console
 
     def __getattr__(self, name: str):
