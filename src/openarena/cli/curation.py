@@ -210,9 +210,13 @@ def _integrity_tables(source: str, alpha: float, output: Optional[Path]) -> None
             cur = pairs.get(k, (0, 0))
             pairs[k] = (cur[0] + s_, cur[1] + v_)
     rates = vote_through_rates(pairs)
-    t = results_table("Vote-through rate per model", ("model", "battles", "voted", "rate", "rate of the others", "p (Fisher, Bonferroni)"), caption="share of the answered anonymous battles that got a vote; re-rolling raises its target's")
+    t = results_table("Vote-through rate per model", ("model", "battles", "voted", "rate", "rate of the others", "p (Fisher, Bonferroni)"), caption="rate: share of the answered anonymous battles that got a vote; re-rolling raises the rate of the model it targets")
+
+    def num(x: float, spec: str) -> str:
+        return "-" if x != x else format(x, spec)  # NaN: no other model to compare with
+
     for r in rates.itertuples(index=False):
-        t.add_row(r.model, str(r.shown), str(r.voted), f"{r.vote_rate:.2f}", f"{r.rate_without:.2f}", f"{r.p:.1e}")
+        t.add_row(r.model, str(r.shown), str(r.voted), num(r.vote_rate, ".2f"), num(r.rate_without, ".2f"), num(r.p, ".1e"))
     out_console.print(t)
 
 
