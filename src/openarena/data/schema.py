@@ -178,6 +178,12 @@ def _self_battle_error(frame: pd.DataFrame, same: np.ndarray, source: str) -> No
 CHUNK_ROWS = 1 << 21
 
 
+def has_missing_code(codes: np.ndarray) -> bool:
+    """Whether the codes of a Categorical hold -1 (a missing value): one reduction, no
+    row-length boolean array (50M rows: ~10 ms instead of ~0.1 s of fresh memory)."""
+    return bool(len(codes)) and int(codes.min()) < 0
+
+
 def _validate_categorical_rows(frame: pd.DataFrame, source: str) -> None:
     """:func:`validate_battles` for categorical model_a / model_b, on their small integer codes
     (no row-length int64 model indices): the same checks and the same errors."""
@@ -187,7 +193,7 @@ def _validate_categorical_rows(frame: pd.DataFrame, source: str) -> None:
     for col, cat in (("model_a", a), ("model_b", b)):
         codes = np.asarray(cat.codes)
         empty = np.flatnonzero(pd.Index(cat.categories).astype(str).str.strip() == "")
-        if (codes < 0).any() or (empty.size and np.isin(codes, empty).any()):
+        if has_missing_code(codes) or (empty.size and np.isin(codes, empty).any()):
             _empty_name_error(frame, (codes < 0) | np.isin(codes, empty), col, source)
     check_winners(frame["winner"], source)
     ca, cb = np.asarray(a.codes), np.asarray(b.codes)
@@ -198,7 +204,7 @@ def _validate_categorical_rows(frame: pd.DataFrame, source: str) -> None:
             if (lut[ca[s0 : s0 + CHUNK_ROWS]] == cb[s0 : s0 + CHUNK_ROWS]).any():
                 _self_battle_error(frame, lut[ca] == cb, source)
         return
-    if (ca == cb).any():
+    if any(np.equal(ca[s0 : s0 + CHUNK_ROWS], cb[s0 : s0 + CHUNK_ROWS]).any() for s0 in range(0, len(ca), CHUNK_ROWS)):
         _self_battle_error(frame, ca == cb, source)
 
 
@@ -210,7 +216,7 @@ def check_winners(winner: pd.Series, source: str = "") -> None:
     if isinstance(winner.dtype, pd.CategoricalDtype):
         raw = winner.array.codes
         unknown = np.flatnonzero([c not in WINNERS for c in winner.cat.categories])
-        if not ((raw < 0).any() or (unknown.size and np.isin(raw, unknown).any())):
+        if not (has_missing_code(raw) or (unknown.size and np.isin(raw, unknown).any())):
             return
     winner_codes(winner, source)
 

@@ -16,7 +16,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from openarena.data.battles import BattleTable, PairCounts, from_matrix_counts
-from openarena.data.schema import MODEL_A, MODEL_B, REQUIRED_COLUMNS, TIE, TIE_BOTHBAD, WINNERS, require_columns, row_of
+from openarena.data.schema import MODEL_A, MODEL_B, REQUIRED_COLUMNS, TIE, TIE_BOTHBAD, WINNERS, has_missing_code, require_columns, row_of
 from openarena.errors import DataError
 
 #: Winner labels of other sources and their canonical form (arena-human-preference-140k writes
@@ -147,7 +147,7 @@ def _any_label(s: pd.Series, labels, outside: bool = False) -> bool:
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes = s.array.codes  # the Categorical's own codes (s.cat.codes copies them into a Series)
         hit = np.flatnonzero([(c not in labels) == outside for c in s.cat.categories])
-        return bool((outside and (codes < 0).any()) or (hit.size and np.isin(codes, hit).any()))
+        return bool((outside and has_missing_code(codes)) or (hit.size and np.isin(codes, hit).any()))
     mask = s.isin(list(labels)).to_numpy(dtype=bool)
     return bool((~mask if outside else mask).any())
 
