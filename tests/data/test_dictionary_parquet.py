@@ -59,3 +59,17 @@ def test_both_bad_beside_tie_bothbad_and_a_missing_winner(tmp_path):
         read_battles(tmp_path / "m.parquet")
     assert (err.value.row, err.value.field) == (1, "winner")
     assert "missing winner" in str(err.value)
+
+
+def test_white_space_in_a_model_dictionary_keeps_the_column_categorical(tmp_path):
+    # ' y' and 'y' are one model; a blank unused category changes nothing; the column stays a
+    # category (the counting on codes), not millions of Python strings
+    parquet, csv = _write_both(tmp_path, {
+        "model_a": _dictionary([0, 1, 0], ["x", " y", "  ", "q"]),
+        "model_b": _dictionary([0, 1, 2], ["y ", "x", "z"]),
+        "winner": _dictionary([0, 1, 2], ["model_a", "tie", "model_b"]),
+    })
+    frame = read_battles(parquet).frame
+    assert frame["model_a"].dtype == "category" and frame["model_b"].dtype == "category"
+    assert frame["model_a"].astype(str).tolist() == ["x", "y", "x"]
+    _same_counts(parquet, csv)

@@ -111,7 +111,8 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         s = frame[col]
         values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.unique(s.dropna())
         if any(isinstance(v, str) and v != v.strip() for v in values):
-            frame[col] = s.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+            strip = lambda v: v.strip() if isinstance(v, str) else v  # noqa: E731
+            frame[col] = map_categories(s, strip) if isinstance(s.dtype, pd.CategoricalDtype) else s.astype(object).map(strip)
     if _any_label(frame["winner"], WINNER_ALIASES):
         w = frame["winner"]
         if isinstance(w.dtype, pd.CategoricalDtype):
