@@ -301,10 +301,11 @@ def calibrate_cmd(
     if fmt == Format.json:
         typer.echo(json.dumps(doc, indent=1))
         return
-    out_console.print(f"threshold {th:.6g}: sends {doc['sample_fraction']:.1%} of {len(prompts):,} sample prompts to {s} "
+    side = s or "the strong side"  # a router trained on battles by tiers names no strong model
+    out_console.print(f"threshold {th:.6g}: sends {doc['sample_fraction']:.1%} of {len(prompts):,} sample prompts to {side} "
                       f"(wanted {strong_fraction:.1%}); model name {doc['model']}", highlight=False)
     if traffic is not None:
-        out_console.print(f"on the traffic ({doc['traffic_prompts']:,} prompts) it sends {doc['traffic_fraction']:.1%} to {s}",
+        out_console.print(f"on the traffic ({doc['traffic_prompts']:,} prompts) it sends {doc['traffic_fraction']:.1%} to {side}",
                           highlight=False)
 
 
