@@ -97,3 +97,19 @@ def test_spark_sums_name_a_missing_column(tmp_path, spark):
     write_part(folder, "p.parquet", style_frame(500, seed=1).drop(columns=["lists_a"]))
     with pytest.raises(DataError, match="lists_a"):
         SparkContextualSums(str(folder), "markdown")
+
+
+@pytest.mark.parametrize("bad", [np.nan, None, np.inf, -1.0])
+def test_a_missing_non_finite_or_negative_style_value_is_named(tmp_path, bad):
+    # the in-memory path names the row; DuckDB left a NULL / NaN row out of the fit (other
+    # coefficients, no word) and called an inf or negative count "no variance"
+    frame = style_frame(500, seed=1).astype({"lists_b": float})
+    frame.loc[3, "lists_b"] = bad
+    folder = tmp_path / "bad"
+    write_part(folder, "p.parquet", frame)
+    with pytest.raises(DataError) as err:
+        DuckDBContextualSums(str(folder), "style")
+    assert err.value.field == "lists_b" and "1 row(s)" in str(err.value)
+    with pytest.raises(DataError) as err:
+        contextual_data(read_battles(folder), "style")
+    assert err.value.field == "lists_b"

@@ -45,6 +45,9 @@ class DuckDBContextualSums:
     Attributes after construction: models (sorted keys), names (covariates), mean and sd of the
     raw ratios (K,), n_rows. Methods :meth:`loglik` and :meth:`grad_hess` take
     theta (n_models,) and beta (K,) in logits per standard deviation.
+    Raises (on construction): DataError for a missing style column, a missing or unknown winner
+    label, a missing, non-finite or negative style count (as the in-memory path), or a covariate
+    without variance.
     """
 
     source: str
@@ -76,9 +79,18 @@ class DuckDBContextualSums:
             f"CREATE VIEW raw AS SELECT trim(CAST(model_a AS VARCHAR)) AS model_a, trim(CAST(model_b AS VARCHAR)) AS model_b, "
             f"{score} AS y, {ratios} FROM read_parquet($f)".replace("$f", "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in files) + "]")
         )
-        bad = self.con.execute("SELECT count(*) FROM read_parquet($f) WHERE CAST(winner AS VARCHAR) NOT IN ('model_a', 'model_b', 'tie', 'tie (bothbad)', 'both_bad') OR winner IS NULL", {"f": files}).fetchall()[0][0]
+        # one scan: winner labels, and the style counts the ratios need (a NULL or NaN row would
+        # drop out of every sum unseen; an inf or negative one makes the ratio inf / NaN)
+        counts = [f"{f}_{side}" for f in self.names for side in "ab"]
+        checks = ", ".join(f"count(*) FILTER (WHERE {c} IS NULL OR NOT (isfinite(CAST({c} AS DOUBLE)) AND CAST({c} AS DOUBLE) >= 0))" for c in counts)
+        bad, *bad_counts = self.con.execute(
+            "SELECT count(*) FILTER (WHERE CAST(winner AS VARCHAR) NOT IN ('model_a', 'model_b', 'tie', 'tie (bothbad)', 'both_bad') OR winner IS NULL), "
+            f"{checks} FROM read_parquet($f)", {"f": files}).fetchall()[0]
         if bad:
             raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
+        for c, n in zip(counts, bad_counts):
+            if n:
+                raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
         names = self.con.execute("SELECT DISTINCT m FROM (SELECT model_a AS m FROM raw UNION SELECT model_b FROM raw) ORDER BY m").df()["m"]
         self.models = tuple(str(m) for m in names)
         K = len(self.names)
