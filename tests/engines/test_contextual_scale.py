@@ -113,3 +113,16 @@ def test_a_missing_non_finite_or_negative_style_value_is_named(tmp_path, bad):
     with pytest.raises(DataError) as err:
         contextual_data(read_battles(folder), "style")
     assert err.value.field == "lists_b"
+
+
+def test_spark_names_a_missing_or_negative_style_value(tmp_path, spark):
+    from openarena.engines.contextual import SparkContextualSums
+
+    for k, bad in enumerate((np.nan, -1.0)):
+        frame = style_frame(300, seed=2).astype({"lists_b": float})
+        frame.loc[3, "lists_b"] = bad
+        folder = tmp_path / f"bad{k}"
+        write_part(folder, "p.parquet", frame)
+        with pytest.raises(DataError) as err:
+            SparkContextualSums(str(folder), "style")
+        assert err.value.field == "lists_b" and "1 row(s)" in str(err.value)

@@ -185,9 +185,21 @@ class SparkContextualSums:
                 if f"{f}_{side}" not in cols:
                     raise DataError(f"column '{f}_{side}' is missing", self.source, field=f"{f}_{side}", expected=f"per-answer columns {f}_a and {f}_b")
         winner = F.col("winner").cast("string")
-        bad = df.filter(winner.isNull() | ~winner.isin(*_LABELS)).count()
+        # one pass: winner labels, and the style counts the ratios need (as DuckDBContextualSums)
+        counts = [cols[f"{f}_{side}"] for f in self.names for side in "ab"]
+
+        def invalid(c: str):
+            v = F.col(c).cast("double")
+            return v.isNull() | F.isnan(v) | v.isin(float("inf"), float("-inf")) | (v < 0)
+
+        flags = [F.sum(F.when(winner.isNull() | ~winner.isin(*_LABELS), 1).otherwise(0))]
+        flags += [F.sum(F.when(invalid(c), 1).otherwise(0)) for c in counts]
+        bad, *bad_counts = (int(v or 0) for v in df.agg(*flags).collect()[0])
         if bad:
             raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
+        for c, n in zip(counts, bad_counts):
+            if n:
+                raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
         score = F.when(winner == "model_a", F.lit(1.0)).when(winner == "model_b", F.lit(0.0)).otherwise(F.lit(0.5))
         ratios = []
         for k, f in enumerate(self.names):
