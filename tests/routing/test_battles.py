@@ -312,3 +312,13 @@ def test_calibrate_on_battles_names_the_strong_side_not_none(tmp_path):
     assert r.exit_code == 0, r.output
     assert "None" not in r.stdout
     assert "sends 30.0% of 120 sample prompts to the strong side" in " ".join(r.stdout.split())
+
+
+def test_calibrate_refuses_a_router_file_with_training_data(tmp_path):
+    # --train was ignored without a word when --router named a trained .npz file
+    sample = tmp_path / "sample.txt"
+    sample.write_text("one prompt\n")
+    (tmp_path / "r.npz").write_bytes(b"")
+    r = CliRunner().invoke(app, ["route", "calibrate", "--router", str(tmp_path / "r.npz"), "--train", str(sample), "--sample", str(sample),
+                                 "--strong-fraction", "0.3"])
+    assert r.exit_code == 2 and "--train" in r.output and "trained router file" in r.output, r.output

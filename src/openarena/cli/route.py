@@ -251,6 +251,8 @@ def _load(path_or_name: str, train: Optional[str], strong, weak, registry):
 
     p = Path(path_or_name)
     if p.suffix == ".npz":
+        if train is not None:
+            raise fail(f"--router {path_or_name} is a trained router file; --train {train} trains a router named by --router (e.g. --router mf)")
         r, meta = load_router(p, registry)
         return r, meta.get("strong"), meta.get("weak"), meta
     if train is None:
