@@ -38,6 +38,15 @@ def expand(controls: str | list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
+def _stripped_models(raw_names: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The model keys of distinct raw names: (sorted keys stripped of surrounding white space
+    as the readers strip them, the index of each raw name's key (int64, len(raw_names)))."""
+    keys = [m.strip() for m in raw_names]
+    models = tuple(sorted(set(keys)))
+    position = {m: k for k, m in enumerate(models)}
+    return models, np.array([position[k] for k in keys], dtype=np.int64)
+
+
 @dataclass
 class DuckDBContextualSums:
     """Sufficient statistics of the contextual fit over Parquet files, computed by DuckDB.
@@ -76,7 +85,7 @@ class DuckDBContextualSums:
         ratios = ", ".join(f"(CAST({f}_a AS DOUBLE) - {f}_b) / (CAST({f}_a AS DOUBLE) + {f}_b + 1.0) AS r{k}" for k, f in enumerate(self.names))
         score = "CASE CAST(winner AS VARCHAR) WHEN 'model_a' THEN 1.0 WHEN 'model_b' THEN 0.0 ELSE 0.5 END"
         self.con.execute(
-            f"CREATE VIEW raw AS SELECT trim(CAST(model_a AS VARCHAR)) AS model_a, trim(CAST(model_b AS VARCHAR)) AS model_b, "
+            f"CREATE VIEW raw AS SELECT CAST(model_a AS VARCHAR) AS model_a, CAST(model_b AS VARCHAR) AS model_b, "
             f"{score} AS y, {ratios} FROM read_parquet($f)".replace("$f", "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in files) + "]")
         )
         # one scan: winner labels, and the style counts the ratios need (a NULL or NaN row would
@@ -91,8 +100,11 @@ class DuckDBContextualSums:
         for c, n in zip(counts, bad_counts):
             if n:
                 raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
-        names = self.con.execute("SELECT DISTINCT m FROM (SELECT model_a AS m FROM raw UNION SELECT model_b FROM raw) ORDER BY m").df()["m"]
-        self.models = tuple(str(m) for m in names)
+        names = self.con.execute("SELECT DISTINCT m FROM (SELECT model_a AS m FROM raw UNION SELECT model_b FROM raw) WHERE m IS NOT NULL ORDER BY m").df()["m"]
+        raw_names = [str(m) for m in names]
+        # keys stripped of surrounding white space as the readers do (str.strip: tabs and
+        # Unicode spaces too, which SQL trim keeps), on the few distinct names
+        self.models, idx = _stripped_models(raw_names)
         K = len(self.names)
         stats = self.con.execute("SELECT count(*), " + ", ".join(f"avg(r{k}), stddev_pop(r{k})" for k in range(K)) + " FROM raw").fetchall()[0]
         self.n_rows = int(stats[0])
@@ -101,7 +113,7 @@ class DuckDBContextualSums:
         flat = np.flatnonzero(~(self.sd > 1e-12))
         if flat.size:
             raise DataError(f"covariate {self.names[flat[0]]!r} has no variance", self.source, field=self.names[flat[0]], expected="a covariate that varies across battles")
-        self.con.register("model_index", pd.DataFrame({"name": list(self.models), "idx": np.arange(len(self.models), dtype=np.int64)}))
+        self.con.register("model_index", pd.DataFrame({"name": raw_names, "idx": idx}))
         z = ", ".join(f"(r{k} - {float(self.mean[k])!r}) / {float(self.sd[k])!r} AS z{k}" for k in range(K))
         self.con.execute(
             f"CREATE VIEW rows AS SELECT ia.idx AS a, ib.idx AS b, y, {z} FROM raw "
@@ -207,13 +219,14 @@ class SparkContextualSums:
             fb = F.col(cols[f"{f}_b"]).cast("double")
             ratios.append(((fa - fb) / (fa + fb + F.lit(1.0))).alias(f"r{k}"))
         raw = df.select(
-            F.trim(F.col("model_a").cast("string")).alias("model_a"),
-            F.trim(F.col("model_b").cast("string")).alias("model_b"),
+            F.col("model_a").cast("string").alias("model_a"),
+            F.col("model_b").cast("string").alias("model_b"),
             score.alias("y"),
             *ratios,
         )
         names = raw.select(F.col("model_a").alias("m")).union(raw.select(F.col("model_b").alias("m"))).distinct().collect()
-        self.models = tuple(sorted(str(r["m"]) for r in names))
+        raw_names = [str(r["m"]) for r in names if r["m"] is not None]
+        self.models, idx = _stripped_models(raw_names)  # as DuckDBContextualSums
         K = len(self.names)
         stats = raw.agg(F.count(F.lit(1)), *[x for k in range(K) for x in (F.avg(f"r{k}"), F.stddev_pop(f"r{k}"))]).collect()[0]
         self.n_rows = int(stats[0])
@@ -222,7 +235,7 @@ class SparkContextualSums:
         flat = np.flatnonzero(~(self.sd > 1e-12))
         if flat.size:
             raise DataError(f"covariate {self.names[flat[0]]!r} has no variance", self.source, field=self.names[flat[0]], expected="a covariate that varies across battles")
-        index = F.create_map(*[x for i, m in enumerate(self.models) for x in (F.lit(m), F.lit(i))])
+        index = F.create_map(*[x for m, i in zip(raw_names, idx.tolist()) for x in (F.lit(m), F.lit(i))])
         z = [((F.col(f"r{k}") - F.lit(float(self.mean[k]))) / F.lit(float(self.sd[k]))).alias(f"z{k}") for k in range(K)]
         self.rows = raw.select(index[F.col("model_a")].alias("a"), index[F.col("model_b")].alias("b"), "y", *z).cache()
         self.rows.count()  # materialise the cache: every Newton iteration reads it
