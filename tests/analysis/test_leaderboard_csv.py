@@ -24,6 +24,15 @@ def test_csv_text_writes_the_bytes_of_pandas_to_csv():
     assert csv_text(columns) == pd.DataFrame(columns).to_csv(index=False, float_format="%.10g")
 
 
+
+def test_csv_text_writes_missing_values_of_an_object_column_empty():
+    # e.g. a column of ints with a gap (rank change of a model missing from the overall board)
+    columns = {"model": ["a", "b", "c", "d"], "delta": [1, None, float("nan"), pd.NA], "note": ["x", None, 0.1 + 0.2, "y"]}
+    text = csv_text(columns)
+    assert text == pd.DataFrame(columns).to_csv(index=False, float_format="%.10g")
+    assert text.splitlines()[2] == "b,,"
+
+
 def test_a_board_written_before_and_after_its_table_is_read_gives_the_same_csv():
     board = openarena.leaderboard(str(FIXTURE), ci="sandwich")
     assert board.columns() is not None

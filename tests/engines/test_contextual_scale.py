@@ -97,3 +97,62 @@ def test_spark_sums_name_a_missing_column(tmp_path, spark):
     write_part(folder, "p.parquet", style_frame(500, seed=1).drop(columns=["lists_a"]))
     with pytest.raises(DataError, match="lists_a"):
         SparkContextualSums(str(folder), "markdown")
+
+
+@pytest.mark.parametrize("bad", [np.nan, None, np.inf, -1.0])
+def test_a_missing_non_finite_or_negative_style_value_is_named(tmp_path, bad):
+    # the in-memory path names the row; DuckDB left a NULL / NaN row out of the fit (other
+    # coefficients, no word) and called an inf or negative count "no variance"
+    frame = style_frame(500, seed=1).astype({"lists_b": float})
+    frame.loc[3, "lists_b"] = bad
+    folder = tmp_path / "bad"
+    write_part(folder, "p.parquet", frame)
+    with pytest.raises(DataError) as err:
+        DuckDBContextualSums(str(folder), "style")
+    assert err.value.field == "lists_b" and "1 row(s)" in str(err.value)
+    with pytest.raises(DataError) as err:
+        contextual_data(read_battles(folder), "style")
+    assert err.value.field == "lists_b"
+
+
+def test_spark_names_a_missing_or_negative_style_value(tmp_path, spark):
+    from openarena.engines.contextual import SparkContextualSums
+
+    for k, bad in enumerate((np.nan, -1.0)):
+        frame = style_frame(300, seed=2).astype({"lists_b": float})
+        frame.loc[3, "lists_b"] = bad
+        folder = tmp_path / f"bad{k}"
+        write_part(folder, "p.parquet", frame)
+        with pytest.raises(DataError) as err:
+            SparkContextualSums(str(folder), "style")
+        assert err.value.field == "lists_b" and "1 row(s)" in str(err.value)
+
+
+def _names_with_white_space(seed: int) -> pd.DataFrame:
+    frame = style_frame(600, seed=seed)
+    frame.loc[:50, "model_a"] = frame.loc[:50, "model_a"] + "\t"  # SQL trim strips spaces only
+    frame.loc[51:70, "model_b"] = " " + frame.loc[51:70, "model_b"] + "\u00a0"
+    return frame
+
+
+def test_duckdb_strips_model_names_as_the_readers_do(tmp_path):
+    # 'model-1\t' was a tenth model on DuckDB, one model with 'model-1' in memory
+    write_part(tmp_path / "ws", "p.parquet", _names_with_white_space(4))
+    sums = DuckDBContextualSums(str(tmp_path / "ws"), "style")
+    remote = fit_contextual_sums(sums)
+    sums.close()
+    data, _ = contextual_data(read_battles(tmp_path / "ws"), "style")
+    local = fit_contextual_bt(data)
+    assert remote.models == data.models == tuple(f"model-{k}" for k in range(9))
+    np.testing.assert_allclose(remote.theta, local.theta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(remote.beta, local.beta, rtol=0, atol=1e-8)
+
+
+def test_spark_strips_model_names_as_the_readers_do(tmp_path, spark):
+    from openarena.engines.contextual import SparkContextualSums
+
+    write_part(tmp_path / "ws", "p.parquet", _names_with_white_space(5))
+    remote = fit_contextual_sums(SparkContextualSums(str(tmp_path / "ws"), "style"))
+    local = fit_contextual_bt(contextual_data(read_battles(tmp_path / "ws"), "style")[0])
+    assert remote.models == local.models == tuple(f"model-{k}" for k in range(9))
+    np.testing.assert_allclose(remote.beta, local.beta, rtol=0, atol=1e-8)

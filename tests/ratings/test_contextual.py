@@ -126,6 +126,23 @@ def test_zero_variance_feature_is_dropped_with_a_warning_not_nan():
     assert np.isfinite(lb.table["rating"]).all()
 
 
+def test_a_negative_style_count_is_an_error_naming_its_row_not_a_dropped_covariate():
+    # (f_a - f_b) / (f_a + f_b + 1) divides by zero at f_a + f_b = -1: the covariate became
+    # inf / NaN and was dropped as having "no variance"
+    battles, _, _ = simulate_style_arena(n_models=4, n_battles=500, seed=3)
+    battles.frame.loc[7, ["tokens_a", "tokens_b"]] = [-1, 0]
+    with pytest.raises(DataError) as err:
+        contextual_data(battles, "length")
+    assert (err.value.row, err.value.field) == (7, "tokens_a")
+    assert "negative" in str(err.value)
+    frame = battles.frame.astype({"headers_b": float})
+    frame.loc[7, "tokens_a"] = 0
+    frame.loc[9, "headers_b"] = -0.5
+    with pytest.raises(DataError) as err:
+        contextual_data(BattleTable(frame), "style")
+    assert (err.value.row, err.value.field) == (9, "headers_b")
+
+
 def test_missing_style_columns_and_aggregated_input_are_clear_errors():
     battles, _, _ = simulate_style_arena(n_models=4, n_battles=500)
     bare = BattleTable(battles.frame[["model_a", "model_b", "winner"]], source="votes.csv")

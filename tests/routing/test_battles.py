@@ -300,3 +300,28 @@ def test_cli_names_battles_it_cannot_use(tmp_path):
     r = runner.invoke(app, ["route", "eval", "--router", "classifier", "--train", str(few), "--test", str(csv),
                             "--strong-models", "top1", "--weak-models", "low1"])
     assert r.exit_code == 2 and "3 battles between the strong side" in r.output, r.output
+
+
+def test_calibrate_on_battles_names_the_strong_side_not_none(tmp_path):
+    # a router trained on battles by the default tiers has no strong model name: the table
+    # said "sends 30.0% of 120 sample prompts to None"
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    _arena_db(url, _sim_battles(240, 4))
+    test = _two_kinds(120, 6)
+    sample = tmp_path / "sample.txt"
+    sample.write_text("\n".join(test.prompts) + "\n")
+    r = CliRunner().invoke(app, ["route", "calibrate", "--router", "classifier", "--train", url, "--sample", str(sample),
+                                 "--strong-fraction", "0.3", "--traffic", str(sample)])
+    assert r.exit_code == 0, r.output
+    assert "None" not in r.stdout
+    assert "sends 30.0% of 120 sample prompts to the strong side" in " ".join(r.stdout.split())
+
+
+def test_calibrate_refuses_a_router_file_with_training_data(tmp_path):
+    # --train was ignored without a word when --router named a trained .npz file
+    sample = tmp_path / "sample.txt"
+    sample.write_text("one prompt\n")
+    (tmp_path / "r.npz").write_bytes(b"")
+    r = CliRunner().invoke(app, ["route", "calibrate", "--router", str(tmp_path / "r.npz"), "--train", str(sample), "--sample", str(sample),
+                                 "--strong-fraction", "0.3"])
+    assert r.exit_code == 2 and "--train" in r.output and "trained router file" in r.output, r.output

@@ -203,3 +203,44 @@ def test_redis_never_holds_a_client_address_in_clear(arena_factory, redis_url): 
     keys = [k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=prefix + "*")]
     assert any("vote_ip" in k for k in keys) and any("battle_ip" in k for k in keys), keys
     assert not [k for k in keys if "127.0.0.1" in k], keys
+
+
+class _SlowIncr:
+    """A shared state whose incr_each waits for ``release`` (a flush in flight)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def incr_each(self, amounts):
+        self.started.set()
+        await self.release.wait()
+        await self.inner.incr_each(amounts)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_votes_added_while_a_flush_is_in_flight_are_sent_too():
+    async def go():
+        slow = _SlowIncr(LocalState(prefix=fresh_prefix()))
+        w = SharedVoteCounts(slow, ["a", "b", "c"])
+        w.add_vote_soon("a", "b")
+        await slow.started.wait()  # the flusher is sending a and b
+        w.add_vote_soon("c", "b")  # no second task: the first is still running
+        slow.release.set()
+        await w._flusher  # goes round again for c's vote (was: left unsent until the next vote)
+        assert await w.read() == {"a": 1, "b": 2, "c": 1}
+
+        # shutdown: flush() waits for the flush in flight, then sends the rest
+        slow.release.clear()
+        slow.started.clear()
+        w.add_vote_soon("a")
+        await slow.started.wait()
+        w.add_vote_soon("c")
+        asyncio.get_running_loop().call_later(0.01, slow.release.set)
+        await w.flush()
+        assert await w.read() == {"a": 2, "b": 2, "c": 2}
+
+    run(go())

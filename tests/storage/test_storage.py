@@ -321,3 +321,30 @@ def test_vote_writer_async_futures_settle_per_batch(db):
         writer.stop()
     assert [o.winner for o in outs] == ["tie"] * 30
     assert isinstance(again[0], VoteRefused) and again[0].code == "already_voted"
+
+
+def test_vote_writer_after_its_postgresql_backend_is_terminated(db):
+    """The writer keeps its own connection between batches: when the server ends it, the next
+    vote fails as not saved (the route answers 503) and is not stored, never acknowledged and
+    lost; the vote after it is written on a fresh connection."""
+    if db.backend != "postgresql":
+        pytest.skip("the writer keeps a connection of its own on PostgreSQL only")
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from openarena.storage.votes import VoteWriter
+
+    bids = [play(db, winner=None) for _ in range(3)]
+    writer = VoteWriter(db).start()
+    try:
+        assert record_vote(db, bids[0], "s1", "model_a", writer=writer).winner == "model_a"
+        pid = writer._conn.connection.dbapi_connection.info.backend_pid
+        with db.engine.connect() as conn:
+            assert conn.execute(text("select pg_terminate_backend(:p)"), {"p": pid}).scalar() is True
+        with pytest.raises(SQLAlchemyError):
+            record_vote(db, bids[1], "s1", "model_b", writer=writer)
+        assert record_vote(db, bids[2], "s1", "tie", writer=writer).winner == "tie"
+    finally:
+        writer.stop()
+    with db.read() as conn:
+        stored = dict(conn.execute(text("select battle_id, winner from votes")).all())
+    assert stored == {bids[0]: "model_a", bids[2]: "tie"}

@@ -48,7 +48,8 @@ def to_csv(lb: Leaderboard) -> str:
 
 def csv_text(columns: dict) -> str:
     """CSV text of {column name: values} (equal lengths): a header row, then one row per
-    position; float values as :data:`CSV_FLOAT_FORMAT` (NaN empty), other values as ``str``;
+    position; float values as :data:`CSV_FLOAT_FORMAT` (NaN empty), other values as ``str``
+    (None, NaN or pd.NA in an object column empty);
     the bytes of pandas' ``DataFrame.to_csv(index=False, float_format=CSV_FLOAT_FORMAT)``."""
     import csv
     import io
@@ -57,7 +58,10 @@ def csv_text(columns: dict) -> str:
         array = np.asarray(values)
         if array.dtype.kind == "f":
             return ["" if v != v else CSV_FLOAT_FORMAT % v for v in array.tolist()]
-        return [str(v) for v in (array.tolist() if array.dtype.kind in "iub" else values)]
+        if array.dtype.kind in "iub":
+            return [str(v) for v in array.tolist()]
+        # an object column: a missing value (None, NaN, pd.NA) is an empty field, as in pandas
+        return ["" if v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and v != v) else str(v) for v in values]
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)

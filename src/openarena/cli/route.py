@@ -251,6 +251,8 @@ def _load(path_or_name: str, train: Optional[str], strong, weak, registry):
 
     p = Path(path_or_name)
     if p.suffix == ".npz":
+        if train is not None:
+            raise fail(f"--router {path_or_name} is a trained router file; --train {train} trains a router named by --router (e.g. --router mf)")
         r, meta = load_router(p, registry)
         return r, meta.get("strong"), meta.get("weak"), meta
     if train is None:
@@ -309,10 +311,11 @@ def calibrate_cmd(
         writer.writeheader()
         writer.writerow(doc)
         return
-    out_console.print(f"threshold {th:.6g}: sends {doc['sample_fraction']:.1%} of {len(prompts):,} sample prompts to {s} "
+    side = s or "the strong side"  # a router trained on battles by tiers names no strong model
+    out_console.print(f"threshold {th:.6g}: sends {doc['sample_fraction']:.1%} of {len(prompts):,} sample prompts to {side} "
                       f"(wanted {strong_fraction:.1%}); model name {doc['model']}", highlight=False)
     if traffic is not None:
-        out_console.print(f"on the traffic ({doc['traffic_prompts']:,} prompts) it sends {doc['traffic_fraction']:.1%} to {s}",
+        out_console.print(f"on the traffic ({doc['traffic_prompts']:,} prompts) it sends {doc['traffic_fraction']:.1%} to {side}",
                           highlight=False)
 
 

@@ -38,6 +38,15 @@ def expand(controls: str | list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
+def _stripped_models(raw_names: list[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The model keys of distinct raw names: (sorted keys stripped of surrounding white space
+    as the readers strip them, the index of each raw name's key (int64, len(raw_names)))."""
+    keys = [m.strip() for m in raw_names]
+    models = tuple(sorted(set(keys)))
+    position = {m: k for k, m in enumerate(models)}
+    return models, np.array([position[k] for k in keys], dtype=np.int64)
+
+
 @dataclass
 class DuckDBContextualSums:
     """Sufficient statistics of the contextual fit over Parquet files, computed by DuckDB.
@@ -45,6 +54,9 @@ class DuckDBContextualSums:
     Attributes after construction: models (sorted keys), names (covariates), mean and sd of the
     raw ratios (K,), n_rows. Methods :meth:`loglik` and :meth:`grad_hess` take
     theta (n_models,) and beta (K,) in logits per standard deviation.
+    Raises (on construction): DataError for a missing style column, a missing or unknown winner
+    label, a missing, non-finite or negative style count (as the in-memory path), or a covariate
+    without variance.
     """
 
     source: str
@@ -73,14 +85,26 @@ class DuckDBContextualSums:
         ratios = ", ".join(f"(CAST({f}_a AS DOUBLE) - {f}_b) / (CAST({f}_a AS DOUBLE) + {f}_b + 1.0) AS r{k}" for k, f in enumerate(self.names))
         score = "CASE CAST(winner AS VARCHAR) WHEN 'model_a' THEN 1.0 WHEN 'model_b' THEN 0.0 ELSE 0.5 END"
         self.con.execute(
-            f"CREATE VIEW raw AS SELECT trim(CAST(model_a AS VARCHAR)) AS model_a, trim(CAST(model_b AS VARCHAR)) AS model_b, "
+            f"CREATE VIEW raw AS SELECT CAST(model_a AS VARCHAR) AS model_a, CAST(model_b AS VARCHAR) AS model_b, "
             f"{score} AS y, {ratios} FROM read_parquet($f)".replace("$f", "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in files) + "]")
         )
-        bad = self.con.execute("SELECT count(*) FROM read_parquet($f) WHERE CAST(winner AS VARCHAR) NOT IN ('model_a', 'model_b', 'tie', 'tie (bothbad)', 'both_bad') OR winner IS NULL", {"f": files}).fetchall()[0][0]
+        # one scan: winner labels, and the style counts the ratios need (a NULL or NaN row would
+        # drop out of every sum unseen; an inf or negative one makes the ratio inf / NaN)
+        counts = [f"{f}_{side}" for f in self.names for side in "ab"]
+        checks = ", ".join(f"count(*) FILTER (WHERE {c} IS NULL OR NOT (isfinite(CAST({c} AS DOUBLE)) AND CAST({c} AS DOUBLE) >= 0))" for c in counts)
+        bad, *bad_counts = self.con.execute(
+            "SELECT count(*) FILTER (WHERE CAST(winner AS VARCHAR) NOT IN ('model_a', 'model_b', 'tie', 'tie (bothbad)', 'both_bad') OR winner IS NULL), "
+            f"{checks} FROM read_parquet($f)", {"f": files}).fetchall()[0]
         if bad:
             raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
-        names = self.con.execute("SELECT DISTINCT m FROM (SELECT model_a AS m FROM raw UNION SELECT model_b FROM raw) ORDER BY m").df()["m"]
-        self.models = tuple(str(m) for m in names)
+        for c, n in zip(counts, bad_counts):
+            if n:
+                raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
+        names = self.con.execute("SELECT DISTINCT m FROM (SELECT model_a AS m FROM raw UNION SELECT model_b FROM raw) WHERE m IS NOT NULL ORDER BY m").df()["m"]
+        raw_names = [str(m) for m in names]
+        # keys stripped of surrounding white space as the readers do (str.strip: tabs and
+        # Unicode spaces too, which SQL trim keeps), on the few distinct names
+        self.models, idx = _stripped_models(raw_names)
         K = len(self.names)
         stats = self.con.execute("SELECT count(*), " + ", ".join(f"avg(r{k}), stddev_pop(r{k})" for k in range(K)) + " FROM raw").fetchall()[0]
         self.n_rows = int(stats[0])
@@ -89,7 +113,7 @@ class DuckDBContextualSums:
         flat = np.flatnonzero(~(self.sd > 1e-12))
         if flat.size:
             raise DataError(f"covariate {self.names[flat[0]]!r} has no variance", self.source, field=self.names[flat[0]], expected="a covariate that varies across battles")
-        self.con.register("model_index", pd.DataFrame({"name": list(self.models), "idx": np.arange(len(self.models), dtype=np.int64)}))
+        self.con.register("model_index", pd.DataFrame({"name": raw_names, "idx": idx}))
         z = ", ".join(f"(r{k} - {float(self.mean[k])!r}) / {float(self.sd[k])!r} AS z{k}" for k in range(K))
         self.con.execute(
             f"CREATE VIEW rows AS SELECT ia.idx AS a, ib.idx AS b, y, {z} FROM raw "
@@ -173,9 +197,21 @@ class SparkContextualSums:
                 if f"{f}_{side}" not in cols:
                     raise DataError(f"column '{f}_{side}' is missing", self.source, field=f"{f}_{side}", expected=f"per-answer columns {f}_a and {f}_b")
         winner = F.col("winner").cast("string")
-        bad = df.filter(winner.isNull() | ~winner.isin(*_LABELS)).count()
+        # one pass: winner labels, and the style counts the ratios need (as DuckDBContextualSums)
+        counts = [cols[f"{f}_{side}"] for f in self.names for side in "ab"]
+
+        def invalid(c: str):
+            v = F.col(c).cast("double")
+            return v.isNull() | F.isnan(v) | v.isin(float("inf"), float("-inf")) | (v < 0)
+
+        flags = [F.sum(F.when(winner.isNull() | ~winner.isin(*_LABELS), 1).otherwise(0))]
+        flags += [F.sum(F.when(invalid(c), 1).otherwise(0)) for c in counts]
+        bad, *bad_counts = (int(v or 0) for v in df.agg(*flags).collect()[0])
         if bad:
             raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
+        for c, n in zip(counts, bad_counts):
+            if n:
+                raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
         score = F.when(winner == "model_a", F.lit(1.0)).when(winner == "model_b", F.lit(0.0)).otherwise(F.lit(0.5))
         ratios = []
         for k, f in enumerate(self.names):
@@ -183,13 +219,14 @@ class SparkContextualSums:
             fb = F.col(cols[f"{f}_b"]).cast("double")
             ratios.append(((fa - fb) / (fa + fb + F.lit(1.0))).alias(f"r{k}"))
         raw = df.select(
-            F.trim(F.col("model_a").cast("string")).alias("model_a"),
-            F.trim(F.col("model_b").cast("string")).alias("model_b"),
+            F.col("model_a").cast("string").alias("model_a"),
+            F.col("model_b").cast("string").alias("model_b"),
             score.alias("y"),
             *ratios,
         )
         names = raw.select(F.col("model_a").alias("m")).union(raw.select(F.col("model_b").alias("m"))).distinct().collect()
-        self.models = tuple(sorted(str(r["m"]) for r in names))
+        raw_names = [str(r["m"]) for r in names if r["m"] is not None]
+        self.models, idx = _stripped_models(raw_names)  # as DuckDBContextualSums
         K = len(self.names)
         stats = raw.agg(F.count(F.lit(1)), *[x for k in range(K) for x in (F.avg(f"r{k}"), F.stddev_pop(f"r{k}"))]).collect()[0]
         self.n_rows = int(stats[0])
@@ -198,7 +235,7 @@ class SparkContextualSums:
         flat = np.flatnonzero(~(self.sd > 1e-12))
         if flat.size:
             raise DataError(f"covariate {self.names[flat[0]]!r} has no variance", self.source, field=self.names[flat[0]], expected="a covariate that varies across battles")
-        index = F.create_map(*[x for i, m in enumerate(self.models) for x in (F.lit(m), F.lit(i))])
+        index = F.create_map(*[x for m, i in zip(raw_names, idx.tolist()) for x in (F.lit(m), F.lit(i))])
         z = [((F.col(f"r{k}") - F.lit(float(self.mean[k]))) / F.lit(float(self.sd[k]))).alias(f"z{k}") for k in range(K)]
         self.rows = raw.select(index[F.col("model_a")].alias("a"), index[F.col("model_b")].alias("b"), "y", *z).cache()
         self.rows.count()  # materialise the cache: every Newton iteration reads it

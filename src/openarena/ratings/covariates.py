@@ -127,6 +127,24 @@ def _numeric(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     return values
 
 
+def _count(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    """:func:`_numeric` for a style count (the operand of :func:`ratio_difference`, whose
+    denominator f_a + f_b + 1 is zero at f_a + f_b = -1). Raises DataError naming the first
+    value that is not a finite number or is negative."""
+    values = _numeric(frame, col, source)
+    if values.dtype.kind != "u" and len(values) and values.min() < 0:
+        r = int(np.flatnonzero(values < 0)[0])
+        label = frame.index[r]
+        raise DataError(
+            f"count {frame[col].iloc[r]!r} is negative ({int((values < 0).sum())} row(s) like this)",
+            source,
+            row=int(label) if isinstance(label, (int, np.integer)) else r,
+            field=col,
+            expected="a count >= 0",
+        )
+    return values
+
+
 def battle_covariates(
     battles: BattleTable,
     controls: list[str] | str | None,
@@ -139,8 +157,8 @@ def battle_covariates(
     Returns: (X, infos): X float64 of shape (N, K) z-scored, column-major (the transpose of a
     C-contiguous (K, N) array: each covariate contiguous); infos, one CovariateInfo per kept
     column (zero-variance covariates are dropped with a warning).
-    Raises: DataError naming the missing column (and which columns would do) or the first
-    non-numeric value, or a model without a per-model value.
+    Raises: DataError naming the missing column (and which columns would do), the first
+    non-numeric value or negative style count, or a model without a per-model value.
     """
     frame = battles.frame
     N = len(frame)
@@ -151,7 +169,7 @@ def battle_covariates(
     infos: list[CovariateInfo] = []
     for name in expand_controls(controls):
         if f"{name}_a" in frame.columns and f"{name}_b" in frame.columns:
-            fills.append(lambda row, c=name: ratio_difference(_numeric(frame, f"{c}_a", source), _numeric(frame, f"{c}_b", source), out=row))
+            fills.append(lambda row, c=name: ratio_difference(_count(frame, f"{c}_a", source), _count(frame, f"{c}_b", source), out=row))
             kind = "ratio"
         elif name in frame.columns:
             fills.append(lambda row, c=name: np.copyto(row, _numeric(frame, c, source)))

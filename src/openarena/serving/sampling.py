@@ -340,15 +340,27 @@ class SharedVoteCounts:
             self._flusher = loop.create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self.FLUSH_S)
-        try:
-            await self.flush()
-        except Exception:  # noqa: BLE001 - the sampler's counts only; the votes are committed
-            log.warning("shared vote counts not updated", exc_info=True)
+        # again while votes came in during a send (add_vote_soon saw this task running and
+        # started none): they would otherwise wait for the next vote
+        while True:
+            await asyncio.sleep(self.FLUSH_S)
+            try:
+                await self._send()
+            except Exception:  # noqa: BLE001 - the sampler's counts only; the votes are committed
+                log.warning("shared vote counts not updated", exc_info=True)
+            if not self._unsent:
+                return
 
     async def flush(self) -> None:
-        """Add the counts of :meth:`add_vote_soon` not sent yet (one round trip). Raises:
-        SharedStateError (those counts are then dropped)."""
+        """Add the counts of :meth:`add_vote_soon` not sent yet, after the send in flight (if
+        any; at shutdown, so that its counts are not cut off). Raises: SharedStateError (those
+        counts are then dropped)."""
+        task = self._flusher
+        if task is not None and not task.done() and task is not asyncio.current_task() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([task])  # its own failure is logged by it
+        await self._send()
+
+    async def _send(self) -> None:
         unsent, self._unsent = self._unsent, {}
         if unsent:
             await self.shared.incr_each({self.KEY + m: n for m, n in unsent.items()})

@@ -111,9 +111,15 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         s = frame[col]
         values = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else pd.unique(s.dropna())
         if any(isinstance(v, str) and v != v.strip() for v in values):
-            frame[col] = s.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+            strip = lambda v: v.strip() if isinstance(v, str) else v  # noqa: E731
+            frame[col] = map_categories(s, strip) if isinstance(s.dtype, pd.CategoricalDtype) else s.astype(object).map(strip)
     if _any_label(frame["winner"], WINNER_ALIASES):
-        frame["winner"] = frame["winner"].replace(WINNER_ALIASES)
+        w = frame["winner"]
+        if isinstance(w.dtype, pd.CategoricalDtype):
+            # Series.replace cannot set a label that is not a category yet ('tie (bothbad)')
+            frame["winner"] = map_categories(w, lambda c: WINNER_ALIASES.get(c, c))
+        else:
+            frame["winner"] = w.replace(WINNER_ALIASES)
     if _any_label(frame["winner"], WINNERS, outside=True):
         unknown = ~frame["winner"].isin(list(WINNERS)).to_numpy(dtype=bool)
         pos, n = _first_bad(frame, unknown)
@@ -138,6 +144,23 @@ def canonicalize(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "turn" in frame.columns:
         frame["turn"] = _to_int(frame["turn"], source, "turn")
     return frame
+
+
+def map_categories(s: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """The categorical Series ``s`` with each category ``c`` replaced by ``fn(c)``, on its codes
+    (no per-row strings). Categories that become equal are merged (e.g. 'both_bad' and 'tie
+    (bothbad)'); missing values stay missing.
+
+    Parameters: s, categorical Series of n rows. Returns: categorical Series of n rows, same
+    index and name."""
+    cats = s.cat.categories
+    mapped = [fn(c) for c in cats]
+    if len(set(mapped)) == len(mapped):
+        return s.cat.rename_categories(mapped)
+    lut, merged = pd.factorize(pd.Index(mapped, dtype=object))
+    codes = s.array.codes
+    lut = np.append(lut, -1).astype(codes.dtype)  # last slot: code -1 (missing) stays -1
+    return pd.Series(pd.Categorical.from_codes(lut[codes], categories=merged), index=s.index, name=s.name)
 
 
 def _any_label(s: pd.Series, labels, outside: bool = False) -> bool:
