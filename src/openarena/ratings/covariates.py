@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -115,16 +115,22 @@ def _numeric(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        label = frame.index[r]
-        raise DataError(
-            f"value {frame[col].iloc[r]!r} is not a number ({int(bad.sum())} row(s) like this)",
-            source,
-            row=int(label) if isinstance(label, (int, np.integer)) else r,
-            field=col,
-            expected="a finite number",
-        )
+        _bad_rows(frame, col, bad, source, "value {value} is not a number", "a finite number")
     return values
+
+
+def _bad_rows(frame: pd.DataFrame, col: str, bad: np.ndarray, source: str, message: str, expected: str) -> NoReturn:
+    """Raise the DataError naming the first row of ``bad`` (its index label when an integer) and
+    how many rows are like it; ``message`` has a ``{value}`` field for that row's value."""
+    r = int(np.flatnonzero(bad)[0])
+    label = frame.index[r]
+    raise DataError(
+        f"{message.format(value=repr(frame[col].iloc[r]))} ({int(bad.sum())} row(s) like this)",
+        source,
+        row=int(label) if isinstance(label, (int, np.integer)) else r,
+        field=col,
+        expected=expected,
+    )
 
 
 def _count(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
@@ -133,15 +139,7 @@ def _count(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     value that is not a finite number or is negative."""
     values = _numeric(frame, col, source)
     if values.dtype.kind != "u" and len(values) and values.min() < 0:
-        r = int(np.flatnonzero(values < 0)[0])
-        label = frame.index[r]
-        raise DataError(
-            f"count {frame[col].iloc[r]!r} is negative ({int((values < 0).sum())} row(s) like this)",
-            source,
-            row=int(label) if isinstance(label, (int, np.integer)) else r,
-            field=col,
-            expected="a count >= 0",
-        )
+        _bad_rows(frame, col, values < 0, source, "count {value} is negative", "a count >= 0")
     return values
 
 
