@@ -149,7 +149,7 @@ def _tier_pair(battles, strong, weak, strong_models, weak_models, ratings, tiers
     split = (lambda v: [m.strip() for m in v.split(",") if m.strip()]) if strong_models is not None else None
     return tier_pair(battles, strong=strong, weak=weak,
                      strong_models=split(strong_models) if split else None, weak_models=split(weak_models) if split else None,
-                     ratings=read_ratings(ratings) if ratings is not None else None, n_tiers=tiers)
+                     ratings=read_ratings(ratings) if ratings is not None else None, **({} if tiers is None else {"n_tiers": tiers}))
 
 
 def _prompts_of(path: Path) -> list[str]:
@@ -262,7 +262,7 @@ def _load(path_or_name: str, train: Optional[str], strong, weak, registry):
     data = _read_training(train)  # per-prompt scores or battles, as `route train` reads them
     pair = None
     if not hasattr(data, "pair") and not (path_or_name == "p2l" and not (strong or weak)):
-        pair = _tier_pair(data, strong, weak, None, None, None, 10)  # `route train`'s default tiers
+        pair = _tier_pair(data, strong, weak, None, None, None, None)  # tier_pair's default tiers, as `route train`
     r, s, w = train_router(path_or_name, data, strong=strong, weak=weak, pair=pair)
     return r, s, w, {"router": path_or_name}
 

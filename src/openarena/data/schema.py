@@ -197,15 +197,16 @@ def _validate_categorical_rows(frame: pd.DataFrame, source: str) -> None:
             _empty_name_error(frame, (codes < 0) | np.isin(codes, empty), col, source)
     check_winners(frame["winner"], source)
     ca, cb = np.asarray(a.codes), np.asarray(b.codes)
-    if not a.categories.equals(b.categories):
-        # model_a's codes in model_b's categories (-1: a name model_b never has)
-        lut = pd.Index(b.categories).get_indexer(a.categories)
-        for s0 in range(0, len(ca), CHUNK_ROWS):
-            if (lut[ca[s0 : s0 + CHUNK_ROWS]] == cb[s0 : s0 + CHUNK_ROWS]).any():
-                _self_battle_error(frame, lut[ca] == cb, source)
-        return
-    if any(np.equal(ca[s0 : s0 + CHUNK_ROWS], cb[s0 : s0 + CHUNK_ROWS]).any() for s0 in range(0, len(ca), CHUNK_ROWS)):
-        _self_battle_error(frame, ca == cb, source)
+    # model_a's codes in model_b's categories when they differ (-1: a name model_b never has)
+    lut = None if a.categories.equals(b.categories) else pd.Index(b.categories).get_indexer(a.categories)
+
+    def same(lo: int, hi: int) -> np.ndarray:
+        x = ca[lo:hi]
+        return (x if lut is None else lut[x]) == cb[lo:hi]
+
+    # in chunks: no 50M-row boolean array unless there is a self-battle to report
+    if any(same(s0, s0 + CHUNK_ROWS).any() for s0 in range(0, len(ca), CHUNK_ROWS)):
+        _self_battle_error(frame, same(0, len(ca)), source)
 
 
 def check_winners(winner: pd.Series, source: str = "") -> None:

@@ -603,8 +603,7 @@ def compute_snapshot(db, models: dict[str, tuple[str, str]], trust: dict[str, An
         if mask.sum() < MIN_VOTES:
             if cat == "full":  # the first votes: say why there is no board yet, and list the models
                 for style in (False, True):
-                    board = snap.boards[(cat, style)] = Board(cat, style, n_votes=int(np.sum(mask)), error=NOT_ENOUGH_VOTES)
-                    _list_unrated(board, counts, set(), models)
+                    snap.boards[(cat, style)] = _not_enough(Board(cat, style, n_votes=int(np.sum(mask))), counts, models)
             continue
         if cat != "full":
             snap.categories.append(cat)
@@ -634,9 +633,7 @@ def _board(data, cat: str, style: bool, n: int, models: dict[str, tuple[str, str
         lb = api.leaderboard(data, ci="sandwich", control="style" if style else None, anchor="mean", drop_unrated=True)
     except OpenArenaError as e:  # too few votes, disconnected graph, no finite MLE...
         log.info("leaderboard board %s (style=%s) cannot be fitted yet: %s", cat, style, e)
-        board.error = NOT_ENOUGH_VOTES
-        _list_unrated(board, aggregate(data), set(), models)
-        return board
+        return _not_enough(board, aggregate(data), models)
     except Exception:  # noqa: BLE001 - a bug: logged with its traceback, the page stays up
         log.exception("leaderboard board %s (style=%s) failed", cat, style)
         board.error = BOARD_FAILED
@@ -657,6 +654,14 @@ def _board(data, cat: str, style: bool, n: int, models: dict[str, tuple[str, str
         board.plot = whisker_plot(lb.table, title=f"{CATEGORIES.get(cat, cat)}{' (style control)' if style else ''}", top=None)
     except Exception:  # noqa: BLE001
         log.exception("whisker plot failed")
+    return board
+
+
+def _not_enough(board: Board, counts, models: dict[str, tuple[str, str]]) -> Board:
+    """``board`` saying that its votes cannot rate the models yet, each model of ``counts``
+    listed as 'not enough votes'; returns it."""
+    board.error = NOT_ENOUGH_VOTES
+    _list_unrated(board, counts, set(), models)
     return board
 
 
