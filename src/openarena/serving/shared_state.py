@@ -74,7 +74,8 @@ class SharedState(Protocol):
         ...
 
     async def incr_each(self, amounts: Mapping[str, int]) -> None:
-        """Add to each counter its amount of ``amounts`` (one round trip; no time to live)."""
+        """Add to each counter (key -> amount, ints) its amount (one round trip; no time to live).
+        Raises: SharedStateError when the shared state cannot be reached (nothing is added)."""
         ...
 
     async def get_many(self, keys: Sequence[str]) -> list[int]:
