@@ -11,13 +11,15 @@ transaction calls it through the ``integrity`` hook of
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal_column, null, select, text, union_all, update
+from sqlalchemy import bindparam, case, func, literal_column, null, select, union_all, update
 
+from openarena.storage.db import pg_pipeline
 from openarena.storage.models import Battle, Vote
 
 __all__ = ["INTEGRITY_CODES", "REASON_DETAILS", "VoterKey", "load_voter_keys", "pair_key", "reason_code", "voter_activity", "withdraw_votes"]
@@ -84,27 +86,57 @@ def _votes_statement(kind: str, col, keys: str):
     )
 
 
-# Built once (SQLAlchemy then reuses their compiled form), and read in one statement (one round
-# trip, one execution in Python: the vote transaction holds the voters' locks meanwhile): a
-# key's battles of the window are one range of ix_battles_session_created /
-# ix_battles_ip_created, its votes one range of ix_votes_judge_tstamp / ix_votes_ip_tstamp.
-# Rows: (what 'shown' | 'votes', kind, key, model_a, model_b, status, n, flagged).
-_READ_KEYS = union_all(
-    _shown_statement("session", B.c.session_hash, "sessions"), _votes_statement("session", V.c.judge, "sessions"),
-    _shown_statement("ip", B.c.ip_hash, "ips"), _votes_statement("ip", V.c.ip_hash, "ips"),
-)
+def _read_keys():
+    """Every key's battles and votes of the window in one statement (one round trip, one
+    execution in Python: the vote transaction holds the voters' locks meanwhile): a key's
+    battles of the window are one range of ix_battles_session_created / ix_battles_ip_created,
+    its votes one range of ix_votes_judge_tstamp / ix_votes_ip_tstamp.
+    Rows: (what 'shown' | 'votes', kind, key, model_a, model_b, status, n, flagged)."""
+    return union_all(
+        _shown_statement("session", B.c.session_hash, "sessions"), _votes_statement("session", V.c.judge, "sessions"),
+        _shown_statement("ip", B.c.ip_hash, "ips"), _votes_statement("ip", V.c.ip_hash, "ips"),
+    )
+
+
+# Built once (SQLAlchemy then reuses its compiled form)
+_READ_KEYS = _read_keys()
 _WITHDRAW = {
     kind: update(V).where(col == bindparam("key"), V.c.tstamp >= bindparam("since"), V.c.counted.is_(True)).values(counted=False, reason=bindparam("why"))
     for kind, col in (("session", V.c.judge), ("ip", V.c.ip_hash))
 }
+# PostgreSQL: every key of a batch taken with a transaction-scoped advisory lock in one
+# statement, in the order of their lock ids: every transaction takes its locks in that same
+# order, so two batches sharing keys queue, never deadlock. The keys are 's:<session hash>'
+# and 'i:<ip hash>'.
+_PG_ADVISORY_LOCKS = (
+    "SELECT count(pg_advisory_xact_lock(h)) FROM "
+    "(SELECT DISTINCT hashtextextended(k, 7) AS h FROM unnest(CAST(%(keys)s AS text[])) AS k ORDER BY h) AS ids"
+)
 
 
-def _load(conn: Any, sessions: list[str], ips: list[str], since: float) -> dict[tuple[str, str], VoterKey]:
+@functools.lru_cache(maxsize=256)
+def _pg_read_keys(n_sessions: int, n_ips: int) -> str:
+    """:data:`_READ_KEYS` for that many session and IP keys as the driver's SQL (psycopg,
+    ``%(name)s``; the lists as ``IN (%(sessions_1)s, ...)``, so PostgreSQL plans it as it plans
+    the statement SQLAlchemy sends)."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    stmt = _READ_KEYS.params(sessions=[""] * n_sessions, ips=[""] * n_ips, since=0.0)
+    return str(stmt.compile(dialect=psycopg.dialect(), compile_kwargs={"render_postcompile": True}))
+
+
+@functools.cache
+def _pg_read_constants() -> dict[str, Any]:
+    """The values of the constant parameters of :func:`_pg_read_keys`'s SQL."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    return {k: v for k, v in _READ_KEYS.compile(dialect=psycopg.dialect()).params.items() if k not in ("sessions", "ips", "since")}
+
+
+def _tally(rows, sessions: list[str], ips: list[str]) -> dict[tuple[str, str], VoterKey]:
     out = {("session", k): VoterKey() for k in sessions}
     out.update({("ip", k): VoterKey() for k in ips})
-    if not out:
-        return out
-    for what, kind, key, a, b, status, n, flagged in conn.execute(_READ_KEYS, {"sessions": sessions, "ips": ips, "since": since}):
+    for what, kind, key, a, b, status, n, flagged in rows:
         vk = out[(kind, key)]
         if what == "shown":
             sv = vk.pairs.setdefault(pair_key(a, b), [0, 0])
@@ -125,21 +157,22 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
     Returns: {('session' | 'ip', key): VoterKey}. On PostgreSQL each key is first taken with a
     transaction-scoped advisory lock, in sorted order (SQLite's write transaction already
     excludes every other writer), so concurrent workers decide one voter's votes one after the
-    other.
+    other; the locks and the read are sent together (:func:`~openarena.storage.db.pg_pipeline`:
+    one round trip while the batch's rows are locked); the read runs after the locks are
+    granted, with its own snapshot, so it sees every vote committed by the key's previous holder.
     """
     sessions, ips = sorted(set(sessions)), sorted(set(ips))
-    if backend == "postgresql":
-        # one statement (one round trip) for every key of the batch, taken in the order of
-        # their lock ids: every transaction takes its locks in that same order, so two batches
-        # sharing keys queue, never deadlock
-        conn.execute(_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
-    return _load(conn, sessions, ips, since)
-
-
-_ADVISORY_LOCKS = text(
-    "SELECT count(pg_advisory_xact_lock(h)) FROM "
-    "(SELECT DISTINCT hashtextextended(k, 7) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ids"
-)
+    if not sessions and not ips:
+        return {}
+    params = {"sessions": sessions, "ips": ips, "since": since}
+    if backend != "postgresql":
+        return _tally(conn.execute(_READ_KEYS, params), sessions, ips)
+    with pg_pipeline(conn) as raw:
+        raw.cursor().execute(_PG_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
+        listed = {**{f"sessions_{i}": k for i, k in enumerate(sessions, 1)}, **{f"ips_{i}": k for i, k in enumerate(ips, 1)}}
+        read = raw.cursor()
+        read.execute(_pg_read_keys(len(sessions), len(ips)), {**_pg_read_constants(), "since": since, **listed})
+    return _tally(read.fetchall(), sessions, ips)  # read once the pipeline is synced
 
 
 def withdraw_votes(conn: Any, kind: str, key: str, since: float, reason: str) -> int:
