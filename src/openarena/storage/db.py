@@ -431,12 +431,14 @@ class Database:
 def pg_pipeline(conn: Connection) -> Iterator[Any]:
     """The driver's connection under ``conn`` (a SQLAlchemy Connection on PostgreSQL, its
     transaction left as it is), in pipeline mode: the statements executed inside are sent
-    together and answered in one round trip (their results are read at the first fetch or when
-    the block ends), instead of one round trip each, including the ``BEGIN`` of a new
-    transaction. Take one ``raw.cursor()`` per statement whose result is read. For short transactions that hold locks (a vote batch holds its battles' rows
-    and its voters' advisory locks until the commit), the round trips are most of the time
-    spent. Statements take the driver's ``%s`` placeholders. Each statement still runs alone
-    with its own snapshot (READ COMMITTED), in order.
+    together and answered in one round trip when the block ends, instead of one round trip
+    each. Take one ``raw.cursor()`` per statement whose result is read, and read it after the
+    block (a fetch inside the block costs one more round trip). The BEGIN of a new transaction
+    is still a round trip of its own (psycopg syncs the pipeline after it). For short
+    transactions that hold locks (a vote batch holds its battles' rows and its voters'
+    advisory locks until the commit), the round trips are most of the time spent. Statements
+    take the driver's ``%s`` / ``%(name)s`` placeholders; each still runs alone, in order, with
+    its own snapshot (READ COMMITTED).
 
     Raises: the driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), like
     those of ``conn.execute``. Without pipeline support (psycopg 2, or a libpq older than 14)

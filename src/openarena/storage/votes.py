@@ -130,11 +130,12 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     """The votes of ``reqs`` inside one open write transaction, in three statements whatever
     their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held),
     decide each vote in Python, close the battles (compare-and-set on status and version) and
-    insert the votes. On PostgreSQL the read goes with the transaction's BEGIN and the two
-    writes go together (:func:`~openarena.storage.db.pg_pipeline`): with the integrity hook's
-    locks and read, three round trips before the COMMIT (were seven), which matters because
-    the battles' rows and the voters' locks are held meanwhile. Returns one entry per request: its VoteResult, None when the battle is not
-    votable (also for a second vote on the same battle in the batch), or the exception its
+    insert the votes. On PostgreSQL the statements are pipelined
+    (:func:`~openarena.storage.db.pg_pipeline`): BEGIN; the read; the integrity hook's locks
+    with its read; the two writes (with the COMMIT when ``commit``): four round trips (were
+    seven), which matters because the battles' rows and the voters' locks are held meanwhile
+    (counted from the protocol trace in ``tests/storage/test_integrity.py``). Returns one entry
+    per request: its VoteResult, None when the battle is not votable (also for a second vote on the same battle in the batch), or the exception its
     ``check`` raised. With an ``integrity`` hook (:data:`VoteDecider`), the votes that pass are
     then decided by it (counted or not, with the reason; a vote
     already not counted for an identity leak keeps that reason). ``commit`` (PostgreSQL, a
