@@ -158,11 +158,7 @@ class ContextualFit:
             try:
                 Hinv = np.linalg.inv(-self.hessian)
             except np.linalg.LinAlgError:
-                raise ConvergenceError(
-                    "the contextual fit is not identified: its information matrix is singular (a covariate is "
-                    "constant or collinear with others in these battles; a prior on the model strengths does not "
-                    "regularise the covariates); drop the covariate or use more battles"
-                ) from None
+                raise _not_identified(prior=True) from None
             return Hinv @ self.meat @ Hinv if robust else Hinv
 
     def covariance(self, robust: bool = True) -> np.ndarray:
@@ -431,6 +427,26 @@ class _ContextualProblem:
         return self.evaluate(x, self.sorted_weights(w), derivatives=False, meat=True).J
 
 
+def _not_identified(prior: bool) -> ConvergenceError:
+    """The error of a singular information matrix (Hessian). Without a prior, the usual cause is
+    a covariate collinear with the model identities (a per-model covariate such as price), which
+    a prior on the model strengths cures; with one (``prior``), only the covariates can be the
+    cause (constant or collinear in these battles), which no prior on the strengths cures.
+    Whether LAPACK reports an exactly singular matrix or a tiny pivot depends on the machine, so
+    every place that finds one says the same."""
+    if prior:
+        return ConvergenceError(
+            "the contextual fit is not identified: its information matrix is singular (a covariate is "
+            "constant or collinear with others in these battles; a prior on the model strengths does not "
+            "regularise the covariates); drop the covariate or use more battles"
+        )
+    return ConvergenceError(
+        "the contextual fit is not identified: a covariate is (nearly) collinear with the "
+        "model identities (a per-model covariate such as price always is); add a prior on "
+        "the model strengths (prior=0.01 or more) or drop the covariate"
+    )
+
+
 def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray | None, max_iter: int = MAX_ITER, meat: bool = False):
     """Damped Newton ascent from x0 with vote weights ``w`` (original row order; None: one per
     vote). Each
@@ -445,18 +461,11 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray | None, max_
         if it == 1:
             ev = np.linalg.eigvalsh(-H)
             if ev[0] <= 1e-10 * ev[-1]:
-                raise ConvergenceError(
-                    "the contextual fit is not identified: a covariate is (nearly) collinear with the "
-                    "model identities (a per-model covariate such as price always is); add a prior on "
-                    "the model strengths (prior=0.01 or more) or drop the covariate"
-                )
+                raise _not_identified(prior=prob.prior > 0)
         try:
             step = np.linalg.solve(-H, g)
         except np.linalg.LinAlgError:
-            raise ConvergenceError(
-                "singular Hessian in the contextual fit: a covariate is collinear with the model "
-                "identities (e.g. a per-model covariate); add a prior (prior=0.01 or more) to regularise the model strengths"
-            ) from None
+            raise _not_identified(prior=prob.prior > 0) from None
         ll = cur.ll
         t = 1.0
         new = x + step
