@@ -42,7 +42,9 @@ Notify = Callable[[str], None]
 MIN_VOTES_SHOWN = 300
 
 
-def _is_database(source: str) -> bool:
+def is_database_source(source: str) -> bool:
+    """Whether a SOURCE names the arena's own database: ``db`` (the configured one) or a
+    database URL (``sqlite:///...``, ``postgresql://...``), not a file or ``hf://`` dataset."""
     return source == "db" or ("://" in source and not source.startswith("hf://"))
 
 
@@ -92,7 +94,7 @@ def read(source, *, named: bool = False, conversations: bool = True, progress: C
         from openarena.storage.reading import read_battles as read_db
 
         return read_db(source, modes=modes, conversations=conversations, counted_only=True, arenas=arenas)
-    if isinstance(source, str) and _is_database(source):
+    if isinstance(source, str) and is_database_source(source):
         from openarena.storage.db import open_database
         from openarena.storage.reading import read_battles as read_db
 
@@ -578,7 +580,7 @@ def trust_report(
     )
 
 
-__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "filter_arena", "leaderboard", "load", "model_prices", "prepare", "read", "read_model_prices", "split_control", "trust_report"]
+__all__ = ["MIN_VOTES_SHOWN", "category_leaderboards", "filter_arena", "is_database_source", "leaderboard", "load", "model_prices", "prepare", "read", "read_model_prices", "split_control", "trust_report"]
 
 
 def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player_prior: "float | str" = "auto", bootstrap_rounds: int = 100,

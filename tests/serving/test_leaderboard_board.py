@@ -82,15 +82,17 @@ def test_web_board_and_cli_agree_on_anonymous_votes(arena_factory, monkeypatch):
     cli = {r["model"]: r["rating"] for r in doc["leaderboard"]}
     assert cli.keys() == web.keys() and all(abs(cli[m] - web[m]) < 1e-9 for m in cli)
     # --named adds the named vote: named-only-model won its only battle, so it has no finite
-    # rating; --drop-unrated leaves it out and says so
-    res = CliRunner().invoke(app, ["leaderboard", "db", "--format", "json", "--quiet", "--named"])
-    assert res.exit_code == 2 and "named-only-model" in res.stderr and "--drop-unrated" in res.stderr
-    res = CliRunner().invoke(app, ["leaderboard", "db", "--format", "json", "--named", "--drop-unrated"])
+    # rating; by default (as the web board, which lists it as "not enough votes") it is left out
+    # and said so; --no-drop-unrated makes that an error naming the way out
+    res = CliRunner().invoke(app, ["leaderboard", "db", "--format", "json", "--named"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     step = doc["provenance"]["filters"][-1]
     assert step["name"] == "unrated" and "named-only-model" in step["detail"] and step["removed"] == 1
     assert "filter unrated: removed 1" in res.stderr and "named-only-model" in res.stderr
+    assert {r["model"] for r in doc["leaderboard"]} == set(MODELS)
+    res = CliRunner().invoke(app, ["leaderboard", "db", "--format", "json", "--quiet", "--named", "--no-drop-unrated"])
+    assert res.exit_code == 2 and "named-only-model" in res.stderr and "--drop-unrated" in res.stderr
 
 
 def test_the_reference_board_names_its_file_not_a_server_path_or_a_command(arena_factory, tmp_path):

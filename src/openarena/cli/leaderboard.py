@@ -239,7 +239,7 @@ def leaderboard(
     ci: Optional[CI] = typer.Option(None, "--ci", help="Confidence intervals: sandwich (robust CLT; the default for bt), bootstrap (the default for elo, as in FastChat) or none."),
     rounds: int = typer.Option(100, "--rounds", min=1, max=10_000, help="Bootstrap rounds (at most 10,000)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Bootstrap seed (a non-negative integer)."),
-    anchor: Optional[str] = typer.Option(None, "--anchor", help="MODEL=VALUE pins a model's rating (default mixtral-8x7b-instruct-v0.1=1114 when present, else mean=1000)."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", help="MODEL=VALUE pins a model's rating (default mixtral-8x7b-instruct-v0.1=1114 when present, else mean=1000; for the arena's database `db`: mean=1000, as the web leaderboard)."),
     ties: Ties = typer.Option(Ties.half, "--ties", help="Ties as half wins, or the Rao-Kupper / Davidson tie model."),
     rating: Rating = typer.Option(Rating.bt, "--rating", help="bt (Bradley-Terry MLE) or elo (online Elo, K=4)."),
     alias: list[str] = typer.Option([], "--alias", help="OLD=NEW model renaming; repeatable."),
@@ -260,7 +260,7 @@ def leaderboard(
     categories: Optional[str] = typer.Option(None, "--categories", help="'all' or a comma list: one leaderboard per category (written to --out-dir)."),
     by: Optional[str] = typer.Option(None, "--by", help="One leaderboard per value of this column (e.g. a topic cluster)."),
     min_votes_shown: Optional[int] = typer.Option(None, "--min-votes-shown", min=0, help="In category views (--category, --categories, --by), hide models with at most this many votes (default 300); they are still fitted."),
-    drop_unrated: bool = typer.Option(False, "--drop-unrated", help="Leave out (and report) models without a finite rating instead of failing."),
+    drop_unrated: Optional[bool] = typer.Option(None, "--drop-unrated/--no-drop-unrated", help="Leave out (and report as not enough votes) models without a finite rating instead of failing. Default: on for the arena's database (`db`), as the web leaderboard; off for files."),
     level: float = typer.Option(0.95, "--level", help="Interval coverage."),
     rank_intervals: bool = typer.Option(False, "--rank-intervals", help="Add rank_lower,rank_upper: simultaneous rank intervals (all true ranks inside at once with probability >= --level)."),
     rank_method: str = typer.Option("maxz", "--rank-method", help="Simultaneous critical value for --rank-intervals: maxz, chi2 (the Chatbot Arena paper's uniform set) or bonferroni."),
@@ -286,6 +286,10 @@ def leaderboard(
         raise fail("use one of --category, --categories and --by")
     ci_method = (ci or (CI.bootstrap if rating == Rating.elo else CI.sandwich)).value
     say = lambda text: _say(quiet, text)  # noqa: E731
+    if api.is_database_source(source):  # the arena's own votes: what the web leaderboard shows, by default
+        drop_unrated = True if drop_unrated is None else drop_unrated
+        anchor = anchor or "mean"
+    drop_unrated = bool(drop_unrated)
     with user_errors():
         controls = _controls(control, prices, price_weights)
         needs_rows = next((flag for flag, on in (("--arena", arena), ("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)
