@@ -54,3 +54,28 @@ def test_only_the_page_classes_pass_the_sanitiser():
     assert table.count('class="align-left"') == 2 and table.count('class="align-center"') == 2 and table.count('class="align-right"') == 2
     code = render_markdown("```python\nprint(1)\n```")
     assert '<code class="language-python">' in code
+
+
+def test_render_processes_ignore_a_terminal_ctrl_c():
+    """Ctrl-C in a terminal signals the whole process group, the render processes too: they
+    leave the shutdown to the server (which stops the pool) instead of each printing a
+    KeyboardInterrupt traceback, and keep rendering until then."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import asyncio, os, signal, time
+        from openarena.serving import render
+        render.configure(1)
+        text = "**bold** " * 200  # past INLINE_CHARS: rendered in the pool
+        first = asyncio.run(render.render_answer(text, 10_000))
+        pid = next(iter(render._get_pool()._processes))
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        again = asyncio.run(render.render_answer(text, 10_000))
+        print(first == again and "<strong>bold</strong>" in again, pid in render._get_pool()._processes)
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True"] and "KeyboardInterrupt" not in r.stderr, r.stderr

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -47,6 +48,9 @@ def configure(processes: int) -> None:
 
 
 def _lower_priority() -> None:  # pragma: no cover - runs in the worker processes
+    # Ctrl-C in a terminal reaches the whole process group: the server shuts the pool down
+    # itself, so a renderer ignores it (else each prints a KeyboardInterrupt traceback)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(NICE)
     except OSError:
