@@ -24,10 +24,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+PORT ?= 8000
+
 run: $(VENV)/.installed
 	$(BIN)/openarena leaderboard chatbot-arena-20240814 --alias chatgpt-4o-latest=chatgpt-4o-latest-2024-08-08 \
 		--ci bootstrap --rounds 100 --out-dir $(OUT) --top 20
-	$(BIN)/openarena serve --demo --reference $(OUT)/leaderboard.json
+	$(BIN)/openarena serve --demo --reference $(OUT)/leaderboard.json --port $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q
