@@ -75,3 +75,18 @@ def test_cli_export_of_bad_data_exits_0_in_every_format(tmp_path):
         assert res.exit_code == 0, res.output
         assert out.stat().st_size > 0
     db.dispose()
+
+
+def test_cli_export_format_follows_the_file_name(tmp_path):
+    """Without --format, OUTPUT's extension picks it (a votes.csv is CSV, not JSON)."""
+    import pandas as pd
+
+    db = Database.open(f"sqlite:///{tmp_path / 'arena.db'}")
+    _voted(db)
+    for name, reader in (("v.csv", pd.read_csv), ("v.parquet", pd.read_parquet), ("v.jsonl", lambda p: pd.read_json(p, lines=True)),
+                         ("v.json", pd.read_json)):
+        res = CliRunner().invoke(app, ["export", str(tmp_path / name), "--db", db.url])
+        assert res.exit_code == 0, res.output
+        assert len(reader(tmp_path / name)) == 1 and {"model_a", "model_b", "winner"} <= set(reader(tmp_path / name).columns)
+    assert not (tmp_path / "v.csv").read_text().startswith("[")
+    db.dispose()

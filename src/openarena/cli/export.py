@@ -19,9 +19,13 @@ class ExportFormat(str, Enum):
     csv = "csv"
 
 
+#: the format a file name asks for when --format is not given
+EXTENSION_FORMATS = {".jsonl": ExportFormat.jsonl, ".parquet": ExportFormat.parquet, ".csv": ExportFormat.csv, ".json": ExportFormat.clean_battle}
+
+
 def export(
     output: Path = typer.Argument(..., help="File to write."),
-    fmt: ExportFormat = typer.Option(ExportFormat.clean_battle, "--format", "-f", help="clean_battle (FastChat JSON list), jsonl, parquet, csv (no conversations)."),
+    fmt: Optional[ExportFormat] = typer.Option(None, "--format", "-f", help="clean_battle (FastChat JSON list), jsonl, parquet, csv (no conversations). Default: from OUTPUT's extension (.jsonl, .parquet, .csv), else clean_battle."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default: $OPENARENA_DATABASE_URL, else SQLite in --data-dir)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder of the SQLite database (default: $OPENARENA_DATA_DIR or ./arena-data)."),
     include_uncounted: bool = typer.Option(False, "--include-uncounted", help="Also export votes marked not counted (identity leaks), with counted/reason columns."),
@@ -34,6 +38,8 @@ def export(
     from openarena.storage import Database
     from openarena.storage.export import export_battles
 
+    if fmt is None:
+        fmt = EXTENSION_FORMATS.get(output.suffix.lower(), ExportFormat.clean_battle)
     with user_errors():
         database = Database.open(db, data_dir, run_migrations=False)
         n = export_battles(database, output, fmt.value, include_uncounted=include_uncounted, include_named=not anony_only)
