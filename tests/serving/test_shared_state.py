@@ -158,14 +158,20 @@ def test_configuration_errors():
         check_redis("http://nope")
 
 
-def test_the_secret(tmp_path, monkeypatch):
+def test_the_secret(tmp_path, monkeypatch, caplog):
     monkeypatch.delenv("OPENARENA_SECRET", raising=False)
     monkeypatch.delenv("OPENARENA_SECRET_KEY", raising=False)
     with pytest.raises(SecretError, match="at least 32"):
         load_secret(ServeSettings(secret_key="short"), None)
     f = tmp_path / "secret"
     f.write_text("x" * 40 + "\n")
-    assert load_secret(ServeSettings(secret_file=str(f)), None) == b"x" * 40
+    f.chmod(0o600)
+    with caplog.at_level("WARNING", logger="openarena.serving"):
+        assert load_secret(ServeSettings(secret_file=str(f)), None) == b"x" * 40
+        assert not caplog.records
+        f.chmod(0o644)  # readable by others: still used, with a warning saying why and what to do
+        assert load_secret(ServeSettings(secret_file=str(f)), None) == b"x" * 40
+    assert [r.getMessage() for r in caplog.records] == [f"--secret-file {f} can be read by other users (mode 644): whoever reads it can forge sessions; chmod 600 it"]
     with pytest.raises(SecretError, match="cannot read"):
         load_secret(ServeSettings(secret_file=str(tmp_path / "missing")), None)
     monkeypatch.setenv("OPENARENA_SECRET", "y" * 32)

@@ -8,6 +8,7 @@ to uvicorn worker processes as JSON in the environment variable ``OPENARENA_SERV
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -219,8 +220,12 @@ def configured_secret(settings: ServeSettings) -> bytes | None:
         where = f"--secret-file {path}"
         try:
             text = path.read_text().strip()
+            mode = path.stat().st_mode
         except OSError as e:
             raise SecretError(f"{where}: cannot read it ({e.strerror or type(e).__name__})") from None
+        if mode & 0o077:
+            logging.getLogger("openarena.serving").warning(
+                "%s can be read by other users (mode %o): whoever reads it can forge sessions; chmod 600 it", where, mode & 0o777)
     if not text:
         return None
     text = text.strip()
