@@ -50,6 +50,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -725,6 +726,9 @@ def _child_main(conn) -> None:  # pragma: no cover - runs in the child process
         os.nice(10)
     except OSError:
         pass
+    # the fits' UserWarnings are conditions of the data (a style covariate constant in a
+    # category, a zero sandwich variance), not of the server: kept out of the operator's log
+    warnings.filterwarnings("ignore", category=UserWarning)
     from openarena.storage.db import Database
 
     dbs: dict[str, Any] = {}
