@@ -79,3 +79,50 @@ def test_render_processes_ignore_a_terminal_ctrl_c():
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "True"] and "KeyboardInterrupt" not in r.stderr, r.stderr
+
+
+def test_render_processes_end_with_the_server():
+    """A server that shuts down stops its render processes; one killed outright (SIGKILL) takes
+    them with it instead of leaving them blocked on their queue for ever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent("""
+        import asyncio, sys, time
+        from openarena.serving import render
+        render.configure(1)
+        asyncio.run(render.render_answer("**bold** " * 200, 10_000))
+        print(*render._get_pool()._processes, flush=True)
+        if sys.argv[1] == "shutdown":
+            render.shutdown()
+        else:
+            time.sleep(60)
+    """)
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    for how in ("shutdown", "kill"):
+        p = subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True)
+        pids = [int(x) for x in p.stdout.readline().split()]
+        assert pids and all(alive(pid) for pid in pids)
+        if how == "kill":
+            p.send_signal(signal.SIGKILL)
+        p.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in pids), how
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

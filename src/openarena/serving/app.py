@@ -32,7 +32,7 @@ from openarena.providers.registry import ModelRegistry, load_registry
 from openarena.serving.config import ServeSettings, load_secret
 from openarena.serving.leaderboard_cache import LeaderboardCache, SharedBoard
 from openarena.serving.limits import RequestLimits
-from openarena.serving.render import configure as configure_render, warm_up
+from openarena.serving.render import configure as configure_render, shutdown as shutdown_render, warm_up
 from openarena.serving.safety import Moderator, RateLimiter, identity_words
 from openarena.serving.sampling import PairSampler, SharedVoteCounts
 from openarena.serving.shared_state import LocalState, RedisState, open_shared_state
@@ -186,6 +186,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
             except Exception:  # noqa: BLE001 - healed at the next leaderboard refresh
                 log.warning("shared vote counts not updated at shutdown", exc_info=True)
             await state.shared.aclose()
+            shutdown_render()
 
     app = FastAPI(title="OpenArena", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.arena = state

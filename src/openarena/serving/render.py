@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from openarena.serving.safety import render_markdown
 
-__all__ = ["INLINE_CHARS", "configure", "render_answer", "warm_up"]
+__all__ = ["INLINE_CHARS", "configure", "render_answer", "shutdown", "warm_up"]
 
 log = logging.getLogger("openarena.serving")
 
@@ -49,8 +49,16 @@ def configure(processes: int) -> None:
 
 def _lower_priority() -> None:  # pragma: no cover - runs in the worker processes
     # Ctrl-C in a terminal reaches the whole process group: the server shuts the pool down
-    # itself, so a renderer ignores it (else each prints a KeyboardInterrupt traceback)
+    # itself (:func:`shutdown`), so a renderer ignores it (else each prints a KeyboardInterrupt
+    # traceback); a server killed outright (SIGKILL) cannot, so a renderer ends with it
+    # (Linux: the parent-death signal), instead of waiting on its queue for ever
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
     try:
         os.nice(NICE)
     except OSError:
@@ -93,6 +101,15 @@ async def render_answer(text: str, max_chars: int) -> str:
             log.warning("render process failed (%s): rendering in a thread", e)
             _drop_pool(pool)
     return await asyncio.to_thread(render_markdown, text)
+
+
+def shutdown() -> None:
+    """Stop this process's render processes (at the server's shutdown; started again on use)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def warm_up() -> None:
