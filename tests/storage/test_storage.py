@@ -3,6 +3,7 @@ concurrency, reading votes back as a BattleTable, and the public export formats.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -348,3 +349,114 @@ def test_vote_writer_after_its_postgresql_backend_is_terminated(db):
     with db.read() as conn:
         stored = dict(conn.execute(text("select battle_id, winner from votes")).all())
     assert stored == {bids[0]: "model_a", bids[2]: "tie"}
+
+
+def test_vote_writer_answers_a_vote_in_doubt_by_what_is_stored(db, monkeypatch):
+    """The connection lost after the COMMIT was sent (the server applied it, the answer never
+    came): the writer looks the batch's votes up on a fresh connection and acknowledges the
+    ones stored, so a vote is never reported "not saved" while it is in; lost before the
+    COMMIT, the vote is reported not saved and is not stored."""
+    if db.backend != "postgresql":
+        pytest.skip("a database server's connection")
+    from sqlalchemy.exc import DBAPIError
+
+    from openarena.storage import votes as votes_module
+    from openarena.storage.votes import VoteWriter
+
+    real = votes_module.pg_pipeline
+    lose = {"when": None}
+
+    @contextlib.contextmanager
+    def losing(conn):
+        with real(conn) as raw:
+            yield raw
+        if lose["when"] == "after_commit" and raw.pgconn.transaction_status == 0:  # IDLE: committed
+            raw.close()
+        if lose["when"] == "before_commit" and raw.pgconn.transaction_status != 0:
+            raw.close()
+        if raw.closed:
+            with real(conn) as gone:  # the next use of the connection fails as a lost one
+                gone.cursor().execute("SELECT 1")
+
+    monkeypatch.setattr(votes_module, "pg_pipeline", losing)
+    bids = [play(db, winner=None) for _ in range(3)]
+    writer = VoteWriter(db).start()
+    try:
+        lose["when"] = "after_commit"
+        res = record_vote(db, bids[0], "s1", "model_b", writer=writer)
+        assert (res.winner, res.counted) == ("model_b", True)
+        lose["when"] = "before_commit"
+        with pytest.raises(DBAPIError) as err:
+            record_vote(db, bids[1], "s1", "tie", writer=writer)
+        assert err.value.connection_invalidated
+        lose["when"] = None
+        assert record_vote(db, bids[2], "s1", "model_a", writer=writer).winner == "model_a"
+    finally:
+        writer.stop()
+    with db.read() as conn:
+        stored = dict(conn.execute(text("select battle_id, winner from votes")).all())
+    assert stored == {bids[0]: "model_b", bids[2]: "model_a"}
+    assert get_battle(db, bids[1]).status == "open"
+
+
+def test_a_nul_in_a_battle_id_refuses_that_vote_alone(db):
+    """PostgreSQL text cannot hold NUL: an id with one in it (a forged URL, %00) must not fail
+    the statement its batch shares with other voters' votes; that vote alone is refused, as
+    for any id no battle has."""
+    import time as _time
+
+    from openarena.storage.votes import VoteWriter, _VoteRequest, record_vote_async
+
+    ok = play(db, winner=None)
+    writer = VoteWriter(db)
+    res = writer._commit([(_VoteRequest("zz\x00", "s1", "model_a", None, True, None, None, _time.time()), None),
+                          (_VoteRequest(ok, "s1", "tie", None, True, None, None, _time.time()), None)])
+    assert res[0] is None and res[1].winner == "tie"
+    writer.start()
+    try:
+        with pytest.raises(VoteRefused) as err:
+            asyncio_run(record_vote_async(db, writer, "\x00" * 32, "s1", "tie"))
+        assert err.value.code == "not_found"
+    finally:
+        writer.stop()
+    with db.read() as conn:
+        assert dict(conn.execute(text("select battle_id, winner from votes")).all()) == {ok: "tie"}
+
+
+def asyncio_run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def test_a_queued_vote_batch_waits_for_locks_only_what_is_left_of_its_votes_timeout(db):
+    """A lock held too long (a table locked by hand): the writer's batch waits for it only what
+    is left of its oldest vote's lock timeout, so votes queued behind other batches (in several
+    workers) are told "not saved" within about one lock timeout of their arrival, not after one
+    timeout per batch ahead of them."""
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL's lock_timeout")
+    import time as _time
+
+    from sqlalchemy.exc import OperationalError
+
+    from openarena.storage.votes import VoteWriter, _VoteRequest
+
+    bid = play(db, winner=None)
+    impatient = Database.open(db.url, run_migrations=False, checkpoints=False, lock_timeout_s=3.0)
+    writer = VoteWriter(impatient)
+    holder = db.engine.connect()
+    try:
+        tx = holder.begin()
+        holder.execute(text("LOCK TABLE battles IN ACCESS EXCLUSIVE MODE"))
+        t0 = _time.monotonic()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            writer._commit([(_VoteRequest(bid, "s1", "tie", None, True, None, None, _time.time() - 2.9), None)])
+        waited = _time.monotonic() - t0
+        tx.rollback()
+    finally:
+        holder.close()
+        writer.stop()
+        impatient.dispose()
+    assert waited < 1.5  # 0.1 s left of its 3 s (without the budget: the full 3 s)
+    assert get_battle(db, bid).status == "open"

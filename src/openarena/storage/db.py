@@ -441,7 +441,8 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
     its own snapshot (READ COMMITTED).
 
     Raises: the driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), like
-    those of ``conn.execute``. Without pipeline support (psycopg 2, or a libpq older than 14)
+    those of ``conn.execute``; when the connection was lost, ``connection_invalidated`` is set
+    and ``conn`` is invalidated (the pool discards it). Without pipeline support (psycopg 2, or a libpq older than 14)
     the statements are sent one after the other.
     Source: psycopg 3 "Pipeline mode support"; libpq "Pipeline Mode" (PostgreSQL 14).
     """
@@ -456,7 +457,13 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
         else:
             yield raw
     except dbapi.Error as e:
-        raise DBAPIError.instance(None, None, e, dbapi.Error) from e
+        first = e  # leaving a pipeline on a lost connection raises again: the cause is the first error
+        while isinstance(first.__context__, dbapi.Error):
+            first = first.__context__
+        lost = bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
+        if lost:  # thrown away, not reset (a reset of a connection left in pipeline mode fails again)
+            conn.invalidate(first)
+        raise DBAPIError.instance(None, None, first, dbapi.Error, connection_invalidated=lost) from first
 
 
 def _pipeline_supported(raw: Any) -> bool:

@@ -20,14 +20,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlalchemy import JSON
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import JSON, bindparam, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openarena.data.schema import WINNERS
 from openarena.errors import OpenArenaError
 from openarena.storage.battles import BattleRecord, empty_answer, get_battle
 from openarena.storage.db import Database, pg_pipeline
-from openarena.storage.models import Battle
+from openarena.storage.models import Battle, Vote
 
 __all__ = [
     "VoteDecider",
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 B = Battle.__table__
+V = Vote.__table__
 
 
 #: The vote-integrity hook: called inside the vote transaction with (connection, backend,
@@ -101,6 +102,16 @@ _SQLITE_CLOSE, _SQLITE_INSERT = _CLOSE.format(p="?"), _INSERT.format(p="?")
 _PG_CLOSE, _PG_INSERT = _CLOSE.format(p="%s"), _INSERT.format(p="%s")
 
 
+#: the least a batch of the writer waits for a lock (ms), however long its votes queued
+MIN_LOCK_WAIT_MS = 100
+
+# what a vote in doubt (its COMMIT sent, the answer lost) looks like if it was stored
+_STORED_VOTES = (
+    select(V.c.battle_id, V.c.judge, V.c.tstamp, V.c.winner, V.c.counted, V.c.reason, B.c.model_a, B.c.model_b)
+    .select_from(V.join(B, V.c.battle_id == B.c.id)).where(V.c.battle_id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def _driver_record(row: tuple, json_text: bool) -> BattleRecord:
     values = list(row)
     if json_text:
@@ -141,15 +152,27 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     already not counted for an identity leak keeps that reason). ``commit`` (PostgreSQL, a
     transaction of the caller's own connection, not a savepoint): the COMMIT goes with the two
     writes, in their round trip; the battles' rows are locked since the read, so the writes
-    cannot miss them. Raises: _BatchConflict or IntegrityError (the caller rolls back and
+    cannot miss them; and the batch's lock waits (``lock_timeout``) are what is left of its
+    oldest vote's (the database's ``lock_timeout_s`` from the vote's arrival, at least
+    :data:`MIN_LOCK_WAIT_MS`): when a lock is held too long, batches queued behind each other
+    in several workers are all refused within about ``lock_timeout_s`` of their votes, not one
+    ``lock_timeout_s`` after another. Raises: _BatchConflict or IntegrityError (the caller rolls back and
     redoes the batch one vote per savepoint, where each vote fails alone).
     """
-    ids = tuple(dict.fromkeys(r.battle_id for r in reqs))
+    # an id no battle can have (PostgreSQL text cannot hold NUL: the statement would fail the
+    # whole batch, other voters' votes too) is not looked up: that vote alone is refused
+    ids = tuple(dict.fromkeys(r.battle_id for r in reqs if "\x00" not in r.battle_id))
     sqlite = db.backend == "sqlite"
-    if sqlite:
+    if not ids:
+        rows = []
+    elif sqlite:
         rows = conn.exec_driver_sql(_SQLITE_SELECT.format(", ".join("?" * len(ids))), ids).all()
     else:
         with pg_pipeline(conn) as raw:
+            if commit:  # the writer's batch: its lock waits end when its oldest vote's would have
+                waited = time.time() - min(r.now for r in reqs)
+                budget_ms = max(MIN_LOCK_WAIT_MS, int((db.lock_timeout_s - waited) * 1000))
+                raw.cursor().execute("SELECT set_config('lock_timeout', %s, true)", (f"{budget_ms}ms",))
             read = raw.cursor()
             read.execute(_PG_SELECT_LOCKED.format(", ".join(["%s"] * len(ids))), ids)
         rows = read.fetchall()  # read once the pipeline is synced (a fetch inside it costs one more round trip)
@@ -346,11 +369,16 @@ class VoteWriter:
         vote conflicts (a vote row already there), the batch is rolled back and redone with each
         vote in its own savepoint, so only that vote is refused."""
         reqs = [req for req, _ in batch]
+        pg = self.db.backend == "postgresql"
         try:
             with self._write() as conn:
-                return _votes_in(conn, self.db, reqs, self.integrity, commit=self.db.backend == "postgresql")
+                return _votes_in(conn, self.db, reqs, self.integrity, commit=pg)
         except (_BatchConflict, IntegrityError):
             pass
+        except DBAPIError as e:
+            if not (pg and e.connection_invalidated):  # rolled back for sure: not saved
+                raise
+            return self._in_doubt(reqs, e)
         results: list[VoteResult | None | BaseException] = []
         with self._write() as conn:
             for req in reqs:
@@ -362,6 +390,27 @@ class VoteWriter:
                 except Exception as e:  # noqa: BLE001 - this caller's error only
                     results.append(e)
         return results
+
+    def _in_doubt(self, reqs: Sequence[_VoteRequest], error: DBAPIError) -> list[VoteResult | BaseException]:
+        """The batch's connection to PostgreSQL was lost, possibly after its COMMIT reached the
+        server (while the answer was on its way): look on a fresh connection for each
+        vote (its battle, session and time) and answer the ones there as recorded, the others
+        with ``error`` (not saved). Raises ``error`` when the database cannot be read either."""
+        ids = [r.battle_id for r in reqs if "\x00" not in r.battle_id]
+        try:
+            with self.db.read() as conn:
+                rows = conn.execute(_STORED_VOTES, {"ids": ids}).all() if ids else []
+        except DBAPIError:
+            raise error from None
+        stored = {row.battle_id: row for row in rows}
+        out: list[VoteResult | BaseException] = []
+        for r in reqs:
+            row = stored.get(r.battle_id)
+            if row is not None and row.judge == r.session_hash and row.tstamp == r.now:
+                out.append(VoteResult(r.battle_id, row.winner, row.model_a, row.model_b, bool(row.counted), row.reason, row.tstamp))
+            else:
+                out.append(error)
+        return out
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Any]:
@@ -447,7 +496,7 @@ def _settle_async(items: list[tuple["asyncio.Future", Any]]) -> None:
 
 
 def _why_refused(db: Database, battle_id: str, session_hash: str, expected_version: int | None, now: float) -> VoteRefused:
-    b = get_battle(db, battle_id, session_hash)
+    b = get_battle(db, battle_id, session_hash) if "\x00" not in battle_id else None
     if b is None:
         return VoteRefused("not_found", "No such battle in this session: the vote was refused (start a new battle to vote).")
     if b.status == "voted":
