@@ -223,3 +223,17 @@ def test_a_short_secret_is_refused(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["serve", "--demo", "--port", "0", "--data-dir", str(tmp_path / "d")])
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and "at least 32" in lines[0] and "guessable" not in lines[0], res.output
+
+
+def test_a_worker_freezes_its_start_up_objects_out_of_the_collector(arena_factory):
+    """A full garbage collection over a worker's start-up objects (~10^5: modules, the app)
+    holds the GIL for tens of ms, a pause of every request and of the vote writer under load:
+    the worker freezes them once started (gc.freeze), so a collection walks only what requests
+    create (the pause it saves is measured by bench/serve_load.py, not here)."""
+    import gc
+
+    gc.unfreeze()
+    live = arena_factory()
+    with live.client() as c:
+        assert c.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 50_000, gc.get_freeze_count()

@@ -346,9 +346,7 @@ def test_vote_writer_after_its_postgresql_backend_is_terminated(db):
         assert record_vote(db, bids[2], "s1", "tie", writer=writer).winner == "tie"
     finally:
         writer.stop()
-    with db.read() as conn:
-        stored = dict(conn.execute(text("select battle_id, winner from votes")).all())
-    assert stored == {bids[0]: "model_a", bids[2]: "tie"}
+    assert stored_votes(db) == {bids[0]: "model_a", bids[2]: "tie"}
 
 
 def test_vote_writer_answers_a_vote_in_doubt_by_what_is_stored(db, monkeypatch):
@@ -393,9 +391,7 @@ def test_vote_writer_answers_a_vote_in_doubt_by_what_is_stored(db, monkeypatch):
         assert record_vote(db, bids[2], "s1", "model_a", writer=writer).winner == "model_a"
     finally:
         writer.stop()
-    with db.read() as conn:
-        stored = dict(conn.execute(text("select battle_id, winner from votes")).all())
-    assert stored == {bids[0]: "model_b", bids[2]: "model_a"}
+    assert stored_votes(db) == {bids[0]: "model_b", bids[2]: "model_a"}
     assert get_battle(db, bids[1]).status == "open"
 
 
@@ -419,8 +415,13 @@ def test_a_nul_in_a_battle_id_refuses_that_vote_alone(db):
         assert err.value.code == "not_found"
     finally:
         writer.stop()
+    assert stored_votes(db) == {ok: "tie"}
+
+
+def stored_votes(db) -> dict[str, str]:
+    """{battle id: winner} of every stored vote."""
     with db.read() as conn:
-        assert dict(conn.execute(text("select battle_id, winner from votes")).all()) == {ok: "tie"}
+        return dict(conn.execute(text("select battle_id, winner from votes")).all())
 
 
 def asyncio_run(coro):

@@ -149,7 +149,8 @@ def voters(
         tested = int((v["votes"] >= min(look_list)).sum())  # reached the first look (every voter's last vote is also tested)
         label = "Exchangeability test per voter (column judge; Fisher combination, Bonferroni over looks)"
         if len(v) == 0:
-            out_console.print(f"{label}: no voter ids in these battles, nothing to test")
+            out_console.print(f"{label}: nothing to test yet (a vote is compared with other voters' votes on the same "
+                              "pair of models, and no vote has any)")
         else:
             out_console.print(f"{label}: {len(v):,} voters, {tested:,} tested (at least {min(look_list)} votes), "
                               f"{int(v['flagged'].sum()):,} flagged at alpha={alpha}")

@@ -14,6 +14,7 @@ same-origin`` and ``Cache-Control: no-store`` on dynamic pages; nothing identifi
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -54,6 +55,19 @@ log = logging.getLogger("openarena.serving")
 #: and on PostgreSQL it holds the voters' advisory locks meanwhile, which every worker may be
 #: waiting for (a shared IP address). A shorter interval cuts those waits.
 GIL_SWITCH_S = 0.0005
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now (the modules, the app and its state: ~10^5 objects) out of
+    the garbage collector's scans (:func:`gc.freeze`), after collecting the start-up's garbage.
+    A full (oldest-generation) collection walks every tracked object while holding the GIL: over
+    the start-up objects it took 20-70 ms on this 2-core machine, a pause of every request of the
+    worker and of its vote writer (which holds voters' locks meanwhile), at random moments under
+    load: the vote tail. Frozen objects are never freed, which is what start-up objects are for
+    anyway. Returns how many are frozen. Source: CPython docs, ``gc.freeze`` (for servers)."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
 
 DB_DOWN_MESSAGE = "The arena's database is not available right now, so nothing was saved. Please try again in a minute."
 
@@ -176,6 +190,7 @@ def create_app(settings: ServeSettings | None = None, *, state: AppState | None 
         configure_render(max(1, min(2, (os.cpu_count() or 1) // workers)))
         if workers == 1:
             warm_up()  # the answer-rendering processes (several workers start theirs at the first long answer)
+        freeze_startup_objects()
         try:
             yield
         finally:
