@@ -54,7 +54,8 @@ from sqlalchemy.pool import NullPool
 
 from openarena.errors import OpenArenaError
 
-__all__ = ["Database", "DatabaseUnavailable", "database_url", "is_database_url", "migrate", "open_database", "pg_pipeline", "redact", "vote_synchronous"]
+__all__ = ["LOCK_DEADLINE", "MIN_LOCK_WAIT_MS", "Database", "DatabaseUnavailable", "database_url", "is_database_url", "lock_budget", "migrate", "open_database",
+           "pg_pipeline", "redact", "vote_synchronous"]
 
 ENV_URL = "OPENARENA_DATABASE_URL"
 ENV_DATA_DIR = "OPENARENA_DATA_DIR"
@@ -441,8 +442,10 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
     its own snapshot (READ COMMITTED).
 
     Raises: the driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), like
-    those of ``conn.execute``; when the connection was lost, ``connection_invalidated`` is set
-    and ``conn`` is invalidated (the pool discards it). Without pipeline support (psycopg 2, or a libpq older than 14)
+    those of ``conn.execute``; when the connection was lost (or the pipeline could not be left),
+    ``connection_invalidated`` is set and ``conn`` is invalidated (the pool discards it).
+    With ``conn.info[LOCK_DEADLINE]`` set, the pipeline first bounds the transaction's lock
+    waits to what is left before that deadline. Without pipeline support (psycopg 2, or a libpq older than 14)
     the statements are sent one after the other.
     Source: psycopg 3 "Pipeline mode support"; libpq "Pipeline Mode" (PostgreSQL 14).
     """
@@ -453,17 +456,45 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
     try:
         if _pipeline_supported(raw):
             with raw.pipeline():
+                lock_budget(conn, raw)
                 yield raw
         else:
+            lock_budget(conn, raw)
             yield raw
     except dbapi.Error as e:
         first = e  # leaving a pipeline on a lost connection raises again: the cause is the first error
         while isinstance(first.__context__, dbapi.Error):
             first = first.__context__
-        lost = bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
+        code = str(getattr(first, "sqlstate", None) or "")
+        lost = bool(
+            getattr(raw, "closed", False) or getattr(raw, "broken", False)
+            or code[:2] in ("08", "57")  # connection exception; operator intervention (terminated, shutdown)
+            or first is not e  # the pipeline could not even be left: the connection is unusable
+            or conn.dialect.is_disconnect(first, raw, None)
+        )
         if lost:  # thrown away, not reset (a reset of a connection left in pipeline mode fails again)
             conn.invalidate(first)
         raise DBAPIError.instance(None, None, first, dbapi.Error, connection_invalidated=lost) from first
+
+
+#: the least a transaction with a lock deadline waits for a lock (ms), however late it is
+MIN_LOCK_WAIT_MS = 100
+#: key of ``Connection.info``: time.time() by which the transaction's lock waits must end
+LOCK_DEADLINE = "openarena_lock_deadline"
+
+
+def lock_budget(conn: Connection, raw: Any) -> None:
+    """With a lock deadline set on ``conn`` (``conn.info[LOCK_DEADLINE]``, Unix seconds), send
+    (on ``raw``, the driver's connection, e.g. inside :func:`pg_pipeline`) the statement that sets
+    the transaction's ``lock_timeout`` to what is left of it when the server runs it (at least
+    :data:`MIN_LOCK_WAIT_MS`). PostgreSQL's lock_timeout bounds each wait; sending this before
+    each statement that may wait bounds their sum. :func:`pg_pipeline` sends it first."""
+    deadline = conn.info.get(LOCK_DEADLINE)
+    if deadline is not None:
+        raw.cursor().execute(
+            "SELECT set_config('lock_timeout', greatest(%s, ceil((%s - extract(epoch from clock_timestamp())) * 1000))::bigint || 'ms', true)",
+            (MIN_LOCK_WAIT_MS, float(deadline)),
+        )
 
 
 def _pipeline_supported(raw: Any) -> bool:

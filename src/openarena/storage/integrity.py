@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, literal_column, null, select, union_all, update
 
-from openarena.storage.db import pg_pipeline
+from openarena.storage.db import lock_budget, pg_pipeline
 from openarena.storage.models import Battle, Vote
 
 __all__ = ["INTEGRITY_CODES", "REASON_DETAILS", "VoterKey", "load_voter_keys", "pair_key", "reason_code", "voter_activity", "withdraw_votes"]
@@ -169,6 +169,7 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
         return _tally(conn.execute(_READ_KEYS, params), sessions, ips)
     with pg_pipeline(conn) as raw:
         raw.cursor().execute(_PG_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
+        lock_budget(conn, raw)  # the read may wait for a lock too: what is left after the locks' wait
         listed = {**{f"sessions_{i}": k for i, k in enumerate(sessions, 1)}, **{f"ips_{i}": k for i, k in enumerate(ips, 1)}}
         read = raw.cursor()
         read.execute(_pg_read_keys(len(sessions), len(ips)), {**_pg_read_constants(), "since": since, **listed})

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from openarena.data.schema import WINNERS
 from openarena.errors import OpenArenaError
 from openarena.storage.battles import BattleRecord, empty_answer, get_battle
-from openarena.storage.db import Database, pg_pipeline
+from openarena.storage.db import LOCK_DEADLINE, Database, pg_pipeline
 from openarena.storage.models import Battle, Vote
 
 __all__ = [
@@ -102,9 +102,6 @@ _SQLITE_CLOSE, _SQLITE_INSERT = _CLOSE.format(p="?"), _INSERT.format(p="?")
 _PG_CLOSE, _PG_INSERT = _CLOSE.format(p="%s"), _INSERT.format(p="%s")
 
 
-#: the least a batch of the writer waits for a lock (ms), however long its votes queued
-MIN_LOCK_WAIT_MS = 100
-
 # what a vote in doubt (its COMMIT sent, the answer lost) looks like if it was stored
 _STORED_VOTES = (
     select(V.c.battle_id, V.c.judge, V.c.tstamp, V.c.winner, V.c.counted, V.c.reason, B.c.model_a, B.c.model_b)
@@ -153,8 +150,8 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     transaction of the caller's own connection, not a savepoint): the COMMIT goes with the two
     writes, in their round trip; the battles' rows are locked since the read, so the writes
     cannot miss them; and the batch's lock waits (``lock_timeout``) are what is left of its
-    oldest vote's (the database's ``lock_timeout_s`` from the vote's arrival, at least
-    :data:`MIN_LOCK_WAIT_MS`): when a lock is held too long, batches queued behind each other
+    oldest vote's (all of them together end by the database's ``lock_timeout_s`` from the
+    vote's arrival, at least :data:`~openarena.storage.db.MIN_LOCK_WAIT_MS` each): when a lock is held too long, batches queued behind each other
     in several workers are all refused within about ``lock_timeout_s`` of their votes, not one
     ``lock_timeout_s`` after another. Raises: _BatchConflict or IntegrityError (the caller rolls back and
     redoes the batch one vote per savepoint, where each vote fails alone).
@@ -168,11 +165,11 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     elif sqlite:
         rows = conn.exec_driver_sql(_SQLITE_SELECT.format(", ".join("?" * len(ids))), ids).all()
     else:
+        if commit:  # the writer's batch: all its lock waits end when its oldest vote's would have
+            conn.info[LOCK_DEADLINE] = min(r.now for r in reqs) + db.lock_timeout_s
+        else:
+            conn.info.pop(LOCK_DEADLINE, None)
         with pg_pipeline(conn) as raw:
-            if commit:  # the writer's batch: its lock waits end when its oldest vote's would have
-                waited = time.time() - min(r.now for r in reqs)
-                budget_ms = max(MIN_LOCK_WAIT_MS, int((db.lock_timeout_s - waited) * 1000))
-                raw.cursor().execute("SELECT set_config('lock_timeout', %s, true)", (f"{budget_ms}ms",))
             read = raw.cursor()
             read.execute(_PG_SELECT_LOCKED.format(", ".join(["%s"] * len(ids))), ids)
         rows = read.fetchall()  # read once the pipeline is synced (a fetch inside it costs one more round trip)
@@ -432,8 +429,19 @@ class VoteWriter:
         except BaseException:
             self._close_conn()
             raise
+        finally:
+            self._forget_deadline()
+
+    def _forget_deadline(self) -> None:
+        """The batch's lock deadline (``Connection.info``) ends with its transaction."""
+        if self._conn is not None:
+            try:
+                self._conn.info.pop(LOCK_DEADLINE, None)
+            except Exception:  # noqa: BLE001 - an invalidated connection: its info is gone with it
+                pass
 
     def _close_conn(self) -> None:
+        self._forget_deadline()  # the connection goes back to the pool: no deadline for its next user
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -231,7 +231,7 @@ async def battle_vote(battle_id: str, body: Vote, st: State, session: Session):
             seen: dict[str, str] = {}
             res = await record_vote_async(st.db, st.vote_writer, battle_id, session.voter, winner, check=_leak_check(st, seen))
         except (SQLAlchemyError, StorageError) as e:  # nothing committed: say so plainly, at once
-            log.error("vote not saved: %s", e)
+            log.error("vote not saved: %s", (str(e).splitlines() or [type(e).__name__])[0])  # one line per refused vote
             raise ApiError(503, "not_saved", NOT_SAVED, headers={"retry-after": "30"}) from None
         except VoteRefused as e:
             if e.code == "busy" and attempt < 2:  # the stream's final save may still be landing
