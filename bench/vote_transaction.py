@@ -1,4 +1,4 @@
-"""The vote transaction on PostgreSQL, pipelined against one round trip per statement.
+"""The vote transaction on PostgreSQL: pipelined, without its lock deadline, and with one round trip per statement.
 
     .venv/bin/python bench/vote_transaction.py [--db postgresql://postgres@127.0.0.1:5432/test] [--votes 2000] [--batches 1,8]
 
@@ -7,11 +7,13 @@ voters' advisory locks from its read to its COMMIT, so its round trips are most 
 (and of the time other workers' votes of the same voters wait). This bench writes ``--votes``
 answered battles for 50 voters into a schema of its own, then records their votes through the
 writer's transaction (``VoteWriter._commit``, the vote-integrity checks on), one batch after the
-other, in batches of each size of ``--batches``: once as the server does (statements pipelined:
-4 round trips per batch) and once with pipeline mode off (the same statements, one round trip
-each: 7), on fresh battles each time. It prints one table: wall time, this process's CPU and
-PostgreSQL's CPU (every ``postgres`` process of this machine, so run it on a quiet one) per vote,
-and the ratio of the wall times. The schema is dropped at the end.
+other, in batches of each size of ``--batches``, on fresh battles each time, three ways:
+as the server does (statements pipelined: 4 round trips per batch, 4 of the statements setting
+the batch's lock deadline, ``storage.db.lock_budget``); the same without the lock-deadline
+statements (what they cost); and with pipeline mode off (every statement its own round trip:
+11). It prints one table: wall time, this process's CPU and PostgreSQL's CPU (every
+``postgres`` process of this machine, so run it on a quiet one) per vote, and the speed-up
+against one round trip per statement. The schema is dropped at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from openarena.serving.vote_integrity import IntegrityPolicy  # noqa: E402
-from openarena.storage import Database, db as db_module  # noqa: E402
+from openarena.storage import Database, db as db_module, integrity as integrity_module  # noqa: E402
 from openarena.storage.battles import acquire_turn, create_battle, finish_turn  # noqa: E402
 from openarena.storage.votes import VoteWriter, _VoteRequest  # noqa: E402
 
@@ -88,19 +90,29 @@ def main() -> None:
     db = Database.open(args.db + ("&" if "?" in args.db else "?") + f"options=-csearch_path%3D{schema}")
     voters = [secrets.token_hex(16) for _ in range(50)]
     rows = []
-    real = db_module._pipeline_supported
+    real_pipeline, real_budget = db_module._pipeline_supported, db_module.lock_budget
+    modes = {  # (pipeline mode on?, lock-deadline statements sent?)
+        "pipelined": (True, True),
+        "pipelined, no lock deadline": (True, False),
+        "one round trip per statement": (False, True),
+    }
+
+    def use(pipelined: bool, budget: bool) -> None:
+        db_module._pipeline_supported = real_pipeline if pipelined else (lambda raw: False)
+        db_module.lock_budget = integrity_module.lock_budget = real_budget if budget else (lambda conn, raw: None)
+
     try:
         for batch in [int(x) for x in args.batches.split(",")]:
             got = {}
-            for mode in ("pipelined", "one round trip per statement"):
-                db_module._pipeline_supported = real if mode == "pipelined" else (lambda raw: False)
+            for mode, how in modes.items():
+                use(*how)
                 got[mode] = run(db, battles(db, args.votes, voters), batch)
-            db_module._pipeline_supported = real
+            use(True, True)
             base = got["one round trip per statement"][0]
             for mode, (wall, cpu, pg) in got.items():
                 rows.append((batch, mode, wall, cpu, pg, base / wall))
     finally:
-        db_module._pipeline_supported = real
+        use(True, True)
         db.dispose()
         with psycopg.connect(args.db, autocommit=True) as c:
             c.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -604,7 +604,7 @@ def redteam_leaderboard(rounds, *, ci: str = "auto", level: float = 0.95, player
         table = rounds
     elif hasattr(rounds, "columns"):
         table = rounds_from_frame(rounds)
-    elif isinstance(rounds, (str, Path)) and (str(rounds) == "db" or "://" in str(rounds)):
+    elif isinstance(rounds, (str, Path)) and is_database_source(str(rounds)):
         from openarena.storage.db import open_database
         from openarena.storage.rounds import read_rounds as read_db
 

@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from openarena.api import is_database_source
 from openarena.cli.common import err_console, fail, out_console, progress_bar, response_cache, results_table, user_errors
 from openarena.cli.leaderboard import load_battles, report_steps
 
@@ -140,7 +141,7 @@ def voters(
     if not look_list or min(look_list) < 1:
         raise fail(f"--looks {looks!r}: expected comma-separated positive vote counts, e.g. 5,10,20")
     with user_errors():
-        if source == "db" or ("://" in source and not source.startswith("hf://")):
+        if is_database_source(source):
             _integrity_tables(source, alpha, output)
             output = output.with_name(output.stem + "_anomalous" + output.suffix) if output is not None else None
         data = _rows(load_battles(source, quiet=quiet), source, "voter analysis")

@@ -286,10 +286,9 @@ def leaderboard(
         raise fail("use one of --category, --categories and --by")
     ci_method = (ci or (CI.bootstrap if rating == Rating.elo else CI.sandwich)).value
     say = lambda text: _say(quiet, text)  # noqa: E731
-    if api.is_database_source(source):  # the arena's own votes: what the web leaderboard shows, by default
-        drop_unrated = True if drop_unrated is None else drop_unrated
-        anchor = anchor or "mean"
-    drop_unrated = bool(drop_unrated)
+    from_db = api.is_database_source(source)  # the arena's own votes: what the web leaderboard shows, by default
+    drop_unrated = from_db if drop_unrated is None else drop_unrated
+    anchor = anchor or ("mean" if from_db else None)
     with user_errors():
         controls = _controls(control, prices, price_weights)
         needs_rows = next((flag for flag, on in (("--arena", arena), ("--control", control), ("--category", category), ("--categories", categories), ("--by", by), ("--rating elo", rating == Rating.elo)) if on), None)

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from openarena.api import read_model_prices
+from openarena.api import is_database_source, read_model_prices
 from openarena.cli.common import column_formatter, err_console, fail, format_number, out_console, progress_bar, results_table, user_errors
 
 app = typer.Typer(help="Trust analyses: selection bias of private variants, drift, cost-vs-score frontier, price control, audits, provider shares.", no_args_is_help=True, rich_markup_mode="markdown")
@@ -360,7 +360,7 @@ def providers(
 
 def _source_identity(source: str, quiet: bool) -> tuple[str | None, str | None]:
     """(path read, sha256) of SOURCE; (None, None) for a database."""
-    if source == "db" or ("://" in source and not source.startswith("hf://")):
+    if is_database_source(source):
         return None, None
     from openarena.analysis.trust.snapshot import sha256_path
     from openarena.data.registry import resolve

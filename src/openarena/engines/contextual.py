@@ -47,6 +47,17 @@ def _stripped_models(raw_names: list[str]) -> tuple[tuple[str, ...], np.ndarray]
     return models, np.array([position[k] for k in keys], dtype=np.int64)
 
 
+def _refuse_bad_rows(source: str, bad_winners: int, counts: list[str], bad_counts: list[int]) -> None:
+    """Raise the DataError of an engine's checking scan: ``bad_winners`` rows with a missing or
+    unknown winner label, or ``bad_counts[k]`` rows of style count column ``counts[k]`` missing,
+    non-finite or negative (the in-memory path refuses the same rows)."""
+    if bad_winners:
+        raise DataError(f"{bad_winners} row(s) with a missing or unknown winner label", source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
+    for c, n in zip(counts, bad_counts):
+        if n:
+            raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", source, field=c, expected="a count >= 0")
+
+
 @dataclass
 class DuckDBContextualSums:
     """Sufficient statistics of the contextual fit over Parquet files, computed by DuckDB.
@@ -95,11 +106,7 @@ class DuckDBContextualSums:
         bad, *bad_counts = self.con.execute(
             "SELECT count(*) FILTER (WHERE CAST(winner AS VARCHAR) NOT IN ('model_a', 'model_b', 'tie', 'tie (bothbad)', 'both_bad') OR winner IS NULL), "
             f"{checks} FROM read_parquet($f)", {"f": files}).fetchall()[0]
-        if bad:
-            raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
-        for c, n in zip(counts, bad_counts):
-            if n:
-                raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
+        _refuse_bad_rows(self.source, bad, counts, bad_counts)
         names = self.con.execute("SELECT DISTINCT m FROM (SELECT model_a AS m FROM raw UNION SELECT model_b FROM raw) WHERE m IS NOT NULL ORDER BY m").df()["m"]
         raw_names = [str(m) for m in names]
         # keys stripped of surrounding white space as the readers do (str.strip: tabs and
@@ -207,11 +214,7 @@ class SparkContextualSums:
         flags = [F.sum(F.when(winner.isNull() | ~winner.isin(*_LABELS), 1).otherwise(0))]
         flags += [F.sum(F.when(invalid(c), 1).otherwise(0)) for c in counts]
         bad, *bad_counts = (int(v or 0) for v in df.agg(*flags).collect()[0])
-        if bad:
-            raise DataError(f"{bad} row(s) with a missing or unknown winner label", self.source, field="winner", expected="model_a, model_b, tie, tie (bothbad)")
-        for c, n in zip(counts, bad_counts):
-            if n:
-                raise DataError(f"{n} row(s) with a missing, non-finite or negative {c}", self.source, field=c, expected="a count >= 0")
+        _refuse_bad_rows(self.source, bad, counts, bad_counts)
         score = F.when(winner == "model_a", F.lit(1.0)).when(winner == "model_b", F.lit(0.0)).otherwise(F.lit(0.5))
         ratios = []
         for k, f in enumerate(self.names):

@@ -138,7 +138,7 @@ def _count(frame: pd.DataFrame, col: str, source: str) -> np.ndarray:
     denominator f_a + f_b + 1 is zero at f_a + f_b = -1). Raises DataError naming the first
     value that is not a finite number or is negative."""
     values = _numeric(frame, col, source)
-    if values.dtype.kind != "u" and len(values) and values.min() < 0:
+    if len(values) and values.min() < 0:
         _bad_rows(frame, col, values < 0, source, "count {value} is negative", "a count >= 0")
     return values
 

@@ -56,6 +56,7 @@ log = logging.getLogger("openarena.serving")
 #: waiting for (a shared IP address). A shorter interval cuts those waits.
 GIL_SWITCH_S = 0.0005
 
+
 def freeze_startup_objects() -> int:
     """Move every object alive now (the modules, the app and its state: ~10^5 objects) out of
     the garbage collector's scans (:func:`gc.freeze`), after collecting the start-up's garbage.

@@ -51,7 +51,6 @@ import threading
 import time
 import uuid
 import warnings
-from pathlib import Path
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable

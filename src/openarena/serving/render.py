@@ -78,12 +78,12 @@ def _get_pool() -> ProcessPoolExecutor | None:
         return _pool
 
 
-def _drop_pool(pool: ProcessPoolExecutor) -> None:
+def _drop_pool(pool: ProcessPoolExecutor, wait: bool = False) -> None:
     global _pool
     with _lock:
         if _pool is pool:
             _pool = None
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=wait, cancel_futures=True)
 
 
 async def render_answer(text: str, max_chars: int) -> str:
@@ -105,11 +105,9 @@ async def render_answer(text: str, max_chars: int) -> str:
 
 def shutdown() -> None:
     """Stop this process's render processes (at the server's shutdown; started again on use)."""
-    global _pool
-    with _lock:
-        pool, _pool = _pool, None
+    pool = _pool
     if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+        _drop_pool(pool, wait=True)
 
 
 def warm_up() -> None:

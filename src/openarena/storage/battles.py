@@ -118,8 +118,17 @@ def create_battle(
     return bid
 
 
+def is_battle_id(battle_id: str) -> bool:
+    """Whether ``battle_id`` could name a stored battle: no NUL character (PostgreSQL text
+    cannot hold one, and a statement carrying it fails whole, with every other row in it)."""
+    return "\x00" not in battle_id
+
+
 def get_battle(db: Database, battle_id: str, session_hash: str | None = None) -> BattleRecord | None:
-    """The battle ``battle_id`` (only if it belongs to ``session_hash`` when given), else None."""
+    """The battle ``battle_id`` (only if it belongs to ``session_hash`` when given), else None
+    (also for an id no battle can have: one with a NUL, which PostgreSQL text cannot hold)."""
+    if not is_battle_id(battle_id):
+        return None
     cond = [B.c.id == battle_id]
     if session_hash is not None:
         cond.append(B.c.session_hash == session_hash)

@@ -441,12 +441,13 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
     take the driver's ``%s`` / ``%(name)s`` placeholders; each still runs alone, in order, with
     its own snapshot (READ COMMITTED).
 
+    With ``conn.info[LOCK_DEADLINE]`` set, the pipeline first bounds the transaction's lock
+    waits to what is left before that deadline (:func:`lock_budget`). Without pipeline support
+    (psycopg 2, or a libpq older than 14) the statements are sent one after the other.
+
     Raises: the driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), like
     those of ``conn.execute``; when the connection was lost (or the pipeline could not be left),
     ``connection_invalidated`` is set and ``conn`` is invalidated (the pool discards it).
-    With ``conn.info[LOCK_DEADLINE]`` set, the pipeline first bounds the transaction's lock
-    waits to what is left before that deadline. Without pipeline support (psycopg 2, or a libpq older than 14)
-    the statements are sent one after the other.
     Source: psycopg 3 "Pipeline mode support"; libpq "Pipeline Mode" (PostgreSQL 14).
     """
     from sqlalchemy.exc import DBAPIError
@@ -503,7 +504,14 @@ def _pipeline_supported(raw: Any) -> bool:
         return False
     import psycopg
 
-    return isinstance(raw, psycopg.Connection) and psycopg.Pipeline.is_supported()
+    return isinstance(raw, psycopg.Connection) and _libpq_pipeline()
+
+
+@functools.cache
+def _libpq_pipeline() -> bool:
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
 
 
 def open_database(url: str | None = None, data_dir: str | os.PathLike[str] | None = None, **kw) -> Database:

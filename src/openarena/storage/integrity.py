@@ -86,20 +86,15 @@ def _votes_statement(kind: str, col, keys: str):
     )
 
 
-def _read_keys():
-    """Every key's battles and votes of the window in one statement (one round trip, one
-    execution in Python: the vote transaction holds the voters' locks meanwhile): a key's
-    battles of the window are one range of ix_battles_session_created / ix_battles_ip_created,
-    its votes one range of ix_votes_judge_tstamp / ix_votes_ip_tstamp.
-    Rows: (what 'shown' | 'votes', kind, key, model_a, model_b, status, n, flagged)."""
-    return union_all(
-        _shown_statement("session", B.c.session_hash, "sessions"), _votes_statement("session", V.c.judge, "sessions"),
-        _shown_statement("ip", B.c.ip_hash, "ips"), _votes_statement("ip", V.c.ip_hash, "ips"),
-    )
-
-
-# Built once (SQLAlchemy then reuses its compiled form)
-_READ_KEYS = _read_keys()
+# Built once (SQLAlchemy then reuses its compiled form), and read in one statement (one round
+# trip, one execution in Python: the vote transaction holds the voters' locks meanwhile): a
+# key's battles of the window are one range of ix_battles_session_created /
+# ix_battles_ip_created, its votes one range of ix_votes_judge_tstamp / ix_votes_ip_tstamp.
+# Rows: (what 'shown' | 'votes', kind, key, model_a, model_b, status, n, flagged).
+_READ_KEYS = union_all(
+    _shown_statement("session", B.c.session_hash, "sessions"), _votes_statement("session", V.c.judge, "sessions"),
+    _shown_statement("ip", B.c.ip_hash, "ips"), _votes_statement("ip", V.c.ip_hash, "ips"),
+)
 _WITHDRAW = {
     kind: update(V).where(col == bindparam("key"), V.c.tstamp >= bindparam("since"), V.c.counted.is_(True)).values(counted=False, reason=bindparam("why"))
     for kind, col in (("session", V.c.judge), ("ip", V.c.ip_hash))

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openarena.data.schema import WINNERS
 from openarena.errors import OpenArenaError
-from openarena.storage.battles import BattleRecord, empty_answer, get_battle
+from openarena.storage.battles import BattleRecord, empty_answer, get_battle, is_battle_id
 from openarena.storage.db import LOCK_DEADLINE, Database, pg_pipeline
 from openarena.storage.models import Battle, Vote
 
@@ -156,19 +156,15 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     ``lock_timeout_s`` after another. Raises: _BatchConflict or IntegrityError (the caller rolls back and
     redoes the batch one vote per savepoint, where each vote fails alone).
     """
-    # an id no battle can have (PostgreSQL text cannot hold NUL: the statement would fail the
-    # whole batch, other voters' votes too) is not looked up: that vote alone is refused
-    ids = tuple(dict.fromkeys(r.battle_id for r in reqs if "\x00" not in r.battle_id))
+    ids = _lookup_ids(reqs)
     sqlite = db.backend == "sqlite"
     if not ids:
         rows = []
     elif sqlite:
         rows = conn.exec_driver_sql(_SQLITE_SELECT.format(", ".join("?" * len(ids))), ids).all()
     else:
-        if commit:  # the writer's batch: all its lock waits end when its oldest vote's would have
+        if commit:  # the writer's batch: all its lock waits end when its oldest vote's would have (VoteWriter._write forgets it)
             conn.info[LOCK_DEADLINE] = min(r.now for r in reqs) + db.lock_timeout_s
-        else:
-            conn.info.pop(LOCK_DEADLINE, None)
         with pg_pipeline(conn) as raw:
             read = raw.cursor()
             read.execute(_PG_SELECT_LOCKED.format(", ".join(["%s"] * len(ids))), ids)
@@ -220,6 +216,13 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     elif commit:
         conn.connection.driver_connection.commit()
     return out
+
+
+def _lookup_ids(reqs: Sequence[_VoteRequest]) -> tuple[str, ...]:
+    """The distinct battle ids of ``reqs`` worth looking up: an id no battle can have
+    (:func:`~openarena.storage.battles.is_battle_id`) would fail the statement of the whole
+    batch, other voters' votes too; it is left out, so that vote alone is refused."""
+    return tuple(dict.fromkeys(r.battle_id for r in reqs if is_battle_id(r.battle_id)))
 
 
 def _vote_in(conn: Any, db: Database, r: _VoteRequest, integrity: VoteDecider | None = None) -> VoteResult | None:
@@ -393,10 +396,10 @@ class VoteWriter:
         server (while the answer was on its way): look on a fresh connection for each
         vote (its battle, session and time) and answer the ones there as recorded, the others
         with ``error`` (not saved). Raises ``error`` when the database cannot be read either."""
-        ids = [r.battle_id for r in reqs if "\x00" not in r.battle_id]
+        ids = _lookup_ids(reqs)
         try:
             with self.db.read() as conn:
-                rows = conn.execute(_STORED_VOTES, {"ids": ids}).all() if ids else []
+                rows = conn.execute(_STORED_VOTES, {"ids": list(ids)}).all() if ids else []
         except DBAPIError:
             raise error from None
         stored = {row.battle_id: row for row in rows}
@@ -421,27 +424,23 @@ class VoteWriter:
             return
         if self._conn is None:
             self._conn = self.db.engine.connect()
+        conn = self._conn
         try:
-            with self._conn.begin():
-                yield self._conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:  # the batch's lock deadline (set by _votes_in) ends with its transaction
+                try:
+                    conn.info.pop(LOCK_DEADLINE, None)
+                except Exception:  # noqa: BLE001 - an invalidated connection: its info is gone with it
+                    pass
         except (_BatchConflict, IntegrityError):
             raise  # the transaction was rolled back; the connection is fine
         except BaseException:
             self._close_conn()
             raise
-        finally:
-            self._forget_deadline()
-
-    def _forget_deadline(self) -> None:
-        """The batch's lock deadline (``Connection.info``) ends with its transaction."""
-        if self._conn is not None:
-            try:
-                self._conn.info.pop(LOCK_DEADLINE, None)
-            except Exception:  # noqa: BLE001 - an invalidated connection: its info is gone with it
-                pass
 
     def _close_conn(self) -> None:
-        self._forget_deadline()  # the connection goes back to the pool: no deadline for its next user
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -504,7 +503,7 @@ def _settle_async(items: list[tuple["asyncio.Future", Any]]) -> None:
 
 
 def _why_refused(db: Database, battle_id: str, session_hash: str, expected_version: int | None, now: float) -> VoteRefused:
-    b = get_battle(db, battle_id, session_hash) if "\x00" not in battle_id else None
+    b = get_battle(db, battle_id, session_hash)
     if b is None:
         return VoteRefused("not_found", "No such battle in this session: the vote was refused (start a new battle to vote).")
     if b.status == "voted":
