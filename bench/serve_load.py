@@ -43,7 +43,24 @@ omission); "late p99" is how late the client itself was.
 
 During each phase the bench records the CPU the server used per vote and the CPUs used by
 other processes of the machine (it is shared: a run where others use a core or more has
-inflated latencies and says so).
+inflated latencies and says so). For the open loop it also says what the machine did:
+
+- what used the CPUs (every 0.1 s: the workers, their child processes, PostgreSQL's backends,
+  its autovacuum workers and other processes, Redis and the mock models, the load generator,
+  steal time, the rest; and how many threads were runnable), over the slowest 0.5 s of sends
+  and over the whole phase; PostgreSQL's autovacuum and autoanalyze of the run's tables;
+- a stall probe: a separate process that shares nothing with the arena times the same 0.1-0.2 ms
+  of Python work every 2 ms during the vote phases and then alone on the quiet machine. Runs
+  that take over 10x their median mean the machine itself was slow then (a virtual machine
+  whose CPUs are taken away or slowed now and then, which its steal time may not show); the
+  table gives how often, in how many stretches, how far apart, and how many of the votes over
+  50 ms were in flight during one (against the share of the faster votes, what chance gives);
+- the machine's floor: the same client sends the same votes at the same rate to as many null
+  HTTP server processes as the arena has workers (no framework, no database, an answer at
+  once): the latency this machine gives a server that does no work.
+
+``--no-floor`` skips the probe and the floor. The vote latencies of the open loop (sent at,
+seconds; latency; battle id) are written to ``vote_latencies.json`` in the data folder.
 
 Durability: the vote answer is sent after the commit. By default votes are committed with
 SQLite ``synchronous=FULL`` (WAL fsynced at commit): an acknowledged vote survives SIGKILL of
@@ -80,6 +97,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -217,6 +235,136 @@ class CpuMeter:
                 "other_cpus": max(0.0, allc - server - client - services) / wall}
 
 
+# -- what ran during the vote phase (Linux /proc), to explain its slowest moments ---------------
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            out += [int(c) for c in open(f"/proc/{pid}/task/{tid}/children").read().split()]
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _pg_kind(pid: int) -> str:
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return "pg other"
+    if b"autovacuum worker" in cmd:
+        return "autovacuum"
+    if any(k in cmd for k in (b"checkpointer", b"background writer", b"walwriter", b"autovacuum launcher", b"logical replication",
+                               b"stats collector", b"archiver", b"walsender")):
+        return "pg other"
+    return "pg backends"
+
+
+#: the columns of a :class:`Timeline` sample, in CPUs (seconds of CPU per second) except "runnable"
+TIMELINE_KINDS = ("workers", "server children", "pg backends", "autovacuum", "pg other", "redis + mock", "client", "steal", "other", "runnable")
+
+
+class Timeline:
+    """Samples every ``step`` seconds (a thread) what used the machine's CPUs: the server's
+    workers (the supervisor's children), their own children (the leaderboard and render
+    processes), PostgreSQL's client backends, its autovacuum workers and its other processes,
+    Redis and the mock models, the load generator (this process), the hypervisor's steal time
+    (``/proc/stat``), everything else, and how many threads were runnable (``procs_running``).
+    :meth:`window` averages the samples over a span of time (``time.perf_counter`` clock)."""
+
+    def __init__(self, server_pid: int, step: float = 0.1) -> None:
+        import threading
+
+        self.server_pid, self.step = server_pid, step
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._prev = self._machine()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _machine() -> tuple[float, float, float, int]:
+        lines = open("/proc/stat").read().splitlines()
+        v = [int(x) for x in lines[0].split()[1:]]
+        running = next(int(line.split()[1]) for line in lines if line.startswith("procs_running"))
+        return time.perf_counter(), (sum(v) - v[3] - v[4] - v[7]) / TICK, v[7] / TICK, running
+
+    def _delta(self, pid: int) -> float:
+        now = _proc_cpu(pid)
+        d = now - self._last.get(pid, now)
+        self._last[pid] = now
+        return d
+
+    def _sample(self) -> None:
+        got = dict.fromkeys(TIMELINE_KINDS, 0.0)
+        for w in _children(self.server_pid):
+            got["workers"] += self._delta(w)
+            stack = _children(w)
+            while stack:
+                c = stack.pop()
+                got["server children"] += self._delta(c)
+                stack += _children(c)
+        got["workers"] += self._delta(self.server_pid)
+        for s in SERVICES:
+            kids = _children(s)
+            if kids and any(_pg_kind(k) != "pg backends" for k in kids):  # PostgreSQL's postmaster
+                got["pg other"] += self._delta(s)
+                for k in kids:
+                    got[_pg_kind(k)] += self._delta(k)
+            else:
+                got["redis + mock"] += self._delta(s)
+        got["client"] = self._delta(os.getpid())
+        t, busy, steal, running = self._machine()
+        t0, busy0, steal0, _ = self._prev
+        self._prev = (t, busy, steal, running)
+        dt = max(t - t0, 1e-6)
+        for k in TIMELINE_KINDS[:-3]:
+            got[k] /= dt
+        got["steal"] = (steal - steal0) / dt
+        got["other"] = max(0.0, (busy - busy0) / dt - sum(got[k] for k in TIMELINE_KINDS[:-3]))
+        got["runnable"] = float(running)
+        self.samples.append((t, got))
+
+    def _run(self) -> None:
+        self._sample()
+        self.samples.clear()  # the first one only primed the per-process counters
+        while not self._stop.wait(self.step):
+            self._sample()
+
+    def start(self) -> "Timeline":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def window(self, t0: float, t1: float) -> dict[str, float]:
+        """Mean of each column over the samples that end in ``(t0, t1]`` (empty: zeros)."""
+        inside = [g for t, g in self.samples if t0 < t <= t1]
+        return {k: sum(g[k] for g in inside) / max(len(inside), 1) for k in TIMELINE_KINDS}
+
+
+def slowest_window(due_lat: list[tuple[float, float]], width: float = 0.5) -> tuple[float, float, int]:
+    """The ``width``-second window of send times (``due``) whose votes took longest: returns its
+    start, its slowest vote's latency (s) and how many of its votes took over 50 ms."""
+    if not due_lat:
+        return 0.0, 0.0, 0
+    bins: dict[int, list[float]] = defaultdict(list)
+    t0 = min(d for d, *_ in due_lat)
+    for d, lat, *_ in due_lat:
+        bins[int((d - t0) / width)].append(lat)
+    k = max(bins, key=lambda b: max(bins[b]))
+    return t0 + k * width, max(bins[k]), sum(1 for x in bins[k] if x > 0.05)
+
+
 # -- the vote load generator of step 4 (a separate process) -------------------------------------
 class RawConn:
     """One HTTP/1.1 keep-alive connection: POST a JSON body, read status and body
@@ -273,6 +421,8 @@ async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]]
             conn.busy = False
         t1 = time.perf_counter()
         res["lat"].append(t1 - (due if due is not None else t0))
+        if due is not None:
+            res["due_lat"].append((due, t1 - due, bid))
         if status == 200:
             res["acked"].append((bid, winner))
         else:
@@ -305,7 +455,9 @@ async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]]
     await asyncio.gather(*[vote_all(v, items) for v, items in by_voter.items()])
     res.update(meter.stop())
     # (b) open loop: votes due at rate per second, whatever the answers take
-    res = out["rate"] = {"lat": [], "acked": [], "errors": {}, "late": []}
+    res = out["rate"] = {"lat": [], "acked": [], "errors": {}, "late": [], "due_lat": []}
+    timeline = Timeline(server_pid).start()
+    res["wall_start"] = time.time()
     meter, t0 = CpuMeter(server_pid), time.perf_counter()
     pending = []
     for i, (v, bid, w) in enumerate(rate_jobs):
@@ -318,6 +470,11 @@ async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]]
     res["send_s"] = time.perf_counter() - t0  # how long the client took to send them all
     await asyncio.gather(*pending)
     res.update(meter.stop())
+    timeline.stop()
+    res["wall_end"] = time.time()
+    start, worst, n_slow = slowest_window(res["due_lat"])
+    res["worst"] = {"start": start - t0, "max": worst, "n_slow": n_slow,
+                    "cpus": timeline.window(start, start + 0.5 + worst), "all": timeline.window(t0, time.perf_counter())}
     if poke is not None:
         poke.cancel()
     for pool in pools:
@@ -334,6 +491,138 @@ def vote_process(conn, services: list[int], *args) -> None:
     finally:
         conn.close()
 
+
+# -- the machine's floor: what the same client measures against a server that does nothing ------
+def _null_server_main(port: int) -> None:
+    """Entry point of one null-server process: HTTP/1.1 keep-alive on ``port`` (SO_REUSEPORT,
+    so several such processes share it as the arena's workers share theirs), answering every
+    request ``200 {}`` at once: no framework, no session, no database."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                m = re.search(rb"(?i)content-length: *(\d+)", head)
+                if m:
+                    await reader.readexactly(int(m.group(1)))
+                writer.write(answer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, HOST, port, reuse_port=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def floor_phase(workers: int, cookies: list[tuple[str, str]], rate_jobs: list[tuple[int, str, str]], rate: float) -> dict:
+    """The open-loop phase of step 4 again, same client, same votes, same rate, against
+    ``workers`` null-server processes (:func:`_null_server_main`): the latencies this machine
+    gives a server that does no work (its scheduler, its network stack, its stalls)."""
+    ctx = multiprocessing.get_context("spawn")
+    port = free_port()
+    procs = [ctx.Process(target=_null_server_main, args=(port,), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        time.sleep(1.0)  # every process listening
+        mine, theirs = ctx.Pipe()
+        worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, os.getpid(), port, cookies, [], rate_jobs, rate, 0.0))
+        worker.start()
+        theirs.close()
+        result = mine.recv()
+        worker.join()
+        return result["rate"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.join()
+
+
+def _probe_chunk() -> int:
+    """A fixed piece of ordinary Python work (small objects made and dropped), about 0.1-0.2 ms."""
+    return len([{"i": i, "s": str(i)} for i in range(300)])
+
+
+def _probe_main(conn, seconds: float) -> None:
+    """Entry point of the stall probe process: :func:`_probe_chunk` over and over, 2 ms apart,
+    until ``seconds`` have passed or the pipe says stop; sends [(start, duration)] (seconds,
+    ``time.perf_counter``: one clock for every process of the machine)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    rec = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end and not conn.poll():
+        t = time.perf_counter()
+        _probe_chunk()
+        rec.append((t, time.perf_counter() - t))
+        time.sleep(0.002)
+    conn.send(rec)
+    conn.close()
+
+
+class StallProbe:
+    """A separate process timing the same small piece of work again and again (:func:`_probe_main`).
+    It shares nothing with the arena: when its work takes many times its median, the whole
+    machine was slow then (a virtual machine's CPUs taken away or slowed, which its steal time
+    may not show), not the arena. :meth:`stop` returns its [(start, duration)]."""
+
+    def __init__(self, seconds: float = 600.0) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._mine, theirs = ctx.Pipe()
+        self._proc = ctx.Process(target=_probe_main, args=(theirs, seconds), daemon=True)
+        self._proc.start()
+        theirs.close()
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._mine.send(None)
+        rec = self._mine.recv()
+        self._proc.join()
+        return rec
+
+
+def stall_summary(rec: list[tuple[float, float]], t0: float | None = None, t1: float | None = None, factor: float = 10.0) -> dict[str, Any]:
+    """The probe's chunks between t0 and t1: median (ms), the share over ``factor`` x the median,
+    the stretches of such chunks (starts, 0.3 s apart at least) and their median spacing (s)."""
+    rec = [(t, d) for t, d in rec if (t0 is None or t >= t0) and (t1 is None or t <= t1)]
+    if not rec:
+        return {"p50_ms": float("nan"), "slow_share": 0.0, "stretches": [], "period_s": 0.0, "worst": 0.0}
+    s = sorted(d for _, d in rec)
+    med = s[len(s) // 2]
+    slow = [(t, d) for t, d in rec if d > factor * med]
+    starts = [t for i, (t, _) in enumerate(slow) if i == 0 or t - slow[i - 1][0] > 0.3]
+    gaps = sorted(b - a for a, b in zip(starts, starts[1:]))
+    return {"p50_ms": med * 1000, "slow_share": len(slow) / len(rec), "slow": slow, "stretches": starts,
+            "period_s": gaps[len(gaps) // 2] if gaps else 0.0, "worst": max(d for _, d in rec) / med}
+
+
+def slow_votes_in_stalls(due_lat: list, slow: list[tuple[float, float]], over: float = 0.05) -> tuple[int, int, float]:
+    """Votes over ``over`` seconds, how many of them were in flight while a probe chunk was slow
+    (one began from 0.2 s before the vote was due until it was answered), and the same share for
+    the other votes (what chance alone gives)."""
+    import bisect
+
+    starts = [t for t, _ in slow]
+    counts = {True: [0, 0], False: [0, 0]}
+    for due, lat, *_ in due_lat:
+        i = bisect.bisect_left(starts, due - 0.2)
+        c = counts[lat > over]
+        c[0] += 1
+        c[1] += i < len(starts) and starts[i] <= due + lat
+    fast = counts[False]
+    return counts[True][0], counts[True][1], fast[1] / max(fast[0], 1)
 
 class Stats:
     def __init__(self) -> None:
@@ -475,6 +764,24 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+def autovacuum_events(url: str, t0: float | None) -> str:
+    """PostgreSQL's autovacuum and autoanalyze of this run's tables (``pg_stat_user_tables`` of
+    the schema in ``url``'s search_path): each table's counts and the time of the last one, in
+    seconds from ``t0`` (the open-loop vote phase's start, ``time.time()``)."""
+    import psycopg
+
+    base = url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://")
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(base, autocommit=True) as conn:
+        rows = conn.execute("select relname, autovacuum_count, autoanalyze_count, extract(epoch from last_autovacuum), extract(epoch from last_autoanalyze) "
+                            "from pg_stat_user_tables where schemaname = %s and (autovacuum_count > 0 or autoanalyze_count > 0) order by relname", (schema,)).fetchall()
+
+    def at(x) -> str:
+        return f" (last at t={float(x) - t0:+.1f} s)" if x is not None and t0 is not None else ""
+
+    return "; ".join(f"{r[0]}: vacuum x{r[1]}{at(r[3])}, analyze x{r[2]}{at(r[4])}" for r in rows)
+
+
 def pg_schema(url: str, drop: str | None = None) -> str:
     """A fresh schema for this run in the PostgreSQL of ``url`` (the URL with its search_path),
     or, with ``drop``, drop that schema."""
@@ -515,6 +822,7 @@ async def _main_async(args) -> int:
     stats = Stats()
     baseline = None
     limit_result = None
+    floor = stalls = probe_rec = None
     try:
         wait_http(f"http://{HOST}:{mport}/v1/models")
         if args.baseline_workers:
@@ -618,11 +926,15 @@ async def _main_async(args) -> int:
             mine, theirs = ctx.Pipe()
             worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, server.proc.pid, int(server.url.rsplit(":", 1)[1]), cookies, burst_jobs, rate_jobs,
                                                             args.vote_rate, args.refresh_every))
+            probe = None if args.no_floor else StallProbe()
             worker.start()
             theirs.close()
             result = await asyncio.to_thread(mine.recv)
             worker.join()
             phases = {name: result[name] for name in ("burst", "rate")}
+            if probe is not None:
+                probe_rec = probe.stop()
+            (tmp / "vote_latencies.json").write_text(json.dumps(phases["rate"].get("due_lat", [])))
             for r in phases.values():
                 for bid, w in r["acked"]:
                     if bid in stats.acked:
@@ -664,7 +976,13 @@ async def _main_async(args) -> int:
         for v in voters:
             await v.client.aclose()
         server.stop()
+        if args.vote_client == "raw" and not args.no_floor:
+            floor = await asyncio.to_thread(floor_phase, args.workers, cookies, rate_jobs, args.vote_rate)
         limit_result = await asyncio.to_thread(limit_phase, args, reg, tmp, aport)
+        if not args.no_floor:  # the machine alone, quiet: 10 s of the probe
+            quiet = StallProbe(seconds=10.0)
+            await asyncio.sleep(10.5)
+            stalls = stall_summary(await asyncio.to_thread(quiet.stop))
     finally:
         server.stop()
         mock.terminate()
@@ -682,6 +1000,7 @@ async def _main_async(args) -> int:
     dup = (n_rows - n_distinct) + stats.double_acks
 
     load_end = load_average()
+    vacuums = autovacuum_events(args.db, phases["rate"].get("wall_start")) if args.db != "sqlite" and args.vote_client == "raw" else None
     early_n = sum(1 for t in stats.battle_t if t - t0 <= (args.duration / 3 if not args.no_kill else args.duration))
     span = args.duration / 3 if not args.no_kill else args.duration
     rows: list[tuple[str, str, str]] = []  # (measure, value, target)
@@ -698,6 +1017,31 @@ async def _main_async(args) -> int:
     rows.append((f"vote p50 / p99 at {args.vote_rate:g}/s", f"{pct(rate['lat'], .5):.1f} / {pct(rate['lat'], .99):.1f} ms",
                  "p99 < 100 ms" if db.backend == "sqlite" else "p99 < 50 ms"))
     rows.append(("  CPU per vote at that rate", cpu_note(rate, n_rate, "vote"), ""))
+    if "worst" in rate:
+        w = rate["worst"]
+
+        def cpus(c: dict) -> str:
+            return (", ".join(f"{k} {c[k]:.2f}" for k in TIMELINE_KINDS[:-1]) + f"; runnable threads {c['runnable']:.1f}")
+
+        rows.append(("  slowest 0.5 s of sends", f"from t={w['start']:.1f} s: slowest vote {w['max'] * 1000:.0f} ms, {w['n_slow']} over 50 ms", ""))
+        rows.append(("  CPUs used then", cpus(w["cpus"]), ""))
+        rows.append(("  CPUs used, whole phase", cpus(w["all"]), ""))
+    if floor is not None:
+        rows.append((f"  the machine's floor at {args.vote_rate:g}/s", f"{pct(floor['lat'], .5):.1f} / {pct(floor['lat'], .99):.1f} ms: the same client and votes "
+                     f"against {args.workers} null HTTP server process(es) (no framework, no database)", ""))
+    if probe_rec is not None and rate.get("due_lat"):
+        first = min(d for d, *_ in rate["due_lat"])
+        during = stall_summary(probe_rec, first, max(d + lat for d, lat, *_ in rate["due_lat"]))
+        n_slow, in_stalls, chance = slow_votes_in_stalls(rate["due_lat"], during.get("slow", []))
+        rows.append(("  the machine during that phase", f"a probe process (0.1-0.2 ms of Python work every 2 ms, nothing shared with the arena): {during['slow_share'] * 100:.1f}% "
+                     f"of its runs over 10x their median ({during['p50_ms']:.2f} ms), worst {during['worst']:.0f}x, in {len(during['stretches'])} stretches"
+                     + (f" every {during['period_s']:.1f} s (median)" if during["period_s"] else ""), ""))
+        rows.append(("  votes over 50 ms in those stretches", f"{in_stalls} of {n_slow} (of the faster votes: {chance * 100:.0f}%)", ""))
+    if stalls is not None:
+        rows.append(("  the machine alone (quiet, 10 s)", f"the same probe: {stalls['slow_share'] * 100:.1f}% of runs over 10x their median ({stalls['p50_ms']:.2f} ms), "
+                     f"worst {stalls['worst']:.0f}x, in {len(stalls['stretches'])} stretches" + (f" every {stalls['period_s']:.1f} s (median)" if stalls["period_s"] else ""), ""))
+    if vacuums is not None:
+        rows.append(("  autovacuum / autoanalyze", vacuums or "none in this run's schema", ""))
     burst = phases["burst"]
     rows.append(("votes/s, closed-loop burst", f"{len(burst['acked']) / burst['wall']:.0f} (p50 {pct(burst['lat'], .5):.0f} / p99 {pct(burst['lat'], .99):.0f} ms)", ""))
     rows.append(("  CPU per vote in the burst", cpu_note(burst, len(burst["acked"]), "vote"), ""))
@@ -784,6 +1128,7 @@ def main() -> None:
     p.add_argument("--no-kill", action="store_true", help="do not SIGKILL the server mid-run")
     p.add_argument("--vote-client", choices=("raw", "httpx"), default="raw",
                    help="load generator of the vote phases: raw = a separate process with a minimal HTTP/1.1 client (default); httpx = this process")
+    p.add_argument("--no-floor", action="store_true", help="skip the machine's floor (the open loop against null servers) and stall probe")
     p.add_argument("--refresh-every", type=float, default=0.0, help="seconds between two leaderboard refresh requests during the vote phases (0: none)")
     p.add_argument("--leaderboard-votes", type=int, default=0, help="voted battles written before the vote phases, for the leaderboard to work on")
     args = p.parse_args()
