@@ -57,7 +57,9 @@ inflated latencies and says so). For the open loop it also says what the machine
   50 ms were in flight during one (against the share of the faster votes, what chance gives);
 - the machine's floor: the same client sends the same votes at the same rate to as many null
   HTTP server processes as the arena has workers (no framework, no database, an answer at
-  once): the latency this machine gives a server that does no work.
+  once): the latency this machine gives a server that does no work; and the web stack's floor:
+  the same against a FastAPI route that only validates the vote's body (``floor_app``, as many
+  uvicorn workers): what the framework alone costs, without sessions, database or vote writer.
 
 ``--no-floor`` skips the probe and the floor. The vote latencies of the open loop (sent at,
 seconds; latency; battle id) are written to ``vote_latencies.json`` in the data folder.
@@ -519,17 +521,47 @@ def _null_server_main(port: int) -> None:
     asyncio.run(main())
 
 
-def floor_phase(workers: int, cookies: list[tuple[str, str]], rate_jobs: list[tuple[int, str, str]], rate: float) -> dict:
+def floor_app():
+    """The framework's floor (``uvicorn serve_load:floor_app --factory``): a FastAPI app whose
+    only route takes the vote request's path and JSON body (validated by pydantic) and answers
+    at once: the arena's web stack without its sessions, database or vote writer."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel
+
+    class Ballot(BaseModel):
+        winner: str
+
+    app = FastAPI()
+
+    @app.post("/api/battles/{battle_id}/vote")
+    async def vote(battle_id: str, body: Ballot):
+        return JSONResponse({"battle_id": battle_id, "winner": body.winner})
+
+    return app
+
+
+def floor_phase(kind: str, workers: int, cookies: list[tuple[str, str]], rate_jobs: list[tuple[int, str, str]], rate: float) -> dict:
     """The open-loop phase of step 4 again, same client, same votes, same rate, against
-    ``workers`` null-server processes (:func:`_null_server_main`): the latencies this machine
-    gives a server that does no work (its scheduler, its network stack, its stalls)."""
+    ``workers`` processes of a server that does (almost) no work: kind 'null', raw asyncio
+    (:func:`_null_server_main`: what the machine gives, its scheduler, network stack and stalls),
+    or 'fastapi', uvicorn with :func:`floor_app` (what the web stack alone costs). Returns the
+    phase's result (its "server_cpu" is that server's CPU)."""
     ctx = multiprocessing.get_context("spawn")
     port = free_port()
-    procs = [ctx.Process(target=_null_server_main, args=(port,), daemon=True) for _ in range(workers)]
-    for p in procs:
-        p.start()
+    if kind == "null":
+        procs = [ctx.Process(target=_null_server_main, args=(port,), daemon=True) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        pid = os.getpid()
+    else:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")])}
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve_load:floor_app", "--factory", "--host", HOST, "--port", str(port),
+                                   "--workers", str(workers), "--log-level", "warning"], cwd=ROOT / "bench", env=env, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid = server.pid
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 socket.create_connection((HOST, port), timeout=1).close()
@@ -538,19 +570,25 @@ def floor_phase(workers: int, cookies: list[tuple[str, str]], rate_jobs: list[tu
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        time.sleep(1.0)  # every process listening
+        if kind == "null":
+            time.sleep(1.0)  # every process listening
+        else:
+            wait_idle(pid)  # every worker started
         mine, theirs = ctx.Pipe()
-        worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, os.getpid(), port, cookies, [], rate_jobs, rate, 0.0))
+        worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, pid, port, cookies, [], rate_jobs, rate, 0.0))
         worker.start()
         theirs.close()
         result = mine.recv()
         worker.join()
         return result["rate"]
     finally:
-        for p in procs:
-            p.kill()
-            p.join()
-
+        if kind == "null":
+            for p in procs:
+                p.kill()
+                p.join()
+        else:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 def _probe_chunk() -> int:
     """A fixed piece of ordinary Python work (small objects made and dropped), about 0.1-0.2 ms."""
@@ -822,7 +860,7 @@ async def _main_async(args) -> int:
     stats = Stats()
     baseline = None
     limit_result = None
-    floor = stalls = probe_rec = None
+    floor = floor_web = stalls = probe_rec = None
     try:
         wait_http(f"http://{HOST}:{mport}/v1/models")
         if args.baseline_workers:
@@ -977,7 +1015,8 @@ async def _main_async(args) -> int:
             await v.client.aclose()
         server.stop()
         if args.vote_client == "raw" and not args.no_floor:
-            floor = await asyncio.to_thread(floor_phase, args.workers, cookies, rate_jobs, args.vote_rate)
+            floor = await asyncio.to_thread(floor_phase, "null", args.workers, cookies, rate_jobs, args.vote_rate)
+            floor_web = await asyncio.to_thread(floor_phase, "fastapi", args.workers, cookies, rate_jobs, args.vote_rate)
         limit_result = await asyncio.to_thread(limit_phase, args, reg, tmp, aport)
         if not args.no_floor:  # the machine alone, quiet: 10 s of the probe
             quiet = StallProbe(seconds=10.0)
@@ -1029,6 +1068,10 @@ async def _main_async(args) -> int:
     if floor is not None:
         rows.append((f"  the machine's floor at {args.vote_rate:g}/s", f"{pct(floor['lat'], .5):.1f} / {pct(floor['lat'], .99):.1f} ms: the same client and votes "
                      f"against {args.workers} null HTTP server process(es) (no framework, no database)", ""))
+    if floor_web is not None:
+        rows.append((f"  the web stack's floor at {args.vote_rate:g}/s", f"{pct(floor_web['lat'], .5):.1f} / {pct(floor_web['lat'], .99):.1f} ms, "
+                     f"{floor_web['server_cpu'] / max(len(floor_web['lat']), 1) * 1000:.2f} ms CPU/vote: the same against a FastAPI route that only validates "
+                     f"the vote's body ({args.workers} uvicorn worker(s))", ""))
     if probe_rec is not None and rate.get("due_lat"):
         first = min(d for d, *_ in rate["due_lat"])
         during = stall_summary(probe_rec, first, max(d + lat for d, lat, *_ in rate["due_lat"]))
