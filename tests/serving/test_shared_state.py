@@ -46,6 +46,12 @@ def test_buckets_counters_and_floors(shared):
     run(go())
 
 
+def test_the_start_up_line_names_redis_without_its_password_and_with_the_key_prefix():
+    state = RedisState("redis://:hunter2@127.0.0.1:6379/3", prefix="arena-a:")
+    assert state.describe() == "Redis at redis://:***@127.0.0.1:6379/3, key prefix 'arena-a:'"
+    assert LocalState(prefix="p:").describe() == "in-process (one worker)"
+
+
 def test_a_counter_expires(shared):
     async def go():
         await shared.incr("short", ttl_s=0.05)

@@ -355,7 +355,9 @@ class RedisState:
             await entry[0].connection_pool.disconnect()  # a pool we made: the client does not close it
 
     def describe(self) -> str:
-        return f"Redis at {redact_redis(self.url)}"
+        """Where the shared state lives, for the start-up line: the URL without its password
+        and the key prefix (two arenas on one Redis must not share it)."""
+        return f"Redis at {redact_redis(self.url)}, key prefix {self.prefix!r}"
 
 
 def redact_redis(url: str) -> str:
