@@ -152,9 +152,16 @@ class ContextualFit:
         return self.data.names
 
     def _cov_reduced(self, robust: bool = True) -> np.ndarray:
-        """Raises: ConvergenceError when the information matrix has no inverse (a covariate
-        constant or collinear in these battles, which a prior on the strengths does not cure)."""
+        """Raises: ConvergenceError when the information matrix is singular at the fit (a
+        covariate constant or collinear in these battles, which a prior on the strengths does not
+        cure): by the same test as the Newton iteration's first step (smallest eigenvalue of -H
+        at most 1e-10 of the largest), so that it does not depend on whether LAPACK's inverse
+        happens to meet an exactly zero pivot (machines differ: an inverse of a numerically
+        singular matrix gave NaN and 1e8 standard errors on one, an error on another)."""
         with threadpool_limits(limits=1, user_api="blas"):  # a small matrix: one thread, no spin-waiting
+            ev = np.linalg.eigvalsh(-self.hessian)
+            if not ev[0] > SINGULAR_EIGEN_RATIO * ev[-1]:
+                raise _not_identified(prior=True)
             try:
                 Hinv = np.linalg.inv(-self.hessian)
             except np.linalg.LinAlgError:
@@ -427,6 +434,11 @@ class _ContextualProblem:
         return self.evaluate(x, self.sorted_weights(w), derivatives=False, meat=True).J
 
 
+#: -H whose smallest eigenvalue is at most this fraction of its largest is treated as singular
+#: (the fit not identified): well above double precision's 1e-16, so rounding decides nothing.
+SINGULAR_EIGEN_RATIO = 1e-10
+
+
 def _not_identified(prior: bool) -> ConvergenceError:
     """The error of a singular information matrix (Hessian). Without a prior, the usual cause is
     a covariate collinear with the model identities (a per-model covariate such as price), which
@@ -460,7 +472,7 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray | None, max_
         g, H = cur.g, cur.H
         if it == 1:
             ev = np.linalg.eigvalsh(-H)
-            if ev[0] <= 1e-10 * ev[-1]:
+            if not ev[0] > SINGULAR_EIGEN_RATIO * ev[-1]:
                 raise _not_identified(prior=prob.prior > 0)
         try:
             step = np.linalg.solve(-H, g)
