@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -162,11 +163,50 @@ def test_a_rate_limit_holds_across_workers(tmp_path, redis_url, workers):  # noq
             elapsed = time.monotonic() - t0
     finally:
         server.stop()
+    assert "OpenArena is running at http://localhost:" in server.log_text()  # printed once a worker answered
     passed = codes.count(200)
     # a bucket of 20 tokens refilled at one every 3 s: 20, plus one per 3 s the 80 requests took
     # (on a busy machine they can take several seconds); N workers on their own would allow 20 N
     assert set(codes) <= {200, 429}, codes
     assert 20 <= passed <= 20 + int(elapsed / 3.0), (passed, elapsed)
+
+
+def test_the_running_line_waits_until_the_server_answers():
+    """With several workers the socket is bound at once but the workers start seconds later:
+    the line that sends people to the address waits for an answer."""
+    import http.server
+
+    from openarena.cli.serve import announce_when_up
+
+    port, printed = _free_port(), []
+    thread = announce_when_up("127.0.0.1", port, "up", timeout_s=60, echo=printed.append)
+    time.sleep(0.5)
+    assert printed == []  # nothing listens yet
+    with socket.socket() as bound:  # bound and listening, nobody accepting: uvicorn's supervisor before its workers
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound.bind(("127.0.0.1", port))
+        bound.listen(8)
+        time.sleep(0.5)
+        assert printed == []
+
+    class Healthz(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(503)  # any answer will do: it accepts requests
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Healthz)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        thread.join(30)
+        assert printed == ["up"]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_several_workers_without_redis_are_refused(tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ import errno
 import logging
 import os
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -50,6 +52,37 @@ def check_port_free(host: str, port: int) -> None:
         raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     finally:
         sock.close()
+
+
+def announce_when_up(host: str, port: int, line: str, timeout_s: float = 300.0, echo=typer.echo) -> threading.Thread:
+    """Print ``line`` once the server answers HTTP on ``host:port`` (``GET /healthz``, any
+    status: it accepts requests), not before: with several workers the socket is bound at once
+    but the workers take seconds to start, and a visitor sent there by the line would wait.
+    A daemon thread polling every 0.1 s for at most ``timeout_s`` (nothing is printed if the
+    server never answers: its own errors say why); returns the thread. A wildcard host is
+    polled on the loopback address."""
+    import http.client
+
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+    def poll() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            conn = http.client.HTTPConnection(target, port, timeout=5)
+            try:
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.1)
+                continue
+            finally:
+                conn.close()
+            echo(line)
+            return
+
+    thread = threading.Thread(target=poll, name="announce", daemon=True)
+    thread.start()
+    return thread
 
 
 LIMIT_KINDS = {
@@ -217,7 +250,7 @@ def serve(
         url = f"http://{shown}:{port}"
         err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models); "
                           f"workers: {workers}, shared state: {state.shared.describe()}", highlight=False)
-        typer.echo(f"OpenArena is running at {url}  (Ctrl+C to stop)", err=False)
+        announce_when_up(host, port, f"OpenArena is running at {url}  (Ctrl+C to stop)")
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING))
 
     try:
