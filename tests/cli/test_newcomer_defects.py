@@ -123,6 +123,8 @@ def test_style_control_with_a_prior_on_a_singular_category_says_so_without_a_tra
     r = run("leaderboard", src, "--prior", "0.01", "--control", "style", "--category", "no_tie", "--min-votes-shown", 0)
     assert r.exit_code == 2, r.output
     assert "information matrix is singular" in r.stderr and "Traceback" not in r.output
+    # its 9 battles: the three style covariates predict every outcome (the fit runs off to infinity)
+    assert "predict every outcome" in " ".join(r.stderr.split()), r.stderr
     r = run("leaderboard", src, "--prior", "0.01", "--control", "style", "--categories", "all", "--min-votes-shown", 0)
     assert r.exit_code == 0 and "full" in r.stdout, r.output
 

@@ -50,6 +50,13 @@ def test_the_start_up_line_names_redis_without_its_password_and_with_the_key_pre
     state = RedisState("redis://:hunter2@127.0.0.1:6379/3", prefix="arena-a:")
     assert state.describe() == "Redis at redis://:***@127.0.0.1:6379/3, key prefix 'arena-a:'"
     assert LocalState(prefix="p:").describe() == "in-process (one worker)"
+    from openarena.serving.shared_state import redact_redis
+
+    # redis-py also reads a password from the query string; an IPv6 host keeps its brackets
+    assert redact_redis("redis://127.0.0.1:6379/0?password=hunter2&db=1") == "redis://127.0.0.1:6379/0?password=***&db=1"
+    assert redact_redis("redis://user:hunter2@[::1]:6379/0") == "redis://user:***@[::1]:6379/0"
+    assert redact_redis("redis://[::1]:6379/0") == "redis://[::1]:6379/0"
+    assert redact_redis("redis://:pw@h:99999999/0") == "redis://:***@h:99999999/0"  # a bad port is the caller's error to report
 
 
 def test_a_counter_expires(shared):

@@ -171,6 +171,14 @@ def test_a_rate_limit_holds_across_workers(tmp_path, redis_url, workers):  # noq
     assert 20 <= passed <= 20 + int(elapsed / 3.0), (passed, elapsed)
 
 
+def test_the_printed_address_is_one_a_browser_opens():
+    from openarena.cli.serve import display_url
+
+    assert display_url("127.0.0.1", 8000) == display_url("::1", 8000) == "http://localhost:8000"
+    assert display_url("0.0.0.0", 80) == "http://0.0.0.0:80"
+    assert display_url("::", 8000) == "http://[::]:8000" and display_url("fd00::2", 8080) == "http://[fd00::2]:8080"
+
+
 def test_the_running_line_waits_until_the_server_answers():
     """With several workers the socket is bound at once but the workers start seconds later:
     the line that sends people to the address waits for an answer."""

@@ -54,6 +54,13 @@ def check_port_free(host: str, port: int) -> None:
         sock.close()
 
 
+def display_url(host: str, port: int) -> str:
+    """The address to print for ``host:port``: ``localhost`` for the loopback, an IPv6 host in
+    brackets (``http://[::]:8000``)."""
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
 def announce_when_up(host: str, port: int, line: str, timeout_s: float = 300.0, echo=typer.echo) -> threading.Thread:
     """Print ``line`` once the server answers HTTP on ``host:port`` (``GET /healthz``, any
     status: it accepts requests), not before: with several workers the socket is bound at once
@@ -246,8 +253,7 @@ def serve(
                 mock.stop()
             database.dispose()
             raise
-        shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        url = f"http://{shown}:{port}"
+        url = display_url(host, port)
         err_console.print(f"database: {state.db.describe()}; registry: {registry} ({len(state.registry)} models); "
                           f"workers: {workers}, shared state: {state.shared.describe()}", highlight=False)
         announce_when_up(host, port, f"OpenArena is running at {url}  (Ctrl+C to stop)")

@@ -361,19 +361,21 @@ class RedisState:
 
 
 def redact_redis(url: str) -> str:
-    """``url`` without its password (``redis://:***@host:6379/0``)."""
-    from urllib.parse import urlsplit, urlunsplit
+    """``url`` without its password, whether in the address (``redis://:***@host:6379/0``) or
+    in the query string (``?password=***``, which redis-py also reads); an IPv6 host keeps its
+    brackets."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
 
     try:
         parts = urlsplit(url)
     except ValueError:
         return "redis://?"
-    if parts.password:
-        user = parts.username or ""
-        host = parts.hostname or ""
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    if parts.password is not None:
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k.lower() == "password" for k, _ in query):
+        parts = parts._replace(query=urlencode([(k, "***" if k.lower() == "password" else v) for k, v in query], safe="*"))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def check_redis(url: str, timeout_s: float = 3.0) -> None:
