@@ -163,16 +163,7 @@ class ContextualFit:
         the larger prior), the likelihood has no curvature: the covariates predict every outcome
         of these battles and the coefficients run off to infinity."""
         with threadpool_limits(limits=1, user_api="blas"):  # one thread, no spin-waiting
-            ev = np.linalg.eigvalsh(-self.hessian)
-        if ev[0] > SINGULAR_EIGEN_RATIO * ev[-1]:
-            return None
-        if ev[-1] <= 1.001 * max(self.prior, self.coef_prior) + 1e-12:
-            return ConvergenceError(
-                "the contextual fit is not identified: its information matrix is singular because the covariates "
-                "predict every outcome of these battles (their coefficients run off to infinity); use more battles "
-                "or fewer covariates"
-            )
-        return _not_identified(prior=self.prior > 0)
+            return _singular(self.hessian, self.prior, self.coef_prior)
 
     def _cov_reduced(self, robust: bool = True) -> np.ndarray:
         """Raises: ConvergenceError when the information matrix is singular at the fit
@@ -458,6 +449,25 @@ class _ContextualProblem:
 SINGULAR_EIGEN_RATIO = 1e-10
 
 
+def _singular(H: np.ndarray, prior: float, coef_prior: float) -> ConvergenceError | None:
+    """None when -H is regular (its smallest eigenvalue above :data:`SINGULAR_EIGEN_RATIO` of
+    its largest), else the error that says why: when only the priors' ridge is left of -H (its
+    largest eigenvalue is the larger prior) the likelihood has no curvature, the covariates
+    predict every outcome of these battles and the coefficients run off to infinity; otherwise
+    :func:`_not_identified`. The same wherever the singular matrix is met (the Newton step, the
+    sandwich), whatever LAPACK does with it on this machine."""
+    ev = np.linalg.eigvalsh(-H)
+    if ev[0] > SINGULAR_EIGEN_RATIO * ev[-1]:
+        return None
+    if ev[-1] <= 1.001 * max(prior, coef_prior) + 1e-12:
+        return ConvergenceError(
+            "the contextual fit is not identified: its information matrix is singular because the covariates "
+            "predict every outcome of these battles (their coefficients run off to infinity); use more battles "
+            "or fewer covariates"
+        )
+    return _not_identified(prior=prior > 0)
+
+
 def _not_identified(prior: bool) -> ConvergenceError:
     """The error of a singular information matrix (Hessian). Without a prior, the usual cause is
     a covariate collinear with the model identities (a per-model covariate such as price), which
@@ -490,13 +500,13 @@ def _newton(prob: _ContextualProblem, x0: np.ndarray, w: np.ndarray | None, max_
     for it in range(1, max_iter + 1):
         g, H = cur.g, cur.H
         if it == 1:
-            ev = np.linalg.eigvalsh(-H)
-            if not ev[0] > SINGULAR_EIGEN_RATIO * ev[-1]:
-                raise _not_identified(prior=prob.prior > 0)
+            error = _singular(H, prob.prior, prob.coef_prior)
+            if error is not None:
+                raise error
         try:
             step = np.linalg.solve(-H, g)
         except np.linalg.LinAlgError:
-            raise _not_identified(prior=prob.prior > 0) from None
+            raise (_singular(H, prob.prior, prob.coef_prior) or _not_identified(prior=prob.prior > 0)) from None
         ll = cur.ll
         t = 1.0
         new = x + step
