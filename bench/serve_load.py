@@ -145,23 +145,44 @@ def wait_http(url: str, timeout: float = 30) -> None:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its descendants (children of every thread)."""
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the process ``pid`` alone (0 when it is gone)."""
     try:
         fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / TICK
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            for child in open(f"/proc/{pid}/task/{tid}/children").read().split():
-                total += tree_cpu(int(child))
+        return (int(fields[11]) + int(fields[12])) / TICK
     except (OSError, IndexError, ValueError):
         return 0.0
-    return total
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (of every thread of it)."""
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            out += [int(c) for c in open(f"/proc/{pid}/task/{tid}/children").read().split()]
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its descendants (children of every thread)."""
+    return _proc_cpu(pid) + sum(tree_cpu(c) for c in _children(pid))
+
+
+def proc_stat() -> tuple[float, float, int]:
+    """From ``/proc/stat``: CPU seconds the machine has used so far, all cores (steal time
+    included: the hypervisor's, counted as used), of which steal time, and how many threads
+    are runnable now (``procs_running``)."""
+    lines = open("/proc/stat").read().splitlines()
+    v = [int(x) for x in lines[0].split()[1:]]
+    running = next(int(line.split()[1]) for line in lines if line.startswith("procs_running"))
+    return (sum(v) - v[3] - v[4]) / TICK, v[7] / TICK, running
 
 
 def machine_cpu() -> float:
     """CPU seconds used by everything on the machine so far (all cores)."""
-    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / TICK
+    return proc_stat()[0]
 
 
 #: pids whose process trees are the services the arena uses (PostgreSQL's postmaster, the Redis
@@ -238,24 +259,6 @@ class CpuMeter:
 
 
 # -- what ran during the vote phase (Linux /proc), to explain its slowest moments ---------------
-def _proc_cpu(pid: int) -> float:
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            out += [int(c) for c in open(f"/proc/{pid}/task/{tid}/children").read().split()]
-    except (OSError, ValueError):
-        pass
-    return out
-
-
 def _pg_kind(pid: int) -> str:
     try:
         cmd = open(f"/proc/{pid}/cmdline", "rb").read()
@@ -293,10 +296,8 @@ class Timeline:
 
     @staticmethod
     def _machine() -> tuple[float, float, float, int]:
-        lines = open("/proc/stat").read().splitlines()
-        v = [int(x) for x in lines[0].split()[1:]]
-        running = next(int(line.split()[1]) for line in lines if line.startswith("procs_running"))
-        return time.perf_counter(), (sum(v) - v[3] - v[4] - v[7]) / TICK, v[7] / TICK, running
+        used, steal, running = proc_stat()
+        return time.perf_counter(), used - steal, steal, running
 
     def _delta(self, pid: int) -> float:
         now = _proc_cpu(pid)
@@ -494,6 +495,21 @@ def vote_process(conn, services: list[int], *args) -> None:
         conn.close()
 
 
+def run_vote_process(*args) -> dict:
+    """Run :func:`_vote_phases` (``args``: server pid, port, voters, burst, rate jobs, rate,
+    refresh_every) in a load generator process of its own (spawned: its own interpreter and
+    event loop) and return its results."""
+    ctx = multiprocessing.get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, *args))
+    worker.start()
+    theirs.close()
+    try:
+        return mine.recv()
+    finally:
+        worker.join()
+
+
 # -- the machine's floor: what the same client measures against a server that does nothing ------
 def _null_server_main(port: int) -> None:
     """Entry point of one null-server process: HTTP/1.1 keep-alive on ``port`` (SO_REUSEPORT,
@@ -561,26 +577,12 @@ def floor_phase(kind: str, workers: int, cookies: list[tuple[str, str]], rate_jo
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pid = server.pid
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_http(f"http://{HOST}:{port}/healthz", timeout=60)  # any answer: the null server's 200, FastAPI's 404
         if kind == "null":
             time.sleep(1.0)  # every process listening
         else:
             wait_idle(pid)  # every worker started
-        mine, theirs = ctx.Pipe()
-        worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, pid, port, cookies, [], rate_jobs, rate, 0.0))
-        worker.start()
-        theirs.close()
-        result = mine.recv()
-        worker.join()
-        return result["rate"]
+        return run_vote_process(pid, port, cookies, [], rate_jobs, rate, 0.0)["rate"]
     finally:
         if kind == "null":
             for p in procs:
@@ -960,15 +962,9 @@ async def _main_async(args) -> int:
         rate_jobs = [(index[v], bid, v.rng.choice(WINNERS)) for v, bid in prepared_rate]
         cookies = [(v.client.cookies.get(COOKIE), v.headers["x-csrf-token"]) for v in voters]
         if args.vote_client == "raw":
-            ctx = multiprocessing.get_context("spawn")
-            mine, theirs = ctx.Pipe()
-            worker = ctx.Process(target=vote_process, args=(theirs, SERVICES, server.proc.pid, int(server.url.rsplit(":", 1)[1]), cookies, burst_jobs, rate_jobs,
-                                                            args.vote_rate, args.refresh_every))
             probe = None if args.no_floor else StallProbe()
-            worker.start()
-            theirs.close()
-            result = await asyncio.to_thread(mine.recv)
-            worker.join()
+            result = await asyncio.to_thread(run_vote_process, server.proc.pid, int(server.url.rsplit(":", 1)[1]), cookies, burst_jobs, rate_jobs,
+                                             args.vote_rate, args.refresh_every)
             phases = {name: result[name] for name in ("burst", "rate")}
             if probe is not None:
                 probe_rec = probe.stop()

@@ -159,9 +159,8 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
     sessions, ips = sorted(set(sessions)), sorted(set(ips))
     if not sessions and not ips:
         return {}
-    params = {"sessions": sessions, "ips": ips, "since": since}
     if backend != "postgresql":
-        return _tally(conn.execute(_READ_KEYS, params), sessions, ips)
+        return _tally(conn.execute(_READ_KEYS, {"sessions": sessions, "ips": ips, "since": since}), sessions, ips)
     with pg_pipeline(conn) as raw:
         raw.cursor().execute(_PG_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
         lock_budget(conn, raw)  # the read may wait for a lock too: what is left after the locks' wait

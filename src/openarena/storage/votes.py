@@ -213,9 +213,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
             if commit:
                 raise RuntimeError(f"vote batch committed with {close.rowcount} of its {len(closes)} battles closed")
             raise _BatchConflict()
-    elif commit:
-        conn.connection.driver_connection.commit()
-    return out
+    return out  # without writes, the caller's transaction commits (``commit``: it has nothing to send)
 
 
 def _lookup_ids(reqs: Sequence[_VoteRequest]) -> tuple[str, ...]:
