@@ -152,8 +152,9 @@ class ContextualFit:
         return self.data.names
 
     @cached_property
-    def _not_identified_error(self) -> ConvergenceError | None:
-        """None when the information matrix at the fit is regular; else the error to raise.
+    def _singular_message(self) -> str | None:
+        """None when the information matrix at the fit is regular; else the message of the
+        error to raise (a new error at each raise: one raised again would pile up tracebacks).
         The test is the Newton iteration's first step's (smallest eigenvalue of -H at most
         :data:`SINGULAR_EIGEN_RATIO` of the largest), so that it does not depend on whether
         LAPACK's inverse happens to meet an exactly zero pivot (machines differ: the inverse of a
@@ -163,14 +164,15 @@ class ContextualFit:
         the larger prior), the likelihood has no curvature: the covariates predict every outcome
         of these battles and the coefficients run off to infinity."""
         with threadpool_limits(limits=1, user_api="blas"):  # one thread, no spin-waiting
-            return _singular(self.hessian, self.prior, self.coef_prior)
+            error = _singular(self.hessian, self.prior, self.coef_prior)
+        return None if error is None else str(error)
 
     def _cov_reduced(self, robust: bool = True) -> np.ndarray:
         """Raises: ConvergenceError when the information matrix is singular at the fit
-        (:attr:`_not_identified_error`: a covariate constant or collinear in these battles, which
-        a prior on the strengths does not cure, or outcomes the covariates separate)."""
-        if self._not_identified_error is not None:
-            raise self._not_identified_error
+        (:attr:`_singular_message`: a covariate constant or collinear in these battles, which a
+        prior on the strengths does not cure, or outcomes the covariates separate)."""
+        if self._singular_message is not None:
+            raise ConvergenceError(self._singular_message)
         with threadpool_limits(limits=1, user_api="blas"):  # a small matrix: one thread, no spin-waiting
             try:
                 Hinv = np.linalg.inv(-self.hessian)
