@@ -277,7 +277,7 @@ def test_a_worker_freezes_its_start_up_objects_out_of_the_collector(arena_factor
     """A full garbage collection over a worker's start-up objects (~10^5: modules, the app)
     holds the GIL for tens of ms, a pause of every request and of the vote writer under load:
     the worker freezes them once started (gc.freeze), so a collection walks only what requests
-    create (the pause it saves is measured by bench/serve_load.py, not here)."""
+    create (the pause it saves, 20-70 ms, was timed with a temporary trace: bench/serve_load.md, stop 18)."""
     import gc
 
     gc.unfreeze()
