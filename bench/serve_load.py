@@ -103,7 +103,7 @@ from typing import Any
 
 import httpx
 
-from openarena.serving.sessions import COOKIE, SessionManager, voter_hash
+from openarena.serving.sessions import COOKIE, SessionManager, network_hash, voter_hash
 from openarena.storage import Database
 from openarena.storage.settings import shared_secret
 from openarena.storage.battles import acquire_turn, create_battle, finish_turn
@@ -112,6 +112,14 @@ from openarena.storage.db import vote_synchronous
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
+
+
+def voter_address(i: int) -> str:
+    """The loopback address voter ``i`` connects from (127.1.0.1, 127.1.0.2, ...: every 127.x
+    address is this machine's), so that the server sees each voter at an address of its own, as
+    a public arena sees its voters: the vote-integrity checks lock and count per voter address
+    as well as per session; voters all at 127.0.0.1 would share one IP key."""
+    return f"127.1.{i // 250}.{i % 250 + 1}"
 WINNERS = ["model_a", "model_b", "tie", "tie (bothbad)"]
 WARMUP_S = 3.0  # after a server starts (its workers' first leaderboard refresh), before a flow is timed
 
@@ -373,7 +381,8 @@ class RawConn:
     """One HTTP/1.1 keep-alive connection: POST a JSON body, read status and body
     (Content-Length framed, as the arena's JSON answers are). Reconnects when the server closed it."""
 
-    def __init__(self, port: int, cookie: str, csrf: str) -> None:
+    def __init__(self, port: int, cookie: str, csrf: str, local: str | None = None) -> None:
+        self.local = local
         self.port, self.head = port, (
             f"host: {HOST}:{port}\r\ncontent-type: application/json\r\ncookie: {COOKIE}={cookie}\r\n"
             f"x-csrf-token: {csrf}\r\n"
@@ -385,7 +394,7 @@ class RawConn:
         for attempt in (0, 1):
             try:
                 if self.writer is None:
-                    self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+                    self.reader, self.writer = await asyncio.open_connection(HOST, self.port, local_addr=(self.local, 0) if self.local else None)
                 self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head + b"content-length: %d\r\n\r\n" % len(body) + body)
                 head = await self.reader.readuntil(b"\r\n\r\n")
                 status = int(head.split(b" ", 2)[1])
@@ -408,11 +417,11 @@ class RawConn:
 
 async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]], burst: list[tuple[int, str, str]],
                        rate_jobs: list[tuple[int, str, str]], rate: float, refresh_every: float) -> dict:
-    pools = [[RawConn(port, ck, cs), RawConn(port, ck, cs)] for ck, cs in voters]
+    pools = [[RawConn(port, ck, cs, voter_address(v)), RawConn(port, ck, cs, voter_address(v))] for v, (ck, cs) in enumerate(voters)]
     out: dict = {}
 
     async def vote(v: int, bid: str, winner: str, due: float | None, res: dict) -> None:
-        conn = next((c for c in pools[v] if not c.busy), None) or RawConn(port, *voters[v])
+        conn = next((c for c in pools[v] if not c.busy), None) or RawConn(port, *voters[v], voter_address(v))
         conn.busy = True
         t0 = time.perf_counter()
         try:
@@ -685,10 +694,11 @@ def pct(xs: list[float], q: float) -> float:
 
 
 class Voter:
-    def __init__(self, url: str, stats: Stats, seed: int) -> None:
-        self.url, self.stats = url, stats
+    def __init__(self, url: str, stats: Stats, seed: int, address: str | None = None) -> None:
+        self.url, self.stats, self.address = url, stats, address
         self.rng = random.Random(seed)
-        self.client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5), limits=httpx.Limits(max_connections=2))
+        transport = httpx.AsyncHTTPTransport(local_address=address, limits=httpx.Limits(max_connections=2)) if address else None
+        self.client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5), limits=httpx.Limits(max_connections=2), transport=transport)
         self.headers: dict[str, str] = {}
 
     async def open(self) -> None:
@@ -871,7 +881,7 @@ async def _main_async(args) -> int:
             await asyncio.sleep(WARMUP_S)
             await asyncio.to_thread(wait_idle, base.proc.pid)
             bstats = Stats()
-            bvoters = [Voter(base.url, bstats, 10_000 + i) for i in range(args.voters)]
+            bvoters = [Voter(base.url, bstats, 10_000 + i, voter_address(i)) for i in range(args.voters)]
             b0 = time.monotonic()
             span = args.duration / 3 if not args.no_kill else args.duration
             btasks = [asyncio.create_task(v.run(b0 + args.duration)) for v in bvoters]
@@ -890,7 +900,7 @@ async def _main_async(args) -> int:
         server.start()
         await asyncio.sleep(WARMUP_S)
         await asyncio.to_thread(wait_idle, server.proc.pid)
-        voters = [Voter(server.url, stats, i) for i in range(args.voters)]
+        voters = [Voter(server.url, stats, i, voter_address(i)) for i in range(args.voters)]
         t0 = time.monotonic()
         deadline = t0 + args.duration
         tasks = [asyncio.create_task(v.run(deadline)) for v in voters]
@@ -946,7 +956,8 @@ async def _main_async(args) -> int:
             out = []
             for _ in range(n_per_voter):
                 for v in voters:
-                    bid = create_battle(db, mode="anony", model_a="bench-model-a", model_b="bench-model-b", session_hash=judges[v], sampling_policy="fastchat", sampling_prob=1 / 6)
+                    bid = create_battle(db, mode="anony", model_a="bench-model-a", model_b="bench-model-b", session_hash=judges[v], sampling_policy="fastchat",
+                                        sampling_prob=1 / 6, ip_hash=network_hash(secret, v.address))
                     acquire_turn(db, bid, judges[v])
                     finish_turn(db, bid, conversation_a=conv, conversation_b=conv, turns=1)
                     out.append((v, bid))

@@ -224,11 +224,13 @@ def test_bad_policy_is_refused(bad):
 def test_vote_batch_round_trips_on_postgresql(db, tmp_path):
     """A vote transaction holds its battles' rows and its voters' advisory locks until the
     commit, so on PostgreSQL its round trips are most of its time (and of the time other
-    workers' votes of the same voters wait): a batch with the integrity checks takes four
-    (BEGIN with the read of the battles; the voters' locks with their read; closing the battles
-    with inserting the votes and the COMMIT; seven before), whatever its size. Counted in
-    libpq's protocol trace: each run of messages the client sends before it next reads the
-    server's is one round trip."""
+    workers' votes of the same voters wait): a batch with the integrity checks takes two
+    (BEGIN, the read of the battles, the voters' locks and their read; closing the battles,
+    inserting the votes and the COMMIT; four before, seven before that), whatever its size,
+    when its votes come from the addresses their battles were created from. A vote from another
+    address costs two more (a ROLLBACK, then the batch again with the battle's IP key).
+    Counted in libpq's protocol trace: each run of messages the client sends before it next
+    reads the server's is one round trip."""
     if db.backend != "postgresql":
         pytest.skip("round trips to a database server")
     import time
@@ -240,21 +242,20 @@ def test_vote_batch_round_trips_on_postgresql(db, tmp_path):
     writer = VoteWriter(db, integrity=IntegrityPolicy(**{**OFF, "max_votes_session": 3}))  # not started: _commit is called directly
     trace = tmp_path / "libpq.trace"
     try:
-        for n in (1, 5):
-            bids = [battle(db, session=f"rt{n}", ip=f"ip{n}") for _ in range(n)]
-            writer._conn = db.engine.connect()  # the connection the writer keeps, traced from its first message
-            raw = writer._conn.connection.driver_connection
+        for n, voted_from, expected in ((1, "ip1", 2), (5, "ip5", 2), (1, "elsewhere", 4)):
+            bids = [battle(db, session=f"rt{n}{voted_from}", ip=f"ip{n}") for _ in range(n)]
+            raw = writer._connection().connection.driver_connection  # the connection the writer keeps, traced from its first message
             with open(trace, "w") as f:
                 raw.pgconn.trace(f.fileno())
                 raw.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-                res = writer._commit([(_VoteRequest(b, f"rt{n}", "model_a", None, True, None, None, time.time()), None) for b in bids])
+                res = writer._commit([(_VoteRequest(b, f"rt{n}{voted_from}", "model_a", None, True, None, None, time.time(), voted_from), None) for b in bids])
                 raw.pgconn.untrace()
             assert [r.counted for r in res] == [True] * min(n, 3) + [False] * max(n - 3, 0)
             sides = [line.split("\t", 1)[0] for line in trace.read_text().splitlines()]
             sides = [d for d in sides if d in ("F", "B")]  # F: sent by the client, B: by the server
             round_trips = sum(1 for i, d in enumerate(sides) if d == "F" and (i == 0 or sides[i - 1] == "B"))
-            assert round_trips == 4, n
+            assert round_trips == expected, (n, voted_from)
             writer.stop()
     finally:
         writer.stop()
-    assert [r[2:] for r in votes_table(db)][-5:] == [(True, None)] * 3 + [(False, "daily_cap: this session cast more than 3 votes in 24 h")] * 2
+    assert [r[2:] for r in votes_table(db)][-6:] == [(True, None)] * 3 + [(False, "daily_cap: this session cast more than 3 votes in 24 h")] * 2 + [(True, None)]

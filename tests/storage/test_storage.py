@@ -365,8 +365,8 @@ def test_vote_writer_answers_a_vote_in_doubt_by_what_is_stored(db, monkeypatch):
     lose = {"when": None}
 
     @contextlib.contextmanager
-    def losing(conn):
-        with real(conn) as raw:
+    def losing(conn, **kw):
+        with real(conn, **kw) as raw:
             yield raw
         if lose["when"] == "after_commit" and raw.pgconn.transaction_status == 0:  # IDLE: committed
             raw.close()

@@ -37,12 +37,12 @@ thresholds are ours (see :class:`IntegrityPolicy`); the arena's operators do not
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from openarena.analysis.selective_voting import selective_voting_test
-from openarena.storage.integrity import INTEGRITY_CODES, load_voter_keys, pair_key, reason_code, withdraw_votes
+from openarena.storage.integrity import INTEGRITY_CODES, VoterKey, pair_key, reason_code
 
 __all__ = ["INTEGRITY_CODES", "IntegrityPolicy", "decide_votes"]
 
@@ -80,9 +80,10 @@ class IntegrityPolicy:
         """False when every check is off (then no vote is looked at)."""
         return bool(self.max_votes_session or self.max_votes_ip or self.abandon_ratio or self.selective_alpha)
 
-    def __call__(self, conn: Any, backend: str, votes: Sequence[tuple[Any, float]]) -> list[str | None]:
-        """The hook of the vote transaction: :func:`decide_votes` with this policy."""
-        return decide_votes(conn, backend, votes, self)
+    def decide(self, keys: Mapping[tuple[str, str], VoterKey], votes: Sequence[tuple[Any, float]], since: float) -> tuple[list[str | None], list[tuple[str, str, str]]]:
+        """The hook of the vote transaction (:class:`~openarena.storage.votes.VoteDecider`):
+        :func:`decide_votes` with this policy."""
+        return decide_votes(keys, votes, self, since)
 
     def __post_init__(self) -> None:
         if self.window_s <= 0:
@@ -93,22 +94,26 @@ class IntegrityPolicy:
             raise ValueError("selective_alpha must be in [0, 1)")
 
 
-def decide_votes(conn: Any, backend: str, votes: Sequence[tuple[Any, float]], policy: IntegrityPolicy) -> list[str | None]:
-    """Decide, inside the open vote transaction, which of ``votes`` count.
+def decide_votes(keys: Mapping[tuple[str, str], VoterKey], votes: Sequence[tuple[Any, float]], policy: IntegrityPolicy,
+                 since: float) -> tuple[list[str | None], list[tuple[str, str, str]]]:
+    """Decide which of ``votes`` count, from what the vote transaction read of their voters.
 
-    Parameters: conn, the transaction's connection; backend, 'sqlite' | 'postgresql'; votes,
-    [(battle, now)] in the order they are recorded, where battle has id, mode, model_a, model_b,
-    session_hash, ip_hash, created_at (a :class:`~openarena.storage.battles.BattleRecord`, still
-    open in the database); policy.
-    Returns: one reason per vote, None when it counts, else '<code>: <detail>' with code in
-    :data:`INTEGRITY_CODES`. A newly raised selective-voting flag also marks the key's earlier
-    counted votes of the window not counted (an UPDATE in this transaction), and the earlier
-    votes of this batch get the same reason.
+    Parameters: keys, {('session' | 'ip', key): VoterKey} of every key of the votes' battles,
+    read (and on PostgreSQL locked) in the vote transaction over the window starting at
+    ``since`` (:func:`openarena.storage.integrity.load_voter_keys`; updated here as the batch's
+    votes are decided); votes, [(battle, now)] in the order they are recorded, where battle has
+    id, mode, model_a, model_b, session_hash, ip_hash, created_at (a
+    :class:`~openarena.storage.battles.BattleRecord`, still open in the database); policy;
+    since, start of the window (Unix seconds: the batch's earliest vote time minus
+    ``policy.window_s``).
+    Returns: (reasons, withdrawals): one reason per vote, None when it counts, else '<code>:
+    <detail>' with code in :data:`INTEGRITY_CODES`; and (kind, key, reason) for each key newly
+    flagged for selective voting, whose earlier counted votes of the window the transaction
+    must mark not counted (:func:`openarena.storage.integrity.withdraw_votes`; the earlier votes
+    of this batch already get the same reason). Nothing is read or written here.
     """
     if not votes or not policy.enabled:
-        return [None] * len(votes)
-    since = min(now for _, now in votes) - policy.window_s
-    keys = load_voter_keys(conn, backend, [b.session_hash for b, _ in votes], [b.ip_hash for b, _ in votes if b.ip_hash], since)
+        return [None] * len(votes), []
     newly: dict[tuple[str, str], str] = {}
     tested: dict[tuple[str, str], object] = {}
     caps = {"session": policy.max_votes_session, "ip": policy.max_votes_ip}
@@ -165,7 +170,6 @@ def decide_votes(conn: Any, backend: str, votes: Sequence[tuple[Any, float]], po
         for j in of_key[kk]:  # this batch's earlier votes of the key
             if reasons[j] is None or reason_code(reasons[j]) != "selective_voting":
                 reasons[j] = why
-        withdraw_votes(conn, kk[0], kk[1], since, why)
-    return [r[:200] if r else None for r in reasons]
+    return [r[:200] if r else None for r in reasons], [(kind, key, why) for (kind, key), why in newly.items()]
 
 

@@ -429,7 +429,7 @@ class Database:
 
 
 @contextlib.contextmanager
-def pg_pipeline(conn: Connection) -> Iterator[Any]:
+def pg_pipeline(conn: Connection, *, begin: bool = False, budget: bool = True) -> Iterator[Any]:
     """The driver's connection under ``conn`` (a SQLAlchemy Connection on PostgreSQL, its
     transaction left as it is), in pipeline mode: the statements executed inside are sent
     together and answered in one round trip when the block ends, instead of one round trip
@@ -441,8 +441,12 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
     take the driver's ``%s`` / ``%(name)s`` placeholders; each still runs alone, in order, with
     its own snapshot (READ COMMITTED).
 
-    With ``conn.info[LOCK_DEADLINE]`` set, the pipeline first bounds the transaction's lock
-    waits to what is left before that deadline (:func:`lock_budget`). Without pipeline support
+    ``begin``: first send ``BEGIN``, for a connection in autocommit mode whose caller runs the
+    transaction with statements (``BEGIN`` ... ``COMMIT``): the transaction then starts in the
+    pipeline's round trip (psycopg's own BEGIN, on a connection not in autocommit mode, is a
+    round trip of its own). With ``conn.info[LOCK_DEADLINE]`` set and ``budget`` (the default),
+    the pipeline then bounds the transaction's lock waits to what is left before that deadline
+    (:func:`lock_budget`). Without pipeline support
     (psycopg 2, or a libpq older than 14) the statements are sent one after the other.
 
     Raises: the driver's errors as SQLAlchemy's (IntegrityError, OperationalError, ...), like
@@ -455,12 +459,11 @@ def pg_pipeline(conn: Connection) -> Iterator[Any]:
     raw = conn.connection.driver_connection
     dbapi = conn.dialect.loaded_dbapi
     try:
-        if _pipeline_supported(raw):
-            with raw.pipeline():
+        with raw.pipeline() if _pipeline_supported(raw) else contextlib.nullcontext():
+            if begin:
+                raw.cursor().execute("BEGIN")
+            if budget:
                 lock_budget(conn, raw)
-                yield raw
-        else:
-            lock_budget(conn, raw)
             yield raw
     except dbapi.Error as e:
         first = e  # leaving a pipeline on a lost connection raises again: the cause is the first error

@@ -22,7 +22,10 @@ from sqlalchemy import bindparam, case, func, literal_column, null, select, unio
 from openarena.storage.db import lock_budget, pg_pipeline
 from openarena.storage.models import Battle, Vote
 
-__all__ = ["INTEGRITY_CODES", "REASON_DETAILS", "VoterKey", "load_voter_keys", "pair_key", "reason_code", "voter_activity", "withdraw_votes"]
+__all__ = [
+    "INTEGRITY_CODES", "REASON_DETAILS", "VoterKey", "load_voter_keys", "pair_key", "reason_code", "send_voter_key_reads", "send_withdrawals",
+    "tally_voter_keys", "voter_activity", "withdraw_votes",
+]
 
 B = Battle.__table__
 V = Vote.__table__
@@ -121,14 +124,25 @@ def _pg_read_keys(n_sessions: int, n_ips: int) -> str:
 
 
 @functools.cache
-def _pg_read_constants() -> dict[str, Any]:
-    """The values of the constant parameters of :func:`_pg_read_keys`'s SQL."""
+def _pg_constants(stmt) -> dict[str, Any]:
+    """The values of the constant parameters of ``stmt`` compiled for PostgreSQL (those that
+    are not the keys, the window or the reason)."""
     from sqlalchemy.dialects.postgresql import psycopg
 
-    return {k: v for k, v in _READ_KEYS.compile(dialect=psycopg.dialect()).params.items() if k not in ("sessions", "ips", "since")}
+    return {k: v for k, v in stmt.compile(dialect=psycopg.dialect()).params.items() if k not in ("sessions", "ips", "since", "key", "why")}
 
 
-def _tally(rows, sessions: list[str], ips: list[str]) -> dict[tuple[str, str], VoterKey]:
+@functools.cache
+def _pg_withdraw(kind: str) -> str:
+    """:data:`_WITHDRAW` of ``kind`` as the driver's SQL."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    return str(_WITHDRAW[kind].compile(dialect=psycopg.dialect()))
+
+
+def tally_voter_keys(rows, sessions: Sequence[str], ips: Sequence[str]) -> dict[tuple[str, str], VoterKey]:
+    """The rows of a voter-key read (:func:`send_voter_key_reads`) as {('session' | 'ip', key):
+    VoterKey}, with an empty VoterKey for every key of ``sessions`` and ``ips`` without rows."""
     out = {("session", k): VoterKey() for k in sessions}
     out.update({("ip", k): VoterKey() for k in ips})
     for what, kind, key, a, b, status, n, flagged in rows:
@@ -144,6 +158,28 @@ def _tally(rows, sessions: list[str], ips: list[str]) -> dict[tuple[str, str], V
     return out
 
 
+def send_voter_key_reads(conn: Any, raw: Any, sessions: Sequence[str], ips: Sequence[str], since: float) -> Any:
+    """PostgreSQL, inside a pipeline of the vote transaction
+    (:func:`~openarena.storage.db.pg_pipeline`, after the battles' rows are locked): take every
+    key with a transaction-scoped advisory lock, in sorted order, then read them; each preceded
+    by the transaction's lock deadline (:func:`~openarena.storage.db.lock_budget`). The read
+    runs after the locks are granted, with its own snapshot, so it sees every vote committed by
+    a key's previous holder.
+
+    Parameters: conn, the SQLAlchemy connection of the pipeline; raw, its driver connection;
+    sessions and ips, the keys (sorted, distinct); since, start of the window (Unix seconds).
+    Returns: the read's cursor: fetch its rows once the pipeline is synced (a fetch inside it
+    costs one more round trip) and tally them with :func:`tally_voter_keys`.
+    """
+    lock_budget(conn, raw)
+    raw.cursor().execute(_PG_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
+    lock_budget(conn, raw)  # the read may wait for a lock too: what is left after the locks' wait
+    listed = {**{f"sessions_{i}": k for i, k in enumerate(sessions, 1)}, **{f"ips_{i}": k for i, k in enumerate(ips, 1)}}
+    read = raw.cursor()
+    read.execute(_pg_read_keys(len(sessions), len(ips)), {**_pg_constants(_READ_KEYS), "since": since, **listed})
+    return read
+
+
 def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Sequence[str], since: float) -> dict[tuple[str, str], VoterKey]:
     """Lock and read the voter keys of a vote transaction.
 
@@ -152,22 +188,24 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
     Returns: {('session' | 'ip', key): VoterKey}. On PostgreSQL each key is first taken with a
     transaction-scoped advisory lock, in sorted order (SQLite's write transaction already
     excludes every other writer), so concurrent workers decide one voter's votes one after the
-    other; the locks and the read are sent together (:func:`~openarena.storage.db.pg_pipeline`:
-    one round trip while the batch's rows are locked); the read runs after the locks are
-    granted, with its own snapshot, so it sees every vote committed by the key's previous holder.
+    other; the locks and the read are sent together (:func:`send_voter_key_reads` in one
+    :func:`~openarena.storage.db.pg_pipeline`: one round trip while the batch's rows are locked).
     """
     sessions, ips = sorted(set(sessions)), sorted(set(ips))
     if not sessions and not ips:
         return {}
     if backend != "postgresql":
-        return _tally(conn.execute(_READ_KEYS, {"sessions": sessions, "ips": ips, "since": since}), sessions, ips)
-    with pg_pipeline(conn) as raw:
-        raw.cursor().execute(_PG_ADVISORY_LOCKS, {"keys": [f"s:{k}" for k in sessions] + [f"i:{k}" for k in ips]})
-        lock_budget(conn, raw)  # the read may wait for a lock too: what is left after the locks' wait
-        listed = {**{f"sessions_{i}": k for i, k in enumerate(sessions, 1)}, **{f"ips_{i}": k for i, k in enumerate(ips, 1)}}
-        read = raw.cursor()
-        read.execute(_pg_read_keys(len(sessions), len(ips)), {**_pg_read_constants(), "since": since, **listed})
-    return _tally(read.fetchall(), sessions, ips)  # read once the pipeline is synced
+        return tally_voter_keys(conn.execute(_READ_KEYS, {"sessions": sessions, "ips": ips, "since": since}), sessions, ips)
+    with pg_pipeline(conn, budget=False) as raw:  # send_voter_key_reads sends the lock deadlines
+        read = send_voter_key_reads(conn, raw, sessions, ips, since)
+    return tally_voter_keys(read.fetchall(), sessions, ips)
+
+
+def send_withdrawals(raw: Any, withdrawals: Sequence[tuple[str, str, str]], since: float) -> None:
+    """PostgreSQL, inside a pipeline of the vote transaction: :func:`withdraw_votes` for each
+    (kind, key, reason) of ``withdrawals``."""
+    for kind, key, reason in withdrawals:
+        raw.cursor().execute(_pg_withdraw(kind), {**_pg_constants(_WITHDRAW[kind]), "key": key, "since": since, "why": reason[:200]})
 
 
 def withdraw_votes(conn: Any, kind: str, key: str, since: float, reason: str) -> int:

@@ -11,14 +11,13 @@ against a second vote. The battles themselves are :mod:`openarena.storage.battle
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import queue
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from sqlalchemy import JSON, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -27,6 +26,7 @@ from openarena.data.schema import WINNERS
 from openarena.errors import OpenArenaError
 from openarena.storage.battles import BattleRecord, empty_answer, get_battle, is_battle_id
 from openarena.storage.db import LOCK_DEADLINE, Database, pg_pipeline
+from openarena.storage.integrity import VoterKey, load_voter_keys, send_voter_key_reads, send_withdrawals, tally_voter_keys, withdraw_votes
 from openarena.storage.models import Battle, Vote
 
 __all__ = [
@@ -42,10 +42,22 @@ B = Battle.__table__
 V = Vote.__table__
 
 
-#: The vote-integrity hook: called inside the vote transaction with (connection, backend,
-#: [(battle, vote time)]) for the votes about to be recorded, returns one reason not to count
-#: each (None: counts). :class:`openarena.serving.vote_integrity.IntegrityPolicy` is one.
-VoteDecider = Callable[[Any, str, Sequence[tuple["BattleRecord", float]]], list[str | None]]
+class VoteDecider(Protocol):
+    """The vote-integrity hook of the vote transaction
+    (:class:`openarena.serving.vote_integrity.IntegrityPolicy` is one). The transaction reads
+    (and on PostgreSQL locks) the voter keys of its votes over the last ``window_s`` seconds,
+    then asks :meth:`decide`; it reads and writes nothing itself."""
+
+    window_s: float
+
+    @property
+    def enabled(self) -> bool:
+        """False when no vote is to be looked at (nothing is read)."""
+
+    def decide(self, keys: dict[tuple[str, str], VoterKey], votes: Sequence[tuple[BattleRecord, float]],
+               since: float) -> tuple[list[str | None], list[tuple[str, str, str]]]:
+        """(one reason not to count each vote, None: counts; (kind, key, reason) of the keys
+        whose earlier counted votes since ``since`` are to be marked not counted)."""
 
 
 class VoteRefused(OpenArenaError):
@@ -84,6 +96,7 @@ class _VoteRequest:
     reason: str | None
     check: Callable[[BattleRecord], str | None] | None
     now: float
+    ip_hash: str | None = None  # the voter's network hash now: the IP key the battle is expected to carry
 
 
 # The statements of a vote as driver SQL, built once: a batch of votes runs these three
@@ -134,40 +147,61 @@ def _votable(b: BattleRecord | None, r: _VoteRequest) -> bool:
 
 
 def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: VoteDecider | None = None,
-              commit: bool = False) -> list[VoteResult | None | Exception]:
-    """The votes of ``reqs`` inside one open write transaction, in three statements whatever
-    their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held),
-    decide each vote in Python, close the battles (compare-and-set on status and version) and
-    insert the votes. On PostgreSQL the statements are pipelined
-    (:func:`~openarena.storage.db.pg_pipeline`): BEGIN; the read; the integrity hook's locks
-    with its read; the two writes (with the COMMIT when ``commit``): four round trips (were
-    seven), which matters because the battles' rows and the voters' locks are held meanwhile
-    (counted from the protocol trace in ``tests/storage/test_integrity.py``). Returns one entry
-    per request: its VoteResult, None when the battle is not votable (also for a second vote on the same battle in the batch), or the exception its
-    ``check`` raised. With an ``integrity`` hook (:data:`VoteDecider`), the votes that pass are
-    then decided by it (counted or not, with the reason; a vote
-    already not counted for an identity leak keeps that reason). ``commit`` (PostgreSQL, a
-    transaction of the caller's own connection, not a savepoint): the COMMIT goes with the two
-    writes, in their round trip; the battles' rows are locked since the read, so the writes
-    cannot miss them; and the batch's lock waits (``lock_timeout``) are what is left of its
-    oldest vote's (all of them together end by the database's ``lock_timeout_s`` from the
-    vote's arrival, at least :data:`~openarena.storage.db.MIN_LOCK_WAIT_MS` each): when a lock is held too long, batches queued behind each other
-    in several workers are all refused within about ``lock_timeout_s`` of their votes, not one
-    ``lock_timeout_s`` after another. Raises: _BatchConflict or IntegrityError (the caller rolls back and
-    redoes the batch one vote per savepoint, where each vote fails alone).
+              transaction: bool = False, more_ips: tuple[str, ...] = ()) -> list[VoteResult | None | Exception]:
+    """The votes of ``reqs`` in one write transaction, in a fixed number of statements whatever
+    their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held)
+    and, with an ``integrity`` hook (:data:`VoteDecider`), lock and read their voter keys;
+    decide each vote in Python; close the battles (compare-and-set on status and version),
+    withdraw the votes of voters newly flagged, and insert the votes.
+
+    On PostgreSQL the statements are pipelined (:func:`~openarena.storage.db.pg_pipeline`):
+    with ``transaction`` (the writer's connection, in autocommit mode) this function runs the
+    transaction itself in two round trips: BEGIN, the read of the battles, the voters' locks and
+    their read; then the writes with the COMMIT (ROLLBACK when nothing is written). The voter
+    keys are locked before the battles are seen, so they are those the battles should carry:
+    each request's session and its ``ip_hash`` (the voter's address now, normally the one the
+    battle was created from; plus ``more_ips``); when an accepted battle carries another IP
+    key, the transaction is rolled back and run again with it (two more round trips), so the
+    locks are always taken in one statement, in sorted order. The battles' rows and the voters'
+    locks are held from the first round trip to the second: one round trip and the decisions
+    in Python (were four round trips, and seven before them; counted from the protocol trace
+    in ``tests/storage/test_integrity.py``). Without ``transaction`` (or without requests'
+    ``ip_hash``) the keys are locked and read once the battles are known, in a round trip of
+    their own. Each lock wait is bounded by what is
+    left of the batch's oldest vote's ``lock_timeout_s`` (all of them together end by then,
+    at least :data:`~openarena.storage.db.MIN_LOCK_WAIT_MS` each): when a lock is held too
+    long, batches queued behind each other in several workers are all refused within about
+    ``lock_timeout_s`` of their votes, not one ``lock_timeout_s`` after another. Without
+    ``transaction``, the statements run in the caller's open transaction (``conn`` a SQLAlchemy
+    connection, or a savepoint of it), which the caller commits.
+
+    Returns one entry per request: its VoteResult, None when the battle is not votable (also
+    for a second vote on the same battle in the batch), or the exception its ``check`` raised.
+    With an ``integrity`` hook, the votes that pass are then decided by it (counted or not,
+    with the reason; a vote already not counted for an identity leak keeps that reason).
+    Raises: _BatchConflict or IntegrityError (the caller rolls back and redoes the batch one
+    vote per savepoint, where each vote fails alone); the database's errors (with
+    ``transaction``, the transaction is then left to the caller to roll back).
     """
     ids = _lookup_ids(reqs)
-    sqlite = db.backend == "sqlite"
     if not ids:
-        rows = []
-    elif sqlite:
+        return [None] * len(reqs)
+    sqlite = db.backend == "sqlite"
+    checks = integrity is not None and integrity.enabled
+    since = min(r.now for r in reqs) - integrity.window_s if checks else 0.0
+    guess = keys_read = None
+    if sqlite:
         rows = conn.exec_driver_sql(_SQLITE_SELECT.format(", ".join("?" * len(ids))), ids).all()
     else:
-        if commit:  # the writer's batch: all its lock waits end when its oldest vote's would have (VoteWriter._write forgets it)
+        if transaction:  # the writer's batch: all its lock waits end when its oldest vote's would have (VoteWriter._votes_pg forgets it)
             conn.info[LOCK_DEADLINE] = min(r.now for r in reqs) + db.lock_timeout_s
-        with pg_pipeline(conn) as raw:
+            if checks:  # the voter keys the battles should carry: locked and read in the same round trip
+                guess = (sorted({r.session_hash for r in reqs}), sorted({r.ip_hash for r in reqs if r.ip_hash} | set(more_ips)))
+        with pg_pipeline(conn, begin=transaction) as raw:
             read = raw.cursor()
             read.execute(_PG_SELECT_LOCKED.format(", ".join(["%s"] * len(ids))), ids)
+            if guess is not None:
+                keys_read = send_voter_key_reads(conn, raw, *guess, since)
         rows = read.fetchall()  # read once the pipeline is synced (a fetch inside it costs one more round trip)
     battles = {row[0]: _driver_record(row, json_text=sqlite) for row in rows}
     out: list[VoteResult | None | Exception] = []
@@ -191,29 +225,51 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         taken.add(r.battle_id)
         accepted.append((len(out), r, b, counted, reason))
         out.append(None)
-    withheld = integrity(conn, db.backend, [(b, r.now) for _, r, b, _, _ in accepted]) if integrity is not None and accepted else [None] * len(accepted)
+    withheld: list[str | None] = [None] * len(accepted)
+    withdrawals: list[tuple[str, str, str]] = []
+    if checks and accepted:
+        sessions = {b.session_hash for _, _, b, _, _ in accepted}  # (a votable battle's session is its request's)
+        ips = {b.ip_hash for _, _, b, _, _ in accepted if b.ip_hash}
+        if guess is None:
+            keys = load_voter_keys(conn, db.backend, sessions, ips, since)
+        elif ips <= set(guess[1]):
+            keys = tally_voter_keys(keys_read.fetchall(), *guess)
+        else:  # a battle created from another address: its IP key was not locked; again, with it
+            with pg_pipeline(conn, budget=False) as raw:
+                raw.cursor().execute("ROLLBACK")
+            return _votes_in(conn, db, reqs, integrity, transaction=True, more_ips=tuple(ips))
+        withheld, withdrawals = integrity.decide(keys, [(b, r.now) for _, r, b, _, _ in accepted], since)
     for (i, r, b, counted, reason), why in zip(accepted, withheld):
         if counted and why is not None:
             counted, reason = False, why
         closes.append((r.now, r.battle_id, b.version))
         votes.append((r.battle_id, r.winner, r.now, r.session_hash, counted, reason, b.ip_hash))
         out[i] = VoteResult(r.battle_id, r.winner, b.model_a, b.model_b, counted, reason, r.now)
-    if closes and sqlite:
-        if conn.exec_driver_sql(_SQLITE_CLOSE, closes).rowcount != len(closes):
-            raise _BatchConflict()
-        conn.exec_driver_sql(_SQLITE_INSERT, [(*v[:4], int(v[4]), *v[5:]) for v in votes])
+    if sqlite:
+        for kind, key, why in withdrawals:
+            withdraw_votes(conn, kind, key, since, why)
+        if closes:
+            if conn.exec_driver_sql(_SQLITE_CLOSE, closes).rowcount != len(closes):
+                raise _BatchConflict()
+            conn.exec_driver_sql(_SQLITE_INSERT, [(*v[:4], int(v[4]), *v[5:]) for v in votes])
     elif closes:
-        with pg_pipeline(conn) as raw:  # both statements (and the COMMIT) in one round trip
+        # the battles' rows are locked since the read, so nothing can wait for a lock here but
+        # a withdrawal (other votes' rows): only then is the lock deadline sent
+        with pg_pipeline(conn, budget=bool(withdrawals)) as raw:  # the writes (and the COMMIT) in one round trip
+            send_withdrawals(raw, withdrawals, since)
             close = raw.cursor()
             close.executemany(_PG_CLOSE, closes)
             raw.cursor().executemany(_PG_INSERT, votes)
-            if commit:  # as a statement: Connection.commit() would sync the pipeline once more
+            if transaction:
                 raw.cursor().execute("COMMIT")
         if close.rowcount != len(closes):  # the rows are locked since the read: cannot happen
-            if commit:
+            if transaction:
                 raise RuntimeError(f"vote batch committed with {close.rowcount} of its {len(closes)} battles closed")
             raise _BatchConflict()
-    return out  # without writes, the caller's transaction commits (``commit``: it has nothing to send)
+    elif transaction:  # nothing to write: end the transaction (its locks)
+        with pg_pipeline(conn, budget=False) as raw:
+            raw.cursor().execute("ROLLBACK")
+    return out
 
 
 def _lookup_ids(reqs: Sequence[_VoteRequest]) -> tuple[str, ...]:
@@ -289,12 +345,16 @@ async def record_vote_async(
     winner: str,
     *,
     check: Callable[[BattleRecord], str | None] | None = None,
+    ip_hash: str | None = None,
 ) -> VoteResult:
     """:func:`record_vote` through a started :class:`VoteWriter`, awaited without holding a
-    thread. Raises: VoteRefused."""
+    thread. ``ip_hash``: the voter's network hash now, the IP key the battle is expected to
+    carry (it was created from the same address): the transaction locks and reads it with the
+    battle, in one round trip on PostgreSQL; a battle created from another address costs the
+    transaction two more. Raises: VoteRefused."""
     if winner not in WINNERS:
         raise VoteRefused("bad_winner", f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
-    req = _VoteRequest(battle_id, session_hash, winner, None, True, None, check, time.time())
+    req = _VoteRequest(battle_id, session_hash, winner, None, True, None, check, time.time(), ip_hash)
     res = await writer.submit_async(req)
     if res is None:
         raise await asyncio.to_thread(_why_refused, db, battle_id, session_hash, None, req.now)
@@ -303,9 +363,10 @@ async def record_vote_async(
 
 class VoteWriter:
     """Group commit of votes: one thread takes the votes waiting in its queue (up to
-    ``max_batch``), records them in one durable transaction of three statements whatever their
-    number (:func:`_votes_in`: one read of the battles, the decisions in Python, one executemany
-    each to close the battles and insert the votes), commits once (one fsync on SQLite) and only
+    ``max_batch``), records them in one durable transaction of a fixed number of statements
+    whatever their number (:func:`_votes_in`: one read of the battles, one lock and one read of
+    their voter keys, the decisions in Python, one executemany each to close the battles and
+    insert the votes; on PostgreSQL two round trips), commits once (one fsync) and only
     then answers every caller; the asyncio callers of a batch are woken with one call into their
     event loop. Under load this turns N fsyncs into one; alone, a vote waits for nothing. A vote
     whose row conflicts sends its batch through one savepoint per vote, so it fails alone.
@@ -325,7 +386,7 @@ class VoteWriter:
         # items: (request, concurrent Future) or (request, (event loop, asyncio Future)); None stops
         self._q: "queue.Queue[tuple[_VoteRequest, Any] | None]" = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._conn: Any = None  # PostgreSQL: the writer thread's own connection (see _write)
+        self._conn: Any = None  # PostgreSQL: the writer thread's own connection (see _votes_pg)
 
     def start(self) -> "VoteWriter":
         if self._thread is None:
@@ -363,22 +424,24 @@ class VoteWriter:
         return fut
 
     def _commit(self, batch: list[tuple[_VoteRequest, Any]]) -> list[VoteResult | None | BaseException]:
-        """One durable transaction for the batch (three statements, see :func:`_votes_in`); if a
-        vote conflicts (a vote row already there), the batch is rolled back and redone with each
-        vote in its own savepoint, so only that vote is refused."""
+        """One durable transaction for the batch (:func:`_votes_in`; on PostgreSQL two round
+        trips on this thread's own connection); if a vote conflicts (a vote row already there),
+        the batch is rolled back and redone with each vote in its own savepoint, so only that
+        vote is refused."""
         reqs = [req for req, _ in batch]
-        pg = self.db.backend == "postgresql"
         try:
-            with self._write() as conn:
-                return _votes_in(conn, self.db, reqs, self.integrity, commit=pg)
+            if self.db.backend == "sqlite":
+                with self.db.write(durable=True) as conn:
+                    return _votes_in(conn, self.db, reqs, self.integrity)
+            return self._votes_pg(reqs)
         except (_BatchConflict, IntegrityError):
             pass
         except DBAPIError as e:
-            if not (pg and e.connection_invalidated):  # rolled back for sure: not saved
+            if not (self.db.backend == "postgresql" and e.connection_invalidated):  # rolled back for sure: not saved
                 raise
             return self._in_doubt(reqs, e)
         results: list[VoteResult | None | BaseException] = []
-        with self._write() as conn:
+        with self.db.write(durable=True) as conn:
             for req in reqs:
                 try:
                     with conn.begin_nested():
@@ -388,6 +451,33 @@ class VoteWriter:
                 except Exception as e:  # noqa: BLE001 - this caller's error only
                     results.append(e)
         return results
+
+    def _votes_pg(self, reqs: Sequence[_VoteRequest]) -> list[VoteResult | None | Exception]:
+        """The batch on PostgreSQL, on this thread's own connection, kept between batches (no
+        pool checkout and no pre-ping round trip per batch) in autocommit mode, so that
+        :func:`_votes_in` sends BEGIN with its first round trip. A batch that fails leaves its
+        transaction open or aborted: the connection is then thrown away (the transaction with
+        it) and the next batch takes a fresh one from the pool (checked by its pre-ping)."""
+        conn = self._connection()
+        try:
+            out = _votes_in(conn, self.db, reqs, self.integrity, transaction=True)
+        except BaseException:
+            self._conn = None
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection: nothing more to release
+                pass
+            raise
+        conn.info.pop(LOCK_DEADLINE, None)  # the batch's lock deadline (set by _votes_in) ends with its transaction
+        return out
+
+    def _connection(self) -> Any:
+        """PostgreSQL: this thread's connection, in autocommit mode (opened at the first batch,
+        or after a batch failed)."""
+        if self._conn is None:
+            self._conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
 
     def _in_doubt(self, reqs: Sequence[_VoteRequest], error: DBAPIError) -> list[VoteResult | BaseException]:
         """The batch's connection to PostgreSQL was lost, possibly after its COMMIT reached the
@@ -409,34 +499,6 @@ class VoteWriter:
             else:
                 out.append(error)
         return out
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Any]:
-        """A durable write transaction: :meth:`Database.write` on SQLite; on PostgreSQL a
-        transaction on this thread's own connection, kept between batches (no pool checkout and
-        no pre-ping round trip per batch). A connection that failed is closed; the next batch
-        takes a fresh one from the pool (checked by its pre-ping)."""
-        if self.db.backend == "sqlite":
-            with self.db.write(durable=True) as conn:
-                yield conn
-            return
-        if self._conn is None:
-            self._conn = self.db.engine.connect()
-        conn = self._conn
-        try:
-            try:
-                with conn.begin():
-                    yield conn
-            finally:  # the batch's lock deadline (set by _votes_in) ends with its transaction
-                try:
-                    conn.info.pop(LOCK_DEADLINE, None)
-                except Exception:  # noqa: BLE001 - an invalidated connection: its info is gone with it
-                    pass
-        except (_BatchConflict, IntegrityError):
-            raise  # the transaction was rolled back; the connection is fine
-        except BaseException:
-            self._close_conn()
-            raise
 
     def _close_conn(self) -> None:
         conn, self._conn = self._conn, None

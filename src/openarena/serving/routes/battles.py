@@ -27,8 +27,9 @@ header; the client sends only its prompt or its vote, and the battle id it was g
 
 New battles, turns (and regenerations) and votes are rate-limited per IP and per session
 (:class:`~openarena.serving.routes.deps.RateLimit`; 429 with Retry-After). The session and CSRF
-checks and the rate limits are dependencies that run before the body is looked at; bodies are
-the models of :mod:`openarena.serving.routes.bodies`; refusals are raised as
+checks and the rate limits run before the body is looked at (dependencies; the vote, a plain
+Starlette route, calls the same functions itself); bodies are the models of
+:mod:`openarena.serving.routes.bodies`; refusals are raised as
 :class:`~openarena.serving.routes.errors.ApiError`.
 
 Source: FastChat gradio_block_arena_anony.py (add_text, bot_response_multi, vote buttons,
@@ -42,15 +43,15 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from openarena.serving.engine import stream_turn
 from openarena.serving.images import ImageRefused
-from openarena.serving.routes.bodies import NewBattle, Turn, Vote
-from openarena.serving.routes.deps import BattleLimit, ClientIP, PromptLimit, Session, State, VoteLimit
+from openarena.serving.routes.bodies import NewBattle, Turn, Vote, read_body
+from openarena.serving.routes.deps import BattleLimit, ClientIP, PromptLimit, Session, State, check_session, peer_address, take_token
 from openarena.serving.routes.errors import ApiError
 from openarena.serving.safety import identity_leak
 from openarena.serving.sampling import SamplingError
@@ -222,14 +223,28 @@ def _vote_payload(res, winner: str) -> dict[str, Any]:
     return {"model_a": res.model_a, "model_b": res.model_b, "counted": visible, "message": message, "winner": winner}
 
 
-@router.post("/battles/{battle_id}/vote", dependencies=[VoteLimit])
-async def battle_vote(battle_id: str, body: Vote, st: State, session: Session):
-    """POST /api/battles/{id}/vote: record the vote in one transaction; the only response that names the models."""
-    winner = body.winner
+async def battle_vote(request: Request) -> JSONResponse:
+    """POST /api/battles/{id}/vote: record the vote in one transaction; the only response that
+    names the models.
+
+    The same checks, in the same order and with the same answers, as the routes with
+    dependencies (session and CSRF, rate limit, then the body), but called here as plain
+    functions (:func:`~openarena.serving.routes.deps.check_session`,
+    :func:`~openarena.serving.routes.deps.take_token`,
+    :func:`~openarena.serving.routes.bodies.read_body`): this is a plain Starlette route, not a
+    FastAPI one, because the vote is the arena's most frequent request and FastAPI's dependency
+    resolution cost more CPU than the vote's own work (``bench/serve_load.md``, stop 20)."""
+    st: AppState = request.app.state.arena
+    battle_id = request.path_params["battle_id"]
+    session = check_session(request, st)
+    ip = peer_address(request)
+    await take_token(st, "vote", session, ip)
+    winner = (await read_body(request, Vote)).winner
     for attempt in range(3):
         try:
             seen: dict[str, str] = {}
-            res = await record_vote_async(st.db, st.vote_writer, battle_id, session.voter, winner, check=_leak_check(st, seen))
+            res = await record_vote_async(st.db, st.vote_writer, battle_id, session.voter, winner, check=_leak_check(st, seen),
+                                          ip_hash=network_hash(st.secret, ip))
         except (SQLAlchemyError, StorageError) as e:  # nothing committed: say so plainly, at once
             log.error("vote not saved: %s", (str(e).splitlines() or [type(e).__name__])[0])  # one line per refused vote
             raise ApiError(503, "not_saved", NOT_SAVED, headers={"retry-after": "30"}) from None
@@ -244,3 +259,6 @@ async def battle_vote(battle_id: str, body: Vote, st: State, session: Session):
             st.vote_counts.add_vote_soon(res.model_a, res.model_b)
         return JSONResponse(_vote_payload(res, winner))  # plain JSON types: no response-model encoding
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+router.add_route(router.prefix + "/battles/{battle_id}/vote", battle_vote, methods=["POST"])  # a plain route: the prefix is not added for it

@@ -18,13 +18,17 @@ naming the field).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import json
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
 
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
 __all__ = [
-    "ArenaBody", "EmptyBody", "NewBattle", "NewRound", "RoundTurn", "RunBlock", "Turn", "Vote", "not_utf8", "refuse",
+    "ArenaBody", "EmptyBody", "NewBattle", "NewRound", "RoundTurn", "RunBlock", "Turn", "Vote", "not_utf8", "read_body", "refuse",
 ]
 
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
@@ -160,3 +164,45 @@ class RoundTurn(ArenaBody):
     length bound (``max_prompt_chars``) is the route's."""
 
     prompt: Annotated[str, AfterValidator(_not_blank), refuse("empty_prompt", "Type a message first.")] = None  # type: ignore[assignment]
+
+
+Body = TypeVar("Body", bound=ArenaBody)
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def read_body(request: "Request", model: type[Body]) -> Body:
+    """The request's JSON body as ``model``, for a route outside FastAPI's dependency injection
+    (the vote): read, parsed and validated as FastAPI does a body parameter of that type, with
+    the same refusals (:func:`openarena.serving.routes.errors.from_validation`): no body, a
+    content type that is not JSON, JSON that does not parse (also nested too deep, or bytes that
+    are not UTF-8), a string: 400 ``bad_request`` "must be JSON"; other JSON that is not an
+    object: 400 "must be a JSON object"; a field refused by the model: its own code and status.
+
+    Raises: :class:`~openarena.serving.routes.errors.ApiError`.
+    Source: FastAPI ``routing.get_request_handler`` (JSON body of an ``application/json`` or
+    ``+json`` request, strict content type).
+    """
+    from fastapi.exceptions import RequestValidationError
+    from starlette.requests import ClientDisconnect
+
+    from openarena.serving.routes.errors import NOT_JSON, ApiError, from_validation
+
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the body was refused as too large (413 sent) or the client left
+        raise ApiError(400, "bad_request", NOT_JSON) from None
+    if not raw or not _is_json(request.headers.get("content-type")):
+        raise ApiError(400, "bad_request", NOT_JSON)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a number too long, nested too deep
+        raise ApiError(400, "bad_request", NOT_JSON) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors()]
+        raise from_validation(RequestValidationError(errors)) from None

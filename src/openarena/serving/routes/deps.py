@@ -10,7 +10,10 @@
   :data:`PromptLimit`, :data:`VoteLimit`, :data:`RunLimit` go in a route's ``dependencies=``.
 
 All are ``async`` and cheap (no I/O but the shared state's token bucket), so they run on the
-event loop, not in the thread pool. Refusals are :class:`~openarena.serving.routes.errors.ApiError`.
+event loop, not in the thread pool. Each is a thin wrapper of a plain function
+(:func:`peer_address`, :func:`check_session`, :func:`take_token`) that a route outside FastAPI's
+dependency injection calls itself (the vote, :mod:`openarena.serving.routes.battles`). Refusals
+are :class:`~openarena.serving.routes.errors.ApiError`.
 
 Source: FastAPI, "Dependencies" and "Classes as Dependencies" (tutorial), ``Annotated`` aliases.
 """
@@ -30,7 +33,7 @@ from openarena.serving.state import AppState
 
 __all__ = [
     "BattleLimit", "ClientIP", "PromptLimit", "RateLimit", "RunLimit", "Session", "State", "VoteLimit", "VoterSession",
-    "api_session", "client_ip", "get_state",
+    "api_session", "check_session", "client_ip", "get_state", "peer_address", "take_token",
 ]
 
 log = logging.getLogger("openarena.serving")
@@ -44,12 +47,17 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def client_ip(request: Request) -> str:
+def peer_address(request: Request) -> str:
     """The client's address: the TCP peer, or, when the peer is one of the proxies of
     ``forwarded_allow_ips``, the address that proxy put in X-Forwarded-For (resolved by the
     app's ProxyHeadersMiddleware, :func:`openarena.serving.app.create_app`). A header from
     anyone else is ignored, so a client cannot choose its own rate-limit key."""
     return request.client.host if request.client else "unknown"
+
+
+async def client_ip(request: Request) -> str:
+    """Dependency: :func:`peer_address`."""
+    return peer_address(request)
 
 
 ClientIP = Annotated[str, Depends(client_ip)]
@@ -64,7 +72,7 @@ class VoterSession:
     voter: str
 
 
-async def api_session(request: Request, st: State) -> VoterSession:
+def check_session(request: Request, st: AppState) -> VoterSession:
     """The session of a state-changing API call, after the session and CSRF checks.
 
     Raises: ApiError 403 ``no_session`` when the cookie is missing or forged; 403 ``csrf`` when
@@ -80,39 +88,48 @@ async def api_session(request: Request, st: State) -> VoterSession:
     return VoterSession(sid, voter_hash(st.secret, sid))
 
 
+async def api_session(request: Request, st: State) -> VoterSession:
+    """Dependency: :func:`check_session`."""
+    return check_session(request, st)
+
+
 Session = Annotated[VoterSession, Depends(api_session)]
 
 RATE_LIMITED = {"prompt": "prompts", "vote": "votes", "battle": "new battles"}
 
 
-class RateLimit:
-    """Dependency: take one token of ``kind`` ('prompt', 'vote', 'battle', 'run') for the IP
-    and the session (both or neither), in the state every worker shares. Runs after the
-    session check (it depends on :data:`Session`).
+async def take_token(st: AppState, kind: str, session: VoterSession, ip: str) -> None:
+    """Take one token of ``kind`` ('prompt', 'vote', 'battle', 'run') for the IP and the
+    session (both or neither), in the state every worker shares.
 
     Raises: ApiError 429 ``rate_limited`` with Retry-After when either bucket is empty; 503
     ``unavailable`` when the shared state (Redis) cannot be reached (the request is refused,
     not let through unlimited).
     """
+    from openarena.serving.shared_state import SharedStateError
+
+    try:
+        # the address enters the shared state (Redis) only as a keyed hash, never in clear
+        wait = await st.limiter.take([(f"{kind}_ip", limit_key(st.secret, ip)), (f"{kind}_session", session.sid)])
+    except SharedStateError:
+        log.exception("rate limit check failed")
+        what = "Your vote was not saved" if kind == "vote" else "Nothing was sent"
+        raise ApiError(503, "unavailable", f"The arena is briefly unavailable. {what}: please try again in a moment.") from None
+    if wait > 0:
+        secs = max(1, int(wait + 0.999))
+        what = RATE_LIMITED.get(kind, f"{kind}s")
+        raise ApiError(429, "rate_limited", f"Too many {what}: please wait {secs} s.", headers={"retry-after": str(secs)})
+
+
+class RateLimit:
+    """Dependency: :func:`take_token` of ``kind`` for the request's session and address. Runs
+    after the session check (it depends on :data:`Session`). Raises: what take_token raises."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
     async def __call__(self, st: State, session: Session, ip: ClientIP) -> None:
-        from openarena.serving.shared_state import SharedStateError
-
-        kind = self.kind
-        try:
-            # the address enters the shared state (Redis) only as a keyed hash, never in clear
-            wait = await st.limiter.take([(f"{kind}_ip", limit_key(st.secret, ip)), (f"{kind}_session", session.sid)])
-        except SharedStateError:
-            log.exception("rate limit check failed")
-            what = "Your vote was not saved" if kind == "vote" else "Nothing was sent"
-            raise ApiError(503, "unavailable", f"The arena is briefly unavailable. {what}: please try again in a moment.") from None
-        if wait > 0:
-            secs = max(1, int(wait + 0.999))
-            what = RATE_LIMITED.get(kind, f"{kind}s")
-            raise ApiError(429, "rate_limited", f"Too many {what}: please wait {secs} s.", headers={"retry-after": str(secs)})
+        await take_token(st, self.kind, session, ip)
 
 
 BattleLimit = Depends(RateLimit("battle"))
