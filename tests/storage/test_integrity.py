@@ -259,3 +259,37 @@ def test_vote_batch_round_trips_on_postgresql(db, tmp_path):
     finally:
         writer.stop()
     assert [r[2:] for r in votes_table(db)][-6:] == [(True, None)] * 3 + [(False, "daily_cap: this session cast more than 3 votes in 24 h")] * 2 + [(True, None)]
+
+
+def test_vote_from_another_address_is_decided_on_the_battles_ip_key(db):
+    """The writer locks the voter keys before it sees the battles: the session and the
+    address the vote comes from. A battle created from another address (the voter moved) is
+    decided on the battle's IP key all the same (the batch is rolled back and run again with
+    it), the caller's check runs once, and the connection is left idle; a batch of forged,
+    foreign, duplicate and capped votes gets one answer each."""
+    if db.backend != "postgresql":
+        pytest.skip("the writer's own PostgreSQL transaction")
+    import time
+
+    from openarena.storage.votes import _VoteRequest
+
+    def req(bid, session, ip, check=None):
+        return (_VoteRequest(bid, session, "model_a", None, True, None, check, time.time(), ip), None)
+
+    def idle(writer) -> bool:
+        return writer._connection().connection.driver_connection.pgconn.transaction_status == 0
+
+    writer = VoteWriter(db, integrity=IntegrityPolicy(**{**OFF, "max_votes_ip": 1}))
+    try:
+        calls = []
+        (r,) = writer._commit([req(battle(db, session="moved", ip="ipB"), "moved", "ipA", check=lambda b: calls.append(b.id))])
+        assert r.counted and len(calls) == 1 and idle(writer)
+        (r,) = writer._commit([req(battle(db, session="other", ip="ipB"), "other", "ipB")])
+        assert not r.counted and r.reason.startswith("daily_cap: this ip") and idle(writer)  # ipB's one vote was the moved voter's
+        b1, b2 = battle(db, session="s9", ip="ip9"), battle(db, session="s9", ip="ip9")
+        res = writer._commit([req("f" * 32, "s9", "ip9"), req("a\x00b", "s9", "ip9"), req(b1, "intruder", "ip9"),
+                              req(b1, "s9", "ip9"), req(b1, "s9", "ip9"), req(b2, "s9", "ip9")])
+        assert [None if x is None else x.counted for x in res] == [None, None, None, True, None, False]
+        assert writer._commit([req(b1, "s9", "ip9")]) == [None] and idle(writer)  # nothing to write: rolled back
+    finally:
+        writer.stop()

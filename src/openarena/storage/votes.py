@@ -147,7 +147,7 @@ def _votable(b: BattleRecord | None, r: _VoteRequest) -> bool:
 
 
 def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: VoteDecider | None = None,
-              transaction: bool = False, more_ips: tuple[str, ...] = ()) -> list[VoteResult | None | Exception]:
+              transaction: bool = False, more_ips: tuple[str, ...] = (), checked: dict[int, Any] | None = None) -> list[VoteResult | None | Exception]:
     """The votes of ``reqs`` in one write transaction, in a fixed number of statements whatever
     their number: read the battles (locked on PostgreSQL; SQLite's write lock is already held)
     and, with an ``integrity`` hook (:data:`VoteDecider`), lock and read their voter keys;
@@ -165,9 +165,8 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     locks are always taken in one statement, in sorted order. The battles' rows and the voters'
     locks are held from the first round trip to the second: one round trip and the decisions
     in Python (were four round trips, and seven before them; counted from the protocol trace
-    in ``tests/storage/test_integrity.py``). Without ``transaction`` (or without requests'
-    ``ip_hash``) the keys are locked and read once the battles are known, in a round trip of
-    their own. Each lock wait is bounded by what is
+    in ``tests/storage/test_integrity.py``). Without ``transaction`` the keys are locked and
+    read once the battles are known, in a round trip of their own. Each lock wait is bounded by what is
     left of the batch's oldest vote's ``lock_timeout_s`` (all of them together end by then,
     at least :data:`~openarena.storage.db.MIN_LOCK_WAIT_MS` each): when a lock is held too
     long, batches queued behind each other in several workers are all refused within about
@@ -209,18 +208,23 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
     votes: list[tuple[str, str, float, str, bool, str | None, str | None]] = []  # the columns of _INSERT
     taken: set[str] = set()
     accepted: list[tuple[int, _VoteRequest, BattleRecord, bool, str | None]] = []
-    for r in reqs:
+    checked = {} if checked is None else checked  # each request's check runs once, also when the batch runs again
+    for i, r in enumerate(reqs):
         b = battles.get(r.battle_id)
         if r.battle_id in taken or not _votable(b, r):
             out.append(None)
             continue
         counted, reason = r.counted, r.reason
         if r.check is not None:
-            try:
-                reason = r.check(b)
-            except Exception as e:  # noqa: BLE001 - this caller's error only
-                out.append(e)
+            if i not in checked:
+                try:
+                    checked[i] = r.check(b)
+                except Exception as e:  # noqa: BLE001 - this caller's error only
+                    checked[i] = e
+            if isinstance(checked[i], Exception):
+                out.append(checked[i])
                 continue
+            reason = checked[i]
             counted = reason is None
         taken.add(r.battle_id)
         accepted.append((len(out), r, b, counted, reason))
@@ -237,7 +241,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         else:  # a battle created from another address: its IP key was not locked; again, with it
             with pg_pipeline(conn, budget=False) as raw:
                 raw.cursor().execute("ROLLBACK")
-            return _votes_in(conn, db, reqs, integrity, transaction=True, more_ips=tuple(ips))
+            return _votes_in(conn, db, reqs, integrity, transaction=True, more_ips=tuple(ips | set(more_ips)), checked=checked)
         withheld, withdrawals = integrity.decide(keys, [(b, r.now) for _, r, b, _, _ in accepted], since)
     for (i, r, b, counted, reason), why in zip(accepted, withheld):
         if counted and why is not None:
@@ -304,6 +308,7 @@ def record_vote(
     now: float | None = None,
     writer: "VoteWriter | None" = None,
     integrity: VoteDecider | None = None,
+    ip_hash: str | None = None,
 ) -> VoteResult:
     """Record the vote on a battle and close it, in one durable write transaction.
 
@@ -315,7 +320,8 @@ def record_vote(
     (caps, abandon ratio, selective voting, :mod:`openarena.storage.integrity`) deciding in the
     same transaction whether the vote counts; a :class:`VoteWriter` applies its own. With a :class:`VoteWriter` the vote is
     committed together with the votes arriving at the same moment (group commit); either way
-    the function returns only after the commit is durable.
+    the function returns only after the commit is durable. ``ip_hash``: the voter's network hash
+    now (see :func:`record_vote_async`).
     Returns: VoteResult with both model names (the reveal).
     Raises: VoteRefused with a code and a message for the voter (see the class).
     Source: FastChat gradio_block_arena_anony.py ``vote_last_response`` (one vote per battle,
@@ -323,7 +329,7 @@ def record_vote(
     """
     if winner not in WINNERS:
         raise VoteRefused("bad_winner", f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
-    req = _VoteRequest(battle_id, session_hash, winner, expected_version, counted, reason, check, time.time() if now is None else now)
+    req = _VoteRequest(battle_id, session_hash, winner, expected_version, counted, reason, check, time.time() if now is None else now, ip_hash)
     if writer is not None:
         res = writer.submit(req).result()
     else:

@@ -50,7 +50,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openarena.serving.engine import stream_turn
 from openarena.serving.images import ImageRefused
-from openarena.serving.routes.bodies import NewBattle, Turn, Vote, read_body
+from openarena.serving.routes.bodies import NewBattle, Turn, Vote, read_json, validate_body
 from openarena.serving.routes.deps import BattleLimit, ClientIP, PromptLimit, Session, State, check_session, peer_address, take_token
 from openarena.serving.routes.errors import ApiError
 from openarena.serving.safety import identity_leak
@@ -227,19 +227,21 @@ async def battle_vote(request: Request) -> JSONResponse:
     """POST /api/battles/{id}/vote: record the vote in one transaction; the only response that
     names the models.
 
-    The same checks, in the same order and with the same answers, as the routes with
-    dependencies (session and CSRF, rate limit, then the body), but called here as plain
-    functions (:func:`~openarena.serving.routes.deps.check_session`,
+    The same checks, in the same order and with the same answers, as a FastAPI route with
+    dependencies (a body that does not parse; session and CSRF; rate limit; the body's fields),
+    but called here as plain functions (:func:`~openarena.serving.routes.bodies.read_json`,
+    :func:`~openarena.serving.routes.deps.check_session`,
     :func:`~openarena.serving.routes.deps.take_token`,
-    :func:`~openarena.serving.routes.bodies.read_body`): this is a plain Starlette route, not a
+    :func:`~openarena.serving.routes.bodies.validate_body`): this is a plain Starlette route, not a
     FastAPI one, because the vote is the arena's most frequent request and FastAPI's dependency
     resolution cost more CPU than the vote's own work (``bench/serve_load.md``, stop 20)."""
     st: AppState = request.app.state.arena
     battle_id = request.path_params["battle_id"]
+    data = await read_json(request)  # a body that does not parse is refused first, as FastAPI does
     session = check_session(request, st)
     ip = peer_address(request)
     await take_token(st, "vote", session, ip)
-    winner = (await read_body(request, Vote)).winner
+    winner = validate_body(data, Vote).winner
     for attempt in range(3):
         try:
             seen: dict[str, str] = {}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 __all__ = [
-    "ArenaBody", "EmptyBody", "NewBattle", "NewRound", "RoundTurn", "RunBlock", "Turn", "Vote", "not_utf8", "read_body", "refuse",
+    "ArenaBody", "EmptyBody", "NewBattle", "NewRound", "RoundTurn", "RunBlock", "Turn", "Vote", "NO_JSON", "not_utf8", "read_json", "refuse", "validate_body",
 ]
 
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
@@ -174,33 +174,54 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def read_body(request: "Request", model: type[Body]) -> Body:
-    """The request's JSON body as ``model``, for a route outside FastAPI's dependency injection
-    (the vote): read, parsed and validated as FastAPI does a body parameter of that type, with
-    the same refusals (:func:`openarena.serving.routes.errors.from_validation`): no body, a
-    content type that is not JSON, JSON that does not parse (also nested too deep, or bytes that
-    are not UTF-8), a string: 400 ``bad_request`` "must be JSON"; other JSON that is not an
-    object: 400 "must be a JSON object"; a field refused by the model: its own code and status.
+#: what :func:`read_json` returns for a request without a JSON body (no body, or another content type)
+NO_JSON: Any = object()
 
-    Raises: :class:`~openarena.serving.routes.errors.ApiError`.
+
+async def read_json(request: "Request") -> Any:
+    """The first half of what FastAPI does with a body parameter, for a route outside its
+    dependency injection (the vote): read the body and parse it as JSON, before any other check
+    (as FastAPI does, so the answers and their order are the same). Returns the parsed value, or
+    :data:`NO_JSON` when there is no body or its content type is not JSON (refused by
+    :func:`validate_body`, after the route's checks).
+
+    Raises: ApiError 400 ``bad_request`` "must be JSON" for a body that cannot be read (refused
+    as too large: the 413 is already sent) or parsed (not JSON, bytes that are not UTF-8, a
+    number too long to convert, nested too deep).
     Source: FastAPI ``routing.get_request_handler`` (JSON body of an ``application/json`` or
-    ``+json`` request, strict content type).
+    ``+json`` request, strict content type; a body that does not parse is a 400 before the
+    dependencies run).
     """
-    from fastapi.exceptions import RequestValidationError
     from starlette.requests import ClientDisconnect
 
-    from openarena.serving.routes.errors import NOT_JSON, ApiError, from_validation
+    from openarena.serving.routes.errors import NOT_JSON, ApiError
 
     try:
         raw = await request.body()
     except ClientDisconnect:  # the body was refused as too large (413 sent) or the client left
         raise ApiError(400, "bad_request", NOT_JSON) from None
     if not raw or not _is_json(request.headers.get("content-type")):
-        raise ApiError(400, "bad_request", NOT_JSON)
+        return NO_JSON
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, a number too long, nested too deep
         raise ApiError(400, "bad_request", NOT_JSON) from None
+
+
+def validate_body(data: Any, model: type[Body]) -> Body:
+    """The second half: ``data`` (from :func:`read_json`) as ``model``, with FastAPI's refusals
+    as the app answers them (:func:`openarena.serving.routes.errors.from_validation`): no JSON
+    body, or a JSON string: 400 ``bad_request`` "must be JSON"; other JSON that is not an
+    object: 400 "must be a JSON object"; a field refused by the model: its own code and status.
+
+    Raises: :class:`~openarena.serving.routes.errors.ApiError`.
+    """
+    from fastapi.exceptions import RequestValidationError
+
+    from openarena.serving.routes.errors import NOT_JSON, ApiError, from_validation
+
+    if data is NO_JSON:
+        raise ApiError(400, "bad_request", NOT_JSON)
     try:
         return model.model_validate(data)
     except ValidationError as e:
