@@ -636,7 +636,10 @@ class StallProbe:
         theirs.close()
 
     def stop(self) -> list[tuple[float, float]]:
-        self._mine.send(None)
+        try:
+            self._mine.send(None)
+        except OSError:  # its time is up: it has sent its record and closed its end already
+            pass
         rec = self._mine.recv()
         self._proc.join()
         return rec

@@ -485,3 +485,15 @@ def test_a_terminated_backend_in_a_pipeline_is_a_lost_connection(db):
         assert err.value.connection_invalidated and conn.invalidated
     with db.engine.connect() as conn:  # the pool hands out a working connection
         assert conn.execute(text("select 1")).scalar() == 1
+
+
+def test_workers_share_one_budget_of_postgresql_connections():
+    """Each worker of a server opens its share of the server's connections (pool and overflow),
+    so 4 workers together stay within what one had (30), far from PostgreSQL's default
+    max_connections of 100 (4 pools of 30 passed it after a restart in bench/serve_load.py)."""
+    from openarena.storage.db import MAX_OVERFLOW, POOL_SIZE, _engine
+
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # never connected: only the pool's sizes are read
+    sizes = {n: (_engine(url, processes=n).pool.size(), _engine(url, processes=n).pool._max_overflow) for n in (1, 2, 4, 16)}
+    assert sizes == {1: (POOL_SIZE, MAX_OVERFLOW), 2: (5, 10), 4: (3, 5), 16: (2, 2)}
+    assert all(n * sum(sizes[n]) <= 64 for n in (1, 2, 4, 16))

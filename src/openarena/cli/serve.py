@@ -240,7 +240,7 @@ def serve(
         from openarena.serving.app import build_state, create_app
         from openarena.storage.db import Database
 
-        database = Database.open(settings.database_url, settings.data_dir, lock_timeout_s=settings.db_lock_timeout_s)  # opens and migrates
+        database = Database.open(settings.database_url, settings.data_dir, lock_timeout_s=settings.db_lock_timeout_s, processes=settings.workers)  # opens and migrates
         try:
             if demo:
                 from openarena.demo import start_demo_models

@@ -125,7 +125,8 @@ def build_state(settings: ServeSettings, *, registry: ModelRegistry | None = Non
     """
     registry = registry if registry is not None else load_registry(settings.registry)
     targets = load_targets(settings.redteam_targets)
-    db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate, lock_timeout_s=settings.db_lock_timeout_s)
+    db = db if db is not None else Database.open(settings.database_url, settings.data_dir, run_migrations=migrate, lock_timeout_s=settings.db_lock_timeout_s,
+                                                 processes=settings.workers)
     data_dir = Path(db.engine.url.database).parent if db.backend == "sqlite" and db.engine.url.database else (Path(settings.data_dir) if settings.data_dir else None)
     secret = load_secret(settings, data_dir, db)
     shared = open_shared_state(settings.redis_url, workers=settings.workers, prefix=settings.redis_prefix)

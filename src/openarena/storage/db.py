@@ -184,7 +184,13 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _engine(url: str, *, pool: bool = True, create: bool = True, lock_timeout_s: float = 30.0) -> Engine:
+#: PostgreSQL connections of one server (its pool and overflow), however many worker processes
+#: share them: PostgreSQL's default max_connections is 100, and several workers each with a
+#: pool of their own would pass it (4 x 30 did, in bench/serve_load.py after a restart)
+POOL_SIZE, MAX_OVERFLOW = 10, 20
+
+
+def _engine(url: str, *, pool: bool = True, create: bool = True, lock_timeout_s: float = 30.0, processes: int = 1) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as e:
@@ -208,7 +214,9 @@ def _engine(url: str, *, pool: bool = True, create: bool = True, lock_timeout_s:
         options = parsed.query.get("options")  # keep the URL's own (e.g. -csearch_path=...)
         options = " ".join(options) if isinstance(options, tuple) else (options or "")
         args = {"options": f"{options} -c lock_timeout={int(lock_timeout_s * 1000)}".strip()}
-        return (create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=args) if pool
+        share = max(1, processes)
+        sizes = {"pool_size": max(2, -(-POOL_SIZE // share)), "max_overflow": max(2, -(-MAX_OVERFLOW // share))}
+        return (create_engine(url, pool_pre_ping=True, connect_args=args, **sizes) if pool
                 else create_engine(url, poolclass=NullPool, connect_args=args))
     except ModuleNotFoundError as e:
         raise StorageError(f"no driver for {redact(url)!r} ({e.name} is not installed); pip install 'psycopg[binary]'") from None
@@ -276,18 +284,21 @@ class Database:
 
     @classmethod
     def open(cls, url: str | None = None, data_dir: str | os.PathLike[str] | None = None, *, run_migrations: bool = True, pool: bool = True,
-             checkpoints: bool = True, create: bool | None = None, lock_timeout_s: float = 30.0) -> "Database":
+             checkpoints: bool = True, create: bool | None = None, lock_timeout_s: float = 30.0, processes: int = 1) -> "Database":
         """Connect to the database of :func:`database_url` and (by default) migrate it.
         ``checkpoints=False``: no background checkpoint thread (a reader process; the server's
         own Database checkpoints). ``create``: may a missing SQLite file (and its folder) be
         created? Default: when migrating (``run_migrations``); readers that do not migrate
         need an existing database. ``lock_timeout_s``: longest wait for the write lock.
+        ``processes``: how many processes (the server's workers) share one budget of PostgreSQL
+        connections (:data:`POOL_SIZE` + :data:`MAX_OVERFLOW`): each opens at most its share
+        (at least 2 + 2); a request that finds the pool empty waits for a connection.
 
         Raises: StorageError (bad URL, unreachable server, missing driver, a SQLite file that
         does not exist with ``create=False`` or is not a database).
         """
         create = run_migrations if create is None else create
-        engine = _engine(database_url(url, data_dir, create=create), pool=pool, create=create, lock_timeout_s=lock_timeout_s)
+        engine = _engine(database_url(url, data_dir, create=create), pool=pool, create=create, lock_timeout_s=lock_timeout_s, processes=processes)
         db = cls(engine, checkpoints=checkpoints, lock_timeout_s=lock_timeout_s)
         try:
             if run_migrations:
