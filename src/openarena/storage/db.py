@@ -184,10 +184,12 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-#: PostgreSQL connections of one server (its pool and overflow), however many worker processes
-#: share them: PostgreSQL's default max_connections is 100, and several workers each with a
-#: pool of their own would pass it (4 x 30 did, in bench/serve_load.py after a restart)
-POOL_SIZE, MAX_OVERFLOW = 10, 20
+#: PostgreSQL connections of one server (its pool, kept open, and its overflow, opened at peaks
+#: and closed after), however many worker processes share them: PostgreSQL's default
+#: max_connections is 100, and several workers each with a pool of their own would pass it (4 x
+#: 30 did, in bench/serve_load.py after a restart). Mostly pool: a small pool with a large
+#: overflow opens and closes connections all the time under load (each a backend started).
+POOL_SIZE, MAX_OVERFLOW = 25, 5
 
 
 def _engine(url: str, *, pool: bool = True, create: bool = True, lock_timeout_s: float = 30.0, processes: int = 1) -> Engine:
