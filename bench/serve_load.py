@@ -32,6 +32,11 @@ What it does:
 
 Several workers need Redis (``--redis URL``; each run uses its own key prefix).
 
+Each voter connects from a loopback address of its own (127.1.0.1, 127.1.0.2, ...:
+:func:`voter_address`), so the server sees a hundred voters at a hundred addresses, as a public
+arena sees its voters (the vote-integrity checks count and lock per address as well as per
+session); the battles prepared for step 4 carry their voter's address.
+
 The load generator of step 4 (``--vote-client raw``, the default) is a separate process with
 its own event loop and a minimal HTTP/1.1 keep-alive client (two connections per voter, like
 the browser's), so that the client's own CPU does not compete with the server inside one
