@@ -7,7 +7,7 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class OpenArenaError(Exception):
@@ -57,6 +57,15 @@ class DataError(OpenArenaError):
         if self.source:
             return self
         return DataError(self.message, source, self.row, self.field, self.expected)
+
+
+@dataclass
+class NotEnoughVotes(DataError):
+    """No two models can be rated against each other yet (each needs battles it both wins and
+    loses): what the web leaderboard shows as "not enough votes". ``unrated``: {model: why}, every
+    model of the battles."""
+
+    unrated: dict[str, str] = field(default_factory=dict)
 
 
 class ConvergenceError(OpenArenaError):

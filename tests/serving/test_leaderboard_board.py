@@ -129,3 +129,27 @@ def test_the_first_vote_gives_a_board_that_says_not_enough_votes(arena_factory):
     assert doc["rows"] == [] and doc["error"] == lc.NOT_ENOUGH_VOTES
     assert {r["model"] for r in doc["unrated"]} == set(MODELS) and all(r["votes"] == 1 for r in doc["unrated"])
     assert "Not enough votes yet" in page and "not enough votes" in page
+
+
+def test_cli_and_web_board_agree_when_no_model_can_be_rated_yet(arena_factory, monkeypatch):
+    """One vote: no two models can be rated against each other. The web board says "not enough
+    votes" and lists them; `openarena leaderboard db` says the same words (exit 0), not an error;
+    --no-drop-unrated makes it the error (exit 2)."""
+    from typer.testing import CliRunner
+
+    from openarena.cli.main import app
+
+    live = arena_factory()
+    with live.client() as c:
+        h = open_session(c)
+        play(c, h, "one prompt", winner="model_a")
+        snap = live.state.leaderboard.refresh()
+    board = snap.boards[("full", False)]
+    assert board.error == lc.NOT_ENOUGH_VOTES and len(board.unrated) == 2
+    monkeypatch.setenv("OPENARENA_DATABASE_URL", live.state.db.url)
+    res = CliRunner().invoke(app, ["leaderboard", "db"])
+    assert res.exit_code == 0, res.output
+    assert lc.NOT_ENOUGH_VOTES in res.stderr
+    assert all(r["model"] in res.stderr for r in board.unrated)
+    res = CliRunner().invoke(app, ["leaderboard", "db", "--no-drop-unrated"])
+    assert res.exit_code == 2 and "no finite Bradley-Terry" in res.stderr and "--drop-unrated" in res.stderr

@@ -17,7 +17,7 @@ import numpy as np
 from openarena import __version__
 from openarena.data.battles import BattleTable, FilterStep, PairCounts, as_pair_counts
 from openarena.data.schema import is_frame
-from openarena.errors import DataError, OpenArenaError
+from openarena.errors import DataError, NotEnoughVotes, OpenArenaError
 from openarena.ratings.bradley_terry import BTFit, check_identifiable, fit_bradley_terry, unrated_models
 from openarena.ratings.protocol import BradleyTerryResult, ContextualResult, OnlineEloResult, RatingFit
 from openarena.ratings.intervals import (
@@ -367,11 +367,16 @@ def _fit(data, counts: PairCounts, *, rating: str, ties: str, prior: float, cont
     return OnlineEloResult(counts.models, raw[order], rows), None
 
 
+#: what a reader of a board is told when no two models can be rated yet (:class:`NotEnoughVotes`):
+#: the web leaderboard and ``openarena leaderboard db`` say the same
+NOT_ENOUGH_VOTES = "Not enough votes yet to rate these models against each other; keep voting and this board appears."
+
+
 def _drop_unrated(data, counts: PairCounts):
     """Leave out the models without a finite Bradley-Terry rating, repeating until every model
     left has one (leaving out an undefeated model can leave another without a loss). Records one
     filter step 'unrated' naming every model left out and why.
-    Raises: DataError when fewer than two models are left."""
+    Raises: NotEnoughVotes (a DataError) when fewer than two models are left."""
     from openarena.data.filters import filter_exclude
 
     if is_frame(data):
@@ -385,11 +390,13 @@ def _drop_unrated(data, counts: PairCounts):
             break
         dropped.update(unrated)
         if counts.n_models - len(unrated) < 2:
-            raise DataError(
-                "no model can be rated yet: " + "; ".join(f"{m} ({why})" for m, why in dropped.items()),
+            left = {m: "no other model left to be rated against" for m in counts.models if m not in dropped}
+            raise NotEnoughVotes(
+                "no model can be rated yet: " + "; ".join(f"{m} ({why})" for m, why in {**dropped, **left}.items()),
                 counts.source,
                 field="model_a/model_b",
                 expected="battles in which each model both wins and loses (ties count half)",
+                unrated={**dropped, **left},
             )
         data = filter_exclude(data, list(unrated))
         counts = as_pair_counts(data)

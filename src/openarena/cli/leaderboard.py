@@ -9,7 +9,9 @@ from typing import Optional
 
 import typer
 
+from openarena.analysis.leaderboard import NOT_ENOUGH_VOTES
 from openarena.cli.common import as_flags, download_progress, err_console, fail, out_console, progress_bar, results_table, user_errors
+from openarena.errors import NotEnoughVotes
 
 
 class CI(str, Enum):
@@ -318,8 +320,15 @@ def leaderboard(
                 _say(quiet, f"wrote {len(boards)} leaderboards under {out_dir}/<category>/ (leaderboard.csv, shown.csv with rank_delta, .html, CI plot, heatmaps)")
             return
 
-        with progress_bar("bootstrap", rounds if ci_method == "bootstrap" and category is None else 0, enabled=not quiet) as advance:
-            lb = api.leaderboard(data, category=category, min_votes_shown=min_votes_shown, progress=advance, notify=say, **options)
+        try:
+            with progress_bar("bootstrap", rounds if ci_method == "bootstrap" and category is None else 0, enabled=not quiet) as advance:
+                lb = api.leaderboard(data, category=category, min_votes_shown=min_votes_shown, progress=advance, notify=say, **options)
+        except NotEnoughVotes as e:
+            if not drop_unrated:
+                raise
+            # what the web leaderboard shows for the same votes: a plain message, not an error
+            err_console.print(f"{NOT_ENOUGH_VOTES}\nnot enough votes: " + "; ".join(f"{m} ({why})" for m, why in e.unrated.items()), highlight=False)
+            return
         report_steps(lb.counts, len(data.steps), quiet)  # e.g. 'unrated': the models --drop-unrated left out
         if robustness is not None:
             lb = api.with_robustness(lb, robustness)

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from openarena.analysis.leaderboard import NOT_ENOUGH_VOTES
 from openarena.errors import OpenArenaError
 
 log = logging.getLogger("openarena.serving")
@@ -524,8 +525,8 @@ def load_reference(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"rows": rows, "provenance": provenance, "plot": plot.read_bytes() if plot.is_file() else None, "path": source, "label": label}
 
 
-#: what a visitor reads when a board cannot be shown (never an exception, a flag or a path)
-NOT_ENOUGH_VOTES = "Not enough votes yet to rate these models against each other; keep voting and this board appears."
+#: what a visitor reads when a board cannot be shown (never an exception, a flag or a path);
+#: NOT_ENOUGH_VOTES (from openarena.analysis.leaderboard) when no two models can be rated yet
 BOARD_FAILED = "This board could not be computed this time; it will be retried at the next refresh."
 REFRESH_FAILED = "The leaderboard could not be recomputed just now; it will be retried shortly."
 

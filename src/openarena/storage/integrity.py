@@ -201,9 +201,23 @@ def load_voter_keys(conn: Any, backend: str, sessions: Sequence[str], ips: Seque
     return tally_voter_keys(read.fetchall(), sessions, ips)
 
 
+# PostgreSQL: the rows a batch's withdrawals will update, locked first in one statement in id
+# order, so that two batches withdrawing overlapping votes through different keys (a session in
+# one, the IP of the same votes in the other) queue instead of deadlocking
+_PG_LOCK_WITHDRAWN = (
+    "SELECT count(*) FROM (SELECT id FROM votes WHERE tstamp >= %(since)s AND counted "
+    "AND (judge = ANY(CAST(%(sessions)s AS text[])) OR ip_hash = ANY(CAST(%(ips)s AS text[]))) ORDER BY id FOR UPDATE) AS withdrawn"
+)
+
+
 def send_withdrawals(raw: Any, withdrawals: Sequence[tuple[str, str, str]], since: float) -> None:
     """PostgreSQL, inside a pipeline of the vote transaction: :func:`withdraw_votes` for each
-    (kind, key, reason) of ``withdrawals``."""
+    (kind, key, reason) of ``withdrawals``, after locking every row they update in id order (one
+    statement: concurrent withdrawals through different keys of the same votes cannot deadlock)."""
+    if not withdrawals:
+        return
+    keys = {"session": [k for kind, k, _ in withdrawals if kind == "session"], "ip": [k for kind, k, _ in withdrawals if kind == "ip"]}
+    raw.cursor().execute(_PG_LOCK_WITHDRAWN, {"since": since, "sessions": keys["session"], "ips": keys["ip"]})
     for kind, key, reason in withdrawals:
         raw.cursor().execute(_pg_withdraw(kind), {**_pg_constants(_WITHDRAW[kind]), "key": key, "since": since, "why": reason[:200]})
 
