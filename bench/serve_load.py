@@ -125,6 +125,8 @@ def voter_address(i: int) -> str:
     a public arena sees its voters: the vote-integrity checks lock and count per voter address
     as well as per session; voters all at 127.0.0.1 would share one IP key."""
     return f"127.1.{i // 250}.{i % 250 + 1}"
+
+
 WINNERS = ["model_a", "model_b", "tie", "tie (bothbad)"]
 WARMUP_S = 3.0  # after a server starts (its workers' first leaderboard refresh), before a flow is timed
 
@@ -422,7 +424,7 @@ class RawConn:
 
 async def _vote_phases(server_pid: int, port: int, voters: list[tuple[str, str]], burst: list[tuple[int, str, str]],
                        rate_jobs: list[tuple[int, str, str]], rate: float, refresh_every: float) -> dict:
-    pools = [[RawConn(port, ck, cs, voter_address(v)), RawConn(port, ck, cs, voter_address(v))] for v, (ck, cs) in enumerate(voters)]
+    pools = [[RawConn(port, ck, cs, voter_address(v)) for _ in range(2)] for v, (ck, cs) in enumerate(voters)]
     out: dict = {}
 
     async def vote(v: int, bid: str, winner: str, due: float | None, res: dict) -> None:
@@ -705,8 +707,8 @@ class Voter:
     def __init__(self, url: str, stats: Stats, seed: int, address: str | None = None) -> None:
         self.url, self.stats, self.address = url, stats, address
         self.rng = random.Random(seed)
-        transport = httpx.AsyncHTTPTransport(local_address=address, limits=httpx.Limits(max_connections=2)) if address else None
-        self.client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5), limits=httpx.Limits(max_connections=2), transport=transport)
+        transport = httpx.AsyncHTTPTransport(local_address=address, limits=httpx.Limits(max_connections=2))  # the client's limits live here
+        self.client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5), transport=transport)
         self.headers: dict[str, str] = {}
 
     async def open(self) -> None:

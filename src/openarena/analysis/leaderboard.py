@@ -390,13 +390,13 @@ def _drop_unrated(data, counts: PairCounts):
             break
         dropped.update(unrated)
         if counts.n_models - len(unrated) < 2:
-            left = {m: "no other model left to be rated against" for m in counts.models if m not in dropped}
+            everyone = {**dropped, **{m: "no other model left to be rated against" for m in counts.models if m not in dropped}}
             raise NotEnoughVotes(
-                "no model can be rated yet: " + "; ".join(f"{m} ({why})" for m, why in {**dropped, **left}.items()),
+                "no model can be rated yet: " + "; ".join(f"{m} ({why})" for m, why in everyone.items()),
                 counts.source,
                 field="model_a/model_b",
                 expected="battles in which each model both wins and loses (ties count half)",
-                unrated={**dropped, **left},
+                unrated=everyone,
             )
         data = filter_exclude(data, list(unrated))
         counts = as_pair_counts(data)

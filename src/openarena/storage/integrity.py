@@ -133,11 +133,12 @@ def _pg_constants(stmt) -> dict[str, Any]:
 
 
 @functools.cache
-def _pg_withdraw(kind: str) -> str:
-    """:data:`_WITHDRAW` of ``kind`` as the driver's SQL."""
+def _pg_withdraw(kind: str) -> tuple[str, dict[str, Any]]:
+    """:data:`_WITHDRAW` of ``kind`` as the driver's SQL, with the values of its constant
+    parameters."""
     from sqlalchemy.dialects.postgresql import psycopg
 
-    return str(_WITHDRAW[kind].compile(dialect=psycopg.dialect()))
+    return str(_WITHDRAW[kind].compile(dialect=psycopg.dialect())), _pg_constants(_WITHDRAW[kind])
 
 
 def tally_voter_keys(rows, sessions: Sequence[str], ips: Sequence[str]) -> dict[tuple[str, str], VoterKey]:
@@ -216,10 +217,12 @@ def send_withdrawals(raw: Any, withdrawals: Sequence[tuple[str, str, str]], sinc
     statement: concurrent withdrawals through different keys of the same votes cannot deadlock)."""
     if not withdrawals:
         return
-    keys = {"session": [k for kind, k, _ in withdrawals if kind == "session"], "ip": [k for kind, k, _ in withdrawals if kind == "ip"]}
-    raw.cursor().execute(_PG_LOCK_WITHDRAWN, {"since": since, "sessions": keys["session"], "ips": keys["ip"]})
+    sessions = [k for kind, k, _ in withdrawals if kind == "session"]
+    ips = [k for kind, k, _ in withdrawals if kind == "ip"]
+    raw.cursor().execute(_PG_LOCK_WITHDRAWN, {"since": since, "sessions": sessions, "ips": ips})
     for kind, key, reason in withdrawals:
-        raw.cursor().execute(_pg_withdraw(kind), {**_pg_constants(_WITHDRAW[kind]), "key": key, "since": since, "why": reason[:200]})
+        sql, constants = _pg_withdraw(kind)
+        raw.cursor().execute(sql, {**constants, "key": key, "since": since, "why": reason[:200]})
 
 
 def withdraw_votes(conn: Any, kind: str, key: str, since: float, reason: str) -> int:

@@ -187,13 +187,14 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         return [None] * len(reqs)
     sqlite = db.backend == "sqlite"
     checks = integrity is not None and integrity.enabled
-    since = min(r.now for r in reqs) - integrity.window_s if checks else 0.0
+    oldest = min(r.now for r in reqs)
+    since = oldest - integrity.window_s if checks else 0.0
     guess = keys_read = None
     if sqlite:
         rows = conn.exec_driver_sql(_SQLITE_SELECT.format(", ".join("?" * len(ids))), ids).all()
     else:
         if transaction:  # the writer's batch: all its lock waits end when its oldest vote's would have (VoteWriter._votes_pg forgets it)
-            conn.info[LOCK_DEADLINE] = min(r.now for r in reqs) + db.lock_timeout_s
+            conn.info[LOCK_DEADLINE] = oldest + db.lock_timeout_s
             if checks:  # the voter keys the battles should carry: locked and read in the same round trip
                 guess = (sorted({r.session_hash for r in reqs}), sorted({r.ip_hash for r in reqs if r.ip_hash} | set(more_ips)))
         with pg_pipeline(conn, begin=transaction) as raw:
@@ -239,8 +240,7 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
         elif ips <= set(guess[1]):
             keys = tally_voter_keys(keys_read.fetchall(), *guess)
         else:  # a battle created from another address: its IP key was not locked; again, with it
-            with pg_pipeline(conn, budget=False) as raw:
-                raw.cursor().execute("ROLLBACK")
+            _rollback(conn)
             return _votes_in(conn, db, reqs, integrity, transaction=True, more_ips=tuple(ips | set(more_ips)), checked=checked)
         withheld, withdrawals = integrity.decide(keys, [(b, r.now) for _, r, b, _, _ in accepted], since)
     for (i, r, b, counted, reason), why in zip(accepted, withheld):
@@ -271,9 +271,15 @@ def _votes_in(conn: Any, db: Database, reqs: Sequence[_VoteRequest], integrity: 
                 raise RuntimeError(f"vote batch committed with {close.rowcount} of its {len(closes)} battles closed")
             raise _BatchConflict()
     elif transaction:  # nothing to write: end the transaction (its locks)
-        with pg_pipeline(conn, budget=False) as raw:
-            raw.cursor().execute("ROLLBACK")
+        _rollback(conn)
     return out
+
+
+def _rollback(conn: Any) -> None:
+    """End the PostgreSQL transaction that :func:`_votes_in` began on ``conn`` (autocommit mode,
+    explicit BEGIN) without writing: one round trip, its locks released."""
+    with pg_pipeline(conn, budget=False) as raw:
+        raw.cursor().execute("ROLLBACK")
 
 
 def _lookup_ids(reqs: Sequence[_VoteRequest]) -> tuple[str, ...]:
@@ -468,12 +474,7 @@ class VoteWriter:
         try:
             out = _votes_in(conn, self.db, reqs, self.integrity, transaction=True)
         except BaseException:
-            self._conn = None
-            try:
-                conn.invalidate()
-                conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection: nothing more to release
-                pass
+            self._close_conn(invalidate=True)
             raise
         conn.info.pop(LOCK_DEADLINE, None)  # the batch's lock deadline (set by _votes_in) ends with its transaction
         return out
@@ -506,10 +507,14 @@ class VoteWriter:
                 out.append(error)
         return out
 
-    def _close_conn(self) -> None:
+    def _close_conn(self, invalidate: bool = False) -> None:
+        """Give this thread's connection back to the pool, or with ``invalidate`` throw it away
+        (a batch failed on it: its transaction may still be open)."""
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
+                if invalidate:
+                    conn.invalidate()
                 conn.close()
             except Exception:  # noqa: BLE001 - a broken connection: nothing more to release
                 pass

@@ -242,11 +242,11 @@ async def battle_vote(request: Request) -> JSONResponse:
     ip = peer_address(request)
     await take_token(st, "vote", session, ip)
     winner = validate_body(data, Vote).winner
+    ip_hash = network_hash(st.secret, ip)
     for attempt in range(3):
         try:
             seen: dict[str, str] = {}
-            res = await record_vote_async(st.db, st.vote_writer, battle_id, session.voter, winner, check=_leak_check(st, seen),
-                                          ip_hash=network_hash(st.secret, ip))
+            res = await record_vote_async(st.db, st.vote_writer, battle_id, session.voter, winner, check=_leak_check(st, seen), ip_hash=ip_hash)
         except (SQLAlchemyError, StorageError) as e:  # nothing committed: say so plainly, at once
             log.error("vote not saved: %s", (str(e).splitlines() or [type(e).__name__])[0])  # one line per refused vote
             raise ApiError(503, "not_saved", NOT_SAVED, headers={"retry-after": "30"}) from None

@@ -19,13 +19,14 @@ naming the field).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, WrapValidator, model_validator
+from fastapi.exceptions import RequestValidationError
 from pydantic_core import PydanticCustomError
+from starlette.requests import ClientDisconnect, Request
 
-if TYPE_CHECKING:
-    from starlette.requests import Request
+from openarena.serving.routes.errors import NOT_JSON, ApiError, from_validation
 
 __all__ = [
     "ArenaBody", "EmptyBody", "NewBattle", "NewRound", "RoundTurn", "RunBlock", "Turn", "Vote", "NO_JSON", "not_utf8", "read_json", "refuse", "validate_body",
@@ -178,7 +179,7 @@ def _is_json(content_type: str | None) -> bool:
 NO_JSON: Any = object()
 
 
-async def read_json(request: "Request") -> Any:
+async def read_json(request: Request) -> Any:
     """The first half of what FastAPI does with a body parameter, for a route outside its
     dependency injection (the vote): read the body and parse it as JSON, before any other check
     (as FastAPI does, so the answers and their order are the same). Returns the parsed value, or
@@ -192,10 +193,6 @@ async def read_json(request: "Request") -> Any:
     ``+json`` request, strict content type; a body that does not parse is a 400 before the
     dependencies run).
     """
-    from starlette.requests import ClientDisconnect
-
-    from openarena.serving.routes.errors import NOT_JSON, ApiError
-
     try:
         raw = await request.body()
     except ClientDisconnect:  # the body was refused as too large (413 sent) or the client left
@@ -216,10 +213,6 @@ def validate_body(data: Any, model: type[Body]) -> Body:
 
     Raises: :class:`~openarena.serving.routes.errors.ApiError`.
     """
-    from fastapi.exceptions import RequestValidationError
-
-    from openarena.serving.routes.errors import NOT_JSON, ApiError, from_validation
-
     if data is NO_JSON:
         raise ApiError(400, "bad_request", NOT_JSON)
     try:
